@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using Azure.Data.Tables;
+using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Activity;
+
+/// <summary>
+/// Marks users, instances and installations as active on a day: one row per (day, subject) in the day's partition,
+/// so the daily rollup reads each active subject once instead of every raw event. Writes are idempotent upserts;
+/// a host remembers what it already marked today and skips rewriting it.
+/// </summary>
+/// <remarks>
+/// Row keys: <c>u_{subject}</c> a user with a usage event, <c>i_{instance}</c> an instance that sent anything,
+/// <c>n_{installation}</c> installation lifecycle flags (Started/Succeeded/Failed/SupportRequested), merged.
+/// </remarks>
+public sealed class ActivityStore(TelemetryStorage storage)
+{
+    private const int MaxRemembered = 500_000;
+    private readonly ConcurrentDictionary<string, byte> _marked = new(StringComparer.Ordinal);
+
+    public const string UserPrefix = "u_";
+    public const string InstancePrefix = "i_";
+    public const string InstallationPrefix = "n_";
+
+    public static IEnumerable<TableEntity> PlanMarks(IReadOnlyList<PreparedEvent> events)
+    {
+        var rows = new Dictionary<(string, string), TableEntity>();
+        foreach (var e in events)
+        {
+            var day = TableKeys.Day(e.ActivityDay);
+            if (e.SubjectKey is { } subject && e.Category is EventCategory.Usage)
+            {
+                var row = Row(rows, day, UserPrefix + subject);
+                row["Source"] = e.Source;
+                SetIfKnown(row, "Version", e.Version);
+                SetIfKnown(row, "Os", e.Os);
+            }
+
+            if (e.InstanceKey is { } instance)
+            {
+                var row = Row(rows, day, InstancePrefix + instance);
+                row["Source"] = e.Source;
+                SetIfKnown(row, "Version", e.Version);
+                SetIfKnown(row, "Os", e.Os);
+                SetIfKnown(row, "Edition", e.Edition);
+            }
+
+            if (e.InstallationKey is { } installation)
+            {
+                var row = Row(rows, day, InstallationPrefix + installation);
+                switch (e.Category)
+                {
+                    case EventCategory.InstallationStarted: row["Started"] = true; break;
+                    case EventCategory.InstallationSucceeded: row["Succeeded"] = true; break;
+                    case EventCategory.InstallationFailed: row["Failed"] = true; break;
+                    case EventCategory.InstallationSupport: row["SupportRequested"] = true; break;
+                }
+
+                SetIfKnown(row, "Version", e.Version);
+                SetIfKnown(row, "Os", e.Os);
+            }
+        }
+
+        return rows.Values;
+    }
+
+    public async Task MarkAsync(IReadOnlyList<PreparedEvent> events, CancellationToken cancellationToken)
+    {
+        var pending = PlanMarks(events).Where(r => !_marked.ContainsKey(Remembered(r))).ToList();
+        if (pending.Count == 0)
+        {
+            return;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        await TableBatchWriter.SubmitAsync(table, pending.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertMerge, r)), cancellationToken);
+
+        if (_marked.Count > MaxRemembered)
+        {
+            _marked.Clear();
+        }
+
+        foreach (var row in pending)
+        {
+            _marked.TryAdd(Remembered(row), 0);
+        }
+    }
+
+    /// <summary>Forgets what this host marked, so erased subjects are marked again if they come back.</summary>
+    public void Forget() => _marked.Clear();
+
+    /// <summary>A row is remembered with the values it was written with; a changed version or a new lifecycle flag is written again.</summary>
+    private static string Remembered(TableEntity row) =>
+        string.Join('|', row.PartitionKey, row.RowKey, string.Join(',', row.OrderBy(p => p.Key, StringComparer.Ordinal).Where(p => p.Key is not ("PartitionKey" or "RowKey" or "odata.etag" or "Timestamp")).Select(p => p.Key + "=" + p.Value)));
+
+    private static TableEntity Row(Dictionary<(string, string), TableEntity> rows, string day, string rowKey)
+    {
+        if (!rows.TryGetValue((day, rowKey), out var row))
+        {
+            row = new TableEntity(day, rowKey);
+            rows[(day, rowKey)] = row;
+        }
+
+        return row;
+    }
+
+    private static void SetIfKnown(TableEntity row, string name, string? value)
+    {
+        if (value is not null)
+        {
+            row[name] = value;
+        }
+    }
+}

@@ -1,0 +1,360 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Http;
+
+/// <summary>
+/// The Segment HTTP Tracking API and its privacy endpoints, for both hosts: each host binds a route and calls one
+/// method here. Bad input gets a 4xx with a reason and writes nothing; a storage outage gets 503 with Retry-After;
+/// 200 means every accepted event is stored.
+/// </summary>
+public sealed partial class IngestEndpoints(
+    IOptions<TelemetryOptions> options,
+    WriteKeyAuthenticator authenticator,
+    SourceRateLimiter rateLimiter,
+    EventIngestor ingestor,
+    RawEventStore rawEvents,
+    SupportRequestStore supportRequests,
+    Pseudonymizer pseudonymizer,
+    SuppressionList suppressions,
+    ErasureService erasure,
+    TimeProvider time,
+    ILogger<IngestEndpoints> logger)
+{
+    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
+    private readonly IngestionOptions _limits = options.Value.Ingestion;
+
+    /// <summary><c>POST /v1/batch</c>, <c>/v1/track</c>, <c>/v1/identify</c>, <c>/v1/page</c>, <c>/v1/screen</c>, <c>/v1/group</c>, <c>/v1/alias</c>.</summary>
+    public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken) =>
+        HandleEventsAsync(request, call, dryRun: false, cancellationToken);
+
+    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event, storing nothing.</summary>
+    public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        HandleEventsAsync(request, call: null, dryRun: true, cancellationToken);
+
+    /// <summary><c>POST /v1/opt-out</c> with <c>userId</c>, <c>anonymousId</c> and/or <c>instanceId</c>: erases what is stored about them and drops their future events.</summary>
+    public async Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (body, source, root, error) = await ReadAuthenticatedAsync(request, cancellationToken);
+        if (error is not null)
+        {
+            return JsonResponse.Error(error);
+        }
+
+        using var document = root;
+        using var _ = body;
+        var json = root!.RootElement;
+        string? Field(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        foreach (var name in new[] { "userId", "anonymousId", "instanceId" })
+        {
+            if (json.TryGetProperty(name, out var value) && value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            {
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be a string."));
+            }
+
+            if (Field(name) is { } text && (text.Trim().Length == 0 || text.Length > _limits.MaxIdentifierLength || SegmentEventReader.HasControlCharacters(text)))
+            {
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters without control characters."));
+            }
+        }
+
+        var userId = Field("userId");
+        var anonymousId = Field("anonymousId");
+        var instanceId = Field("instanceId");
+        if (userId is null && anonymousId is null && instanceId is null)
+        {
+            return JsonResponse.Error(IngestError.BadRequest("missing_subject", "Give a userId, an anonymousId or an instanceId to opt out."));
+        }
+
+        var userKeys = new[] { userId, anonymousId }.OfType<string>().Select(id => pseudonymizer.Pseudonymize(IdentifierKind.User, id)).Distinct().ToList();
+        var instanceKey = instanceId is null ? null : pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+        var installationKey = (anonymousId ?? userId) is { } installationId ? pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId) : null;
+
+        try
+        {
+            var subjects = userKeys.Select(SuppressionList.UserSubject).ToList();
+            if (instanceKey is not null)
+            {
+                subjects.Add(SuppressionList.InstanceSubject(instanceKey));
+            }
+
+            // Suppress first: if erasure is interrupted, no new event slips in and a retry finishes the job.
+            await suppressions.AddAsync(subjects, SuppressionReasons.OptOut, cancellationToken);
+            var totals = new ErasureResult(0, 0, 0, 0, 0);
+            var erasures = userKeys.Select((u, i) => new ErasureSubject(u, i == 0 ? instanceKey : null, i == 0 ? installationKey : null)).ToList();
+            if (erasures.Count == 0)
+            {
+                erasures.Add(new ErasureSubject(null, instanceKey, null));
+            }
+
+            foreach (var subject in erasures)
+            {
+                var r = await erasure.EraseAsync(subject, cancellationToken);
+                totals = new ErasureResult(totals.RawEvents + r.RawEvents, totals.ActivityRows + r.ActivityRows, totals.Instances + r.Instances, totals.Installations + r.Installations, totals.SupportRequests + r.SupportRequests);
+            }
+
+            LogOptedOut(logger, source!, subjects.Count);
+            return JsonResponse.Ok(new JsonObject
+            {
+                ["success"] = true,
+                ["suppressed"] = subjects.Count,
+                ["erased"] = new JsonObject
+                {
+                    ["rawEvents"] = totals.RawEvents,
+                    ["activityRows"] = totals.ActivityRows,
+                    ["instances"] = totals.Instances,
+                    ["installations"] = totals.Installations,
+                    ["supportRequests"] = totals.SupportRequests,
+                },
+            });
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
+        {
+            LogStorageUnavailable(logger, e, source!);
+            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+        }
+    }
+
+    private async Task<IResult> HandleEventsAsync(HttpRequest request, SegmentCall? call, bool dryRun, CancellationToken cancellationToken)
+    {
+        var (body, source, document, error) = await ReadAuthenticatedAsync(request, cancellationToken);
+        if (error is not null)
+        {
+            return JsonResponse.Error(error);
+        }
+
+        using var _ = body;
+        using var __ = document;
+        var root = document!.RootElement;
+
+        var (elements, batchContext, batchSentAt, shapeError) = ExtractEvents(root, call);
+        if (shapeError is not null)
+        {
+            return JsonResponse.Error(shapeError);
+        }
+
+        if (!dryRun && rateLimiter.TryAcquire(source!, elements.Count) is { } wait)
+        {
+            LogRateLimited(logger, source!, elements.Count);
+            return JsonResponse.Error(IngestError.RateLimited(wait));
+        }
+
+        var receivedAt = time.GetUtcNow();
+        var reader = new SegmentEventReader(_limits);
+        var events = new List<IncomingEvent>(elements.Count);
+        var rejections = new List<EventRejection>();
+        for (var i = 0; i < elements.Count; i++)
+        {
+            var (element, path, impliedType) = elements[i];
+            var (incoming, rejection) = reader.Read(element, i, path, impliedType, batchContext, batchSentAt, receivedAt);
+            if (incoming is not null)
+            {
+                events.Add(incoming);
+            }
+            else
+            {
+                rejections.Add(rejection!);
+            }
+        }
+
+        IngestOutcome outcome;
+        try
+        {
+            outcome = await ingestor.IngestAsync(source!, events, rejections, dryRun, cancellationToken);
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
+        {
+            LogStorageUnavailable(logger, e, source!);
+            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+        }
+
+        var rejected = outcome.Rejected.OrderBy(r => r.Index).Select(r => new RejectedEvent(r.Index, r.MessageId, r.Reason)).ToList();
+        if (rejected.Count == elements.Count)
+        {
+            return JsonResponse.Error(
+                IngestError.BadRequest("no_valid_events", elements.Count == 1 ? rejected[0].Reason : "None of the events is valid; see rejected."),
+                rejected);
+        }
+
+        return dryRun ? JsonResponse.Ok(DescribePreview(outcome, rejected)) : JsonResponse.Ok(Summarize(outcome, rejected));
+    }
+
+    private async Task<(RequestBody? Body, string? Source, JsonDocument? Document, IngestError? Error)> ReadAuthenticatedAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        string? source = null;
+        if (WriteKeyAuthenticator.HasHeader(request))
+        {
+            var (headerSource, authError) = authenticator.AuthenticateHeader(request);
+            if (authError is not null)
+            {
+                return (null, null, null, authError);
+            }
+
+            source = headerSource;
+        }
+
+        var (body, readError) = await RequestBodyReader.ReadAsync(request, _limits.MaxRequestBytes, cancellationToken);
+        if (readError is not null)
+        {
+            return (null, null, null, readError);
+        }
+
+        var document = StrictJson.Parse(body!.Memory, _limits.MaxJsonDepth, out var parseError);
+        if (document is null)
+        {
+            body.Dispose();
+            return (null, null, null, parseError);
+        }
+
+        IngestError? error = null;
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            error = IngestError.BadRequest("invalid_body", "The body must be a JSON object.");
+        }
+        else if (source is null)
+        {
+            (source, error) = authenticator.AuthenticateBody(document.RootElement);
+        }
+
+        if (error is not null)
+        {
+            document.Dispose();
+            body.Dispose();
+            return (null, null, null, error);
+        }
+
+        return (body, source, document, null);
+    }
+
+    private (List<(JsonElement Element, string Path, string? ImpliedType)> Events, JsonElement? Context, DateTimeOffset? SentAt, IngestError? Error) ExtractEvents(JsonElement root, SegmentCall? call)
+    {
+        var events = new List<(JsonElement, string, string?)>();
+        var isBatch = call == SegmentCall.Batch || (call is null && root.TryGetProperty("batch", out _));
+        if (!isBatch)
+        {
+            events.Add((root, "event", call?.ImpliedType()));
+            return (events, null, null, null);
+        }
+
+        if (!root.TryGetProperty("batch", out var batch) || batch.ValueKind != JsonValueKind.Array)
+        {
+            return (events, null, null, IngestError.BadRequest("invalid_batch", "The body must have a 'batch' array of events."));
+        }
+
+        var count = batch.GetArrayLength();
+        if (count == 0)
+        {
+            return (events, null, null, IngestError.BadRequest("empty_batch", "The batch has no events."));
+        }
+
+        if (count > _limits.MaxBatchEvents)
+        {
+            return (events, null, null, IngestError.TooLarge($"The batch has {count} events; the limit is {_limits.MaxBatchEvents}."));
+        }
+
+        DateTimeOffset? sentAt = null;
+        if (root.TryGetProperty("sentAt", out var sent) && sent.ValueKind == JsonValueKind.String
+            && EventTimestamps.TryParse(sent.GetString() ?? "", out var parsed) == EventTimestamps.ParseOutcome.Valid)
+        {
+            sentAt = parsed;
+        }
+
+        JsonElement? context = root.TryGetProperty("context", out var c) && c.ValueKind == JsonValueKind.Object ? c : null;
+        var index = 0;
+        foreach (var item in batch.EnumerateArray())
+        {
+            events.Add((item, $"batch[{index++}]", null));
+        }
+
+        return (events, context, sentAt, null);
+    }
+
+    private static IngestResponse Summarize(IngestOutcome outcome, List<RejectedEvent> rejected) =>
+        new(
+            true,
+            outcome.Accepted.Count,
+            rejected,
+            outcome.Dropped.GetValueOrDefault(DropReason.Duplicate),
+            new DroppedCounts(
+                outcome.Dropped.GetValueOrDefault(DropReason.OptedOut),
+                outcome.Dropped.GetValueOrDefault(DropReason.SharingDisabled),
+                outcome.Dropped.GetValueOrDefault(DropReason.SharingBasic)),
+            outcome.Scrubbed);
+
+    private JsonObject DescribePreview(IngestOutcome outcome, List<RejectedEvent> rejected)
+    {
+        var rows = new JsonArray();
+        foreach (var e in outcome.Accepted)
+        {
+            var raw = rawEvents.ToEntity(e);
+            rows.Add(new JsonObject
+            {
+                ["table"] = TableNames.RawEvents,
+                ["partitionKey"] = raw.PartitionKey,
+                ["rowKey"] = raw.RowKey,
+                ["event"] = e.Document.DeepClone(),
+            });
+        }
+
+        foreach (var row in ActivityStore.PlanMarks(outcome.Accepted).Concat(supportRequests.Plan(outcome.Accepted)))
+        {
+            var entity = new JsonObject
+            {
+                ["table"] = row.ContainsKey("Email") ? TableNames.SupportRequests : TableNames.Activity,
+                ["partitionKey"] = row.PartitionKey,
+                ["rowKey"] = row.RowKey,
+            };
+            foreach (var (key, value) in row.Where(p => p.Key is not ("PartitionKey" or "RowKey")))
+            {
+                entity[key] = JsonValue.Create(value?.ToString());
+            }
+
+            rows.Add(entity);
+        }
+
+        foreach (var instance in outcome.Accepted.Where(e => e.InstanceKey is not null).DistinctBy(e => e.InstanceKey))
+        {
+            rows.Add(new JsonObject
+            {
+                ["table"] = TableNames.Instances,
+                ["rowKey"] = instance.InstanceKey,
+                ["lastSeen"] = instance.ReceivedAt,
+                ["version"] = instance.Version,
+                ["os"] = instance.Os,
+                ["edition"] = instance.Edition,
+                ["sharingLevel"] = instance.DeclaredSharingLevel?.ToWire(),
+            });
+        }
+
+        var summary = Summarize(outcome, rejected);
+        return new JsonObject
+        {
+            ["success"] = true,
+            ["stored"] = false,
+            ["wouldAccept"] = summary.Accepted,
+            ["wouldStore"] = rows,
+            ["rejected"] = JsonSerializer.SerializeToNode(rejected, ResponseJsonContext.Default.IReadOnlyListRejectedEvent),
+            ["duplicates"] = summary.Duplicates,
+            ["dropped"] = JsonSerializer.SerializeToNode(summary.Dropped, ResponseJsonContext.Default.DroppedCounts),
+            ["scrubbed"] = summary.Scrubbed,
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Storage unavailable while ingesting from {Source}; answered 503")]
+    private static partial void LogStorageUnavailable(ILogger logger, Exception exception, string source);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Source {Source} is over its rate limit; refused {Events} events with 429")]
+    private static partial void LogRateLimited(ILogger logger, string source, int events);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Opt-out from source {Source}: {Subjects} subjects suppressed and erased")]
+    private static partial void LogOptedOut(ILogger logger, string source, int subjects);
+}

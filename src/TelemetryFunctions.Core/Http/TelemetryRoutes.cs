@@ -1,0 +1,18 @@
+namespace TelemetryFunctions.Http;
+
+/// <summary>
+/// Every HTTP route, shared by the Azure Functions app (with an empty route prefix in host.json) and the local
+/// host, so both serve exactly the same paths. No leading slash, as the Functions <c>Route</c> expects.
+/// </summary>
+public static class TelemetryRoutes
+{
+    public const string Batch = "v1/batch";
+    public const string Track = "v1/track";
+    public const string Identify = "v1/identify";
+    public const string Page = "v1/page";
+    public const string Screen = "v1/screen";
+    public const string Group = "v1/group";
+    public const string Alias = "v1/alias";
+    public const string OptOut = "v1/opt-out";
+    public const string Preview = "v1/preview";
+}

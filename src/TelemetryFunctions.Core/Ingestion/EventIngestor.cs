@@ -1,0 +1,200 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Installations;
+using TelemetryFunctions.Instances;
+using TelemetryFunctions.Privacy;
+
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>What happened to a request's events. Every valid event is accepted, dropped for a stated reason, or rejected.</summary>
+public sealed record IngestOutcome(
+    IReadOnlyList<PreparedEvent> Accepted,
+    IReadOnlyList<EventRejection> Rejected,
+    IReadOnlyDictionary<DropReason, int> Dropped,
+    int Scrubbed);
+
+/// <summary>
+/// Turns validated events into stored rows: privacy decisions (opt-out, sharing level), de-duplication, then the
+/// raw events, activity marks, installation records, support requests and instance registry, all written before the
+/// request is acknowledged. Every write is idempotent, so a retry after a failure stores nothing twice.
+/// </summary>
+public sealed partial class EventIngestor(
+    EventPreparer preparer,
+    SuppressionList suppressions,
+    InstanceRegistry instances,
+    RawEventStore rawEvents,
+    ActivityStore activity,
+    InstallationRecorder installations,
+    SupportRequestStore supportRequests,
+    ErasureService erasure,
+    IngestionMetrics metrics,
+    ILogger<EventIngestor> logger)
+{
+    /// <summary>Decides and, unless <paramref name="dryRun"/>, stores. A dry run reads (the opt-out list, instances) but writes nothing.</summary>
+    public async Task<IngestOutcome> IngestAsync(string source, IReadOnlyList<IncomingEvent> events, IReadOnlyList<EventRejection> rejectedUpstream, bool dryRun, CancellationToken cancellationToken)
+    {
+        var rejected = new List<EventRejection>(rejectedUpstream);
+        var dropped = new Dictionary<DropReason, int>();
+        var accepted = new List<PreparedEvent>(events.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var newlyDisabled = new List<PreparedEvent>();
+        var reenabled = new List<string>();
+        var scrubbed = 0;
+        var suppressed = await suppressions.GetAsync(cancellationToken);
+
+        foreach (var incoming in events)
+        {
+            var (prepared, rejection) = preparer.Prepare(incoming, source);
+            if (prepared is null)
+            {
+                rejected.Add(new EventRejection(incoming.Index, incoming.MessageId, rejection!));
+                continue;
+            }
+
+            if (prepared.DeclaredSharingLevel is null && prepared.InstanceKey is { } instanceKey
+                && await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
+                && SharingLevels.TryParse(known, out var knownLevel))
+            {
+                prepared = prepared with { SharingLevel = knownLevel };
+            }
+
+            scrubbed += prepared.Scrubbed;
+            var decision = Decide(prepared, suppressed);
+            if (decision is { } reason)
+            {
+                Count(dropped, reason);
+                if (reason == DropReason.SharingDisabled)
+                {
+                    newlyDisabled.Add(prepared);
+                }
+
+                continue;
+            }
+
+            if (!seen.Add(prepared.MessageKey))
+            {
+                Count(dropped, DropReason.Duplicate);
+                continue;
+            }
+
+            if (prepared.InstanceKey is { } reenabledInstance && prepared.DeclaredSharingLevel is SharingLevel.Basic or SharingLevel.Advanced
+                && suppressed.ContainsKey(SuppressionList.InstanceSubject(reenabledInstance)))
+            {
+                reenabled.Add(SuppressionList.InstanceSubject(reenabledInstance));
+            }
+
+            accepted.Add(prepared);
+        }
+
+        if (!dryRun)
+        {
+            var storedBefore = await rawEvents.FindStoredYesterdayAsync(accepted, cancellationToken);
+            if (storedBefore.Count > 0)
+            {
+                accepted.RemoveAll(e => storedBefore.Contains(e.MessageKey));
+                dropped[DropReason.Duplicate] = dropped.GetValueOrDefault(DropReason.Duplicate) + storedBefore.Count;
+            }
+
+            await suppressions.LiftSharingSuppressionAsync(reenabled, cancellationToken);
+            await rawEvents.StoreAsync(accepted, cancellationToken);
+            await activity.MarkAsync(accepted, cancellationToken);
+            await installations.RecordAsync(accepted, cancellationToken);
+            await supportRequests.StoreAsync(accepted, cancellationToken);
+            await instances.RecordAsync(
+                accepted.Where(e => e.InstanceKey is not null)
+                    .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel)),
+                cancellationToken);
+            await TreatAsOptOutAsync(newlyDisabled, cancellationToken);
+            metrics.Record(source, accepted.Count, rejected.Count, dropped, scrubbed);
+            var droppedTotal = dropped.Values.Sum();
+            LogIngested(logger, source, accepted.Count, rejected.Count, droppedTotal, scrubbed);
+        }
+
+        return new IngestOutcome(accepted, rejected, dropped, scrubbed);
+    }
+
+    private static DropReason? Decide(PreparedEvent e, IReadOnlyDictionary<string, string> suppressed)
+    {
+        if (e.UserKey is { } u && suppressed.ContainsKey(SuppressionList.UserSubject(u)))
+        {
+            return DropReason.OptedOut;
+        }
+
+        if (e.AnonymousKey is { } a && suppressed.ContainsKey(SuppressionList.UserSubject(a)))
+        {
+            return DropReason.OptedOut;
+        }
+
+        if (e.SharingLevel == SharingLevel.Disabled)
+        {
+            return DropReason.SharingDisabled;
+        }
+
+        if (e.InstanceKey is { } i && suppressed.TryGetValue(SuppressionList.InstanceSubject(i), out var reason)
+            && (reason == SuppressionReasons.OptOut || e.DeclaredSharingLevel is null))
+        {
+            return DropReason.OptedOut;
+        }
+
+        return e.SharingLevel == SharingLevel.Basic && e.Category == EventCategory.Usage ? DropReason.SharingBasic : null;
+    }
+
+    /// <summary>An instance (or, without one, a person) that declares sharing level disabled is erased and suppressed until it declares basic or advanced again.</summary>
+    private async Task TreatAsOptOutAsync(List<PreparedEvent> disabled, CancellationToken cancellationToken)
+    {
+        foreach (var e in disabled.DistinctBy(e => e.InstanceKey ?? e.SubjectKey))
+        {
+            if (e.InstanceKey is { } instance)
+            {
+                await suppressions.AddAsync([SuppressionList.InstanceSubject(instance)], SuppressionReasons.SharingDisabled, cancellationToken);
+                await erasure.EraseAsync(new ErasureSubject(null, instance, null), cancellationToken);
+            }
+            else if (e.SubjectKey is { } subject)
+            {
+                await suppressions.AddAsync([SuppressionList.UserSubject(subject)], SuppressionReasons.SharingDisabled, cancellationToken);
+                await erasure.EraseAsync(new ErasureSubject(subject, null, null), cancellationToken);
+            }
+        }
+    }
+
+    private static void Count(Dictionary<DropReason, int> dropped, DropReason reason) =>
+        dropped[reason] = dropped.GetValueOrDefault(reason) + 1;
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Ingested from {Source}: {Accepted} accepted, {Rejected} rejected, {Dropped} dropped, {Scrubbed} values scrubbed")]
+    private static partial void LogIngested(ILogger logger, string source, int accepted, int rejected, int dropped, int scrubbed);
+}
+
+/// <summary>Counters an operator can chart (OpenTelemetry meter <c>TelemetryFunctions.Ingestion</c>).</summary>
+public sealed class IngestionMetrics : IDisposable
+{
+    public const string MeterName = "TelemetryFunctions.Ingestion";
+    private readonly Meter _meter;
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _scrubbed;
+
+    public IngestionMetrics(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _accepted = _meter.CreateCounter<long>("telemetry.events.accepted", description: "Events stored.");
+        _rejected = _meter.CreateCounter<long>("telemetry.events.rejected", description: "Events refused as invalid.");
+        _dropped = _meter.CreateCounter<long>("telemetry.events.dropped", description: "Valid events not stored: opt-out, sharing level or duplicate.");
+        _scrubbed = _meter.CreateCounter<long>("telemetry.values.scrubbed", description: "Personal-data keys and values removed before storage.");
+    }
+
+    public void Record(string source, int accepted, int rejected, IReadOnlyDictionary<DropReason, int> dropped, int scrubbed)
+    {
+        var tag = new KeyValuePair<string, object?>("source", source);
+        _accepted.Add(accepted, tag);
+        _rejected.Add(rejected, tag);
+        _scrubbed.Add(scrubbed, tag);
+        foreach (var (reason, count) in dropped)
+        {
+            _dropped.Add(count, tag, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

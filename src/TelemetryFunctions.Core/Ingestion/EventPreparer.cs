@@ -1,0 +1,266 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Privacy;
+
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>
+/// Applies privacy by design to one validated event: identifiers become keyed hashes (an IP address used as an
+/// identifier is discarded, never hashed), the instance id is lifted out of the properties, the support e-mail is
+/// set aside for its own table, and properties, context and traits are scrubbed of personal data.
+/// </summary>
+public sealed class EventPreparer
+{
+    private const int MaxAttributeLength = 64;
+    private const int MaxErrorLength = 500;
+
+    private readonly Pseudonymizer _pseudonymizer;
+    private readonly PersonalDataScrubber _scrubber;
+    private readonly EventNamesOptions _names;
+    private readonly SharingLevel _defaultLevel;
+    private readonly TimeZoneInfo _reportingZone;
+
+    public EventPreparer(Pseudonymizer pseudonymizer, PersonalDataScrubber scrubber, IOptions<TelemetryOptions> options)
+    {
+        _pseudonymizer = pseudonymizer;
+        _scrubber = scrubber;
+        _names = options.Value.Events;
+        _defaultLevel = SharingLevels.TryParse(options.Value.Privacy.DefaultSharingLevel, out var level) ? level : SharingLevel.Advanced;
+        TelemetryOptions.TryFindTimeZone(options.Value.ReportingTimeZone, out _reportingZone);
+    }
+
+    public (PreparedEvent? Event, string? Rejection) Prepare(IncomingEvent e, string source)
+    {
+        var flags = new List<string>(e.Flags);
+        var scrubbed = 0;
+
+        if (e.EventName is { } name && PersonalDataScrubber.LooksPersonal(name))
+        {
+            return (null, $"The event name of event {e.Index} contains personal data (an e-mail or IP address or a secret); it is not stored.");
+        }
+
+        var userKey = PseudonymizeSubject(e.UserId, "userId", flags, ref scrubbed);
+        var anonymousKey = PseudonymizeSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed);
+
+        string? instanceKey = null;
+        foreach (var path in _names.InstanceIdPaths)
+        {
+            if (Take(e, path) is { } rawInstance && instanceKey is null && IsUsableIdentifier(rawInstance))
+            {
+                instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, rawInstance);
+            }
+        }
+
+        SharingLevel? declared = null;
+        foreach (var path in _names.SharingLevelPaths)
+        {
+            if (declared is null && Read(e, path) is { } text)
+            {
+                if (SharingLevels.TryParse(text, out var level))
+                {
+                    declared = level;
+                }
+                else
+                {
+                    flags.Add("unknown sharing level ignored");
+                }
+            }
+        }
+
+        var category = Categorize(e);
+        string? installationKey = null;
+        if (category is EventCategory.InstallationStarted or EventCategory.InstallationSucceeded or EventCategory.InstallationFailed or EventCategory.InstallationSupport)
+        {
+            var installationId = Usable(e.AnonymousId) ?? Usable(e.UserId);
+            installationKey = installationId is null ? null : _pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId);
+            if (installationKey is null)
+            {
+                flags.Add("installation event without a usable anonymousId: no installation record");
+            }
+        }
+
+        string? supportEmail = null;
+        if (category == EventCategory.InstallationSupport)
+        {
+            foreach (var path in _names.SupportEmailPaths)
+            {
+                if (Read(e, path) is { } email && supportEmail is null && email.Length <= 254 && PersonalDataScrubber.ContainsEmail(email))
+                {
+                    supportEmail = email.Trim();
+                }
+            }
+        }
+
+        var version = Attribute(e, _names.VersionPaths);
+        var os = Attribute(e, _names.OsPaths);
+        var edition = Attribute(e, _names.EditionPaths);
+        var error = category == EventCategory.InstallationFailed ? ErrorText(e) : null;
+
+        scrubbed += _scrubber.Scrub(e.Properties, "properties");
+        scrubbed += _scrubber.Scrub(e.Context, "context");
+        scrubbed += _scrubber.Scrub(e.Traits, "traits");
+
+        var messageKey = _pseudonymizer.Pseudonymize(IdentifierKind.Message, source + "\n" + e.MessageId);
+        var document = new JsonObject
+        {
+            ["type"] = e.Type,
+            ["event"] = e.EventName,
+            ["messageId"] = PersonalDataScrubber.LooksPersonal(e.MessageId) ? null : e.MessageId,
+            ["userKey"] = userKey,
+            ["anonymousKey"] = anonymousKey,
+            ["instanceKey"] = instanceKey,
+            ["groupKey"] = Usable(e.GroupId) is { } g ? _pseudonymizer.Pseudonymize(IdentifierKind.Group, g) : null,
+            ["previousKey"] = Usable(e.PreviousId) is { } p && !PersonalDataScrubber.LooksLikeIpAddress(p) ? _pseudonymizer.Pseudonymize(IdentifierKind.User, p) : null,
+            ["timestamp"] = e.Timestamp,
+            ["originalTimestamp"] = e.ClientTimestamp,
+            ["sentAt"] = e.SentAt,
+            ["receivedAt"] = e.ReceivedAt,
+            ["sharingLevel"] = declared?.ToWire(),
+            ["properties"] = e.Properties,
+            ["context"] = e.Context,
+            ["traits"] = e.Traits,
+        };
+        if (flags.Count > 0)
+        {
+            document["flags"] = new JsonArray(flags.Select(f => (JsonNode?)JsonValue.Create(f)).ToArray());
+        }
+
+        var prepared = new PreparedEvent
+        {
+            Index = e.Index,
+            Source = source,
+            MessageKey = messageKey,
+            Category = category,
+            Type = e.Type,
+            EventName = e.EventName,
+            UserKey = userKey,
+            AnonymousKey = anonymousKey,
+            InstanceKey = instanceKey,
+            InstallationKey = installationKey,
+            Version = version,
+            Os = os,
+            Edition = edition,
+            Error = error,
+            DeclaredSharingLevel = declared,
+            SharingLevel = declared ?? _defaultLevel,
+            ReceivedAt = e.ReceivedAt,
+            Timestamp = e.Timestamp,
+            HasClientTimestamp = e.ClientTimestamp is not null,
+            RawDay = DateOnly.FromDateTime((e.ClientTimestamp ?? e.ReceivedAt).UtcDateTime),
+            ActivityDay = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(e.Timestamp, _reportingZone).DateTime),
+            Document = document,
+            SupportEmail = supportEmail,
+            Scrubbed = scrubbed,
+        };
+        return (prepared, null);
+    }
+
+    /// <summary>The pseudonymous key of an identifier, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>
+    private string? PseudonymizeSubject(string? raw, string field, List<string> flags, ref int scrubbed)
+    {
+        if (raw is null)
+        {
+            return null;
+        }
+
+        if (PersonalDataScrubber.LooksLikeIpAddress(raw))
+        {
+            flags.Add($"{field} was an IP address and was discarded");
+            scrubbed++;
+            return null;
+        }
+
+        return _pseudonymizer.Pseudonymize(IdentifierKind.User, raw);
+    }
+
+    private EventCategory Categorize(IncomingEvent e)
+    {
+        if (e.Type != "track" || e.EventName is not { } name)
+        {
+            return EventCategory.Usage;
+        }
+
+        if (Same(name, _names.InstallationStarted)) { return EventCategory.InstallationStarted; }
+        if (Same(name, _names.InstallationSucceeded)) { return EventCategory.InstallationSucceeded; }
+        if (Same(name, _names.InstallationFailed)) { return EventCategory.InstallationFailed; }
+        if (Same(name, _names.InstallationSupport)) { return EventCategory.InstallationSupport; }
+        if (Same(name, _names.Heartbeat)) { return EventCategory.Heartbeat; }
+        return _names.HealthEvents.Any(h => Same(name, h)) ? EventCategory.Health : EventCategory.Usage;
+    }
+
+    private static bool Same(string a, string b) => string.Equals(a.Trim(), b, StringComparison.OrdinalIgnoreCase);
+
+    private static string? Attribute(IncomingEvent e, List<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            if (Read(e, path) is { } value)
+            {
+                var trimmed = value.Trim();
+                if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed) && !PersonalDataScrubber.ContainsEmail(trimmed))
+                {
+                    return trimmed;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private string? ErrorText(IncomingEvent e)
+    {
+        foreach (var path in _names.ErrorPaths)
+        {
+            if (Read(e, path) is { } text)
+            {
+                var trimmed = text.Length > MaxErrorLength ? text[..MaxErrorLength] : text;
+                return PersonalDataScrubber.LooksPersonal(trimmed) ? "[error text removed: it contained personal data]" : trimmed;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Usable(string? id) => id is not null && IsUsableIdentifier(id) && !PersonalDataScrubber.LooksLikeIpAddress(id) ? id : null;
+
+    private static bool IsUsableIdentifier(string id) => id.Trim().Length > 0 && id.Length <= 1024 && !SegmentEventReader.HasControlCharacters(id);
+
+    /// <summary>The string (or number, as text) at a dot path such as <c>context.os.name</c>.</summary>
+    private static string? Read(IncomingEvent e, string path) => Locate(e, path, remove: false);
+
+    /// <summary>Reads the value at a dot path and removes it from the event.</summary>
+    private static string? Take(IncomingEvent e, string path) => Locate(e, path, remove: true);
+
+    private static string? Locate(IncomingEvent e, string path, bool remove)
+    {
+        var parts = path.Split('.');
+        JsonObject? node = parts[0] switch
+        {
+            "properties" => e.Properties,
+            "context" => e.Context,
+            "traits" => e.Traits,
+            _ => null,
+        };
+        for (var i = 1; i < parts.Length - 1 && node is not null; i++)
+        {
+            node = node[parts[i]] as JsonObject;
+        }
+
+        if (node is null || parts.Length < 2 || node[parts[^1]] is not JsonValue value)
+        {
+            return null;
+        }
+
+        string? text = value.TryGetValue(out string? s) ? s
+            : value.TryGetValue(out double d) ? d.ToString(CultureInfo.InvariantCulture)
+            : null;
+        if (text is not null && remove)
+        {
+            node.Remove(parts[^1]);
+        }
+
+        return text;
+    }
+}

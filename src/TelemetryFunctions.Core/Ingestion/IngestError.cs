@@ -1,0 +1,19 @@
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>A request-level failure: the status to answer with, a stable code and a reason a sender can act on.</summary>
+public sealed record IngestError(int StatusCode, string Code, string Reason, TimeSpan? RetryAfter = null)
+{
+    public static IngestError BadRequest(string code, string reason) => new(400, code, reason);
+
+    public static IngestError TooLarge(string reason) => new(413, "payload_too_large", reason);
+
+    public static IngestError UnsupportedMediaType(string reason) => new(415, "unsupported_media_type", reason);
+
+    public static IngestError Unauthorized(string reason) => new(401, "unauthorized", reason);
+
+    public static IngestError StorageUnavailable(TimeSpan retryAfter) =>
+        new(503, "storage_unavailable", "Storage is unavailable; nothing from this request is acknowledged. Retry later.", retryAfter);
+
+    public static IngestError RateLimited(TimeSpan retryAfter) =>
+        new(429, "rate_limited", "This source is sending faster than its limit. Retry after the indicated delay.", retryAfter);
+}

@@ -1,0 +1,68 @@
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Privacy;
+
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>What an event means to the product: it decides what besides the raw event it updates.</summary>
+public enum EventCategory
+{
+    Usage,
+    InstallationStarted,
+    InstallationSucceeded,
+    InstallationFailed,
+    InstallationSupport,
+    Heartbeat,
+    Health,
+}
+
+/// <summary>An event after pseudonymization and scrubbing: everything in it may be stored.</summary>
+public sealed record PreparedEvent
+{
+    public required int Index { get; init; }
+    public required string Source { get; init; }
+    public required string MessageKey { get; init; }
+    public required EventCategory Category { get; init; }
+    public required string Type { get; init; }
+    public string? EventName { get; init; }
+    public string? UserKey { get; init; }
+    public string? AnonymousKey { get; init; }
+
+    /// <summary>The pseudonymous person behind the event (user id, else anonymous id): the unit of DAU/WAU/MAU.</summary>
+    public string? SubjectKey => UserKey ?? AnonymousKey;
+    public string? InstanceKey { get; init; }
+    public string? InstallationKey { get; init; }
+    public string? Version { get; init; }
+    public string? Os { get; init; }
+    public string? Edition { get; init; }
+    public string? Error { get; init; }
+    public SharingLevel? DeclaredSharingLevel { get; init; }
+    public required SharingLevel SharingLevel { get; init; }
+    public required DateTimeOffset ReceivedAt { get; init; }
+    public required DateTimeOffset Timestamp { get; init; }
+    public required bool HasClientTimestamp { get; init; }
+
+    /// <summary>The UTC day of the raw-event partition: the client's own timestamp (stable across retries), else the receive day.</summary>
+    public required DateOnly RawDay { get; init; }
+
+    /// <summary>The reporting-time-zone day the event counts towards.</summary>
+    public required DateOnly ActivityDay { get; init; }
+    public required JsonObject Document { get; init; }
+    public string? SupportEmail { get; init; }
+    public int Scrubbed { get; init; }
+}
+
+/// <summary>Why a valid event was not stored. Counted and reported, never silently lost.</summary>
+public enum DropReason
+{
+    /// <summary>Its user or instance opted out.</summary>
+    OptedOut,
+
+    /// <summary>It declared sharing level <c>disabled</c>.</summary>
+    SharingDisabled,
+
+    /// <summary>A feature-usage event from an instance at sharing level <c>basic</c>.</summary>
+    SharingBasic,
+
+    /// <summary>The same messageId was already in this request.</summary>
+    Duplicate,
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>
+/// Every accepted event, pseudonymized and scrubbed. PartitionKey <c>{yyyyMMdd}_{source}_{shard}</c>, RowKey the
+/// keyed hash of the source and messageId: a retried or concurrent copy of an event lands on the same row, so the
+/// same messageId from one source is stored once without reading first.
+/// </summary>
+/// <remarks>
+/// The day is the client's own timestamp for the event, which a retry repeats unchanged; an event without one uses
+/// the receive day, and is first looked up in the previous day's partition so a retry that crosses midnight is not
+/// stored twice.
+/// </remarks>
+public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOptions> options)
+{
+    private readonly int _shards = options.Value.Ingestion.RawEventShards;
+
+    public string PartitionKeyOf(DateOnly day, string source, string messageKey) =>
+        string.Create(CultureInfo.InvariantCulture, $"{TableKeys.Day(day)}_{source}_{Shard(messageKey):00}");
+
+    public TableEntity ToEntity(PreparedEvent e)
+    {
+        var entity = new TableEntity(PartitionKeyOf(e.RawDay, e.Source, e.MessageKey), e.MessageKey)
+        {
+            ["Source"] = e.Source,
+            ["Type"] = e.Type,
+            ["Event"] = e.EventName,
+            ["Category"] = e.Category.ToString(),
+            ["UserKey"] = e.UserKey,
+            ["AnonymousKey"] = e.AnonymousKey,
+            ["InstanceKey"] = e.InstanceKey,
+            ["InstallationKey"] = e.InstallationKey,
+            ["EventTime"] = e.Timestamp,
+            ["ReceivedAt"] = e.ReceivedAt,
+            ["SharingLevel"] = e.SharingLevel.ToString(),
+            ["Payload"] = JsonSerializer.SerializeToUtf8Bytes(e.Document),
+        };
+        return entity;
+    }
+
+    /// <summary>Events (without a client timestamp) already stored in the previous day's partition by an earlier attempt.</summary>
+    public async Task<HashSet<string>> FindStoredYesterdayAsync(IEnumerable<PreparedEvent> events, CancellationToken cancellationToken)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var candidates = events.Where(e => !e.HasClientTimestamp).ToList();
+        if (candidates.Count == 0)
+        {
+            return found;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
+        foreach (var e in candidates)
+        {
+            var previous = PartitionKeyOf(e.RawDay.AddDays(-1), e.Source, e.MessageKey);
+            var existing = await table.GetEntityIfExistsAsync<TableEntity>(previous, e.MessageKey, select: ["RowKey"], cancellationToken);
+            if (existing.HasValue)
+            {
+                found.Add(e.MessageKey);
+            }
+        }
+
+        return found;
+    }
+
+    public async Task StoreAsync(IReadOnlyList<PreparedEvent> events, CancellationToken cancellationToken)
+    {
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
+        await TableBatchWriter.SubmitAsync(table, events.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToEntity(e))), cancellationToken);
+    }
+
+    private int Shard(string messageKey) =>
+        _shards == 1 ? 0 : int.Parse(messageKey.AsSpan(0, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture) % _shards;
+}

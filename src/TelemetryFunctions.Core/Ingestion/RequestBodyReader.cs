@@ -1,0 +1,238 @@
+using System.Buffers;
+using System.IO.Compression;
+using System.Text.Unicode;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+
+namespace TelemetryFunctions.Ingestion;
+
+/// <summary>A request body read into a pooled buffer. Dispose it to return the buffer.</summary>
+public sealed class RequestBody : IDisposable
+{
+    private byte[]? _buffer;
+
+    internal RequestBody(byte[] buffer, int offset, int length)
+    {
+        _buffer = buffer;
+        Memory = buffer.AsMemory(offset, length);
+    }
+
+    public ReadOnlyMemory<byte> Memory { get; }
+
+    public void Dispose()
+    {
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+    }
+}
+
+/// <summary>
+/// Reads a request body under the size limits before any of it is parsed: the declared length, the bytes
+/// actually sent (chunked bodies included) and the gzip-decompressed size are each capped, so neither a huge
+/// upload nor a gzip bomb is ever held in memory.
+/// </summary>
+/// <remarks>
+/// UTF-8 byte order mark policy: a leading BOM is accepted and skipped (some Windows tools write one);
+/// any other invalid UTF-8, UTF-16 included, is refused with 400.
+/// </remarks>
+public static class RequestBodyReader
+{
+    private const int ReadChunk = 16 * 1024;
+
+    public static async Task<(RequestBody? Body, IngestError? Error)> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        if (CheckContentType(request.ContentType) is { } typeError)
+        {
+            return (null, typeError);
+        }
+
+        var gzip = false;
+        var encodings = request.Headers.ContentEncoding;
+        if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
+        {
+            return (null, IngestError.UnsupportedMediaType("Only one Content-Encoding is accepted: gzip or identity."));
+        }
+
+        if (encodings.Count == 1)
+        {
+            var encoding = encodings[0]!.Trim();
+            if (encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
+            {
+                gzip = true;
+            }
+            else if (!encoding.Equals("identity", StringComparison.OrdinalIgnoreCase) && encoding.Length > 0)
+            {
+                return (null, IngestError.UnsupportedMediaType("Content-Encoding must be gzip or identity."));
+            }
+        }
+
+        if (request.ContentLength > maxBytes)
+        {
+            return (null, IngestError.TooLarge($"The request body is larger than the limit of {maxBytes} bytes."));
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(maxBytes + 1);
+        CappedReadStream? compressed = null;
+        try
+        {
+            int length;
+            if (gzip)
+            {
+                compressed = new CappedReadStream(request.Body, maxBytes);
+                await using var inflater = new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true);
+                length = await FillAsync(inflater, buffer, maxBytes + 1, cancellationToken);
+                if (compressed.Exceeded)
+                {
+                    return Fail(buffer, IngestError.TooLarge($"The compressed request body is larger than the limit of {maxBytes} bytes."));
+                }
+            }
+            else
+            {
+                length = await FillAsync(request.Body, buffer, maxBytes + 1, cancellationToken);
+            }
+
+            if (length > maxBytes)
+            {
+                return Fail(buffer, IngestError.TooLarge(gzip
+                    ? $"The request body decompresses to more than the limit of {maxBytes} bytes."
+                    : $"The request body is larger than the limit of {maxBytes} bytes."));
+            }
+
+            var offset = 0;
+            if (length >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF)
+            {
+                offset = 3;
+            }
+
+            var content = buffer.AsSpan(offset, length - offset);
+            if (content.Trim(" \t\r\n"u8).IsEmpty)
+            {
+                return Fail(buffer, IngestError.BadRequest("empty_body", "The request body is empty."));
+            }
+
+            if (!Utf8.IsValid(content))
+            {
+                return Fail(buffer, IngestError.BadRequest("invalid_utf8", "The request body is not valid UTF-8 (UTF-16 and other encodings are not accepted)."));
+            }
+
+            return (new RequestBody(buffer, offset, length - offset), null);
+        }
+        catch (InvalidDataException) when (compressed is { Exceeded: true })
+        {
+            return Fail(buffer, IngestError.TooLarge($"The compressed request body is larger than the limit of {maxBytes} bytes."));
+        }
+        catch (InvalidDataException)
+        {
+            return Fail(buffer, IngestError.BadRequest("invalid_gzip", "The request body is not valid gzip data."));
+        }
+        catch (BadHttpRequestException e)
+        {
+            return Fail(buffer, new IngestError(e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400, "bad_request_body", "The request body could not be read completely (too slow, cut off or malformed)."));
+        }
+        catch (IOException)
+        {
+            return Fail(buffer, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    private static (RequestBody?, IngestError?) Fail(byte[] buffer, IngestError error)
+    {
+        ArrayPool<byte>.Shared.Return(buffer);
+        return (null, error);
+    }
+
+    private static IngestError? CheckContentType(string? contentType)
+    {
+        if (string.IsNullOrWhiteSpace(contentType))
+        {
+            return IngestError.UnsupportedMediaType("Content-Type must be application/json.");
+        }
+
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var mediaType))
+        {
+            return IngestError.UnsupportedMediaType("Content-Type is malformed; send application/json.");
+        }
+
+        var type = mediaType.MediaType.Value ?? "";
+        var isJson = type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+        if (!isJson)
+        {
+            return IngestError.UnsupportedMediaType("Content-Type must be application/json.");
+        }
+
+        var charset = mediaType.Charset.Value;
+        if (charset is not null && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+        {
+            return IngestError.UnsupportedMediaType("Only the utf-8 charset is accepted.");
+        }
+
+        return null;
+    }
+
+    private static async Task<int> FillAsync(Stream source, byte[] buffer, int limit, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        while (total < limit)
+        {
+            var read = await source.ReadAsync(buffer.AsMemory(total, Math.Min(ReadChunk, limit - total)), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+
+            total += read;
+        }
+
+        return total;
+    }
+
+    /// <summary>Passes reads through until <c>limit</c> bytes, then reports end of stream and remembers that more was sent.</summary>
+    private sealed class CappedReadStream(Stream inner, int limit) : Stream
+    {
+        private int _read;
+
+        public bool Exceeded { get; private set; }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_read >= limit)
+            {
+                var probe = new byte[1];
+                if (await inner.ReadAsync(probe, cancellationToken) > 0)
+                {
+                    Exceeded = true;
+                }
+
+                return 0;
+            }
+
+            var read = await inner.ReadAsync(buffer[..Math.Min(buffer.Length, limit - _read)], cancellationToken);
+            _read += read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Synchronous reads are not used.");
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

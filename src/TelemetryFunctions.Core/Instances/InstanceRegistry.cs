@@ -1,0 +1,222 @@
+using System.Collections.Concurrent;
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Instances;
+
+/// <summary>What one request says about one instance.</summary>
+public sealed record InstanceObservation(string InstanceKey, string Source, DateTimeOffset ReceivedAt, string? Version, string? Os, string? Edition, SharingLevel? SharingLevel);
+
+/// <summary>One row of the instance registry.</summary>
+public sealed record InstanceRecord(
+    string InstanceKey,
+    DateTimeOffset FirstSeen,
+    DateTimeOffset LastSeen,
+    string? Version,
+    string? Os,
+    string? Edition,
+    string? SharingLevel,
+    string Status,
+    DateTimeOffset StatusChangedAt,
+    string? Source,
+    ETag ETag);
+
+/// <summary>
+/// The registry of instances: first seen, last seen (the server's receive time, never moved backwards),
+/// version, OS, edition, sharing level and status. Partitioned into 256 buckets by the instance key.
+/// </summary>
+/// <remarks>
+/// Updates are optimistic: a host keeps the last row it read or wrote and its ETag, and writes with If-Match.
+/// Another writer in between makes that write fail with 412; the row is then read again and the change reapplied,
+/// so no update is lost. A row whose last-seen time would advance by less than <c>InstanceTouchInterval</c>, with
+/// nothing else changed, is not rewritten.
+/// </remarks>
+public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<TelemetryOptions> options, ILogger<InstanceRegistry> logger)
+{
+    public const string Active = "active";
+    public const string Inactive = "inactive";
+    private const int MaxCached = 200_000;
+    private const int MaxAttempts = 8;
+
+    private readonly ConcurrentDictionary<string, InstanceRecord> _cache = new(StringComparer.Ordinal);
+    private readonly TimeSpan _touchInterval = options.Value.Ingestion.InstanceTouchInterval;
+
+    public static string PartitionKeyOf(string instanceKey) => TableKeys.Bucket(instanceKey);
+
+    /// <summary>The row as this host last saw it, read from storage when it has not seen it.</summary>
+    public async Task<InstanceRecord?> FindAsync(string instanceKey, CancellationToken cancellationToken)
+    {
+        if (_cache.TryGetValue(instanceKey, out var cached))
+        {
+            return cached;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.Instances, cancellationToken);
+        var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(instanceKey), instanceKey, cancellationToken: cancellationToken);
+        if (!response.HasValue)
+        {
+            return null;
+        }
+
+        var record = FromEntity(response.Value!);
+        Remember(record);
+        return record;
+    }
+
+    public async Task RecordAsync(IEnumerable<InstanceObservation> observations, CancellationToken cancellationToken)
+    {
+        var merged = observations
+            .GroupBy(o => o.InstanceKey, StringComparer.Ordinal)
+            .Select(g => g.Aggregate(static (a, b) => new InstanceObservation(
+                a.InstanceKey,
+                b.Source,
+                a.ReceivedAt > b.ReceivedAt ? a.ReceivedAt : b.ReceivedAt,
+                b.Version ?? a.Version,
+                b.Os ?? a.Os,
+                b.Edition ?? a.Edition,
+                b.SharingLevel ?? a.SharingLevel)))
+            .ToList();
+
+        if (merged.Count == 0)
+        {
+            return;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.Instances, cancellationToken);
+        await Parallel.ForEachAsync(
+            merged,
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (observation, token) => await RecordOneAsync(table, observation, token));
+    }
+
+    public void Forget(string instanceKey) => _cache.TryRemove(instanceKey, out _);
+
+    private async Task RecordOneAsync(TableClient table, InstanceObservation observation, CancellationToken cancellationToken)
+    {
+        _cache.TryGetValue(observation.InstanceKey, out var current);
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            try
+            {
+                if (current is null)
+                {
+                    var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(observation.InstanceKey), observation.InstanceKey, cancellationToken: cancellationToken);
+                    current = response.HasValue ? FromEntity(response.Value!) : null;
+                }
+
+                if (current is null)
+                {
+                    var created = Apply(null, observation);
+                    var added = await table.AddEntityAsync(ToEntity(created), cancellationToken);
+                    Remember(created with { ETag = added.Headers.ETag ?? default });
+                    return;
+                }
+
+                var updated = Apply(current, observation);
+                if (!NeedsWrite(current, updated))
+                {
+                    return;
+                }
+
+                var written = await table.UpdateEntityAsync(ToEntity(updated), current.ETag, TableUpdateMode.Replace, cancellationToken);
+                Remember(updated with { ETag = written.Headers.ETag ?? default });
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412 or 404)
+            {
+                // Another writer got there first (or the row was erased): read it again and reapply.
+                LogConcurrentUpdate(logger, observation.InstanceKey, e.Status, attempt);
+                _cache.TryRemove(observation.InstanceKey, out _);
+                current = null;
+            }
+        }
+
+        throw new InvalidOperationException($"The instance row could not be updated after {MaxAttempts} attempts because of concurrent writers.");
+    }
+
+    private static InstanceRecord Apply(InstanceRecord? current, InstanceObservation o)
+    {
+        if (current is null)
+        {
+            return new InstanceRecord(o.InstanceKey, o.ReceivedAt, o.ReceivedAt, o.Version, o.Os, o.Edition, o.SharingLevel?.ToWire(), Active, o.ReceivedAt, o.Source, default);
+        }
+
+        var lastSeen = o.ReceivedAt > current.LastSeen ? o.ReceivedAt : current.LastSeen;
+        var firstSeen = o.ReceivedAt < current.FirstSeen ? o.ReceivedAt : current.FirstSeen;
+        var newer = o.ReceivedAt >= current.LastSeen;
+        var status = current.Status;
+        var statusChangedAt = current.StatusChangedAt;
+        if (status != Active && newer)
+        {
+            status = Active;
+            statusChangedAt = o.ReceivedAt;
+        }
+
+        return current with
+        {
+            FirstSeen = firstSeen,
+            LastSeen = lastSeen,
+            Version = newer ? o.Version ?? current.Version : current.Version ?? o.Version,
+            Os = newer ? o.Os ?? current.Os : current.Os ?? o.Os,
+            Edition = newer ? o.Edition ?? current.Edition : current.Edition ?? o.Edition,
+            SharingLevel = newer ? o.SharingLevel?.ToWire() ?? current.SharingLevel : current.SharingLevel,
+            Status = status,
+            StatusChangedAt = statusChangedAt,
+            Source = newer ? o.Source : current.Source,
+        };
+    }
+
+    private bool NeedsWrite(InstanceRecord before, InstanceRecord after) =>
+        after.LastSeen - before.LastSeen >= _touchInterval
+        || after.FirstSeen != before.FirstSeen
+        || after.Version != before.Version
+        || after.Os != before.Os
+        || after.Edition != before.Edition
+        || after.SharingLevel != before.SharingLevel
+        || after.Status != before.Status
+        || after.Source != before.Source;
+
+    private void Remember(InstanceRecord record)
+    {
+        if (_cache.Count > MaxCached)
+        {
+            _cache.Clear();
+        }
+
+        _cache[record.InstanceKey] = record;
+    }
+
+    public static InstanceRecord FromEntity(TableEntity e) => new(
+        e.RowKey,
+        e.GetDateTimeOffset("FirstSeen") ?? default,
+        e.GetDateTimeOffset("LastSeen") ?? default,
+        e.GetString("Version"),
+        e.GetString("Os"),
+        e.GetString("Edition"),
+        e.GetString("SharingLevel"),
+        e.GetString("Status") ?? Active,
+        e.GetDateTimeOffset("StatusChangedAt") ?? default,
+        e.GetString("Source"),
+        e.ETag);
+
+    public static TableEntity ToEntity(InstanceRecord r) => new(PartitionKeyOf(r.InstanceKey), r.InstanceKey)
+    {
+        ["FirstSeen"] = r.FirstSeen,
+        ["LastSeen"] = r.LastSeen,
+        ["Version"] = r.Version,
+        ["Os"] = r.Os,
+        ["Edition"] = r.Edition,
+        ["SharingLevel"] = r.SharingLevel,
+        ["Status"] = r.Status,
+        ["StatusChangedAt"] = r.StatusChangedAt,
+        ["Source"] = r.Source,
+    };
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Instance {InstanceKey} changed under this write (status {Status}); attempt {Attempt} rereads it")]
+    private static partial void LogConcurrentUpdate(ILogger logger, string instanceKey, int status, int attempt);
+}

@@ -1,0 +1,130 @@
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Installations;
+using TelemetryFunctions.Instances;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Privacy;
+
+/// <summary>The pseudonymous keys of one subject to erase.</summary>
+public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string? InstallationKey);
+
+/// <summary>How many rows an erasure deleted, per table.</summary>
+public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instances, int Installations, int SupportRequests);
+
+/// <summary>
+/// Deletes what is stored about a subject: raw events, activity marks, the instance and installation records and
+/// support requests. Aggregates computed before the erasure hold only counts and are kept.
+/// </summary>
+/// <remarks>
+/// Raw events are partitioned by day and source, not by subject, so erasing them is a filtered scan of the raw-event
+/// table: acceptable for the rare opt-out at the retention sizes this product keeps (see docs/storage.md).
+/// </remarks>
+public sealed partial class ErasureService(
+    TelemetryStorage storage,
+    ActivityStore activity,
+    InstanceRegistry instances,
+    ILogger<ErasureService> logger)
+{
+    public async Task<ErasureResult> EraseAsync(ErasureSubject subject, CancellationToken cancellationToken)
+    {
+        var rawFilters = new List<string>();
+        var activityKeys = new List<string>();
+        if (subject.UserKey is { } user)
+        {
+            rawFilters.Add(TableClient.CreateQueryFilter($"UserKey eq {user}"));
+            rawFilters.Add(TableClient.CreateQueryFilter($"AnonymousKey eq {user}"));
+            activityKeys.Add(ActivityStore.UserPrefix + user);
+        }
+
+        if (subject.InstanceKey is { } instance)
+        {
+            rawFilters.Add(TableClient.CreateQueryFilter($"InstanceKey eq {instance}"));
+            activityKeys.Add(ActivityStore.InstancePrefix + instance);
+        }
+
+        if (subject.InstallationKey is { } installation)
+        {
+            rawFilters.Add(TableClient.CreateQueryFilter($"InstallationKey eq {installation}"));
+            activityKeys.Add(ActivityStore.InstallationPrefix + installation);
+        }
+
+        var raw = rawFilters.Count == 0 ? 0 : await DeleteMatchingAsync(TableNames.RawEvents, string.Join(" or ", rawFilters.Select(f => $"({f})")), cancellationToken);
+        var activityRows = activityKeys.Count == 0 ? 0 : await DeleteMatchingAsync(
+            TableNames.Activity,
+            string.Join(" or ", activityKeys.Select(k => $"({TableClient.CreateQueryFilter($"RowKey eq {k}")})")),
+            cancellationToken);
+        activity.Forget();
+
+        var instanceRows = 0;
+        if (subject.InstanceKey is { } i)
+        {
+            instanceRows = await DeleteOneAsync(TableNames.Instances, InstanceRegistry.PartitionKeyOf(i), i, cancellationToken);
+            instances.Forget(i);
+        }
+
+        var installationRows = 0;
+        var supportRows = 0;
+        if (subject.InstallationKey is { } n)
+        {
+            installationRows = await DeleteOneAsync(TableNames.Installations, InstallationRecorder.PartitionKeyOf(n), n, cancellationToken);
+            supportRows = await DeleteMatchingAsync(TableNames.SupportRequests, TableClient.CreateQueryFilter($"InstallationKey eq {n}"), cancellationToken);
+        }
+
+        var result = new ErasureResult(raw, activityRows, instanceRows, installationRows, supportRows);
+        LogErased(logger, raw, activityRows, instanceRows, installationRows, supportRows);
+        return result;
+    }
+
+    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(tableName, cancellationToken);
+        var deleted = 0;
+        await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
+        {
+            foreach (var partition in page.Values.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
+            {
+                foreach (var chunk in partition.Chunk(TableBatchWriter.MaxOperationsPerTransaction))
+                {
+                    try
+                    {
+                        await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All)), cancellationToken);
+                    }
+                    catch (TableTransactionFailedException e) when (e.Status == 404)
+                    {
+                        // Someone deleted one of them meanwhile: delete the rest one by one.
+                        foreach (var row in chunk)
+                        {
+                            await DeleteOneAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
+                        }
+                    }
+
+                    deleted += chunk.Length;
+                }
+            }
+        }
+
+        return deleted;
+    }
+
+    private async Task<int> DeleteOneAsync(string tableName, string partitionKey, string rowKey, CancellationToken cancellationToken) =>
+        await DeleteOneAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);
+
+    private static async Task<int> DeleteOneAsync(TableClient table, string partitionKey, string rowKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await table.DeleteEntityAsync(partitionKey, rowKey, ETag.All, cancellationToken);
+            return response.Status == 404 ? 0 : 1;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return 0;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Erasure deleted {RawEvents} raw events, {ActivityRows} activity rows, {Instances} instance rows, {Installations} installation rows and {SupportRequests} support requests")]
+    private static partial void LogErased(ILogger logger, int rawEvents, int activityRows, int instances, int installations, int supportRequests);
+}

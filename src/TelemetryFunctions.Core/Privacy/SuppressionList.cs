@@ -1,0 +1,134 @@
+using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Privacy;
+
+/// <summary>Why a subject's events are suppressed.</summary>
+public static class SuppressionReasons
+{
+    /// <summary>An explicit <c>POST /v1/opt-out</c>: permanent.</summary>
+    public const string OptOut = "opt-out";
+
+    /// <summary>The instance declared sharing level <c>disabled</c>: lifted when it declares basic or advanced again.</summary>
+    public const string SharingDisabled = "sharing-disabled";
+}
+
+/// <summary>
+/// Subjects (users, instances) whose events are dropped on arrival. The list lives in storage (shared by every host)
+/// and is cached in memory for <c>SuppressionRefreshInterval</c>; a change made on this host takes effect at once,
+/// one made on another host within that interval. Keys are <c>u_{userKey}</c> and <c>i_{instanceKey}</c>.
+/// </summary>
+public sealed class SuppressionList(TelemetryStorage storage, IOptions<TelemetryOptions> options, TimeProvider time) : IDisposable
+{
+    public const string PartitionKey = "subject";
+    private readonly TimeSpan _refreshInterval = options.Value.Ingestion.SuppressionRefreshInterval;
+    private readonly SemaphoreSlim _refreshLock = new(1, 1);
+    private volatile Snapshot _snapshot = new(new Dictionary<string, string>(StringComparer.Ordinal), DateTimeOffset.MinValue);
+
+    public static string UserSubject(string userKey) => "u_" + userKey;
+
+    public static string InstanceSubject(string instanceKey) => "i_" + instanceKey;
+
+    /// <summary>The current list (refreshed from storage when older than the refresh interval).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = _snapshot;
+        if (time.GetUtcNow() - snapshot.LoadedAt < _refreshInterval)
+        {
+            return snapshot.Reasons;
+        }
+
+        await _refreshLock.WaitAsync(cancellationToken);
+        try
+        {
+            snapshot = _snapshot;
+            if (time.GetUtcNow() - snapshot.LoadedAt < _refreshInterval)
+            {
+                return snapshot.Reasons;
+            }
+
+            var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+            var reasons = new Dictionary<string, string>(StringComparer.Ordinal);
+            await foreach (var row in table.QueryAsync<TableEntity>(
+                TableClient.CreateQueryFilter($"PartitionKey eq {PartitionKey}"),
+                select: ["RowKey", "Reason"],
+                cancellationToken: cancellationToken))
+            {
+                reasons[row.RowKey] = row.GetString("Reason") ?? SuppressionReasons.OptOut;
+            }
+
+            _snapshot = new Snapshot(reasons, time.GetUtcNow());
+            return reasons;
+        }
+        finally
+        {
+            _refreshLock.Release();
+        }
+    }
+
+    /// <summary>Adds subjects. An explicit opt-out is never downgraded to a sharing-level suppression.</summary>
+    public async Task AddAsync(IEnumerable<string> subjects, string reason, CancellationToken cancellationToken)
+    {
+        var current = await GetAsync(cancellationToken);
+        var rows = subjects
+            .Distinct(StringComparer.Ordinal)
+            .Where(s => !(current.TryGetValue(s, out var existing) && existing == SuppressionReasons.OptOut))
+            .Select(s => new TableEntity(PartitionKey, s) { ["Reason"] = reason, ["CreatedAt"] = time.GetUtcNow() })
+            .ToList();
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        await TableBatchWriter.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
+        Update(d =>
+        {
+            foreach (var row in rows)
+            {
+                d[row.RowKey] = reason;
+            }
+        });
+    }
+
+    /// <summary>Lifts sharing-level suppressions (never explicit opt-outs) of instances that declared basic or advanced again.</summary>
+    public async Task LiftSharingSuppressionAsync(IEnumerable<string> subjects, CancellationToken cancellationToken)
+    {
+        var current = await GetAsync(cancellationToken);
+        var lift = subjects
+            .Distinct(StringComparer.Ordinal)
+            .Where(s => current.TryGetValue(s, out var reason) && reason == SuppressionReasons.SharingDisabled)
+            .ToList();
+        if (lift.Count == 0)
+        {
+            return;
+        }
+
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        foreach (var subject in lift)
+        {
+            await table.DeleteEntityAsync(PartitionKey, subject, cancellationToken: cancellationToken);
+        }
+
+        Update(d =>
+        {
+            foreach (var subject in lift)
+            {
+                d.Remove(subject);
+            }
+        });
+    }
+
+    public void Dispose() => _refreshLock.Dispose();
+
+    private void Update(Action<Dictionary<string, string>> change)
+    {
+        var copy = new Dictionary<string, string>(_snapshot.Reasons, StringComparer.Ordinal);
+        change(copy);
+        _snapshot = new Snapshot(copy, _snapshot.LoadedAt);
+    }
+
+    private sealed record Snapshot(Dictionary<string, string> Reasons, DateTimeOffset LoadedAt);
+}
