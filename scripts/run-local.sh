@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs TelemetryFunctions on this machine: the Azurite storage emulator and the local host
+# (same routes and code as the Azure Functions app) on http://127.0.0.1:7071.
+#
+#   scripts/run-local.sh               data kept in .local-data/azurite between runs
+#   scripts/run-local.sh --in-memory   nothing kept after Ctrl-C
+#   scripts/run-local.sh --port 8080   another port for the local host
+#
+# Needs: .NET SDK 10, Node.js 20+ with npm. Installs the pinned Azurite from package-lock.json.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+in_memory=0
+port=7071
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --in-memory) in_memory=1 ;;
+    --port) port="${2:?--port needs a number}"; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+for tool in dotnet node npm curl; do
+  command -v "$tool" >/dev/null || { echo "error: '$tool' is not installed (see README.md, Prerequisites)." >&2; exit 1; }
+done
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if port_open "$port"; then
+  echo "error: port $port is already in use; stop what runs there or use --port." >&2
+  exit 1
+fi
+
+if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> Installing pinned tools (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "==> Building the local host"
+dotnet build src/TelemetryFunctions.LocalHost -c Release -nologo -v quiet
+out="$root/src/TelemetryFunctions.LocalHost/bin/Release/net10.0"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> Stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+if port_open 10002; then
+  echo "==> Using the storage emulator already listening on 127.0.0.1:10000-10002"
+else
+  azurite_args=(--silent --skipApiVersionCheck --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1)
+  if [ "$in_memory" = 1 ]; then
+    azurite_args+=(--inMemoryPersistence)
+    echo "==> Starting Azurite (in memory)"
+  else
+    mkdir -p .local-data/azurite
+    azurite_args+=(--location .local-data/azurite)
+    echo "==> Starting Azurite (data in .local-data/azurite)"
+  fi
+  node_modules/.bin/azurite "${azurite_args[@]}" &
+  pids+=($!)
+  for _ in $(seq 1 100); do port_open 10002 && break; sleep 0.2; done
+  port_open 10002 || { echo "error: Azurite did not start." >&2; exit 1; }
+fi
+
+echo "==> Starting the local host"
+(cd "$out" && ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}" exec dotnet TelemetryFunctions.LocalHost.dll --urls "http://127.0.0.1:$port") &
+pids+=($!)
+for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
+
+cat <<INFO
+
+TelemetryFunctions is running at http://127.0.0.1:$port
+
+  Write keys   dev-write-key (source "server"), dev-installer-key ("installer"), dev-client-key ("client")
+  Admin key    dev-admin-key
+  Storage      UseDevelopmentStorage=true (Azurite on 127.0.0.1:10000-10002)
+
+Send an event:
+  curl -u dev-write-key: -H 'Content-Type: application/json' \\
+    -d '{"type":"track","event":"Instance Active","userId":"u1","properties":{"instanceId":"i-1","version":"1.0.0"}}' \\
+    http://127.0.0.1:$port/v1/track
+
+Press Ctrl-C to stop.
+INFO
+
+wait -n "${pids[@]}"
