@@ -1,0 +1,113 @@
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Privacy;
+
+namespace TelemetryFunctions.Tests.Privacy;
+
+public sealed class PersonalDataScrubberTests
+{
+    private readonly PersonalDataScrubber _scrubber = new(new PrivacyOptions());
+
+    [Theory]
+    [InlineData("email")]
+    [InlineData("Email_Address")]
+    [InlineData("$email")]
+    [InlineData("ip")]
+    [InlineData("password")]
+    [InlineData("apiToken")]
+    [InlineData("phone_number")]
+    [InlineData("firstName")]
+    [InlineData("userId")]
+    [InlineData("distinct_id")]
+    [InlineData("$city")]
+    [InlineData("userAgent")]
+    public void Keys_that_name_personal_data_are_removed(string key)
+    {
+        var properties = new JsonObject { [key] = "anything", ["plan"] = "pro" };
+
+        var removed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, removed);
+        Assert.False(properties.ContainsKey(key));
+        Assert.Equal("pro", properties["plan"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("contact me at jane@example.com")]
+    [InlineData("10.0.0.1")]
+    [InlineData("http://192.168.1.20:8080/app")]
+    [InlineData("2001:db8::8a2e:370:7334")]
+    [InlineData("fe80::1")]
+    [InlineData("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl")]
+    [InlineData("ghp_0123456789abcdefghijABCDEFGHIJ012345")]
+    [InlineData("Bearer abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("AKIAIOSFODNN7EXAMPLE")]
+    public void Values_that_look_like_addresses_or_secrets_are_removed_under_any_key(string value)
+    {
+        var properties = new JsonObject { ["note"] = value, ["nested"] = new JsonObject { ["list"] = new JsonArray(value, "keep") } };
+
+        var removed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(2, removed);
+        Assert.False(properties.ContainsKey("note"));
+        Assert.Equal(["keep"], properties["nested"]!["list"]!.AsArray().Select(n => n!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("8.5.4")]
+    [InlineData("Chrome/86.0.4240.111")]
+    [InlineData("10:20:30")]
+    [InlineData("00:1a:2b:3c:4d:5e")]
+    [InlineData("612465f87b2230debedfc6")]
+    [InlineData("https://modeler.example.io/diagrams/a8c077ae?v=736,217,1")]
+    public void Ordinary_values_are_kept(string value)
+    {
+        var properties = new JsonObject { ["detail"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Allow_listed_version_keeps_a_four_part_version_that_looks_like_an_ipv4_address()
+    {
+        var properties = new JsonObject { ["version"] = "10.2.0.1", ["build"] = "10.2.0.1" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal("10.2.0.1", properties["version"]!.GetValue<string>());
+        Assert.False(properties.ContainsKey("build"));
+    }
+
+    [Fact]
+    public void Allow_listed_paths_keep_a_library_name_while_other_names_go()
+    {
+        var context = new JsonObject
+        {
+            ["library"] = new JsonObject { ["name"] = "analytics-java", ["version"] = "2.1.1" },
+            ["traits"] = new JsonObject { ["name"] = "Jane Doe" },
+        };
+
+        Assert.Equal(1, _scrubber.Scrub(context, "context"));
+        Assert.Equal("analytics-java", context["library"]!["name"]!.GetValue<string>());
+        Assert.False(context["traits"]!.AsObject().ContainsKey("name"));
+    }
+
+    [Fact]
+    public void Allow_listed_key_still_loses_an_email_value()
+    {
+        var properties = new JsonObject { ["os"] = "jane@example.com" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Empty(properties);
+    }
+
+    [Fact]
+    public void Configured_denied_names_are_removed_too()
+    {
+        var scrubber = new PersonalDataScrubber(new PrivacyOptions { DeniedPropertyNames = ["customerNumber"] });
+        var properties = new JsonObject { ["customer_number"] = "C-1", ["plan"] = "pro" };
+
+        Assert.Equal(1, scrubber.Scrub(properties, "properties"));
+        Assert.False(properties.ContainsKey("customer_number"));
+    }
+}
