@@ -43,20 +43,45 @@ public sealed partial class EventIngestor(
         var scrubbed = 0;
         var suppressed = await suppressions.GetAsync(cancellationToken);
 
+        var preparedEvents = new List<PreparedEvent>(events.Count);
         foreach (var incoming in events)
         {
             var (prepared, rejection) = preparer.Prepare(incoming, source);
             if (prepared is null)
             {
                 rejected.Add(new EventRejection(incoming.Index, incoming.MessageId, rejection!));
-                continue;
             }
-
-            if (prepared.DeclaredSharingLevel is null && prepared.InstanceKey is { } instanceKey
-                && await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
-                && SharingLevels.TryParse(known, out var knownLevel))
+            else
             {
-                prepared = prepared with { SharingLevel = knownLevel };
+                preparedEvents.Add(prepared);
+            }
+        }
+
+        // An event that does not declare a sharing level gets its instance's: the one declared in this request,
+        // else the one on record.
+        var declaredInRequest = new Dictionary<string, SharingLevel>(StringComparer.Ordinal);
+        foreach (var e in preparedEvents)
+        {
+            if (e is { InstanceKey: { } key, DeclaredSharingLevel: { } level })
+            {
+                declaredInRequest[key] = level;
+            }
+        }
+
+        foreach (var candidate in preparedEvents)
+        {
+            var prepared = candidate;
+            if (prepared.DeclaredSharingLevel is null && prepared.InstanceKey is { } instanceKey)
+            {
+                if (declaredInRequest.TryGetValue(instanceKey, out var requestLevel))
+                {
+                    prepared = prepared with { SharingLevel = requestLevel };
+                }
+                else if (await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
+                    && SharingLevels.TryParse(known, out var knownLevel))
+                {
+                    prepared = prepared with { SharingLevel = knownLevel };
+                }
             }
 
             scrubbed += prepared.Scrubbed;

@@ -1,0 +1,169 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Http;
+
+public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
+{
+    private static JsonObject InstanceProps(string instanceId, string? level = null)
+    {
+        var p = new JsonObject { ["instanceId"] = instanceId, ["version"] = "2.0.0" };
+        if (level is not null)
+        {
+            p["sharingLevel"] = level;
+        }
+
+        return p;
+    }
+
+    [Fact]
+    public async Task Sharing_level_disabled_stores_nothing_and_counts_the_drop()
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Instance Active", properties: InstanceProps("inst-off", "disabled")),
+            Segment.Track("Feature Used", properties: InstanceProps("inst-off", "disabled")))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await Segment.ReadJsonAsync(response);
+        Assert.Equal(0, body.GetProperty("accepted").GetInt32());
+        Assert.Equal(2, body.GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.RawEvents]);
+        Assert.Empty(rows[TableNames.Instances]);
+        Assert.Empty(rows[TableNames.Activity]);
+    }
+
+    [Fact]
+    public async Task Disabling_sharing_erases_the_instance_and_drops_its_later_events_until_it_is_enabled_again()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-1", "advanced"))), TestContext.Current.CancellationToken);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-1", "disabled"))), TestContext.Current.CancellationToken);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+
+        var silent = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-1"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-1", "basic"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task Sharing_level_basic_keeps_installation_heartbeat_and_health_events_and_drops_feature_usage()
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Instance Active", properties: InstanceProps("inst-b", "basic")),
+            Segment.Track("Instance Health", properties: InstanceProps("inst-b", "basic")),
+            Segment.Track("Report Exported", properties: InstanceProps("inst-b", "basic")),
+            Segment.Track("Report Exported", properties: InstanceProps("inst-b")))), TestContext.Current.CancellationToken);
+
+        var body = await Segment.ReadJsonAsync(response);
+        Assert.Equal(2, body.GetProperty("accepted").GetInt32());
+        Assert.Equal(2, body.GetProperty("dropped").GetProperty("sharingBasic").GetInt32());
+        var stored = await host.Tables.RowsAsync(TableNames.RawEvents);
+        Assert.Equal(["Instance Active", "Instance Health"], stored.Select(r => r.GetString("Event")).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Opt_out_erases_what_is_stored_about_a_user_and_drops_their_future_events()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Clicked", userId: "leaving-user"),
+            Segment.Track("Clicked", userId: "staying-user"))), TestContext.Current.CancellationToken);
+
+        var optOut = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaving-user" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(optOut)).GetProperty("erased").GetProperty("rawEvents").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Activity));
+
+        var later = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "leaving-user")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(later)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task Opt_out_of_an_instance_erases_its_registry_row_and_events()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-x"))), TestContext.Current.CancellationToken);
+
+        var optOut = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["instanceId"] = "inst-x" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.Instances]);
+        Assert.Empty(rows[TableNames.RawEvents]);
+        Assert.Empty(rows[TableNames.Activity]);
+        Assert.Single(rows[TableNames.Suppressions]);
+    }
+
+    [Theory]
+    [InlineData("{}", "userId, an anonymousId or an instanceId")]
+    [InlineData("{\"userId\":42}", "userId must be a string")]
+    [InlineData("{\"instanceId\":\"\"}", "instanceId must be")]
+    public async Task Opt_out_without_a_usable_subject_is_refused(string body, string reason)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(body), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(reason, (await Segment.ReadJsonAsync(response)).GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, await host.Tables.TotalRowsAsync());
+    }
+
+    [Fact]
+    public async Task Opt_out_needs_a_valid_write_key()
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var response = await host.CreateClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "u" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(0, await host.Tables.TotalRowsAsync());
+    }
+
+    [Fact]
+    public async Task Preview_shows_the_scrubbed_pseudonymized_rows_and_stores_nothing()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Report Opened", userId: "jane@example.com", properties: new JsonObject
+        {
+            ["instanceId"] = "inst-p",
+            ["email"] = "jane@example.com",
+            ["reportType"] = "sales",
+        });
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/preview", Segment.Json(Segment.Batch(e)), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        var body = JsonNode.Parse(text)!;
+        Assert.False(body["stored"]!.GetValue<bool>());
+        Assert.Equal(1, body["wouldAccept"]!.GetValue<int>());
+        Assert.Contains("sales", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("jane@example.com", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("inst-p", text, StringComparison.Ordinal);
+        var tables = body["wouldStore"]!.AsArray().Select(r => r!["table"]!.GetValue<string>()).ToHashSet();
+        Assert.Contains(TableNames.RawEvents, tables);
+        Assert.Contains(TableNames.Instances, tables);
+        Assert.Equal(0, await host.Tables.TotalRowsAsync());
+    }
+}
