@@ -99,6 +99,7 @@ public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<
     private async Task RecordOneAsync(TableClient table, InstanceObservation observation, CancellationToken cancellationToken)
     {
         _cache.TryGetValue(observation.InstanceKey, out var current);
+        var lastStatus = 0;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             try
@@ -131,12 +132,13 @@ public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<
             {
                 // Another writer got there first (or the row was erased): read it again and reapply.
                 LogConcurrentUpdate(logger, observation.InstanceKey, e.Status, attempt);
+                lastStatus = e.Status;
                 _cache.TryRemove(observation.InstanceKey, out _);
                 current = null;
             }
         }
 
-        throw new InvalidOperationException($"The instance row could not be updated after {MaxAttempts} attempts because of concurrent writers.");
+        throw new InvalidOperationException($"The instance row could not be updated after {MaxAttempts} attempts (last status {lastStatus}).");
     }
 
     private static InstanceRecord Apply(InstanceRecord? current, InstanceObservation o)

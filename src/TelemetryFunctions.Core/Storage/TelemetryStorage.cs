@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
 using Azure.Data.Tables;
@@ -76,19 +77,30 @@ public sealed class TelemetryStorage
     public Task<TableClient> GetTableAsync(string table, CancellationToken cancellationToken)
     {
         var lazy = _tables.GetOrAdd(table, name => new Lazy<Task<TableClient>>(() => CreateAsync(name)));
-        var task = lazy.Value;
-        if (task.IsFaulted || task.IsCanceled)
+        if (lazy.Value is { IsFaulted: false, IsCanceled: false } task)
         {
-            _tables.TryUpdate(table, new Lazy<Task<TableClient>>(() => CreateAsync(table)), lazy);
+            return task.WaitAsync(cancellationToken);
         }
 
-        return task.WaitAsync(cancellationToken);
+        // The last attempt to create the table failed (storage was down): try again rather than repeat the failure.
+        var retry = new Lazy<Task<TableClient>>(() => CreateAsync(table));
+        _tables.TryUpdate(table, retry, lazy);
+        return _tables[table].Value.WaitAsync(cancellationToken);
     }
 
     private async Task<TableClient> CreateAsync(string table)
     {
         var client = TableService.GetTableClient(TableName(table));
-        await client.CreateIfNotExistsAsync(CancellationToken.None);
+        var response = await client.CreateIfNotExistsAsync(CancellationToken.None);
+
+        // CreateIfNotExists does not throw for a failure other than "already exists": it hands back the error
+        // response (a 503 after its retries, say). Treat that as the failure it is, so the next call tries again.
+        var status = response?.GetRawResponse()?.Status ?? 0;
+        if (status >= 400 && status != 409)
+        {
+            throw new RequestFailedException(status, $"Creating table {client.Name} failed with status {status}.");
+        }
+
         return client;
     }
 }

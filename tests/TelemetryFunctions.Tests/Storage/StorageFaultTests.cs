@@ -1,0 +1,96 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Storage;
+
+/// <summary>Faults Azurite cannot produce, injected into the storage pipeline under the real ingest path.</summary>
+public sealed class StorageFaultTests(AzuriteFixture azurite)
+{
+    private static JsonObject Heartbeat(string messageId) =>
+        Segment.Track("Instance Active", messageId: messageId, timestamp: DateTimeOffset.UtcNow, properties: new JsonObject { ["instanceId"] = "inst-f", ["version"] = "3.1.0" });
+
+    [Fact]
+    public async Task Storage_outage_on_writes_answers_503_with_retry_after_and_a_retry_later_stores_each_event_once()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        var batch = Segment.Batch(Heartbeat("f-1"), Segment.Track("Clicked", messageId: "f-2", timestamp: DateTimeOffset.UtcNow));
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.Outage(StorageFaults.IsWrite);
+        var during = await client.PostAsync("/v1/batch", Segment.Json(batch), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, during.StatusCode);
+        Assert.True(during.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal("storage_unavailable", (await Segment.ReadJsonAsync(during)).GetProperty("error").GetProperty("code").GetString());
+        Assert.True(faults.Injected > 0);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+
+        faults.Heal();
+        var after = await client.PostAsync("/v1/batch", Segment.Json(batch), TestContext.Current.CancellationToken);
+
+        Assert.True(after.StatusCode == HttpStatusCode.OK, await after.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(3, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task Outage_after_the_raw_events_are_written_answers_503_and_the_retry_completes_without_doubling()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.Outage(m => StorageFaults.IsWrite(m) && m.Request.Uri.Path.Contains(host.TablePrefix + TableNames.Instances, StringComparison.Ordinal));
+        var during = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("g-1")), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, during.StatusCode);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+
+        faults.Heal();
+        var after = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("g-1")), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task Lost_response_to_an_instance_insert_makes_the_retry_conflict_and_the_event_is_stored_once_with_200()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.LoseResponses(m => m.Request.Method.Method == "POST" && m.Request.Uri.Path.EndsWith(host.TablePrefix + TableNames.Instances, StringComparison.Ordinal));
+        var response = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("h-1")), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, faults.Injected);
+        var instance = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Equal("3.1.0", instance.GetString("Version"));
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+    }
+
+    [Fact]
+    public async Task Lost_response_to_a_raw_event_transaction_is_retried_and_stores_each_event_once()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.LoseResponses(m => m.Request.Uri.Path.EndsWith("$batch", StringComparison.Ordinal));
+        var batch = Segment.Batch(Enumerable.Range(0, 20).Select(i => Segment.Track("Clicked", messageId: $"b-{i}", timestamp: DateTimeOffset.UtcNow)).ToArray());
+        var response = await client.PostAsync("/v1/batch", Segment.Json(batch), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, faults.Injected);
+        Assert.Equal(21, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+    }
+}
