@@ -22,6 +22,8 @@ public sealed class ActivityStore(TelemetryStorage storage)
     public const string UserPrefix = "u_";
     public const string InstancePrefix = "i_";
     public const string InstallationPrefix = "n_";
+    public const string FirstSeenPrefix = "f_";
+    public const string GoneInactivePrefix = "o_";
 
     public static IEnumerable<TableEntity> PlanMarks(IReadOnlyList<PreparedEvent> events)
     {
@@ -85,6 +87,13 @@ public sealed class ActivityStore(TelemetryStorage storage)
         {
             _marked.TryAdd(Remembered(row), 0);
         }
+    }
+
+    /// <summary>Marks one event of an instance's life (first seen, gone inactive) on a day.</summary>
+    public async Task MarkAsync(DateOnly day, string rowKey, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        await table.UpsertEntityAsync(new TableEntity(TableKeys.Day(day), rowKey), TableUpdateMode.Merge, cancellationToken);
     }
 
     /// <summary>Forgets what this host marked, so erased subjects are marked again if they come back.</summary>

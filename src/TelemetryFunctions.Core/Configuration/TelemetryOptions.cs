@@ -21,6 +21,9 @@ public sealed class TelemetryOptions : IValidatableObject
     [Required]
     public EventNamesOptions Events { get; set; } = new();
 
+    [Required]
+    public ActivityOptions Activity { get; set; } = new();
+
     /// <summary>Keys that authenticate senders. Each names the source its events are attributed to.</summary>
     public List<WriteKeyOptions> WriteKeys { get; set; } = [];
 
@@ -39,6 +42,7 @@ public sealed class TelemetryOptions : IValidatableObject
         Collect(Ingestion, nameof(Ingestion), results);
         Collect(Privacy, nameof(Privacy), results);
         Collect(Events, nameof(Events), results);
+        Collect(Activity, nameof(Activity), results);
 
         if (!WriteKeys.Any(k => !k.Revoked))
         {
@@ -251,4 +255,27 @@ public sealed class EventNamesOptions
     /// <summary>Where "Installation Support" carries the contact address.</summary>
     public List<string> SupportEmailPaths { get; set; } = ["properties.email", "context.traits.email", "traits.email"];
     public List<string> ErrorPaths { get; set; } = ["properties.error", "properties.errorMessage", "properties.reason"];
+}
+
+public sealed class ActivityOptions
+{
+    /// <summary>An instance silent for longer than this (plus <see cref="HeartbeatGrace"/>) is marked inactive.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
+    public TimeSpan InactiveAfter { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>Slack for an on-time heartbeat that arrives a little late, so it does not flap the status.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan HeartbeatGrace { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Raw events older than this many days are deleted by the retention job; aggregates are kept.</summary>
+    [Range(1, 3650)]
+    public int RawEventRetentionDays { get; set; } = 90;
+
+    /// <summary>How many days back the rollup catches up at most when runs were missed.</summary>
+    [Range(1, 3650)]
+    public int MaxCatchUpDays { get; set; } = 400;
+
+    /// <summary>The longest range the backfill endpoint accepts in one call.</summary>
+    [Range(1, 3650)]
+    public int MaxBackfillDays { get; set; } = 366;
 }

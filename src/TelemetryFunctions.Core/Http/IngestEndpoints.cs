@@ -23,9 +23,7 @@ public sealed partial class IngestEndpoints(
     EventIngestor ingestor,
     RawEventStore rawEvents,
     SupportRequestStore supportRequests,
-    Pseudonymizer pseudonymizer,
-    SuppressionList suppressions,
-    ErasureService erasure,
+    OptOutService optOut,
     TimeProvider time,
     ILogger<IngestEndpoints> logger)
 {
@@ -75,38 +73,14 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(IngestError.BadRequest("missing_subject", "Give a userId, an anonymousId or an instanceId to opt out."));
         }
 
-        var userKeys = new[] { userId, anonymousId }.OfType<string>().Select(id => pseudonymizer.Pseudonymize(IdentifierKind.User, id)).Distinct().ToList();
-        var instanceKey = instanceId is null ? null : pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
-        var installationKey = (anonymousId ?? userId) is { } installationId ? pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId) : null;
-
         try
         {
-            var subjects = userKeys.Select(SuppressionList.UserSubject).ToList();
-            if (instanceKey is not null)
-            {
-                subjects.Add(SuppressionList.InstanceSubject(instanceKey));
-            }
-
-            // Suppress first: if erasure is interrupted, no new event slips in and a retry finishes the job.
-            await suppressions.AddAsync(subjects, SuppressionReasons.OptOut, cancellationToken);
-            var totals = new ErasureResult(0, 0, 0, 0, 0);
-            var erasures = userKeys.Select((u, i) => new ErasureSubject(u, i == 0 ? instanceKey : null, i == 0 ? installationKey : null)).ToList();
-            if (erasures.Count == 0)
-            {
-                erasures.Add(new ErasureSubject(null, instanceKey, null));
-            }
-
-            foreach (var subject in erasures)
-            {
-                var r = await erasure.EraseAsync(subject, cancellationToken);
-                totals = new ErasureResult(totals.RawEvents + r.RawEvents, totals.ActivityRows + r.ActivityRows, totals.Instances + r.Instances, totals.Installations + r.Installations, totals.SupportRequests + r.SupportRequests);
-            }
-
-            LogOptedOut(logger, source!, subjects.Count);
+            var (suppressed, totals) = await optOut.OptOutAsync(userId, anonymousId, instanceId, cancellationToken);
+            LogOptedOut(logger, source!, suppressed);
             return JsonResponse.Ok(new JsonObject
             {
                 ["success"] = true,
-                ["suppressed"] = subjects.Count,
+                ["suppressed"] = suppressed,
                 ["erased"] = new JsonObject
                 {
                     ["rawEvents"] = totals.RawEvents,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Privacy;
 
@@ -20,15 +21,15 @@ public sealed class EventPreparer
     private readonly PersonalDataScrubber _scrubber;
     private readonly EventNamesOptions _names;
     private readonly SharingLevel _defaultLevel;
-    private readonly TimeZoneInfo _reportingZone;
+    private readonly ReportingCalendar _calendar;
 
-    public EventPreparer(Pseudonymizer pseudonymizer, PersonalDataScrubber scrubber, IOptions<TelemetryOptions> options)
+    public EventPreparer(Pseudonymizer pseudonymizer, PersonalDataScrubber scrubber, ReportingCalendar calendar, IOptions<TelemetryOptions> options)
     {
+        _calendar = calendar;
         _pseudonymizer = pseudonymizer;
         _scrubber = scrubber;
         _names = options.Value.Events;
         _defaultLevel = SharingLevels.TryParse(options.Value.Privacy.DefaultSharingLevel, out var level) ? level : SharingLevel.Advanced;
-        TelemetryOptions.TryFindTimeZone(options.Value.ReportingTimeZone, out _reportingZone);
     }
 
     public (PreparedEvent? Event, string? Rejection) Prepare(IncomingEvent e, string source)
@@ -149,7 +150,7 @@ public sealed class EventPreparer
             Timestamp = e.Timestamp,
             HasClientTimestamp = e.ClientTimestamp is not null,
             RawDay = DateOnly.FromDateTime((e.ClientTimestamp ?? e.ReceivedAt).UtcDateTime),
-            ActivityDay = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(e.Timestamp, _reportingZone).DateTime),
+            ActivityDay = _calendar.DayOf(e.Timestamp),
             Document = document,
             SupportEmail = supportEmail,
             Scrubbed = scrubbed,

@@ -36,7 +36,12 @@ public sealed record InstanceRecord(
 /// so no update is lost. A row whose last-seen time would advance by less than <c>InstanceTouchInterval</c>, with
 /// nothing else changed, is not rewritten.
 /// </remarks>
-public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<TelemetryOptions> options, ILogger<InstanceRegistry> logger)
+public sealed partial class InstanceRegistry(
+    TelemetryStorage storage,
+    InactivityIndex index,
+    InstanceStatusLog statusLog,
+    IOptions<TelemetryOptions> options,
+    ILogger<InstanceRegistry> logger)
 {
     public const string Active = "active";
     public const string Inactive = "inactive";
@@ -112,7 +117,10 @@ public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<
 
                 if (current is null)
                 {
+                    // Deadline and history first: if the insert then fails, they are harmless hints a retry rewrites.
                     var created = Apply(null, observation);
+                    await index.ScheduleAsync(created.InstanceKey, created.LastSeen, cancellationToken);
+                    await statusLog.RecordFirstSeenAsync(created.InstanceKey, created.FirstSeen, cancellationToken);
                     var added = await table.AddEntityAsync(ToEntity(created), cancellationToken);
                     Remember(created with { ETag = added.Headers.ETag ?? default });
                     return;
@@ -124,8 +132,24 @@ public sealed partial class InstanceRegistry(TelemetryStorage storage, IOptions<
                     return;
                 }
 
+                var moved = updated.LastSeen != current.LastSeen;
+                if (moved)
+                {
+                    await index.ScheduleAsync(updated.InstanceKey, updated.LastSeen, cancellationToken);
+                }
+
+                if (current.Status != Active && updated.Status == Active)
+                {
+                    await statusLog.RecordAsync(updated.InstanceKey, Active, updated.StatusChangedAt, "reactivated", cancellationToken);
+                }
+
                 var written = await table.UpdateEntityAsync(ToEntity(updated), current.ETag, TableUpdateMode.Replace, cancellationToken);
                 Remember(updated with { ETag = written.Headers.ETag ?? default });
+                if (moved)
+                {
+                    await index.UnscheduleAsync(updated.InstanceKey, current.LastSeen, keep: updated.LastSeen, cancellationToken);
+                }
+
                 return;
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412 or 404)

@@ -1,4 +1,3 @@
-using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Activity;
@@ -12,7 +11,15 @@ namespace TelemetryFunctions.Privacy;
 public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string? InstallationKey);
 
 /// <summary>How many rows an erasure deleted, per table.</summary>
-public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instances, int Installations, int SupportRequests);
+public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instances, int Installations, int SupportRequests)
+{
+    public ErasureResult Plus(ErasureResult other) => new(
+        RawEvents + other.RawEvents,
+        ActivityRows + other.ActivityRows,
+        Instances + other.Instances,
+        Installations + other.Installations,
+        SupportRequests + other.SupportRequests);
+}
 
 /// <summary>
 /// Deletes what is stored about a subject: raw events, activity marks, the instance and installation records and
@@ -78,52 +85,11 @@ public sealed partial class ErasureService(
         return result;
     }
 
-    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken)
-    {
-        var table = await storage.GetTableAsync(tableName, cancellationToken);
-        var deleted = 0;
-        await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
-        {
-            foreach (var partition in page.Values.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
-            {
-                foreach (var chunk in partition.Chunk(TableBatchWriter.MaxOperationsPerTransaction))
-                {
-                    try
-                    {
-                        await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All)), cancellationToken);
-                    }
-                    catch (TableTransactionFailedException e) when (e.Status == 404)
-                    {
-                        // Someone deleted one of them meanwhile: delete the rest one by one.
-                        foreach (var row in chunk)
-                        {
-                            await DeleteOneAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
-                        }
-                    }
-
-                    deleted += chunk.Length;
-                }
-            }
-        }
-
-        return deleted;
-    }
+    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken) =>
+        await TableBatchWriter.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken);
 
     private async Task<int> DeleteOneAsync(string tableName, string partitionKey, string rowKey, CancellationToken cancellationToken) =>
-        await DeleteOneAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);
-
-    private static async Task<int> DeleteOneAsync(TableClient table, string partitionKey, string rowKey, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var response = await table.DeleteEntityAsync(partitionKey, rowKey, ETag.All, cancellationToken);
-            return response.Status == 404 ? 0 : 1;
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            return 0;
-        }
-    }
+        await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Erasure deleted {RawEvents} raw events, {ActivityRows} activity rows, {Instances} instance rows, {Installations} installation rows and {SupportRequests} support requests")]
     private static partial void LogErased(ILogger logger, int rawEvents, int activityRows, int instances, int installations, int supportRequests);

@@ -69,13 +69,26 @@ public sealed class SuppressionList(TelemetryStorage storage, IOptions<Telemetry
     }
 
     /// <summary>Adds subjects. An explicit opt-out is never downgraded to a sharing-level suppression.</summary>
-    public async Task AddAsync(IEnumerable<string> subjects, string reason, CancellationToken cancellationToken)
+    /// <remarks>With <paramref name="erasures"/>, rows keep the subject's keys and are marked pending erasure until <see cref="MarkErasedAsync"/>.</remarks>
+    public async Task AddAsync(IEnumerable<string> subjects, string reason, CancellationToken cancellationToken, IReadOnlyDictionary<string, ErasureSubject>? erasures = null)
     {
         var current = await GetAsync(cancellationToken);
         var rows = subjects
             .Distinct(StringComparer.Ordinal)
-            .Where(s => !(current.TryGetValue(s, out var existing) && existing == SuppressionReasons.OptOut))
-            .Select(s => new TableEntity(PartitionKey, s) { ["Reason"] = reason, ["CreatedAt"] = time.GetUtcNow() })
+            .Where(s => erasures is not null || !(current.TryGetValue(s, out var existing) && existing == SuppressionReasons.OptOut))
+            .Select(s =>
+            {
+                var row = new TableEntity(PartitionKey, s) { ["Reason"] = reason, ["CreatedAt"] = time.GetUtcNow() };
+                if (erasures is not null && erasures.TryGetValue(s, out var keys))
+                {
+                    row["ErasurePending"] = true;
+                    row["UserKey"] = keys.UserKey;
+                    row["InstanceKey"] = keys.InstanceKey;
+                    row["InstallationKey"] = keys.InstallationKey;
+                }
+
+                return row;
+            })
             .ToList();
         if (rows.Count == 0)
         {
@@ -91,6 +104,15 @@ public sealed class SuppressionList(TelemetryStorage storage, IOptions<Telemetry
                 d[row.RowKey] = reason;
             }
         });
+    }
+
+    public async Task MarkErasedAsync(string subject, DateTimeOffset erasedAt, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        await table.UpsertEntityAsync(
+            new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
+            TableUpdateMode.Merge,
+            cancellationToken);
     }
 
     /// <summary>Lifts sharing-level suppressions (never explicit opt-outs) of instances that declared basic or advanced again.</summary>

@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 
 namespace TelemetryFunctions.Storage;
@@ -34,6 +35,51 @@ public static class TableBatchWriter
             new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = cancellationToken },
             async (chunk, token) => await SubmitChunkAsync(table, chunk, token));
         return chunks.Count;
+    }
+
+    /// <summary>Deletes every row matching <paramref name="filter"/>, a partition's rows at a time in transactions of 100. Returns how many.</summary>
+    public static async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
+        {
+            foreach (var partition in page.Values.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
+            {
+                foreach (var chunk in partition.Chunk(MaxOperationsPerTransaction))
+                {
+                    try
+                    {
+                        await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All)), cancellationToken);
+                    }
+                    catch (TableTransactionFailedException e) when (e.Status == 404)
+                    {
+                        // Someone deleted one of them meanwhile: delete the rest one by one.
+                        foreach (var row in chunk)
+                        {
+                            await DeleteIfExistsAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
+                        }
+                    }
+
+                    deleted += chunk.Length;
+                }
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Deletes one row; 1 if it existed, 0 if not.</summary>
+    public static async Task<int> DeleteIfExistsAsync(TableClient table, string partitionKey, string rowKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await table.DeleteEntityAsync(partitionKey, rowKey, ETag.All, cancellationToken);
+            return response.Status == 404 ? 0 : 1;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return 0;
+        }
     }
 
     private static async Task SubmitChunkAsync(TableClient table, List<TableTransactionAction> chunk, CancellationToken cancellationToken)

@@ -9,6 +9,13 @@ public static class TableNames
     public const string Installations = "Installations";
     public const string SupportRequests = "SupportRequests";
     public const string Suppressions = "Suppressions";
+    public const string InstanceDeadlines = "InstanceDeadlines";
+    public const string InstanceStatusHistory = "InstanceStatusHistory";
+    public const string DailyStats = "DailyStats";
+    public const string Schedules = "Schedules";
 
-    public static IReadOnlyList<string> All { get; } = [RawEvents, Activity, Instances, Installations, SupportRequests, Suppressions];
+    public static IReadOnlyList<string> All { get; } = [RawEvents, Activity, Instances, Installations, SupportRequests, Suppressions, InstanceDeadlines, InstanceStatusHistory, DailyStats, Schedules];
+
+    /// <summary>Blob container of the per-day sorted lists of active users' pseudonyms that make WAU/MAU exact and cheap.</summary>
+    public const string ActivityDigestsContainer = "activity-digests";
 }

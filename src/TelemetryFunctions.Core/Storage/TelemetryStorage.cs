@@ -73,6 +73,9 @@ public sealed class TelemetryStorage
 
     public string TableName(string table) => _prefix + table;
 
+    /// <summary>A blob container name with the table prefix applied (lower-case, as containers require).</summary>
+    public string ContainerName(string container) => _prefix.Length == 0 ? container : (_prefix + "-" + container).ToLowerInvariant();
+
     /// <summary>The client for one of <see cref="TableNames"/>; the table is created if missing, once per process.</summary>
     public Task<TableClient> GetTableAsync(string table, CancellationToken cancellationToken)
     {

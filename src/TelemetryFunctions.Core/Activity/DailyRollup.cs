@@ -1,0 +1,281 @@
+using System.Text.Json;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Activity;
+
+/// <summary>One day's figures, as stored in the DailyStats table and answered by the admin and read APIs.</summary>
+public sealed record DayFigures(
+    DateOnly Day,
+    int Dau,
+    int Wau,
+    int Mau,
+    int ActiveInstances,
+    int NewInstances,
+    int InstancesGoneInactive,
+    int InstallationsStarted,
+    int InstallationsSucceeded,
+    int InstallationsFailed,
+    int SupportRequests,
+    double? InstallationSuccessRate,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Breakdowns,
+    DateTimeOffset ComputedAt);
+
+/// <summary>
+/// Computes a day's figures from that day's activity partition alone: DAU (distinct people with a usage event),
+/// daily active instances, new and gone-inactive instances, installations started/succeeded/failed and the success
+/// rate, with breakdowns by version, OS and source; WAU and MAU are exact distinct counts over the day digests of
+/// the trailing 7 and 30 days. Re-running a day recomputes it from what is stored now (late events included) and
+/// overwrites the same row, so it is idempotent.
+/// </summary>
+public sealed partial class DailyRollup(
+    TelemetryStorage storage,
+    ActivityDigests digests,
+    ReportingCalendar calendar,
+    IOptions<TelemetryOptions> options,
+    TimeProvider time,
+    ILogger<DailyRollup> logger)
+{
+    public const string StatsPartition = "daily";
+    private const string MetaPartition = "meta";
+    private const string WatermarkRow = "rollup-watermark";
+    private const int MaxBreakdownEntries = 50;
+    private readonly ActivityOptions _options = options.Value.Activity;
+
+    /// <summary>Computes every day from the last one computed (re-doing it, for late events) up to yesterday.</summary>
+    public async Task<IReadOnlyList<DayFigures>> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var lastComplete = calendar.LastCompleteDay(time.GetUtcNow());
+        var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
+        var watermark = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
+        DateOnly from;
+        if (watermark.HasValue && watermark.Value!.GetString("Day") is { } day)
+        {
+            from = TableKeys.ParseDay(day);
+        }
+        else
+        {
+            from = await EarliestActivityDayAsync(cancellationToken) ?? lastComplete;
+        }
+
+        var earliestAllowed = lastComplete.AddDays(-_options.MaxCatchUpDays + 1);
+        if (from < earliestAllowed)
+        {
+            from = earliestAllowed;
+        }
+
+        return await RunRangeAsync(from, lastComplete, progress: null, cancellationToken);
+    }
+
+    /// <summary>Computes each day of a range in order, reporting progress; the watermark only moves forward.</summary>
+    public async Task<IReadOnlyList<DayFigures>> RunRangeAsync(DateOnly from, DateOnly to, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
+    {
+        var results = new List<DayFigures>();
+        for (var day = from; day <= to; day = day.AddDays(1))
+        {
+            var figures = await RunDayAsync(day, cancellationToken);
+            results.Add(figures);
+            progress?.Report(figures);
+            await AdvanceWatermarkAsync(day, cancellationToken);
+        }
+
+        return results;
+    }
+
+    public async Task<DayFigures> RunDayAsync(DateOnly day, CancellationToken cancellationToken)
+    {
+        var activity = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        var users = new List<string>();
+        var tally = new Tally();
+        int activeInstances = 0, newInstances = 0, goneInactive = 0, started = 0, succeeded = 0, failed = 0, support = 0;
+
+        await foreach (var row in activity.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)}"), cancellationToken: cancellationToken))
+        {
+            var key = row.RowKey;
+            if (key.StartsWith(ActivityStore.UserPrefix, StringComparison.Ordinal))
+            {
+                users.Add(key[ActivityStore.UserPrefix.Length..]);
+                tally.Add("usersByVersion", row.GetString("Version"));
+                tally.Add("usersByOs", row.GetString("Os"));
+                tally.Add("usersBySource", row.GetString("Source"));
+            }
+            else if (key.StartsWith(ActivityStore.InstancePrefix, StringComparison.Ordinal))
+            {
+                activeInstances++;
+                tally.Add("instancesByVersion", row.GetString("Version"));
+                tally.Add("instancesByOs", row.GetString("Os"));
+                tally.Add("instancesByEdition", row.GetString("Edition"));
+                tally.Add("instancesBySource", row.GetString("Source"));
+            }
+            else if (key.StartsWith(ActivityStore.FirstSeenPrefix, StringComparison.Ordinal))
+            {
+                newInstances++;
+            }
+            else if (key.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal))
+            {
+                goneInactive++;
+            }
+            else if (key.StartsWith(ActivityStore.InstallationPrefix, StringComparison.Ordinal))
+            {
+                var os = row.GetString("Os");
+                var version = row.GetString("Version");
+                if (row.GetBoolean("Started") == true)
+                {
+                    started++;
+                    tally.Add("installationsStartedByOs", os);
+                    tally.Add("installationsStartedByVersion", version);
+                }
+
+                if (row.GetBoolean("Succeeded") == true)
+                {
+                    succeeded++;
+                    tally.Add("installationsSucceededByOs", os);
+                    tally.Add("installationsSucceededByVersion", version);
+                }
+
+                if (row.GetBoolean("Failed") == true)
+                {
+                    failed++;
+                    tally.Add("installationsFailedByOs", os);
+                    tally.Add("installationsFailedByVersion", version);
+                }
+
+                if (row.GetBoolean("SupportRequested") == true)
+                {
+                    support++;
+                }
+            }
+        }
+
+        var dau = await digests.BuildAsync(day, users, cancellationToken);
+        users.Clear();
+        var wau = await digests.CountDistinctAsync(Window(day, 7), cancellationToken);
+        var mau = await digests.CountDistinctAsync(Window(day, 30), cancellationToken);
+
+        var figures = new DayFigures(
+            day, dau, wau, mau, activeInstances, newInstances, goneInactive, started, succeeded, failed, support,
+            started == 0 ? null : Math.Round((double)succeeded / started, 4),
+            tally.ToDictionary(MaxBreakdownEntries),
+            time.GetUtcNow());
+
+        var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
+        await stats.UpsertEntityAsync(ToEntity(figures), TableUpdateMode.Replace, cancellationToken);
+        LogRolledUp(logger, day, dau, wau, mau, activeInstances);
+        return figures;
+    }
+
+    /// <summary>Stored figures for a range of days (days never computed are absent).</summary>
+    public async Task<IReadOnlyList<DayFigures>> ReadAsync(DateOnly from, DateOnly to, CancellationToken cancellationToken)
+    {
+        var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
+        var results = new List<DayFigures>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {StatsPartition} and RowKey ge {TableKeys.Day(from)} and RowKey le {TableKeys.Day(to)}");
+        await foreach (var row in stats.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            results.Add(FromEntity(row));
+        }
+
+        return results;
+    }
+
+    private static IEnumerable<DateOnly> Window(DateOnly day, int days) =>
+        Enumerable.Range(0, days).Select(offset => day.AddDays(-offset));
+
+    private async Task<DateOnly?> EarliestActivityDayAsync(CancellationToken cancellationToken)
+    {
+        var activity = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        await foreach (var row in activity.QueryAsync<TableEntity>(maxPerPage: 1, select: ["PartitionKey"], cancellationToken: cancellationToken))
+        {
+            return TableKeys.ParseDay(row.PartitionKey);
+        }
+
+        return null;
+    }
+
+    private async Task AdvanceWatermarkAsync(DateOnly day, CancellationToken cancellationToken)
+    {
+        var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
+        var current = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
+        if (current.HasValue && current.Value!.GetString("Day") is { } existing && string.CompareOrdinal(existing, TableKeys.Day(day)) >= 0)
+        {
+            return;
+        }
+
+        await stats.UpsertEntityAsync(new TableEntity(MetaPartition, WatermarkRow) { ["Day"] = TableKeys.Day(day) }, TableUpdateMode.Replace, cancellationToken);
+    }
+
+    private static TableEntity ToEntity(DayFigures f) => new(StatsPartition, TableKeys.Day(f.Day))
+    {
+        ["Dau"] = f.Dau,
+        ["Wau"] = f.Wau,
+        ["Mau"] = f.Mau,
+        ["ActiveInstances"] = f.ActiveInstances,
+        ["NewInstances"] = f.NewInstances,
+        ["InstancesGoneInactive"] = f.InstancesGoneInactive,
+        ["InstallationsStarted"] = f.InstallationsStarted,
+        ["InstallationsSucceeded"] = f.InstallationsSucceeded,
+        ["InstallationsFailed"] = f.InstallationsFailed,
+        ["SupportRequests"] = f.SupportRequests,
+        ["InstallationSuccessRate"] = f.InstallationSuccessRate,
+        ["Breakdowns"] = JsonSerializer.Serialize(f.Breakdowns),
+        ["ComputedAt"] = f.ComputedAt,
+    };
+
+    private static DayFigures FromEntity(TableEntity e) => new(
+        TableKeys.ParseDay(e.RowKey),
+        e.GetInt32("Dau") ?? 0,
+        e.GetInt32("Wau") ?? 0,
+        e.GetInt32("Mau") ?? 0,
+        e.GetInt32("ActiveInstances") ?? 0,
+        e.GetInt32("NewInstances") ?? 0,
+        e.GetInt32("InstancesGoneInactive") ?? 0,
+        e.GetInt32("InstallationsStarted") ?? 0,
+        e.GetInt32("InstallationsSucceeded") ?? 0,
+        e.GetInt32("InstallationsFailed") ?? 0,
+        e.GetInt32("SupportRequests") ?? 0,
+        e.GetDouble("InstallationSuccessRate"),
+        JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, int>>>(e.GetString("Breakdowns") ?? "{}")!
+            .ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, int>)p.Value),
+        e.GetDateTimeOffset("ComputedAt") ?? default);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rolled up {Day}: DAU {Dau}, WAU {Wau}, MAU {Mau}, {Instances} active instances")]
+    private static partial void LogRolledUp(ILogger logger, DateOnly day, int dau, int wau, int mau, int instances);
+
+    /// <summary>Counts per dimension value; unknown values count as "unknown", the long tail as "other".</summary>
+    private sealed class Tally
+    {
+        private readonly Dictionary<string, Dictionary<string, int>> _counts = new(StringComparer.Ordinal);
+
+        public void Add(string dimension, string? value)
+        {
+            if (!_counts.TryGetValue(dimension, out var counts))
+            {
+                counts = new Dictionary<string, int>(StringComparer.Ordinal);
+                _counts[dimension] = counts;
+            }
+
+            var key = string.IsNullOrEmpty(value) ? "unknown" : value;
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+
+        public Dictionary<string, IReadOnlyDictionary<string, int>> ToDictionary(int maxEntries) =>
+            _counts.ToDictionary(
+                d => d.Key,
+                d =>
+                {
+                    var ordered = d.Value.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToList();
+                    var top = ordered.Take(maxEntries).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                    var rest = ordered.Skip(maxEntries).Sum(p => p.Value);
+                    if (rest > 0)
+                    {
+                        top["other"] = top.GetValueOrDefault("other") + rest;
+                    }
+
+                    return (IReadOnlyDictionary<string, int>)top;
+                },
+                StringComparer.Ordinal);
+    }
+}

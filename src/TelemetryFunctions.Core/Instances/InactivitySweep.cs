@@ -1,0 +1,122 @@
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Instances;
+
+/// <summary>What one sweep did.</summary>
+public sealed record SweepResult(int Examined, int MarkedInactive, int Rescheduled, int Removed);
+
+/// <summary>
+/// Marks instances inactive once they have been silent for longer than <c>InactiveAfter + HeartbeatGrace</c>,
+/// judged on the server's receive time. It reads only the deadline index's passed slots, rereads each candidate's
+/// row, and changes it with If-Match, so running twice, concurrently, or late after a missed run gives the same
+/// result as running once.
+/// </summary>
+public sealed partial class InactivitySweep(
+    TelemetryStorage storage,
+    InactivityIndex index,
+    InstanceRegistry registry,
+    InstanceStatusLog statusLog,
+    TimeProvider time,
+    ILogger<InactivitySweep> logger)
+{
+    private const int MaxAttempts = 8;
+
+    private enum Outcome
+    {
+        MarkedInactive,
+        StillActive,
+        Gone,
+    }
+
+    public async Task<SweepResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var instances = await storage.GetTableAsync(TableNames.Instances, cancellationToken);
+        int examined = 0, marked = 0, rescheduled = 0, removed = 0;
+
+        await foreach (var due in index.DueAsync(now, cancellationToken))
+        {
+            if (due.GetDateTimeOffset("Deadline") is { } deadline && deadline >= now)
+            {
+                continue;
+            }
+
+            examined++;
+            var (outcome, lastSeen) = await EvaluateAsync(instances, due.RowKey, now, cancellationToken);
+            switch (outcome)
+            {
+                case Outcome.MarkedInactive:
+                    marked++;
+                    break;
+                case Outcome.StillActive:
+                    await index.ScheduleAsync(due.RowKey, lastSeen, cancellationToken);
+                    rescheduled++;
+                    break;
+                default:
+                    removed++;
+                    break;
+            }
+
+            if (outcome != Outcome.StillActive || InactivityIndex.Slot(index.DeadlineOf(lastSeen)) != due.PartitionKey)
+            {
+                await index.DeleteAsync(due.PartitionKey, due.RowKey, cancellationToken);
+            }
+
+            if (examined % 10_000 == 0)
+            {
+                LogProgress(logger, examined, marked);
+            }
+        }
+
+        LogSwept(logger, examined, marked, rescheduled, removed);
+        return new SweepResult(examined, marked, rescheduled, removed);
+    }
+
+    private async Task<(Outcome Outcome, DateTimeOffset LastSeen)> EvaluateAsync(TableClient instances, string instanceKey, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            var response = await instances.GetEntityIfExistsAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(instanceKey), instanceKey, cancellationToken: cancellationToken);
+            if (!response.HasValue)
+            {
+                return (Outcome.Gone, default);
+            }
+
+            var record = InstanceRegistry.FromEntity(response.Value!);
+            if (now - record.LastSeen <= index.Threshold)
+            {
+                return (Outcome.StillActive, record.LastSeen);
+            }
+
+            if (record.Status == InstanceRegistry.Inactive)
+            {
+                return (Outcome.Gone, record.LastSeen);
+            }
+
+            var changedAt = index.DeadlineOf(record.LastSeen);
+            await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+            try
+            {
+                var inactive = record with { Status = InstanceRegistry.Inactive, StatusChangedAt = changedAt };
+                await instances.UpdateEntityAsync(InstanceRegistry.ToEntity(inactive), record.ETag, TableUpdateMode.Replace, cancellationToken);
+                registry.Forget(instanceKey);
+                return (Outcome.MarkedInactive, record.LastSeen);
+            }
+            catch (RequestFailedException e) when (e.Status is 412 or 404)
+            {
+                // A heartbeat (or an erasure) changed the row meanwhile: look again.
+            }
+        }
+
+        throw new InvalidOperationException($"The instance row kept changing during {MaxAttempts} attempts of the sweep.");
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Inactivity sweep: {Examined} candidates examined so far, {Marked} marked inactive")]
+    private static partial void LogProgress(ILogger logger, int examined, int marked);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Inactivity sweep done: {Examined} candidates, {Marked} marked inactive, {Rescheduled} still active, {Removed} stale entries removed")]
+    private static partial void LogSwept(ILogger logger, int examined, int marked, int rescheduled, int removed);
+}

@@ -1,0 +1,76 @@
+using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.Privacy;
+
+/// <summary>
+/// An explicit opt-out: the subject is suppressed first (so no new event slips in), then everything stored about
+/// it is erased, then the suppression row is marked erased. If erasure is interrupted, the row stays pending and
+/// the daily retention job completes it; it also erases once more anything another host accepted while its
+/// cached opt-out list was older than the opt-out.
+/// </summary>
+public sealed partial class OptOutService(
+    Pseudonymizer pseudonymizer,
+    SuppressionList suppressions,
+    ErasureService erasure,
+    TelemetryStorage storage,
+    TimeProvider time,
+    ILogger<OptOutService> logger)
+{
+    public async Task<(int Suppressed, ErasureResult Erased)> OptOutAsync(string? userId, string? anonymousId, string? instanceId, CancellationToken cancellationToken)
+    {
+        var userKeys = new[] { userId, anonymousId }.OfType<string>().Select(id => pseudonymizer.Pseudonymize(IdentifierKind.User, id)).Distinct().ToList();
+        var instanceKey = instanceId is null ? null : pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+        var installationKey = (anonymousId ?? userId) is { } installationId ? pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId) : null;
+
+        var subjects = new List<(string Subject, ErasureSubject Keys)>();
+        for (var i = 0; i < userKeys.Count; i++)
+        {
+            subjects.Add((SuppressionList.UserSubject(userKeys[i]), new ErasureSubject(userKeys[i], null, i == 0 ? installationKey : null)));
+        }
+
+        if (instanceKey is not null)
+        {
+            subjects.Add((SuppressionList.InstanceSubject(instanceKey), new ErasureSubject(null, instanceKey, null)));
+        }
+
+        await suppressions.AddAsync(subjects.Select(s => s.Subject), SuppressionReasons.OptOut, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
+
+        var total = new ErasureResult(0, 0, 0, 0, 0);
+        foreach (var (subject, keys) in subjects)
+        {
+            total = total.Plus(await erasure.EraseAsync(keys, cancellationToken));
+            await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+        }
+
+        return (subjects.Count, total);
+    }
+
+    /// <summary>Erases subjects whose erasure did not finish, and those opted out in the last two days once more. Returns how many.</summary>
+    public async Task<int> CompletePendingAsync(CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        var recent = time.GetUtcNow().AddDays(-2);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {SuppressionList.PartitionKey} and (ErasurePending eq {true} or CreatedAt ge {recent})");
+        var completed = 0;
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            var keys = new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey"));
+            if (keys.UserKey is null && keys.InstanceKey is null)
+            {
+                continue;
+            }
+
+            await erasure.EraseAsync(keys, cancellationToken);
+            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), cancellationToken);
+            completed++;
+        }
+
+        LogCompleted(logger, completed);
+        return completed;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Completed or repeated {Count} erasures")]
+    private static partial void LogCompleted(ILogger logger, int count);
+}
