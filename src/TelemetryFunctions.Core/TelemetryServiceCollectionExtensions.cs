@@ -7,6 +7,8 @@ using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Installations;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Retention;
+using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -32,15 +34,25 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<StorageRequestCounter>();
         services.AddSingleton<TelemetryStorage>();
 
+        services.AddSingleton<ReportingCalendar>();
         services.AddSingleton<Pseudonymizer>();
         services.AddSingleton<PersonalDataScrubber>();
         services.AddSingleton<SuppressionList>();
         services.AddSingleton<SupportRequestStore>();
         services.AddSingleton<ErasureService>();
+        services.AddSingleton<OptOutService>();
 
         services.AddSingleton<RawEventStore>();
         services.AddSingleton<ActivityStore>();
+        services.AddSingleton<InactivityIndex>();
+        services.AddSingleton<InstanceStatusLog>();
         services.AddSingleton<InstanceRegistry>();
+        services.AddSingleton<InactivitySweep>();
+        services.AddSingleton<ActivityDigests>();
+        services.AddSingleton<DailyRollup>();
+        services.AddSingleton<RetentionJob>();
+        services.AddSingleton<ScheduleMonitor>();
+        services.AddSingleton<TelemetryJobs>();
         services.AddSingleton<InstallationRecorder>();
 
         services.AddSingleton<EventPreparer>();
@@ -50,6 +62,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<WriteKeyAuthenticator>();
         services.AddSingleton<SourceRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
+        services.AddSingleton<AdminEndpoints>();
         return services;
     }
 }

@@ -3,6 +3,13 @@ using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.LocalHost.Admin;
+using TelemetryFunctions.LocalHost.Scheduling;
+
+if (RollupCommand.Matches(args))
+{
+    return await RollupCommand.RunAsync(args);
+}
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -14,6 +21,10 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 
 builder.Services.AddTelemetryFunctions(builder.Configuration);
 builder.Services.AddProblemDetails();
+if (!builder.Configuration.GetValue("TelemetryDisableTimers", false))
+{
+    builder.Services.AddHostedService<TimerScheduler>();
+}
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
 {
     // The ingest code caps the body itself (with a clear 413); Kestrel's own cap only stops what is far over it.
@@ -34,6 +45,7 @@ app.UseExceptionHandler(handler => handler.Run(async context =>
 }));
 
 app.MapIngestRoutes();
+app.MapAdminRoutes();
 app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
 {
     service = "TelemetryFunctions (local host)",
@@ -43,7 +55,8 @@ app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
 }));
 app.MapGet("/health", () => Results.Json(new { status = "ok" }));
 
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The local host's entry point (public so tests can start it with WebApplicationFactory).</summary>
 public partial class Program;

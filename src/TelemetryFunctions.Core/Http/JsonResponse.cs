@@ -26,6 +26,9 @@ public sealed class JsonResponse : IResult
     public static JsonResponse Ok(IngestResponse response) =>
         new(200, JsonSerializer.SerializeToUtf8Bytes(response, ResponseJsonContext.Default.IngestResponse), null);
 
+    public static JsonResponse Ok<T>(T body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo) =>
+        new(200, JsonSerializer.SerializeToUtf8Bytes(body, typeInfo), null);
+
     public static JsonResponse Ok(JsonNode body) => new(200, JsonSerializer.SerializeToUtf8Bytes(body, ResponseJsonContext.Default.JsonNode), null);
 
     public static JsonResponse Error(IngestError error, IReadOnlyList<RejectedEvent>? rejected = null) =>
@@ -57,6 +60,10 @@ public sealed record IngestResponse(bool Success, int Accepted, IReadOnlyList<Re
 
 public sealed record ErrorDetail(string Code, string Message);
 
+public sealed record AdminRollupResponse(bool Success, DateOnly From, DateOnly To, IReadOnlyList<TelemetryFunctions.Activity.DayFigures> Days);
+
+public sealed record AdminJobResponse<T>(bool Success, T Result);
+
 public sealed record ErrorResponse(bool Success, ErrorDetail Error, IReadOnlyList<RejectedEvent>? Rejected);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -65,4 +72,7 @@ public sealed record ErrorResponse(bool Success, ErrorDetail Error, IReadOnlyLis
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(IReadOnlyList<RejectedEvent>))]
 [JsonSerializable(typeof(DroppedCounts))]
+[JsonSerializable(typeof(AdminRollupResponse))]
+[JsonSerializable(typeof(AdminJobResponse<TelemetryFunctions.Instances.SweepResult>))]
+[JsonSerializable(typeof(AdminJobResponse<TelemetryFunctions.Retention.RetentionResult>))]
 internal sealed partial class ResponseJsonContext : JsonSerializerContext;

@@ -15,4 +15,9 @@ public static class TelemetryRoutes
     public const string Alias = "v1/alias";
     public const string OptOut = "v1/opt-out";
     public const string Preview = "v1/preview";
+
+    /// <summary>Admin routes: the admin key (<c>x-functions-key</c> header or <c>code</c> query parameter) is required.</summary>
+    public const string AdminRollup = "api/admin/rollup";
+    public const string AdminSweep = "api/admin/sweep";
+    public const string AdminRetention = "api/admin/retention";
 }

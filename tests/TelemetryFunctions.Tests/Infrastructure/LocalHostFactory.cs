@@ -45,6 +45,7 @@ public sealed class LocalHostFactory : WebApplicationFactory<Program>
         builder.UseSetting("Telemetry:Storage:ConnectionString", _azurite.ConnectionString);
         builder.UseSetting("Telemetry:Storage:TablePrefix", TablePrefix);
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        builder.UseSetting("TelemetryDisableTimers", "true");
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
@@ -22,7 +23,10 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
             Ingestion = new IngestionOptions { InstanceTouchInterval = TimeSpan.Zero },
         });
         var storage = new TelemetryStorage(options, new StorageRequestCounter(), []);
-        return (() => new InstanceRegistry(storage, options, NullLogger<InstanceRegistry>.Instance), new StorageProbe(azurite.ConnectionString, prefix));
+        var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage), new ReportingCalendar(options));
+        return (
+            () => new InstanceRegistry(storage, new InactivityIndex(storage, options), statusLog, options, NullLogger<InstanceRegistry>.Instance),
+            new StorageProbe(azurite.ConnectionString, prefix));
     }
 
     [Fact]

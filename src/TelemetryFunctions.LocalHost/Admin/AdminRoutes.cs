@@ -1,0 +1,49 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Http;
+
+namespace TelemetryFunctions.LocalHost.Admin;
+
+/// <summary>
+/// The admin routes, with the key check Azure Functions does for function keys: the admin key in the
+/// <c>x-functions-key</c> header or the <c>code</c> query parameter, else 401.
+/// </summary>
+internal static class AdminRoutes
+{
+    public static void MapAdminRoutes(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/").AddEndpointFilter<AdminKeyFilter>();
+        admin.MapPost("/" + TelemetryRoutes.AdminRollup, (HttpRequest request, AdminEndpoints endpoints, CancellationToken cancellationToken) =>
+            endpoints.RollupAsync(request, cancellationToken));
+        admin.MapPost("/" + TelemetryRoutes.AdminSweep, (AdminEndpoints endpoints, CancellationToken cancellationToken) =>
+            endpoints.SweepAsync(cancellationToken));
+        admin.MapPost("/" + TelemetryRoutes.AdminRetention, (AdminEndpoints endpoints, CancellationToken cancellationToken) =>
+            endpoints.RetentionAsync(cancellationToken));
+    }
+}
+
+internal sealed class AdminKeyFilter(IOptions<TelemetryOptions> options) : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        var presented = request.Headers["x-functions-key"].ToString();
+        if (presented.Length == 0)
+        {
+            presented = request.Query["code"].ToString();
+        }
+
+        var expected = options.Value.AdminKey;
+        if (string.IsNullOrEmpty(expected) || presented.Length == 0
+            || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected))))
+        {
+            return Results.Json(
+                new { success = false, error = new { code = "unauthorized", message = "The admin key is required: x-functions-key header or code query parameter." } },
+                statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        return await next(context);
+    }
+}

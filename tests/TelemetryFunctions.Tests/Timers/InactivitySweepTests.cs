@@ -1,0 +1,171 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Instances;
+using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Scheduling;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Timers;
+
+public sealed class InactivitySweepTests(AzuriteFixture azurite)
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 2, 8, 0, 0, TimeSpan.Zero);
+
+    private static async Task HeartbeatAsync(LocalHostFactory host, string instanceId, DateTimeOffset? clientTimestamp = null)
+    {
+        var e = Segment.Track("Instance Active", properties: new JsonObject { ["instanceId"] = instanceId, ["version"] = "1.0.0" }, timestamp: clientTimestamp);
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    private static Task<SweepResult> SweepAsync(LocalHostFactory host) =>
+        host.Services.GetRequiredService<TelemetryJobs>().SweepAsync(TestContext.Current.CancellationToken);
+
+    private static async Task<InstanceRecord> InstanceAsync(LocalHostFactory host, string instanceId)
+    {
+        var key = host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.Instance, instanceId);
+        var row = (await host.Tables.RowsAsync(TableNames.Instances)).Single(r => r.RowKey == key);
+        return InstanceRegistry.FromEntity(row);
+    }
+
+    private static async Task<List<string>> HistoryAsync(LocalHostFactory host, string instanceId)
+    {
+        var key = host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.Instance, instanceId);
+        var history = await host.Services.GetRequiredService<InstanceStatusLog>().HistoryAsync(key, TestContext.Current.CancellationToken);
+        return history.Select(h => $"{h.Status}@{h.At:O}").ToList();
+    }
+
+    [Fact]
+    public async Task An_instance_silent_for_exactly_the_limit_stays_active_and_one_second_more_makes_it_inactive()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-edge");
+
+        time.SetUtcNow(T0 + TimeSpan.FromHours(6.5));
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        Assert.Equal(InstanceRegistry.Active, (await InstanceAsync(host, "inst-edge")).Status);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+        var instance = await InstanceAsync(host, "inst-edge");
+        Assert.Equal(InstanceRegistry.Inactive, instance.Status);
+        Assert.Equal(T0 + TimeSpan.FromHours(6.5), instance.StatusChangedAt);
+        Assert.Contains($"inactive@{T0 + TimeSpan.FromHours(6.5):O}", await HistoryAsync(host, "inst-edge"));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_arriving_within_the_grace_period_does_not_flap_the_status()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-late");
+
+        time.SetUtcNow(T0 + TimeSpan.FromHours(6) + TimeSpan.FromMinutes(20));
+        await HeartbeatAsync(host, "inst-late");
+        time.SetUtcNow(T0 + TimeSpan.FromHours(6) + TimeSpan.FromMinutes(31));
+
+        var result = await SweepAsync(host);
+
+        Assert.Equal(0, result.MarkedInactive);
+        Assert.Equal(InstanceRegistry.Active, (await InstanceAsync(host, "inst-late")).Status);
+        Assert.DoesNotContain(await HistoryAsync(host, "inst-late"), h => h.StartsWith("inactive", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_inactive_instance_that_pings_again_is_active_and_both_changes_are_in_its_history()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-back");
+        time.SetUtcNow(T0.AddHours(8));
+        await SweepAsync(host);
+
+        time.SetUtcNow(T0.AddHours(9));
+        await HeartbeatAsync(host, "inst-back");
+
+        var instance = await InstanceAsync(host, "inst-back");
+        Assert.Equal(InstanceRegistry.Active, instance.Status);
+        Assert.Equal(T0.AddHours(9), instance.StatusChangedAt);
+        var history = await HistoryAsync(host, "inst-back");
+        Assert.Contains($"inactive@{T0.AddHours(6.5):O}", history);
+        Assert.Contains($"active@{T0.AddHours(9):O}", history);
+
+        time.SetUtcNow(T0.AddHours(10));
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+    }
+
+    [Fact]
+    public async Task Silence_is_judged_on_receive_time_so_a_client_clock_hours_behind_does_not_make_an_instance_inactive()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-clock");
+
+        time.SetUtcNow(T0.AddHours(6));
+        await HeartbeatAsync(host, "inst-clock", clientTimestamp: T0.AddHours(-10));
+        time.SetUtcNow(T0.AddHours(7));
+
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        Assert.Equal(T0.AddHours(6), (await InstanceAsync(host, "inst-clock")).LastSeen);
+    }
+
+    [Fact]
+    public async Task Running_the_sweep_twice_or_concurrently_gives_the_result_of_one_run()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-twice-a");
+        await HeartbeatAsync(host, "inst-twice-b");
+        time.SetUtcNow(T0.AddHours(12));
+
+        var concurrent = await Task.WhenAll(SweepAsync(host), SweepAsync(host));
+        var again = await SweepAsync(host);
+
+        Assert.Equal(2, concurrent.Sum(r => r.MarkedInactive));
+        Assert.Equal(0, again.MarkedInactive);
+        Assert.Single(await HistoryAsync(host, "inst-twice-a"), h => h.StartsWith("inactive", StringComparison.Ordinal));
+        Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-twice-b")).Status);
+    }
+
+    [Fact]
+    public async Task The_sweep_examines_only_instances_whose_silence_deadline_passed_not_the_whole_fleet()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "silent-1");
+        await HeartbeatAsync(host, "silent-2");
+        time.SetUtcNow(T0.AddHours(3));
+        for (var i = 0; i < 30; i++)
+        {
+            await HeartbeatAsync(host, $"alive-{i}");
+        }
+
+        time.SetUtcNow(T0.AddHours(7));
+        var result = await SweepAsync(host);
+
+        Assert.Equal(2, result.Examined);
+        Assert.Equal(2, result.MarkedInactive);
+        Assert.Equal(32, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+    }
+
+    [Fact]
+    public async Task A_missed_sweep_run_later_marks_every_instance_that_went_silent_meanwhile()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "gone-early");
+        time.SetUtcNow(T0.AddHours(5));
+        await HeartbeatAsync(host, "gone-later");
+
+        time.SetUtcNow(T0.AddDays(2));
+        var result = await SweepAsync(host);
+
+        Assert.Equal(2, result.MarkedInactive);
+        Assert.Equal(T0.AddHours(6.5), (await InstanceAsync(host, "gone-early")).StatusChangedAt);
+        Assert.Equal(T0.AddHours(11.5), (await InstanceAsync(host, "gone-later")).StatusChangedAt);
+    }
+}
