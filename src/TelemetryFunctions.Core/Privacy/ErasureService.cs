@@ -22,8 +22,8 @@ public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instance
 }
 
 /// <summary>
-/// Deletes what is stored about a subject: raw events, activity marks, the instance and installation records and
-/// support requests. Aggregates computed before the erasure hold only counts and are kept.
+/// Deletes what is stored about a subject: raw events, activity marks, the instance record with its deadline and
+/// status history, the installation record and support requests. Aggregates computed before the erasure hold only counts and are kept.
 /// </summary>
 /// <remarks>
 /// Raw events are partitioned by day and source, not by subject, so erasing them is a filtered scan of the raw-event
@@ -50,6 +50,8 @@ public sealed partial class ErasureService(
         {
             rawFilters.Add(TableClient.CreateQueryFilter($"InstanceKey eq {instance}"));
             activityKeys.Add(ActivityStore.InstancePrefix + instance);
+            activityKeys.Add(ActivityStore.FirstSeenPrefix + instance);
+            activityKeys.Add(ActivityStore.GoneInactivePrefix + instance);
         }
 
         if (subject.InstallationKey is { } installation)
@@ -69,6 +71,8 @@ public sealed partial class ErasureService(
         if (subject.InstanceKey is { } i)
         {
             instanceRows = await DeleteOneAsync(TableNames.Instances, InstanceRegistry.PartitionKeyOf(i), i, cancellationToken);
+            instanceRows += await DeleteMatchingAsync(TableNames.InstanceDeadlines, TableClient.CreateQueryFilter($"RowKey eq {i}"), cancellationToken);
+            instanceRows += await DeleteMatchingAsync(TableNames.InstanceStatusHistory, TableClient.CreateQueryFilter($"PartitionKey eq {i}"), cancellationToken);
             instances.Forget(i);
         }
 

@@ -109,6 +109,8 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
         var rows = await host.Tables.AllRowsAsync();
         Assert.Empty(rows[TableNames.Instances]);
+        Assert.Empty(rows[TableNames.InstanceDeadlines]);
+        Assert.Empty(rows[TableNames.InstanceStatusHistory]);
         Assert.Empty(rows[TableNames.RawEvents]);
         Assert.Empty(rows[TableNames.Activity]);
         Assert.Single(rows[TableNames.Suppressions]);

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Scheduling;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Timers;
+
+public sealed class DailyRollupTests(AzuriteFixture azurite)
+{
+    private static readonly DateOnly Monday = new(2026, 11, 2);
+
+    private static DateTimeOffset At(DateOnly day, int hour) => new(day.ToDateTime(new TimeOnly(hour, 0)), TimeSpan.Zero);
+
+    private static async Task SendAsync(LocalHostFactory host, FakeTimeProvider time, DateTimeOffset at, params JsonObject[] events)
+    {
+        time.SetUtcNow(at);
+        foreach (var e in events)
+        {
+            e["timestamp"] = at.ToString("O");
+        }
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(events)), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    private static JsonObject Use(string user, string os = "linux", string version = "1.0.0") =>
+        Segment.Track("Report Opened", userId: user, properties: new JsonObject { ["os"] = os, ["version"] = version });
+
+    private static JsonObject Install(string step, string installation, string os) =>
+        Segment.Track(step, userId: null, anonymousId: installation, properties: new JsonObject { ["os"] = os });
+
+    /// <summary>
+    /// A known population over one week: users u0..u9 each active on the days listed, so the expected figures can be
+    /// worked out by hand. Monday: u0-u4; Tuesday: u3-u6; Wednesday: nobody; Thursday-Sunday: u0 only, plus u7
+    /// on Sunday. Installations on Monday: three started, two succeeded, one failed (on windows).
+    /// </summary>
+    private static async Task IngestWeekAsync(LocalHostFactory host, FakeTimeProvider time)
+    {
+        await SendAsync(host, time, At(Monday, 9), [.. Enumerable.Range(0, 5).Select(i => Use($"u{i}"))]);
+        await SendAsync(host, time, At(Monday, 10), Use("u0", "windows", "1.1.0"), Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = "i-1" }));
+        await SendAsync(host, time, At(Monday, 11),
+            Install("Installation Started", "n1", "ubuntu"), Install("Installation Started", "n2", "ubuntu"), Install("Installation Started", "n3", "windows"),
+            Install("Installation Success", "n1", "ubuntu"), Install("Installation Success", "n2", "ubuntu"), Install("Installation Errors", "n3", "windows"));
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), [.. Enumerable.Range(3, 4).Select(i => Use($"u{i}"))]);
+        for (var d = 3; d <= 6; d++)
+        {
+            await SendAsync(host, time, At(Monday.AddDays(d), 12), Use("u0"));
+        }
+
+        await SendAsync(host, time, At(Monday.AddDays(6), 13), Use("u7"));
+    }
+
+    [Fact]
+    public async Task A_week_of_known_activity_gives_exact_dau_wau_mau_and_installation_figures_through_the_admin_endpoint()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        await IngestWeekAsync(host, time);
+        time.SetUtcNow(At(Monday.AddDays(7), 1));
+
+        var client = host.CreateClient();
+        client.DefaultRequestHeaders.Add("x-functions-key", "dev-admin-key");
+        var response = await client.PostAsync("/api/admin/rollup?from=2026-11-02&to=2026-11-08", null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var days = (await Segment.ReadJsonAsync(response)).GetProperty("days").EnumerateArray().ToDictionary(d => d.GetProperty("day").GetString()!);
+        int Figure(string day, string name) => days[day].GetProperty(name).GetInt32();
+
+        Assert.Equal(5, Figure("2026-11-02", "dau"));
+        Assert.Equal(4, Figure("2026-11-03", "dau"));
+        Assert.Equal(0, Figure("2026-11-04", "dau"));
+        Assert.Equal(2, Figure("2026-11-08", "dau"));
+        Assert.Equal(7, Figure("2026-11-03", "wau"));
+        Assert.Equal(8, Figure("2026-11-08", "wau"));
+        Assert.Equal(8, Figure("2026-11-08", "mau"));
+        Assert.Equal(7, Figure("2026-11-05", "wau"));
+
+        var monday = days["2026-11-02"];
+        Assert.Equal(3, monday.GetProperty("installationsStarted").GetInt32());
+        Assert.Equal(2, monday.GetProperty("installationsSucceeded").GetInt32());
+        Assert.Equal(1, monday.GetProperty("installationsFailed").GetInt32());
+        Assert.Equal(0.6667, monday.GetProperty("installationSuccessRate").GetDouble());
+        Assert.Equal(1, monday.GetProperty("activeInstances").GetInt32());
+        Assert.Equal(1, monday.GetProperty("newInstances").GetInt32());
+        var breakdowns = monday.GetProperty("breakdowns");
+        Assert.Equal(1, breakdowns.GetProperty("installationsFailedByOs").GetProperty("windows").GetInt32());
+        Assert.Equal(4, breakdowns.GetProperty("usersByOs").GetProperty("linux").GetInt32());
+        Assert.Equal(1, breakdowns.GetProperty("usersByOs").GetProperty("windows").GetInt32());
+    }
+
+    [Fact]
+    public async Task The_rollup_refuses_bad_ranges_and_requests_without_the_admin_key()
+    {
+        var time = new FakeTimeProvider(At(Monday, 12));
+        await using var host = new LocalHostFactory(azurite, time);
+        var client = host.CreateClient();
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/api/admin/rollup?from=2026-11-01&to=2026-11-01", null, TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/api/admin/rollup?from=2026-11-01&to=2026-11-01&code=dev-write-key", null, TestContext.Current.CancellationToken)).StatusCode);
+
+        foreach (var (query, reason) in new[]
+        {
+            ("from=2026-11-01", "YYYY-MM-DD"),
+            ("from=2026-11-01&to=yesterday", "YYYY-MM-DD"),
+            ("from=2026-11-01&to=2026-10-01", "must not be after"),
+            ("from=2026-11-01&to=2026-11-02", "has ended"),
+            ("from=2020-01-01&to=2026-10-01", "more than 366 days"),
+        })
+        {
+            var response = await client.PostAsync($"/api/admin/rollup?{query}&code=dev-admin-key", null, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains(reason, (await Segment.ReadJsonAsync(response)).GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_day_boundary_follows_the_reporting_time_zone()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time, new() { ["Telemetry:ReportingTimeZone"] = "Asia/Tokyo" });
+
+        // 16:30 UTC on Monday is 01:30 on Tuesday in Tokyo; 14:30 UTC is 23:30 on Monday there.
+        await SendAsync(host, time, new DateTimeOffset(2026, 11, 2, 14, 30, 0, TimeSpan.Zero), Use("evening-user"));
+        await SendAsync(host, time, new DateTimeOffset(2026, 11, 2, 16, 30, 0, TimeSpan.Zero), Use("night-owl"));
+        time.SetUtcNow(At(Monday.AddDays(2), 0));
+
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        var monday = await rollup.RunDayAsync(Monday, TestContext.Current.CancellationToken);
+        var tuesday = await rollup.RunDayAsync(Monday.AddDays(1), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, monday.Dau);
+        Assert.Equal(1, tuesday.Dau);
+        Assert.Equal(2, tuesday.Wau);
+    }
+
+    [Fact]
+    public async Task Missed_days_are_all_computed_by_the_next_run_and_rerunning_a_day_picks_up_late_events_idempotently()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"), Use("b"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        Assert.Equal([Monday], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+
+        // The app is down for three days; events keep arriving elsewhere, including one late for Monday.
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), Use("c"));
+        await SendAsync(host, time, At(Monday.AddDays(2), 9), Use("a"));
+        var late = Use("late");
+        late["originalTimestamp"] = At(Monday, 20).ToString("O");
+        late["sentAt"] = At(Monday.AddDays(3), 9).ToString("O");
+        time.SetUtcNow(At(Monday.AddDays(3), 9));
+        await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(late), TestContext.Current.CancellationToken);
+
+        time.SetUtcNow(At(Monday.AddDays(4), 0).AddMinutes(15));
+        var caughtUp = await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal([Monday, Monday.AddDays(1), Monday.AddDays(2), Monday.AddDays(3)], caughtUp.Select(d => d.Day));
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        var stored = await rollup.ReadAsync(Monday, Monday.AddDays(3), TestContext.Current.CancellationToken);
+        Assert.Equal([3, 1, 1, 0], stored.OrderBy(d => d.Day).Select(d => d.Dau));
+        Assert.Equal(4, stored.Single(d => d.Day == Monday.AddDays(2)).Wau);
+
+        var again = await rollup.RunDayAsync(Monday, TestContext.Current.CancellationToken);
+        Assert.Equal(3, again.Dau);
+        Assert.Equal(4, (await rollup.ReadAsync(Monday, Monday.AddDays(3), TestContext.Current.CancellationToken)).Count);
+    }
+}
