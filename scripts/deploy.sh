@@ -49,7 +49,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------------------------------------------------
 
 missing=()
-command -v az >/dev/null || missing+=("Azure CLI 'az' (https://learn.microsoft.com/cli/azure/install-azure-cli; Debian/Ubuntu: the 'azure-cli' package)")
+command -v az >/dev/null || missing+=("Azure CLI 'az' (https://learn.microsoft.com/cli/azure/install-azure-cli), then 'az login'")
 if [ "$what_if" = 0 ] && [ "$publish" = 1 ]; then
   command -v dotnet >/dev/null || missing+=(".NET SDK 10 'dotnet' (https://dot.net), to publish the app")
   command -v zip >/dev/null || missing+=("'zip' (Debian/Ubuntu: apt-get install zip), to package the app")
