@@ -105,11 +105,22 @@ fi
 # ---------------------------------------------------------------------------------------------------------
 
 # Secrets already in the vault are kept: main.bicep writes only the ones missing. The names come from the
-# control plane (Reader is enough), never the values.
+# control plane (Reader is enough), never the values. A failure here stops the script: deploying with an
+# empty list would replace every secret, the pseudonymization key included.
 existing_secrets() {
-  local vault_id
-  vault_id="$(az resource list --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults --query '[0].id' -o tsv)"
-  [ -n "$vault_id" ] || return 0
+  local vault_name vault_count vault_id
+  vault_name="$(az deployment group show --resource-group "$resource_group" --name "$deployment_name" \
+    --query 'properties.outputs.keyVaultName.value' -o tsv 2>/dev/null || true)"
+  if [ -z "$vault_name" ]; then
+    vault_count="$(az resource list --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults --query 'length(@)' -o tsv)"
+    case "$vault_count" in
+      0) return 0 ;;
+      1) vault_name="$(az resource list --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults --query '[0].name' -o tsv)" ;;
+      *) echo "error: $resource_group holds $vault_count key vaults and no deployment named '$deployment_name' says which is this app's; deploy to a group of its own, or pass --name with the original deployment name." >&2
+         return 1 ;;
+    esac
+  fi
+  vault_id="$(az resource show --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults --name "$vault_name" --query id -o tsv)"
   az rest --method get --url "${vault_id}/secrets?api-version=2024-11-01" --query 'value[].name' -o tsv | paste -sd, -
 }
 
@@ -129,8 +140,9 @@ if [ -z "$reader_id" ]; then
 fi
 
 deploy_infrastructure() {
-  local event_subscription="$1"
-  TELEMETRY_SECRETS_TO_KEEP="$(existing_secrets)" \
+  local event_subscription="$1" keep
+  keep="$(existing_secrets)" || die "could not list the secrets already in Key Vault; stopping rather than replacing them."
+  TELEMETRY_SECRETS_TO_KEEP="$keep" \
   TELEMETRY_SECRET_READER_ID="$reader_id" \
   TELEMETRY_SECRET_READER_TYPE="${reader_type:-User}" \
   TELEMETRY_DEPLOY_EVENT_SUBSCRIPTION="$event_subscription" \
@@ -152,7 +164,8 @@ output() {
 
 if [ "$what_if" = 1 ]; then
   say "What-if: changes the deployment would make (nothing is changed)"
-  TELEMETRY_SECRETS_TO_KEEP="$(existing_secrets)" \
+  keep="$(existing_secrets)" || die "could not list the secrets already in Key Vault."
+  TELEMETRY_SECRETS_TO_KEEP="$keep" \
   TELEMETRY_SECRET_READER_ID="$reader_id" \
   TELEMETRY_SECRET_READER_TYPE="${reader_type:-User}" \
     az deployment group what-if \
