@@ -115,9 +115,10 @@ var containers = {
   usageReportsQuarantine: 'usage-reports-quarantine'
   deploymentPackage: 'app-package'
   deadLetter: 'eventgrid-deadletter'
+  activityDigests: 'activity-digests'
 }
 
-// The tables the app writes today, then the ones its coming features read and write.
+// The tables the app reads and writes (it also creates a missing one on first use).
 var tables = [
   'RawEvents'
   'Activity'
@@ -126,7 +127,9 @@ var tables = [
   'SupportRequests'
   'Suppressions'
   'InstanceStatusHistory'
+  'InstanceDeadlines'
   'DailyStats'
+  'Schedules'
   'UsageRows'
   'UsageMonthly'
   'UsageReports'
@@ -172,6 +175,7 @@ module storage 'modules/storage.bicep' = {
       containers.usageReportsQuarantine
       containers.deploymentPackage
       containers.deadLetter
+      containers.activityDigests
     ]
   }
 }
