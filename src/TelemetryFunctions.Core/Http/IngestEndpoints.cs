@@ -52,6 +52,11 @@ public sealed partial class IngestEndpoints(
         using var document = root;
         using var _ = body;
         var json = root!.RootElement;
+        if (FindInvalidMember(json) is { } invalid)
+        {
+            return JsonResponse.Error(invalid);
+        }
+
         string? Field(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
         foreach (var name in new[] { "userId", "anonymousId", "instanceId" })
@@ -245,6 +250,11 @@ public sealed partial class IngestEndpoints(
             return (events, null, null, null);
         }
 
+        if (FindInvalidMember(root) is { } invalid)
+        {
+            return (events, null, null, invalid);
+        }
+
         if (!root.TryGetProperty("batch", out var batch) || batch.ValueKind != JsonValueKind.Array)
         {
             return (events, null, null, IngestError.BadRequest("invalid_batch", "The body must have a 'batch' array of events."));
@@ -276,6 +286,23 @@ public sealed partial class IngestEndpoints(
         }
 
         return (events, context, sentAt, null);
+    }
+
+    /// <summary>
+    /// A lone surrogate or a number out of range anywhere in the request around the events (shared context,
+    /// sentAt, integrations...): the whole request is refused. The events of a batch are checked one by one instead.
+    /// </summary>
+    private static IngestError? FindInvalidMember(JsonElement root)
+    {
+        foreach (var member in root.EnumerateObject())
+        {
+            if (!member.NameEquals("batch") && StrictJson.FindInvalidValue(member.Value, member.Name) is { } path)
+            {
+                return IngestError.BadRequest("invalid_json", $"{path} holds invalid Unicode (a lone surrogate) or a number out of range.");
+            }
+        }
+
+        return null;
     }
 
     private static IngestResponse Summarize(IngestOutcome outcome, List<RejectedEvent> rejected) =>
