@@ -279,6 +279,11 @@ public sealed partial class IngestEndpoints(
         }
 
         JsonElement? context = root.TryGetProperty("context", out var c) && c.ValueKind == JsonValueKind.Object ? c : null;
+        if (context is { } shared && new SegmentEventReader(_limits).FindBadSharedContext(shared) is { } problem)
+        {
+            return (events, null, null, IngestError.BadRequest("invalid_context", problem));
+        }
+
         var index = 0;
         foreach (var item in batch.EnumerateArray())
         {
