@@ -14,7 +14,7 @@ public sealed class SourceRateLimiter(IOptions<TelemetryOptions> options, TimePr
     private readonly double _burst = options.Value.Ingestion.SourceBurstEvents;
     private readonly ConcurrentDictionary<string, Bucket> _buckets = new(StringComparer.Ordinal);
 
-    /// <summary>Takes <paramref name="events"/> tokens, or returns how long to wait before trying again.</summary>
+    /// <summary>Takes <paramref name="events"/> tokens (possibly going into debt), or returns how long to wait before trying again.</summary>
     public TimeSpan? TryAcquire(string source, int events)
     {
         var bucket = _buckets.GetOrAdd(source, _ => new Bucket(_burst, time.GetTimestamp()));
@@ -24,7 +24,9 @@ public sealed class SourceRateLimiter(IOptions<TelemetryOptions> options, TimePr
             var elapsed = time.GetElapsedTime(bucket.Stamp, now).TotalSeconds;
             bucket.Tokens = Math.Min(_burst, bucket.Tokens + (elapsed * _rate));
             bucket.Stamp = now;
-            if (bucket.Tokens >= events)
+            // A request larger than the whole burst passes when the bucket is full and leaves it in debt, which
+            // later requests wait out: otherwise it could never pass, however long its sender waited.
+            if (bucket.Tokens >= Math.Min(events, _burst))
             {
                 bucket.Tokens -= events;
                 return null;
