@@ -60,7 +60,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<EventIngestor>();
 
         services.AddSingleton<WriteKeyAuthenticator>();
-        services.AddSingleton<SourceRateLimiter>();
+        services.AddSingleton<IngestRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
         return services;

@@ -219,6 +219,14 @@ public sealed class IngestionOptions
     [Range(1, 100_000_000)]
     public int SourceBurstEvents { get; set; } = 100_000;
 
+    /// <summary>Events one client address may send per second before it gets 429 (token bucket, per host, in memory only).</summary>
+    [Range(1, 10_000_000)]
+    public int ClientEventsPerSecond { get; set; } = 5_000;
+
+    /// <summary>Burst size of the per-client-address token bucket, in events.</summary>
+    [Range(1, 100_000_000)]
+    public int ClientBurstEvents { get; set; } = 25_000;
+
     /// <summary>Raw-event partitions per source and day. More spreads load past one partition's ~2,000 entities/s, at the cost of more transactions per batch.</summary>
     [Range(1, 64)]
     public int RawEventShards { get; set; } = 1;

@@ -19,7 +19,7 @@ namespace TelemetryFunctions.Http;
 public sealed partial class IngestEndpoints(
     IOptions<TelemetryOptions> options,
     WriteKeyAuthenticator authenticator,
-    SourceRateLimiter rateLimiter,
+    IngestRateLimiter rateLimiter,
     EventIngestor ingestor,
     RawEventStore rawEvents,
     SupportRequestStore supportRequests,
@@ -121,7 +121,7 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(shapeError);
         }
 
-        if (!dryRun && rateLimiter.TryAcquire(source!, elements.Count) is { } wait)
+        if (!dryRun && rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, elements.Count) is { } wait)
         {
             LogRateLimited(logger, source!, elements.Count);
             return JsonResponse.Error(IngestError.RateLimited(wait));
