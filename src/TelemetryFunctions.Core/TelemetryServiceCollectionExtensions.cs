@@ -7,6 +7,8 @@ using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Installations;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Reporting.Dashboard;
 using TelemetryFunctions.Retention;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
@@ -63,6 +65,9 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<SourceRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
+        services.AddSingleton<InstanceCensus>();
+        services.AddSingleton<StatsEndpoints>();
+        services.AddSingleton<DashboardEndpoints>();
         return services;
     }
 }
