@@ -65,6 +65,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<SourceRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
+        services.AddOptions<ReportingOptions>().Bind(configuration.GetSection(ReportingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<InstanceCensus>();
         services.AddSingleton<StatsEndpoints>();
         services.AddSingleton<DashboardEndpoints>();

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Storage;
 
@@ -20,12 +21,12 @@ public sealed record InstanceCensusResult(
 /// Counts the instance registry now: active and inactive (as the last sweep left them), by version and OS, and
 /// how many were first seen or went inactive (and stayed so) in the last 7 days. It reads every instance row,
 /// selecting only the five columns it needs, its 256 partitions 16 at a time; at a million instances that is
-/// about a thousand pages of a thousand rows. The result is kept for <see cref="CacheFor"/> and concurrent callers
-/// share one scan, so a dashboard open in many browsers costs one scan a minute.
+/// about a thousand pages of a thousand rows. The result is kept for <see cref="ReportingOptions.InstanceCountCacheFor"/>
+/// (a minute) and concurrent callers share one scan, so a dashboard open in many browsers costs one scan a minute.
 /// </summary>
-public sealed class InstanceCensus(TelemetryStorage storage, TimeProvider time)
+public sealed class InstanceCensus(TelemetryStorage storage, TimeProvider time, IOptions<ReportingOptions> options)
 {
-    public static readonly TimeSpan CacheFor = TimeSpan.FromMinutes(1);
+    private readonly TimeSpan _cacheFor = options.Value.InstanceCountCacheFor;
     private static readonly string[] Columns = ["Status", "Version", "Os", "FirstSeen", "StatusChangedAt"];
     private readonly Lock _lock = new();
     private Task<InstanceCensusResult>? _current;
@@ -36,7 +37,7 @@ public sealed class InstanceCensus(TelemetryStorage storage, TimeProvider time)
         {
             var current = _current;
             if (current is null || current.IsFaulted || current.IsCanceled
-                || (current.IsCompletedSuccessfully && time.GetUtcNow() - current.Result.AsOf >= CacheFor))
+                || (current.IsCompletedSuccessfully && time.GetUtcNow() - current.Result.AsOf >= _cacheFor))
             {
                 // The scan is shared, so it does not stop when the caller that started it goes away.
                 current = ScanAsync(CancellationToken.None);

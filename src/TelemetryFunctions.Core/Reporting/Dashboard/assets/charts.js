@@ -54,7 +54,7 @@ function yAxis(svg, scale, box, format) {
 function dayTicks(svg, days, x, box) {
   const axis = el('g', { class: 'axis' }, svg);
   el('line', { class: 'axis-line', x1: box.left, x2: box.right, y1: box.bottom, y2: box.bottom }, axis);
-  const every = Math.max(1, Math.ceil(days.length / 8));
+  const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor((box.right - box.left) / 80))));
   const shown = days.map((_, i) => i).filter((i) => i % every === 0);
   const last = days.length - 1;
   if (last > 0 && shown[shown.length - 1] !== last && last - shown[shown.length - 1] >= every / 2) {
@@ -62,7 +62,7 @@ function dayTicks(svg, days, x, box) {
   }
   for (const i of shown) {
     const day = days[i];
-    const label = i === 0 || day.endsWith('-01-01') ? day : day.slice(5);
+    const label = day.endsWith('-01-01') ? day : day.slice(5);
     el('text', { x: x(i), y: box.bottom + 16, 'text-anchor': 'middle' }, axis).textContent = label;
   }
 }
@@ -84,9 +84,7 @@ export function legend(series) {
  * Lines over consecutive days. series: [{ name, color, values: Map(day -> number) }]; a day without a value is a
  * gap in the line. Each day has a hover band whose title lists every series' figure for that day.
  */
-export function lineChart({ days, series, label, format = formatNumber }) {
-  const width = 760;
-  const height = 280;
+export function lineChart({ days, series, label, format = formatNumber, width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
   const svg = svgRoot(width, height, label);
   const max = Math.max(0, ...series.flatMap((s) => [...s.values.values()]));
@@ -131,9 +129,7 @@ export function lineChart({ days, series, label, format = formatNumber }) {
 }
 
 /** Stacked bars over days. series: [{ name, color, values: Map(day -> number) }]. */
-export function stackedBars({ days, series, label, unit = '' }) {
-  const width = 760;
-  const height = 280;
+export function stackedBars({ days, series, label, unit = '', width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
   const svg = svgRoot(width, height, label);
   const totals = days.map((day) => series.reduce((sum, s) => sum + (s.values.get(day) ?? 0), 0));
@@ -165,19 +161,19 @@ export function stackedBars({ days, series, label, unit = '' }) {
  * color }], note }]. A row's total (or its note) is written after the bar. marker: optional { value, name } per
  * row drawn as a vertical tick (an entitlement, say).
  */
-export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax }) {
-  const width = 760;
-  const rowHeight = 30;
-  const labelWidth = 170;
+export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760 }) {
+  const rowHeight = 28;
+  const labelWidth = Math.min(170, Math.round(width * 0.24));
   const height = Math.max(1, rows.length) * rowHeight + 8;
-  const box = { left: labelWidth, right: width - 90 };
+  const box = { left: labelWidth, right: width - 112 };
   const svg = svgRoot(width, height, label);
   const max = fixedMax ?? Math.max(0, ...rows.map((r) => Math.max(r.segments.reduce((sum, s) => sum + s.value, 0), r.marker?.value ?? 0)));
   const w = (v) => (max > 0 ? (v / max) * (box.right - box.left) : 0);
   rows.forEach((row, i) => {
     const y = 4 + i * rowHeight;
     const text = el('text', { class: 'label-text', x: labelWidth - 8, y: y + rowHeight / 2 + 4, 'text-anchor': 'end' }, svg);
-    text.textContent = row.label.length > 26 ? `${row.label.slice(0, 25)}…` : row.label;
+    const room = Math.floor(labelWidth / 6.5);
+    text.textContent = row.label.length > room ? `${row.label.slice(0, room - 1)}…` : row.label;
     let left = box.left;
     let total = 0;
     for (const s of row.segments) {
@@ -195,6 +191,24 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
     el('text', { class: 'value-text', x: left + 6, y: y + rowHeight / 2 + 4 }, svg).textContent = row.note ?? format(total);
   });
   return svg;
+}
+
+/** Orders version strings by their numeric parts (1.10.0 after 1.9.2); anything else after, by text. */
+export function compareVersions(a, b) {
+  const parse = (v) => (/^v?\d+(\.\d+)*/.test(v) ? v.replace(/^v/, '').split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : null);
+  const pa = parse(a);
+  const pb = parse(b);
+  if (!pa || !pb) {
+    return pa ? -1 : pb ? 1 : a.localeCompare(b);
+  }
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? 0;
+    const y = pb[i] ?? 0;
+    if (x !== y) {
+      return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    }
+  }
+  return 0;
 }
 
 /** A table of the chart's numbers, folded under a summary so it is there for screen readers and copying. */

@@ -2,11 +2,12 @@
 // x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
 // fragment (#from=...&to=...), so a link to a range can be shared without the key.
 import {
-  PALETTE, attachTooltip, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+  PALETTE, attachTooltip, compareVersions, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
 } from './charts.js';
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
 const MAX_DAYS = 366;
+const HALF = 480;
 const $ = (id) => document.getElementById(id);
 
 class Unauthorized extends Error {}
@@ -355,11 +356,18 @@ function renderInstances({ instances }) {
     return;
   }
   const series = [{ name: 'Active', color: PALETTE[1] }, { name: 'Inactive', color: '#b8bfcc' }];
-  const rows = [{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }, ...topWithOther(instances.byVersion, 8)].map((g) => ({
+  const bars = (groups) => groups.map((g) => ({
     label: g.value,
     segments: [{ name: 'active', value: g.active, color: series[0].color }, { name: 'inactive', value: g.inactive, color: series[1].color }],
-    note: `${formatNumber(g.active)} / ${formatNumber(g.total)}`,
+    note: `${formatNumber(g.active)} of ${formatNumber(g.total)}`,
   }));
+  const heading = (text) => {
+    const h = document.createElement('h3');
+    h.className = 'chart-heading';
+    h.textContent = text;
+    return h;
+  };
+  const max = instances.total;
   const table = [
     ['All instances', instances.active, instances.inactive, instances.total],
     ...instances.byVersion.map((g) => [`Version ${g.value}`, g.active, g.inactive, g.total]),
@@ -367,7 +375,11 @@ function renderInstances({ instances }) {
   ].map(([label, ...n]) => [label, ...n.map(formatNumber)]);
   root.append(
     legend(series),
-    horizontalBars({ rows, label: `Active and inactive instances by version: ${instances.active} active of ${instances.total}` }),
+    horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: HALF }),
+    heading('By version'),
+    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersions(b.value, a.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
+    heading('By OS'),
+    horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: HALF }),
     numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
   );
 }
@@ -385,7 +397,7 @@ function renderVersions({ active }) {
     return;
   }
   const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
-  const shown = ranked.slice(0, 6);
+  const shown = ranked.slice(0, 6).sort(compareVersions);
   const hasOther = ranked.length > shown.length;
   const names = hasOther ? [...shown, 'other versions'] : shown;
   const series = names.map((name, i) => ({
@@ -400,7 +412,7 @@ function renderVersions({ active }) {
   }));
   root.append(
     legend(series),
-    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances' }),
+    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: HALF, height: 300 }),
     numbersTable('Active instances per day by version', ['Day', ...names], active.days.map((d) => [d.day, ...series.map((s) => formatNumber(s.values.get(d.day) ?? 0))])),
   );
 }
@@ -423,6 +435,7 @@ function renderFunnel({ installations }) {
     horizontalBars({
       rows: steps.map(([label, n, color]) => ({ label, segments: [{ name: label.toLowerCase(), value: n, color }], note: `${formatNumber(n)}${label === 'Started' ? '' : share(n)}` })),
       label: `Installation funnel: ${t.started} started, ${t.succeeded} succeeded, ${t.failed} failed`,
+      width: HALF,
     }),
     numbersTable('Installation funnel', ['Step', 'Installations', 'Share of started'], steps.map(([label, n]) => [label, formatNumber(n), t.started > 0 ? formatPercent(n / t.started) : '–'])),
   );
@@ -445,6 +458,7 @@ function renderSuccessByOs({ installations }) {
       label: 'Installation success rate by OS',
       format: formatPercent,
       max: 1,
+      width: HALF,
     }),
     numbersTable('Installations by OS', ['OS', 'Started', 'Succeeded', 'Failed', 'Success rate'], installations.byOs.map((g) => [g.value, formatNumber(g.started), formatNumber(g.succeeded), formatNumber(g.failed), formatPercent(g.successRate)])),
   );
