@@ -46,7 +46,7 @@ async function api(path, params = {}) {
   const response = await fetch(url, {
     headers: { 'x-functions-key': adminKey() ?? '', accept: 'application/json' },
     cache: 'no-store',
-    credentials: 'omit',
+    credentials: 'same-origin',
     referrerPolicy: 'no-referrer',
   });
   if (response.status === 401) {
