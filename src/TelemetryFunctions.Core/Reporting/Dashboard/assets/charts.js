@@ -161,11 +161,11 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
  * color }], note }]. A row's total (or its note) is written after the bar. marker: optional { value, name } per
  * row drawn as a vertical tick (an entitlement, say).
  */
-export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760 }) {
+export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112 }) {
   const rowHeight = 28;
   const labelWidth = Math.min(170, Math.round(width * 0.24));
   const height = Math.max(1, rows.length) * rowHeight + 8;
-  const box = { left: labelWidth, right: width - 112 };
+  const box = { left: labelWidth, right: width - noteWidth };
   const svg = svgRoot(width, height, label);
   const max = fixedMax ?? Math.max(0, ...rows.map((r) => Math.max(r.segments.reduce((sum, s) => sum + s.value, 0), r.marker?.value ?? 0)));
   const w = (v) => (max > 0 ? (v / max) * (box.right - box.left) : 0);

@@ -485,19 +485,25 @@ function renderUsage({ usage }) {
       latest.set(key, r);
     }
   }
+  // Metrics differ by orders of magnitude, so each row is drawn against its own entitlement (the tick at 100%).
   const rows = [...latest.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric)).map((r) => {
-    const within = r.entitlement === null ? r.reported : Math.min(r.reported, r.entitlement);
-    const over = r.entitlement === null ? 0 : Math.max(0, r.reported - r.entitlement);
+    const entitled = r.entitlement !== null && r.entitlement > 0;
+    const share = entitled ? r.reported / r.entitlement : 0;
+    const over = entitled ? Math.max(0, r.reported - r.entitlement) : 0;
     return {
       label: `${r.customer} · ${r.metric}`,
-      segments: [{ name: `reported ${r.month}`, value: within, color: PALETTE[0] }, { name: `overage ${r.month}`, value: over, color: '#dc2626' }],
-      marker: r.entitlement === null ? null : { name: 'entitlement', value: r.entitlement },
-      note: r.entitlement === null ? `${formatNumber(r.reported)} (no entitlement)` : `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}`,
+      segments: [
+        { name: `${r.month}: ${formatNumber(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
+        { name: `${r.month}: ${formatNumber(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
+      ],
+      marker: entitled ? { name: `entitlement ${formatNumber(r.entitlement)}`, value: 1 } : null,
+      note: entitled ? `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}` : `${formatNumber(r.reported)} (no entitlement)`,
     };
   });
+  const max = Math.max(1, ...rows.map((r) => r.segments[0].value + r.segments[1].value));
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
-    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric' }),
+    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210 }),
     numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatNumber(r.reported), formatNumber(r.entitlement), formatNumber(r.overage)])),
   );
 }
