@@ -7,6 +7,8 @@ using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Installations;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Reporting.Dashboard;
 using TelemetryFunctions.Retention;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
@@ -63,6 +65,10 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<IngestRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
+        services.AddOptions<ReportingOptions>().Bind(configuration.GetSection(ReportingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<InstanceCensus>();
+        services.AddSingleton<StatsEndpoints>();
+        services.AddSingleton<DashboardEndpoints>();
         return services;
     }
 }

@@ -4,6 +4,7 @@ using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.LocalHost.Admin;
+using TelemetryFunctions.LocalHost.Reporting;
 using TelemetryFunctions.LocalHost.Scheduling;
 
 if (RollupCommand.Matches(args))
@@ -46,6 +47,7 @@ app.UseExceptionHandler(handler => handler.Run(async context =>
 
 app.MapIngestRoutes();
 app.MapAdminRoutes();
+app.MapReportingRoutes();
 app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
 {
     service = "TelemetryFunctions (local host)",

@@ -20,4 +20,15 @@ public static class TelemetryRoutes
     public const string AdminRollup = "api/admin/rollup";
     public const string AdminSweep = "api/admin/sweep";
     public const string AdminRetention = "api/admin/retention";
+
+    /// <summary>Read API: the admin key is required, as for the admin routes.</summary>
+    public const string StatsActiveUsers = "api/stats/active-users";
+    public const string StatsInstallations = "api/stats/installations";
+    public const string StatsInstances = "api/stats/instances";
+    public const string Instance = "api/instances/{instanceId}";
+
+    /// <summary>Anonymous: the API's OpenAPI document, and the dashboard page with its files (the page asks for the admin key itself).</summary>
+    public const string OpenApi = "api/openapi.json";
+    public const string Dashboard = "dashboard";
+    public const string DashboardFile = "dashboard/{file}";
 }
