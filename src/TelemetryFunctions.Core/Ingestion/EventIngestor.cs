@@ -41,6 +41,7 @@ public sealed partial class EventIngestor(
         var newlyDisabled = new List<PreparedEvent>();
         var reenabled = new List<string>();
         var scrubbed = 0;
+        var knownLevels = new Dictionary<string, SharingLevel?>(StringComparer.Ordinal);
         var suppressed = await suppressions.GetAsync(cancellationToken);
 
         foreach (var incoming in events)
@@ -52,11 +53,21 @@ public sealed partial class EventIngestor(
                 continue;
             }
 
-            if (prepared.DeclaredSharingLevel is null && prepared.InstanceKey is { } instanceKey
-                && await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
-                && SharingLevels.TryParse(known, out var knownLevel))
+            if (prepared.DeclaredSharingLevel is null && prepared.InstanceKey is { } instanceKey)
             {
-                prepared = prepared with { SharingLevel = knownLevel };
+                // Looked up once per instance and request: an instance the registry does not know yet is not cached
+                // by it, and would otherwise cost one storage read for every event of its first batch.
+                if (!knownLevels.TryGetValue(instanceKey, out var knownLevel))
+                {
+                    knownLevel = await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
+                        && SharingLevels.TryParse(known, out var parsed) ? parsed : null;
+                    knownLevels[instanceKey] = knownLevel;
+                }
+
+                if (knownLevel is { } level)
+                {
+                    prepared = prepared with { SharingLevel = level };
+                }
             }
 
             scrubbed += prepared.Scrubbed;
