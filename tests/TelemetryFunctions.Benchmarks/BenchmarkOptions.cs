@@ -6,14 +6,16 @@ namespace TelemetryFunctions.Benchmarks;
 internal sealed record BenchmarkOptions
 {
     public const string Usage = """
-        Measures ingestion: first the storage emulator's own ceiling (Azure.Data.Tables batch transactions, no host),
-        then the local host on Kestrel driven with POST /v1/batch, against the same storage, in one run.
+        Measures ingestion in one run against one storage: the storage's own ceiling (Azure.Data.Tables batch
+        transactions, no host) and the local host on Kestrel driven with POST /v1/batch, alternating in rounds.
 
         Usage: scripts/benchmark.sh [options]
 
-          --events N      events sent to the host in the measured phase, and entities written for the ceiling (default 100000)
+          --events N      events sent to the host while measuring, and entities written for the ceiling (default 100000)
           --clients N     concurrent HTTP clients; also the transactions in flight for the ceiling (default 8)
           --batch N       events per POST /v1/batch; the ceiling writes min(N, 100) entities per transaction (default 100)
+          --rounds N      the measurement alternates ceiling and host in N rounds, so both see the same machine
+                          load and table sizes (default 4)
           --warmup N      events sent to the host, and entities written for the ceiling, before measuring; not
                           counted (default 10000, more if needed for every instance to send a batch first)
           --instances N   product-server instances the events come from (default 50)
@@ -33,6 +35,8 @@ internal sealed record BenchmarkOptions
     public int Batch { get; init; } = 100;
 
     public int? Warmup { get; init; }
+
+    public int Rounds { get; init; } = 4;
 
     public int Instances { get; init; } = 50;
 
@@ -67,6 +71,7 @@ internal sealed record BenchmarkOptions
                 "--events" => options with { Events = Number(1, 100_000_000) },
                 "--clients" => options with { Clients = Number(1, 1024) },
                 "--batch" => options with { Batch = Number(1, 2500) },
+                "--rounds" => options with { Rounds = Number(1, 1000) },
                 "--warmup" => options with { Warmup = Number(0, 100_000_000) },
                 "--instances" => options with { Instances = Number(1, 1_000_000) },
                 "--users" => options with { Users = Number(1, 100_000_000) },
@@ -74,6 +79,11 @@ internal sealed record BenchmarkOptions
                 "-h" or "--help" => options with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
+        }
+
+        if (options.Rounds > options.Events)
+        {
+            throw new ArgumentException("--rounds must not exceed --events.");
         }
 
         if (options.Instances < options.Clients)

@@ -20,6 +20,19 @@ internal sealed record LoadResult(
     long PeakManagedHeap)
 {
     public double EventsPerSecond => Accepted / Resources.Wall.TotalSeconds;
+
+    public static LoadResult Combine(IReadOnlyList<LoadResult> rounds) => new(
+        rounds.Sum(r => r.EventsSent),
+        rounds.Sum(r => r.Accepted),
+        rounds.Sum(r => r.Requests),
+        rounds.Sum(r => r.Retries),
+        rounds.Sum(r => r.Failures),
+        rounds.Select(r => r.FirstFailure).FirstOrDefault(f => f is not null),
+        rounds.Sum(r => r.RequestBytes),
+        rounds.Skip(1).Aggregate(rounds[0].Resources, (sum, r) => sum.Plus(r.Resources)),
+        Latencies.Merge(rounds.Select(r => r.Latency)),
+        rounds.Max(r => r.PeakWorkingSet),
+        rounds.Max(r => r.PeakManagedHeap));
 }
 
 /// <summary>
@@ -83,7 +96,7 @@ internal sealed class HostLoad : IDisposable
                     var size = (int)Math.Min(_batch, events - (n * _batch));
                     var body = _writers[c].Next(size);
                     bytes[c] += body.Length;
-                    var (stored, attempts) = await PostAsync(client, body, latencies[c], meter, cancellationToken);
+                    var (stored, attempts) = await PostAsync(client, body, size, latencies[c], meter, cancellationToken);
                     requests[c] += attempts;
                     Interlocked.Add(ref accepted, stored);
                 }
@@ -107,7 +120,7 @@ internal sealed class HostLoad : IDisposable
             meter.PeakManagedHeap);
     }
 
-    private async Task<(int Accepted, int Attempts)> PostAsync(HttpClient client, ReadOnlyMemory<byte> body, List<long> latencies, ProgressMeter meter, CancellationToken cancellationToken)
+    private async Task<(int Accepted, int Attempts)> PostAsync(HttpClient client, ReadOnlyMemory<byte> body, int events, List<long> latencies, ProgressMeter meter, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -140,6 +153,11 @@ internal sealed class HostLoad : IDisposable
                 {
                     using var json = JsonDocument.Parse(text);
                     var accepted = json.RootElement.GetProperty("accepted").GetInt32();
+                    if (accepted != events)
+                    {
+                        Fail($"HTTP {(int)response.StatusCode} with {accepted} of {events} events accepted: {Encoding.UTF8.GetString(text)}", countAsFailure: false);
+                    }
+
                     meter.Add(accepted, elapsed);
                     return (accepted, attempt);
                 }

@@ -63,6 +63,17 @@ internal sealed record ResourceUse(TimeSpan Wall, TimeSpan Cpu, TimeSpan? Emulat
 
     /// <summary>Share of all the machine's CPUs that other processes kept busy (they compete with the measurement).</summary>
     public double? OthersBusy => MachineBusy is { } all ? Math.Max(0, all - OwnBusy) : null;
+
+    /// <summary>Two phases together (machine shares weighted by wall time).</summary>
+    public ResourceUse Plus(ResourceUse other) => new(
+        Wall + other.Wall,
+        Cpu + other.Cpu,
+        EmulatorCpu + other.EmulatorCpu,
+        Allocated + other.Allocated,
+        Gen0 + other.Gen0,
+        Gen1 + other.Gen1,
+        Gen2 + other.Gen2,
+        ((MachineBusy * Wall.TotalSeconds) + (other.MachineBusy * other.Wall.TotalSeconds)) / (Wall + other.Wall).TotalSeconds);
 }
 
 /// <summary>Percentiles of a set of durations, by the nearest-rank method.</summary>
@@ -71,9 +82,16 @@ internal sealed class Latencies
     private readonly double[] _sortedMs;
 
     public Latencies(IEnumerable<long> ticks)
+        : this(ticks.Select(t => Stopwatch.GetElapsedTime(0, t).TotalMilliseconds))
     {
-        _sortedMs = ticks.Select(t => Stopwatch.GetElapsedTime(0, t).TotalMilliseconds).Order().ToArray();
     }
+
+    private Latencies(IEnumerable<double> milliseconds)
+    {
+        _sortedMs = milliseconds.Order().ToArray();
+    }
+
+    public static Latencies Merge(IEnumerable<Latencies> parts) => new(parts.SelectMany(p => p._sortedMs));
 
     public int Count => _sortedMs.Length;
 

@@ -7,6 +7,13 @@ namespace TelemetryFunctions.Benchmarks;
 internal sealed record CeilingResult(long Entities, long Transactions, int EntitiesPerTransaction, ResourceUse Resources, Latencies TransactionLatency)
 {
     public double EntitiesPerSecond => Entities / Resources.Wall.TotalSeconds;
+
+    public static CeilingResult Combine(IReadOnlyList<CeilingResult> rounds) => new(
+        rounds.Sum(r => r.Entities),
+        rounds.Sum(r => r.Transactions),
+        rounds[0].EntitiesPerTransaction,
+        rounds.Skip(1).Aggregate(rounds[0].Resources, (sum, r) => sum.Plus(r.Resources)),
+        Latencies.Merge(rounds.Select(r => r.TransactionLatency)));
 }
 
 /// <summary>
@@ -22,26 +29,24 @@ internal static class RawCeiling
     /// <summary>Size of each row's binary payload: about a stored raw event's serialized document.</summary>
     public const int PayloadBytes = 1024;
 
-    public static async Task<CeilingResult> RunAsync(TableClient table, BenchmarkOptions options, Process? emulator, CancellationToken cancellationToken)
+    private static readonly byte[] Payload = CreatePayload();
+
+    public static async Task WarmUpAsync(TableClient table, BenchmarkOptions options, Process? emulator, CancellationToken cancellationToken)
     {
         await table.CreateIfNotExistsAsync(cancellationToken);
-        var payload = new byte[PayloadBytes];
-        new Random(17).NextBytes(payload);
-        var day = DateTime.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
-
-        // Warm-up (connections, JIT in both processes), in partitions of its own, not measured.
         if (options.WarmupEvents > 0)
         {
-            Console.WriteLine($"  warm-up: {options.WarmupEvents:N0} entities");
-            await WriteAsync(table, options, options.WarmupEvents, n => $"{day}_warmup_{n % Partitions:00}", payload, "warm-up", emulator, cancellationToken);
+            await WriteAsync(table, options, options.WarmupEvents, n => $"{Day()}_warmup_{n % Partitions:00}", "warm-up", emulator, cancellationToken);
         }
-
-        Console.WriteLine($"  measuring: {options.Events:N0} entities");
-        return await WriteAsync(table, options, options.Events, n => $"{day}_server_{n % Partitions:00}", payload, "ceiling", emulator, cancellationToken);
     }
 
+    public static Task<CeilingResult> MeasureAsync(TableClient table, BenchmarkOptions options, int entities, Process? emulator, CancellationToken cancellationToken) =>
+        WriteAsync(table, options, entities, n => $"{Day()}_server_{n % Partitions:00}", "ceiling", emulator, cancellationToken);
+
+    private static string Day() => DateTime.UtcNow.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+
     private static async Task<CeilingResult> WriteAsync(
-        TableClient table, BenchmarkOptions options, int entities, Func<long, string> partitionOf, byte[] payload, string label, Process? emulator, CancellationToken cancellationToken)
+        TableClient table, BenchmarkOptions options, int entities, Func<long, string> partitionOf, string label, Process? emulator, CancellationToken cancellationToken)
     {
         var perTransaction = options.CeilingBatch;
         var transactions = (entities + perTransaction - 1) / perTransaction;
@@ -64,7 +69,7 @@ internal static class RawCeiling
                     }
 
                     var size = (int)Math.Min(perTransaction, entities - (n * perTransaction));
-                    var actions = Transaction(partitionOf(n), size, payload);
+                    var actions = Transaction(partitionOf(n), size, Payload);
                     var start = Stopwatch.GetTimestamp();
                     await table.SubmitTransactionAsync(actions, cancellationToken);
                     var elapsed = Stopwatch.GetTimestamp() - start;
@@ -78,6 +83,13 @@ internal static class RawCeiling
         await progress;
 
         return new CeilingResult(entities, transactions, perTransaction, used, new Latencies(latencies.SelectMany(l => l)));
+    }
+
+    private static byte[] CreatePayload()
+    {
+        var payload = new byte[PayloadBytes];
+        new Random(17).NextBytes(payload);
+        return payload;
     }
 
     /// <summary>Rows shaped like stored raw events: keyed hashes, a few short strings, two times and the payload.</summary>
