@@ -12,7 +12,7 @@ using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Benchmarks;
 
-/// <summary>One run: the raw ceiling, then the local host under load, then the stored-count check and the report.</summary>
+/// <summary>One run: the local host started in process, warm-up, rounds of raw ceiling and host load, the stored-count check, the report.</summary>
 internal sealed class Benchmark(BenchmarkOptions options)
 {
     public const string WriteKey = "dev-write-key";
