@@ -80,9 +80,9 @@ public static partial class EventTimestamps
             : new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?$", RegexOptions.CultureInvariant)]
     private static partial Regex Iso8601();
 
-    [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant)]
     private static partial Regex ExpandedYear();
 }
