@@ -16,7 +16,7 @@ using TelemetryFunctions.Storage;
 //   sweep:  fleets of N instances of which the same 1,000 went silent; time and storage requests per sweep.
 //   rollup: a day with N active users; time and peak managed memory of computing it (DAU + day digest),
 //           and the cost of MAU as a 30-day digest merge.
-// Usage: dotnet run -c Release --project tests/TelemetryFunctions.TimerBenchmarks -- [--sizes 10000,100000,1000000] [--storage <connection string>]
+// Usage: scripts/benchmark-timers.sh [--sizes 10000,100000,1000000] [--storage <connection string>]
 var sizes = Option("--sizes")?.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? [10_000, 100_000, 1_000_000];
 const int Silent = 1_000;
 var now = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
