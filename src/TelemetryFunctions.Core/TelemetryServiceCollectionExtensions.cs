@@ -10,6 +10,7 @@ using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Retention;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
+using TelemetryFunctions.UsageReports;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -63,6 +64,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<SourceRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
+        services.AddUsageReports(configuration);
         return services;
     }
 }

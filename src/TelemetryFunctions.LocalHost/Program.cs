@@ -5,6 +5,7 @@ using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.LocalHost.Admin;
 using TelemetryFunctions.LocalHost.Scheduling;
+using TelemetryFunctions.LocalHost.UsageReports;
 
 if (RollupCommand.Matches(args))
 {
@@ -25,6 +26,7 @@ if (!builder.Configuration.GetValue("TelemetryDisableTimers", false))
 {
     builder.Services.AddHostedService<TimerScheduler>();
 }
+builder.AddUsageReportWatcher();
 builder.WebHost.ConfigureKestrel((context, kestrel) =>
 {
     // The ingest code caps the body itself (with a clear 413); Kestrel's own cap only stops what is far over it.
@@ -46,6 +48,7 @@ app.UseExceptionHandler(handler => handler.Run(async context =>
 
 app.MapIngestRoutes();
 app.MapAdminRoutes();
+app.MapUsageReportRoutes();
 app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
 {
     service = "TelemetryFunctions (local host)",

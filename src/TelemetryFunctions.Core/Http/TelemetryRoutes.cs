@@ -20,4 +20,11 @@ public static class TelemetryRoutes
     public const string AdminRollup = "api/admin/rollup";
     public const string AdminSweep = "api/admin/sweep";
     public const string AdminRetention = "api/admin/retention";
+
+    /// <summary>Usage reports of Self-Managed customers: upload and status (customer report key).</summary>
+    public const string UsageReports = "v1/usage-reports";
+    public const string UsageReportStatus = "v1/usage-reports/{id}";
+
+    /// <summary>Reported usage per customer, metric and month, with entitlement and overage (admin key).</summary>
+    public const string AdminUsage = "api/usage";
 }
