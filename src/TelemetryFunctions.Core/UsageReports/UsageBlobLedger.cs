@@ -45,6 +45,9 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
 
     public static string RowKey(string blobName) => UsageReportKeys.Hash(blobName);
 
+    /// <summary>A blob's ETag as text, the same whether it came from a listing (unquoted) or from its properties (quoted).</summary>
+    public static string Normalize(ETag? etag) => (etag?.ToString() ?? "").Trim('"');
+
     /// <summary>Counts an attempt at <paramref name="blobName"/> as it is now; an entry that is already final is returned unchanged.</summary>
     public async Task<BlobLedgerEntry> BeginAttemptAsync(string blobName, ETag blobETag, CancellationToken cancellationToken)
     {
@@ -55,16 +58,16 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         {
             var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, rowKey, cancellationToken: cancellationToken);
             var current = existing.HasValue ? FromEntity(existing.Value!) : null;
-            if (current is not null && current.BlobETag == blobETag.ToString() && current.IsFinal)
+            if (current is not null && current.BlobETag == Normalize(blobETag) && current.IsFinal)
             {
                 return current;
             }
 
-            var attempts = current is not null && current.BlobETag == blobETag.ToString() ? current.Attempts + 1 : 1;
+            var attempts = current is not null && current.BlobETag == Normalize(blobETag) ? current.Attempts + 1 : 1;
             var row = new TableEntity(partition, rowKey)
             {
                 ["BlobName"] = blobName,
-                ["BlobETag"] = blobETag.ToString(),
+                ["BlobETag"] = Normalize(blobETag),
                 ["Attempts"] = attempts,
                 ["Status"] = BlobLedgerEntry.Processing,
                 ["ReportId"] = attempts > 1 ? current!.ReportId : null,

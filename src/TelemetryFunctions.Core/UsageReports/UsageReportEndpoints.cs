@@ -207,7 +207,7 @@ public sealed partial class UsageReportEndpoints
                 {
                     var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
                     var entry = entries.FirstOrDefault(e => e.BlobName == name);
-                    if (entry is null || !entry.IsFinal || entry.BlobETag != properties.Value.ETag.ToString())
+                    if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
                     {
                         return new JsonNodeResult(200, Status(id, "queued"));
                     }

@@ -34,7 +34,7 @@ public sealed partial class UsageReportReconciliation(
         await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions(), cancellationToken))
         {
             blobs++;
-            if (entries.TryGetValue(blob.Name, out var entry) && entry.IsFinal && entry.BlobETag == blob.Properties.ETag?.ToString() && !entry.IsQuarantined)
+            if (entries.TryGetValue(blob.Name, out var entry) && entry.IsFinal && entry.BlobETag == UsageBlobLedger.Normalize(blob.Properties.ETag) && !entry.IsQuarantined)
             {
                 continue;
             }

@@ -22,7 +22,8 @@ public sealed class UsageRowStore(TelemetryStorage storage)
     {
         var table = await storage.GetTableAsync(TableNames.UsageRows, cancellationToken);
         var rows = Plan(report).Select(row => new TableTransactionAction(TableTransactionActionType.UpsertReplace, row)).ToList();
-        await TableBatchWriter.SubmitAsync(table, rows, cancellationToken);
+        // One transaction at a time: the rows share one partition, which serves transactions one after another anyway.
+        await TableBatchWriter.SubmitAsync(table, rows, cancellationToken, maxParallel: 1);
         return rows.Count;
     }
 
