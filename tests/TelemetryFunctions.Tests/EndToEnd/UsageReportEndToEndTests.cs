@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using TelemetryFunctions.Tests.Infrastructure;
+using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
+
+namespace TelemetryFunctions.Tests.EndToEnd;
+
+/// <summary>
+/// The local host as a separate process notices usage reports by itself: one uploaded straight to Azurite with the
+/// Azure Storage SDK (as a customer admin with a SAS would), one through <c>POST /v1/usage-reports</c>; both are
+/// processed and their figures and overage read back through the API.
+/// </summary>
+public sealed class UsageReportEndToEndTests(AzuriteFixture azurite)
+{
+    private static readonly TimeSpan ProcessingTimeout = TimeSpan.FromSeconds(60);
+
+    private static async Task<JsonElement> WaitForStatusAsync(HttpClient client, string reportId, string status, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + ProcessingTimeout;
+        while (true)
+        {
+            using var response = await client.GetAsync($"/v1/usage-reports/{reportId}", cancellationToken);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken)).RootElement.Clone();
+                if (body.GetProperty("status").GetString() == status || DateTime.UtcNow > deadline)
+                {
+                    return body;
+                }
+            }
+            else if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Report {reportId} answered {(int)response.StatusCode} until the deadline.");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Reports_uploaded_directly_to_Azurite_and_through_the_API_are_processed_and_their_usage_and_overage_read_back()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var host = await LocalHostProcess.StartAsync(azurite, Settings(new() { ["Telemetry:UsageReports:WatchInterval"] = "00:00:00.500" }), cancellationToken);
+        using var customer = host.CreateClient();
+        customer.DefaultRequestHeaders.Authorization = Basic(ReportKey);
+
+        // Installation 1 uploads its January report straight into the container, gzip-compressed.
+        await UploadAsync(azurite, host.TablePrefix, "acme/inst-1/2026-01.json.gz", Gzip(Signed(Report("r-inst-1-2026-01"))));
+
+        // Installation 2 posts its January report to the API.
+        var body = new ByteArrayContent(Signed(Report("r-inst-2-2026-01", installation: "inst-2", metrics: [Metric("process-instances", 300), Metric("task-users", 5)])));
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var upload = await customer.PostAsync("/v1/usage-reports", body, cancellationToken);
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+
+        var direct = await WaitForStatusAsync(customer, "r-inst-1-2026-01", "processed", cancellationToken);
+        var posted = await WaitForStatusAsync(customer, "r-inst-2-2026-01", "processed", cancellationToken);
+        Assert.Equal("processed", direct.GetProperty("status").GetString());
+        Assert.Equal("processed", posted.GetProperty("status").GetString());
+        Assert.Equal(1200, direct.GetProperty("months").GetProperty("202601").GetProperty("process-instances").GetInt64());
+
+        using var admin = host.CreateClient();
+        admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
+        using var usageResponse = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-01", cancellationToken);
+        Assert.Equal(HttpStatusCode.OK, usageResponse.StatusCode);
+        var usage = JsonDocument.Parse(await usageResponse.Content.ReadAsStringAsync(cancellationToken)).RootElement.GetProperty("usage").EnumerateArray()
+            .ToDictionary(u => u.GetProperty("metric").GetString()!, u => (u.GetProperty("value").GetInt64(), u.GetProperty("entitlement").GetInt64(), u.GetProperty("overage").GetInt64(), u.GetProperty("reports").GetInt32()));
+
+        Assert.Equal((1500L, 1000L, 500L, 2), usage["process-instances"]);
+        Assert.Equal((12L, 10L, 2L, 2), usage["task-users"]);
+    }
+}
