@@ -92,16 +92,18 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
             {
                 if (!final)
                 {
+                    if (start > 0 && buffer.Length - end < buffer.Length / 2)
+                    {
+                        // Move the unread tail to the front, so each read fills at least half the buffer.
+                        Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                        bufferOffset += start;
+                        end -= start;
+                        start = 0;
+                    }
+
                     if (end == buffer.Length)
                     {
-                        if (start > 0)
-                        {
-                            Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
-                            bufferOffset += start;
-                            end -= start;
-                            start = 0;
-                        }
-                        else if (buffer.Length >= MaxTokenBytes)
+                        if (buffer.Length >= MaxTokenBytes)
                         {
                             return parser.Unreadable($"The report holds a single JSON value longer than {MaxTokenBytes} bytes; no field of the format is that long.", total, gzip, peakBuffer);
                         }

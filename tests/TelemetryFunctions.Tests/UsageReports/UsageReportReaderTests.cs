@@ -146,6 +146,22 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task A_single_value_longer_than_the_token_limit_stops_the_reading_and_a_shorter_long_one_is_named()
+    {
+        var huge = Report();
+        huge["installationId"] = new string('x', UsageReportReader.MaxTokenBytes + 10);
+        var long500k = Report();
+        long500k["installationId"] = new string('x', 500_000);
+
+        var refused = await ReadAsync(Signed(huge));
+        var named = await ReadAsync(Signed(long500k));
+
+        Assert.Contains($"a single JSON value longer than {UsageReportReader.MaxTokenBytes} bytes", Assert.Single(refused.Reasons), StringComparison.Ordinal);
+        Assert.Equal(UsageReportReader.MaxTokenBytes, refused.PeakBufferBytes);
+        Assert.Contains("report.installationId is longer than 256 characters", Assert.Single(named.Reasons), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_report_larger_than_the_limit_after_decompression_is_refused_without_reading_it_all()
     {
         var bomb = Gzip(new byte[50 * 1024 * 1024].Select(_ => (byte)' ').ToArray());
