@@ -86,7 +86,6 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
     rows written:        {rows.Count:N0}
     time:                {stopwatch.Elapsed.TotalSeconds:F1} s ({size / 1_000_000.0 / stopwatch.Elapsed.TotalSeconds:F1} MB/s)
     peak working set:    {after.PeakWorkingSet64 / 1_048_576.0:F0} MiB (process start to end; {startWorkingSet / 1_048_576.0:F0} MiB before processing)
-    private bytes:       {after.PrivateMemorySize64 / 1_048_576.0:F0} MiB at the end
     GC:                  {(GCSettings.IsServerGC ? "server" : "workstation")}, {GC.CollectionCount(0) - gen0}/{GC.CollectionCount(1) - gen1}/{GC.CollectionCount(2) - gen2} gen0/1/2 collections, {(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / 1_048_576.0:F0} MiB allocated, heap {gcInfo.HeapSizeBytes / 1_048_576.0:F0} MiB, committed {gcInfo.TotalCommittedBytes / 1_048_576.0:F0} MiB
     machine:             {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1_073_741_824.0:F0} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}
     """));
