@@ -7,6 +7,8 @@ using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Installations;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Reporting.Dashboard;
 using TelemetryFunctions.Retention;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
@@ -61,10 +63,14 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<EventIngestor>();
 
         services.AddSingleton<WriteKeyAuthenticator>();
-        services.AddSingleton<SourceRateLimiter>();
+        services.AddSingleton<IngestRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
         services.AddUsageReports(configuration);
+        services.AddOptions<ReportingOptions>().Bind(configuration.GetSection(ReportingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<InstanceCensus>();
+        services.AddSingleton<StatsEndpoints>();
+        services.AddSingleton<DashboardEndpoints>();
         return services;
     }
 }

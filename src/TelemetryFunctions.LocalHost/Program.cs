@@ -1,98 +1,13 @@
-using Microsoft.AspNetCore.Diagnostics;
-using Microsoft.Extensions.Options;
-using TelemetryFunctions.Configuration;
-using TelemetryFunctions.Http;
-using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.LocalHost;
 using TelemetryFunctions.LocalHost.Admin;
-using TelemetryFunctions.LocalHost.Scheduling;
-using TelemetryFunctions.LocalHost.UsageReports;
 
 if (RollupCommand.Matches(args))
 {
     return await RollupCommand.RunAsync(args);
 }
 
-var builder = WebApplication.CreateBuilder(args);
-
-if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
-{
-    // The port `func start` uses, so scripts and SDK settings work against either host unchanged.
-    builder.WebHost.UseUrls("http://127.0.0.1:7071");
-}
-
-builder.Services.AddTelemetryFunctions(builder.Configuration);
-builder.Services.AddProblemDetails();
-if (!builder.Configuration.GetValue("TelemetryDisableTimers", false))
-{
-    builder.Services.AddHostedService<TimerScheduler>();
-}
-builder.AddUsageReportWatcher();
-builder.WebHost.ConfigureKestrel((context, kestrel) =>
-{
-    // The ingest code caps the body itself (with a clear 413); Kestrel's own cap only stops what is far over it.
-    kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
-    kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(15);
-    kestrel.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(5));
-});
-
-var app = builder.Build();
-
-app.UseExceptionHandler(handler => handler.Run(async context =>
-{
-    // Unexpected failures only (bad input and storage outages are answered by the endpoints): logged once, with the exception.
-    var failure = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-    LocalHostLog.UnhandledFailure(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TelemetryFunctions.LocalHost"), failure, context.Request.Path);
-    context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-    await context.Response.WriteAsJsonAsync(new { success = false, error = new { code = "internal_error", message = "An unexpected error occurred; it has been logged." } });
-}));
-
-app.MapIngestRoutes();
-app.MapAdminRoutes();
-app.MapUsageReportRoutes();
-app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
-{
-    service = "TelemetryFunctions (local host)",
-    ingest = new[] { TelemetryRoutes.Batch, TelemetryRoutes.Track, TelemetryRoutes.Identify, TelemetryRoutes.Page, TelemetryRoutes.Screen, TelemetryRoutes.Group, TelemetryRoutes.Alias }.Select(r => "/" + r),
-    privacy = new[] { "/" + TelemetryRoutes.OptOut, "/" + TelemetryRoutes.Preview },
-    sources = options.Value.WriteKeys.Where(k => !k.Revoked).Select(k => k.Source).Distinct(),
-}));
-app.MapGet("/health", () => Results.Json(new { status = "ok" }));
-
-await app.RunAsync();
+await LocalHostApp.Build(args).RunAsync();
 return 0;
 
 /// <summary>The local host's entry point (public so tests can start it with WebApplicationFactory).</summary>
 public partial class Program;
-
-internal static partial class LocalHostLog
-{
-    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled failure serving {Path}")]
-    public static partial void UnhandledFailure(ILogger logger, Exception? exception, string path);
-}
-
-internal static class IngestRouteMappings
-{
-    /// <summary>The Segment and privacy routes, bound exactly as the Functions app binds them.</summary>
-    public static void MapIngestRoutes(this IEndpointRouteBuilder app)
-    {
-        foreach (var (route, call) in new[]
-        {
-            (TelemetryRoutes.Batch, SegmentCall.Batch),
-            (TelemetryRoutes.Track, SegmentCall.Track),
-            (TelemetryRoutes.Identify, SegmentCall.Identify),
-            (TelemetryRoutes.Page, SegmentCall.Page),
-            (TelemetryRoutes.Screen, SegmentCall.Screen),
-            (TelemetryRoutes.Group, SegmentCall.Group),
-            (TelemetryRoutes.Alias, SegmentCall.Alias),
-        })
-        {
-            app.MapPost("/" + route, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
-                endpoints.IngestAsync(request, call, cancellationToken));
-        }
-
-        app.MapPost("/" + TelemetryRoutes.Preview, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
-            endpoints.PreviewAsync(request, cancellationToken));
-        app.MapPost("/" + TelemetryRoutes.OptOut, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
-            endpoints.OptOutAsync(request, cancellationToken));
-    }
-}

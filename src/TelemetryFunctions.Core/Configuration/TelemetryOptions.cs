@@ -62,6 +62,27 @@ public sealed class TelemetryOptions : IValidatableObject
             results.Add(new ValidationResult("The same write key is configured more than once.", [nameof(WriteKeys)]));
         }
 
+        // App Service hands the app the reference text itself when it cannot resolve a Key Vault reference; that
+        // text is public knowledge (it names the vault), so it must never pass for a secret.
+        var unresolved = new List<string>();
+        if (IsUnresolvedKeyVaultReference(Privacy.PseudonymizationKey))
+        {
+            unresolved.Add("Privacy.PseudonymizationKey");
+        }
+
+        if (IsUnresolvedKeyVaultReference(AdminKey))
+        {
+            unresolved.Add(nameof(AdminKey));
+        }
+
+        unresolved.AddRange(WriteKeys.Select((k, i) => (k, i)).Where(x => IsUnresolvedKeyVaultReference(x.k.Key)).Select(x => $"WriteKeys[{x.i}].Key"));
+        foreach (var name in unresolved)
+        {
+            results.Add(new ValidationResult(
+                $"{name} is an unresolved Key Vault reference: check the app's identity has 'Key Vault Secrets User' on the vault and the secret exists.",
+                [name]));
+        }
+
         if (!TryFindTimeZone(ReportingTimeZone, out _))
         {
             results.Add(new ValidationResult(
@@ -71,6 +92,9 @@ public sealed class TelemetryOptions : IValidatableObject
 
         return results;
     }
+
+    internal static bool IsUnresolvedKeyVaultReference(string? value) =>
+        value is not null && value.TrimStart().StartsWith("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase);
 
     internal static bool TryFindTimeZone(string id, out TimeZoneInfo zone)
     {
@@ -194,6 +218,14 @@ public sealed class IngestionOptions
     /// <summary>Burst size of the per-source token bucket, in events.</summary>
     [Range(1, 100_000_000)]
     public int SourceBurstEvents { get; set; } = 100_000;
+
+    /// <summary>Events one client address may send per second before it gets 429 (token bucket, per host, in memory only).</summary>
+    [Range(1, 10_000_000)]
+    public int ClientEventsPerSecond { get; set; } = 5_000;
+
+    /// <summary>Burst size of the per-client-address token bucket, in events.</summary>
+    [Range(1, 100_000_000)]
+    public int ClientBurstEvents { get; set; } = 25_000;
 
     /// <summary>Raw-event partitions per source and day. More spreads load past one partition's ~2,000 entities/s, at the cost of more transactions per batch.</summary>
     [Range(1, 64)]

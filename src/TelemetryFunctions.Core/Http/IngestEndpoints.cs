@@ -19,7 +19,7 @@ namespace TelemetryFunctions.Http;
 public sealed partial class IngestEndpoints(
     IOptions<TelemetryOptions> options,
     WriteKeyAuthenticator authenticator,
-    SourceRateLimiter rateLimiter,
+    IngestRateLimiter rateLimiter,
     EventIngestor ingestor,
     RawEventStore rawEvents,
     SupportRequestStore supportRequests,
@@ -50,6 +50,11 @@ public sealed partial class IngestEndpoints(
         using var document = root;
         using var _ = body;
         var json = root!.RootElement;
+        if (FindInvalidMember(json) is { } invalid)
+        {
+            return JsonResponse.Error(invalid);
+        }
+
         string? Field(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
         foreach (var name in new[] { "userId", "anonymousId", "instanceId" })
@@ -116,7 +121,7 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(shapeError);
         }
 
-        if (!dryRun && rateLimiter.TryAcquire(source!, elements.Count) is { } wait)
+        if (!dryRun && rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, elements.Count) is { } wait)
         {
             LogRateLimited(logger, source!, elements.Count);
             return JsonResponse.Error(IngestError.RateLimited(wait));
@@ -219,6 +224,11 @@ public sealed partial class IngestEndpoints(
             return (events, null, null, null);
         }
 
+        if (FindInvalidMember(root) is { } invalid)
+        {
+            return (events, null, null, invalid);
+        }
+
         if (!root.TryGetProperty("batch", out var batch) || batch.ValueKind != JsonValueKind.Array)
         {
             return (events, null, null, IngestError.BadRequest("invalid_batch", "The body must have a 'batch' array of events."));
@@ -243,6 +253,11 @@ public sealed partial class IngestEndpoints(
         }
 
         JsonElement? context = root.TryGetProperty("context", out var c) && c.ValueKind == JsonValueKind.Object ? c : null;
+        if (context is { } shared && new SegmentEventReader(_limits).FindBadSharedContext(shared) is { } problem)
+        {
+            return (events, null, null, IngestError.BadRequest("invalid_context", problem));
+        }
+
         var index = 0;
         foreach (var item in batch.EnumerateArray())
         {
@@ -250,6 +265,23 @@ public sealed partial class IngestEndpoints(
         }
 
         return (events, context, sentAt, null);
+    }
+
+    /// <summary>
+    /// A lone surrogate or a number out of range anywhere in the request around the events (shared context,
+    /// sentAt, integrations...): the whole request is refused. The events of a batch are checked one by one instead.
+    /// </summary>
+    private static IngestError? FindInvalidMember(JsonElement root)
+    {
+        foreach (var member in root.EnumerateObject())
+        {
+            if (!member.NameEquals("batch") && StrictJson.FindInvalidValue(member.Value, member.Name) is { } path)
+            {
+                return IngestError.BadRequest("invalid_json", $"{path} holds invalid Unicode (a lone surrogate) or a number out of range.");
+            }
+        }
+
+        return null;
     }
 
     private static IngestResponse Summarize(IngestOutcome outcome, List<RejectedEvent> rejected) =>

@@ -27,4 +27,15 @@ public static class TelemetryRoutes
 
     /// <summary>Reported usage per customer, metric and month, with entitlement and overage (admin key).</summary>
     public const string AdminUsage = "api/usage";
+
+    /// <summary>Read API: the admin key is required, as for the admin routes.</summary>
+    public const string StatsActiveUsers = "api/stats/active-users";
+    public const string StatsInstallations = "api/stats/installations";
+    public const string StatsInstances = "api/stats/instances";
+    public const string Instance = "api/instances/{instanceId}";
+
+    /// <summary>Anonymous: the API's OpenAPI document, and the dashboard page with its files (the page asks for the admin key itself).</summary>
+    public const string OpenApi = "api/openapi.json";
+    public const string Dashboard = "dashboard";
+    public const string DashboardFile = "dashboard/{file}";
 }

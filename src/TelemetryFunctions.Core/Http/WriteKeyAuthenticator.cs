@@ -53,7 +53,9 @@ public sealed class WriteKeyAuthenticator
             return (null, IngestError.Unauthorized("A write key is required: HTTP Basic authentication with the key as the user name, or writeKey in the body."));
         }
 
-        return Authenticate(key.GetString() ?? "");
+        return StrictJson.FindInvalidValue(key, "writeKey") is null
+            ? Authenticate(key.GetString() ?? "")
+            : (null, IngestError.Unauthorized("The write key is not valid."));
     }
 
     public (string? Source, IngestError? Error) Authenticate(string key)

@@ -41,6 +41,7 @@ public sealed partial class EventIngestor(
         var newlyDisabled = new List<PreparedEvent>();
         var reenabled = new List<string>();
         var scrubbed = 0;
+        var knownLevels = new Dictionary<string, SharingLevel?>(StringComparer.Ordinal);
         var suppressed = await suppressions.GetAsync(cancellationToken);
 
         var preparedEvents = new List<PreparedEvent>(events.Count);
@@ -77,10 +78,21 @@ public sealed partial class EventIngestor(
                 {
                     prepared = prepared with { SharingLevel = requestLevel };
                 }
-                else if (await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
-                    && SharingLevels.TryParse(known, out var knownLevel))
+                else
                 {
-                    prepared = prepared with { SharingLevel = knownLevel };
+                    // Looked up once per instance and request: an instance the registry does not know yet is not
+                    // cached by it, and would otherwise cost one storage read for every event of its first batch.
+                    if (!knownLevels.TryGetValue(instanceKey, out var knownLevel))
+                    {
+                        knownLevel = await instances.FindAsync(instanceKey, cancellationToken) is { SharingLevel: { } known }
+                            && SharingLevels.TryParse(known, out var parsed) ? parsed : null;
+                        knownLevels[instanceKey] = knownLevel;
+                    }
+
+                    if (knownLevel is { } level)
+                    {
+                        prepared = prepared with { SharingLevel = level };
+                    }
                 }
             }
 

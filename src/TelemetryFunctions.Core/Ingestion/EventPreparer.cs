@@ -128,6 +128,12 @@ public sealed class EventPreparer
             document["flags"] = new JsonArray(flags.Select(f => (JsonNode?)JsonValue.Create(f)).ToArray());
         }
 
+        var payloadBytes = RawEventStore.SerializePayload(document).Length;
+        if (payloadBytes > RawEventStore.MaxPayloadBytes)
+        {
+            return (null, $"Event {e.Index} is {payloadBytes} bytes once stored as JSON (characters outside the Basic Multilingual Plane take 12 bytes each); the limit for a stored event is {RawEventStore.MaxPayloadBytes} bytes.");
+        }
+
         var prepared = new PreparedEvent
         {
             Index = e.Index,

@@ -35,9 +35,16 @@ public static partial class EventTimestamps
             return ParseOutcome.NotIso8601;
         }
 
+        // Year 0000 (which DateTimeOffset cannot hold) is as much before 1601 as year 0001.
+        if (int.Parse(text.AsSpan(0, 4), NumberStyles.None, CultureInfo.InvariantCulture) < 1601)
+        {
+            return ParseOutcome.OutOfRange;
+        }
+
         if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value))
         {
-            return ParseOutcome.NotIso8601;
+            // The last day of 9999 with a negative offset is, in UTC, already in the year 10000.
+            return text.StartsWith("9999-12-31", StringComparison.Ordinal) ? ParseOutcome.OutOfRange : ParseOutcome.NotIso8601;
         }
 
         if (value.UtcDateTime.Year < 1601)
@@ -73,9 +80,9 @@ public static partial class EventTimestamps
             : new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?$", RegexOptions.CultureInvariant)]
     private static partial Regex Iso8601();
 
-    [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 100)]
+    [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant)]
     private static partial Regex ExpandedYear();
 }

@@ -1,5 +1,8 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
@@ -19,7 +22,28 @@ namespace TelemetryFunctions.Ingestion;
 /// </remarks>
 public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOptions> options)
 {
+    /// <summary>The largest stored event: Azure Table storage holds at most 64 KiB in one binary property.</summary>
+    public const int MaxPayloadBytes = 64 * 1024;
+
+    private static readonly JsonWriterOptions PayloadWriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private readonly int _shards = options.Value.Ingestion.RawEventShards;
+
+    /// <summary>
+    /// The stored form of an event: compact UTF-8 JSON with only the escapes JSON needs, so text is not inflated
+    /// up to sixfold by HTML-safe escaping (the payload is data, never embedded in a page as is). Characters outside
+    /// the Basic Multilingual Plane are still written as escaped surrogate pairs.
+    /// </summary>
+    public static byte[] SerializePayload(JsonObject document)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, PayloadWriterOptions))
+        {
+            document.WriteTo(writer);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
 
     public string PartitionKeyOf(DateOnly day, string source, string messageKey) =>
         string.Create(CultureInfo.InvariantCulture, $"{TableKeys.Day(day)}_{source}_{Shard(messageKey):00}");
@@ -39,7 +63,7 @@ public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOp
             ["EventTime"] = e.Timestamp,
             ["ReceivedAt"] = e.ReceivedAt,
             ["SharingLevel"] = e.SharingLevel.ToString(),
-            ["Payload"] = JsonSerializer.SerializeToUtf8Bytes(e.Document),
+            ["Payload"] = SerializePayload(e.Document),
         };
         return entity;
     }

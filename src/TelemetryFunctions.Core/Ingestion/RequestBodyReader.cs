@@ -36,7 +36,8 @@ public sealed class RequestBody : IDisposable
 /// </summary>
 /// <remarks>
 /// UTF-8 byte order mark policy: a leading BOM is accepted and skipped (some Windows tools write one);
-/// any other invalid UTF-8, UTF-16 included, is refused with 400.
+/// any other invalid UTF-8, UTF-16 included, is refused with 400. A raw NUL byte, which JSON never allows, is
+/// refused the same way: it is how UTF-16 or UTF-32 without a byte order mark looks.
 /// </remarks>
 public static class RequestBodyReader
 {
@@ -113,7 +114,7 @@ public static class RequestBodyReader
                 return Fail(buffer, IngestError.BadRequest("empty_body", "The request body is empty."));
             }
 
-            if (!Utf8.IsValid(content))
+            if (!Utf8.IsValid(content) || content.Contains((byte)0))
             {
                 return Fail(buffer, IngestError.BadRequest("invalid_utf8", "The request body is not valid UTF-8 (UTF-16 and other encodings are not accepted)."));
             }

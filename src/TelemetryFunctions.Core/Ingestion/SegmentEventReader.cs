@@ -217,6 +217,9 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return (incoming, null);
     }
 
+    /// <summary>Why a batch's shared <c>context</c>, merged into each of its events, breaks the rules for an event's own context; or null.</summary>
+    public string? FindBadSharedContext(JsonElement context) => FindBadNameOrValue(context, "context");
+
     private static bool TryGetString(JsonElement element, string name, string path, out string? value, out string? error)
     {
         value = null;

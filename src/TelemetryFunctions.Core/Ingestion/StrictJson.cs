@@ -34,6 +34,12 @@ internal static class StrictJson
             error = IngestError.BadRequest("invalid_json", reason);
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // The duplicate-key check unescapes every property name; a lone surrogate escape in one cannot be.
+            error = IngestError.BadRequest("invalid_json", "A property name in the JSON holds invalid Unicode (a lone surrogate escape).");
+            return null;
+        }
     }
 
     /// <summary>Returns the path of the first string that is not valid Unicode or number that is not finite, or null.</summary>

@@ -16,6 +16,8 @@ internal static class SegmentNodeClient
         string identityPrefix,
         string? messageIdPrefix = null,
         int repeat = 1,
+        int maxRetries = 5,
+        TimeSpan? timeout = null,
         CancellationToken cancellationToken = default)
     {
         var script = Path.Combine(AppContext.BaseDirectory, "Fixtures", "segment-node-client.mjs");
@@ -27,7 +29,8 @@ internal static class SegmentNodeClient
             "--count", count.ToString(CultureInfo.InvariantCulture),
             "--repeat", repeat.ToString(CultureInfo.InvariantCulture),
             "--flush-at", "20",
-            "--max-retries", "5",
+            "--max-retries", maxRetries.ToString(CultureInfo.InvariantCulture),
+            "--flush-timeout-ms", ((int)(timeout ?? TimeSpan.FromSeconds(45)).TotalMilliseconds - 5_000).ToString(CultureInfo.InvariantCulture),
             "--identity-prefix", identityPrefix,
         };
         if (messageIdPrefix is not null)
@@ -40,7 +43,7 @@ internal static class SegmentNodeClient
             arguments,
             workingDirectory: RepositoryPaths.Root,
             environment: new Dictionary<string, string?> { ["TELEMETRY_REPO_ROOT"] = RepositoryPaths.Root },
-            timeout: TimeSpan.FromSeconds(45),
+            timeout: timeout ?? TimeSpan.FromSeconds(45),
             cancellationToken: cancellationToken);
 
         var lastLine = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();

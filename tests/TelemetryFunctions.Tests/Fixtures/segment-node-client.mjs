@@ -7,6 +7,7 @@
 //        [--repeat r]              send the same events r times, flushing between rounds (default 1)
 //        [--flush-at n]            events per request (default 20)
 //        [--max-retries n]         client retries per request (default 5)
+//        [--flush-timeout-ms n]    how long closeAndFlush waits for deliveries (default 30000)
 //
 // Every option can also be given as an environment variable: SEGMENT_HOST, SEGMENT_WRITE_KEY, SEGMENT_COUNT, ...
 // The package is loaded from the repository root's node_modules: the root is TELEMETRY_REPO_ROOT, else the
@@ -47,6 +48,7 @@ const count = integer('count', 10);
 const repeat = integer('repeat', 1);
 const flushAt = integer('flush-at', 20);
 const maxRetries = integer('max-retries', 5);
+const flushTimeoutMs = integer('flush-timeout-ms', 30_000);
 const identityPrefix = option('identity-prefix', 'node-client');
 const messageIdPrefix = option('message-id-prefix');
 
@@ -126,7 +128,7 @@ for (let round = 0; round < repeat; round++) {
     await analytics.flush();
     await Promise.all(deliveries);
   } else {
-    await analytics.closeAndFlush({ timeout: 30_000 });
+    await analytics.closeAndFlush({ timeout: flushTimeoutMs });
     await Promise.all(deliveries);
   }
 }

@@ -168,4 +168,20 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(3, again.Dau);
         Assert.Equal(4, (await rollup.ReadAsync(Monday, Monday.AddDays(3), TestContext.Current.CancellationToken)).Count);
     }
+
+    [Fact]
+    public async Task Rolling_up_a_day_counts_earlier_days_that_were_never_rolled_up_in_wau()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        await SendAsync(host, time, At(Monday, 9), Use("first-day-only"));
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), Use("second-day-only"));
+        time.SetUtcNow(At(Monday.AddDays(2), 1));
+
+        var tuesday = await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(Monday.AddDays(1), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, tuesday.Dau);
+        Assert.Equal(2, tuesday.Wau);
+        Assert.Equal(2, tuesday.Mau);
+    }
 }

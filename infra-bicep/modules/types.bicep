@@ -1,0 +1,81 @@
+metadata name = 'Shared types'
+metadata description = 'User-defined types shared by main.bicep and its modules.'
+
+@export()
+@description('Resource tags: names to text values.')
+type tagsType = {
+  *: string
+}
+
+@export()
+@description('How the Flex Consumption app scales.')
+type flexScaleType = {
+  @description('Required. Memory of each instance, in MB.')
+  instanceMemoryMB: 512 | 2048 | 4096
+
+  @description('Required. The most instances the app scales out to.')
+  @minValue(40)
+  @maxValue(1000)
+  maximumInstanceCount: int
+}
+
+@export()
+@description('NCRONTAB schedules (six fields, seconds first) of the timer functions.')
+type timerSchedulesType = {
+  @description('Required. The inactivity sweep (TelemetrySweepSchedule).')
+  sweep: string
+
+  @description('Required. The daily rollup (TelemetryRollupSchedule).')
+  rollup: string
+
+  @description('Required. Raw-event retention (TelemetryRetentionSchedule).')
+  retention: string
+
+  @description('Required. The instance reconciliation (TelemetryReconcileSchedule).')
+  reconcile: string
+}
+
+@export()
+@description('Key Vault secret URIs without a version, so the app always reads the current version.')
+type secretUrisType = {
+  @description('Required. HMAC key that pseudonymizes identifiers.')
+  pseudonymizationKey: string
+
+  @description('Required. Write key of the server source.')
+  serverWriteKey: string
+
+  @description('Required. Write key of the installer source.')
+  installerWriteKey: string
+
+  @description('Required. Write key of the client source.')
+  clientWriteKey: string
+
+  @description('Required. Key of the admin and read API.')
+  adminKey: string
+
+  @description('Required. Key that signs and verifies usage reports.')
+  usageReportSigningKey: string
+}
+
+@export()
+@description('A user-assigned managed identity as the modules that use it need it.')
+type identityReferenceType = {
+  @description('Required. Resource id of the identity.')
+  resourceId: string
+
+  @description('Required. Client (application) id of the identity.')
+  clientId: string
+
+  @description('Required. Object (principal) id of the identity.')
+  principalId: string
+}
+
+@export()
+@description('A principal that is granted a role.')
+type principalReferenceType = {
+  @description('Required. Object id of the principal.')
+  principalId: string
+
+  @description('Required. Kind of principal.')
+  principalType: 'User' | 'Group' | 'ServicePrincipal'
+}

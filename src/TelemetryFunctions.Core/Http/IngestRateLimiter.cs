@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+
+namespace TelemetryFunctions.Http;
+
+/// <summary>
+/// Token buckets counted in events, one per source and one per client address: a source or a single machine that
+/// floods gets 429 with the time until its bucket holds enough again. Client addresses live only in this host's
+/// memory for the life of a bucket; they are never stored or logged. Per host: in Azure each instance limits on
+/// its own, and per-address limits at the edge belong to Front Door / WAF (docs/reliability.md).
+/// </summary>
+public sealed class IngestRateLimiter(IOptions<TelemetryOptions> options, TimeProvider time)
+{
+    private const int MaxClientBuckets = 100_000;
+    private readonly Limiter _sources = new(options.Value.Ingestion.SourceEventsPerSecond, options.Value.Ingestion.SourceBurstEvents, time);
+    private readonly Limiter _clients = new(options.Value.Ingestion.ClientEventsPerSecond, options.Value.Ingestion.ClientBurstEvents, time);
+
+    /// <summary>Takes <paramref name="events"/> tokens from the client's and the source's buckets, or returns how long to wait.</summary>
+    public TimeSpan? TryAcquire(string source, IPAddress? client, int events)
+    {
+        if (client is not null)
+        {
+            if (_clients.Count > MaxClientBuckets)
+            {
+                _clients.Clear();
+            }
+
+            if (_clients.TryAcquire(client.ToString(), events) is { } clientWait)
+            {
+                return clientWait;
+            }
+        }
+
+        return _sources.TryAcquire(source, events);
+    }
+
+    private sealed class Limiter(double rate, double burst, TimeProvider time)
+    {
+        private readonly ConcurrentDictionary<string, Bucket> _buckets = new(StringComparer.Ordinal);
+
+        public int Count => _buckets.Count;
+
+        public void Clear() => _buckets.Clear();
+
+        public TimeSpan? TryAcquire(string key, int events)
+        {
+            var bucket = _buckets.GetOrAdd(key, _ => new Bucket(burst, time.GetTimestamp()));
+            lock (bucket)
+            {
+                var now = time.GetTimestamp();
+                var elapsed = time.GetElapsedTime(bucket.Stamp, now).TotalSeconds;
+                bucket.Tokens = Math.Min(burst, bucket.Tokens + (elapsed * rate));
+                bucket.Stamp = now;
+
+                // A request larger than the whole burst passes when the bucket is full and leaves it in debt, which
+                // later requests wait out: otherwise it could never pass, however long its sender waited.
+                if (bucket.Tokens >= Math.Min(events, burst))
+                {
+                    bucket.Tokens -= events;
+                    return null;
+                }
+
+                var missing = Math.Min(events, burst) - bucket.Tokens;
+                return TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(missing / rate)));
+            }
+        }
+    }
+
+    private sealed class Bucket(double tokens, long stamp)
+    {
+        public double Tokens { get; set; } = tokens;
+        public long Stamp { get; set; } = stamp;
+    }
+}

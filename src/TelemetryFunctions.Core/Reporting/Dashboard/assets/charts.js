@@ -1,0 +1,273 @@
+// Small SVG charts for the dashboard: a line chart over days, stacked bars over days, and horizontal bars.
+// Every mark carries an SVG <title> with its exact figure (read by screen readers and shown by browsers), and the
+// shared tooltip shows the same text on hover. Colours are attributes, not inline styles, so the page's
+// Content-Security-Policy needs no 'unsafe-inline'.
+
+const SVG = 'http://www.w3.org/2000/svg';
+export const PALETTE = ['#2557d6', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#64748b'];
+
+export const formatNumber = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
+export const formatPercent = (r) => (r === null || r === undefined ? '–' : `${(r * 100).toFixed(1)}%`);
+
+function el(name, attributes = {}, parent = null) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) {
+    node.setAttribute(key, String(value));
+  }
+  if (parent) {
+    parent.appendChild(node);
+  }
+  return node;
+}
+
+function titled(node, text) {
+  el('title', {}, node).textContent = text;
+  node.dataset.tip = text;
+  return node;
+}
+
+/** A rounded-up axis maximum and its tick step (1, 2 or 5 times a power of ten). */
+function niceScale(max, ticks = 5) {
+  if (!(max > 0)) {
+    return { max: ticks, step: 1 };
+  }
+  const raw = max / ticks;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  return { max: Math.ceil(max / step) * step, step: Math.max(step, Number.EPSILON) };
+}
+
+function svgRoot(width, height, label) {
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label, preserveAspectRatio: 'xMidYMid meet' });
+  return svg;
+}
+
+function yAxis(svg, scale, box, format) {
+  const grid = el('g', { class: 'grid axis' }, svg);
+  for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
+    const y = box.bottom - (v / scale.max) * (box.bottom - box.top);
+    el('line', { x1: box.left, x2: box.right, y1: y, y2: y }, grid);
+    el('text', { x: box.left - 6, y: y + 4, 'text-anchor': 'end' }, grid).textContent = format(v);
+  }
+}
+
+function dayTicks(svg, days, x, box) {
+  const axis = el('g', { class: 'axis' }, svg);
+  el('line', { class: 'axis-line', x1: box.left, x2: box.right, y1: box.bottom, y2: box.bottom }, axis);
+  const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor((box.right - box.left) / 80))));
+  const shown = days.map((_, i) => i).filter((i) => i % every === 0);
+  const last = days.length - 1;
+  if (last > 0 && shown[shown.length - 1] !== last && last - shown[shown.length - 1] >= every / 2) {
+    shown.push(last);
+  }
+  for (const i of shown) {
+    const day = days[i];
+    const label = day.endsWith('-01-01') ? day : day.slice(5);
+    el('text', { x: x(i), y: box.bottom + 16, 'text-anchor': 'middle' }, axis).textContent = label;
+  }
+}
+
+export function legend(series) {
+  const list = document.createElement('ul');
+  list.className = 'legend';
+  for (const s of series) {
+    const item = document.createElement('li');
+    const swatch = el('svg', { width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true' });
+    el('rect', { width: 12, height: 12, rx: 3, fill: s.color }, swatch);
+    item.append(swatch, document.createTextNode(s.name));
+    list.appendChild(item);
+  }
+  return list;
+}
+
+/**
+ * Lines over consecutive days. series: [{ name, color, values: Map(day -> number) }]; a day without a value is a
+ * gap in the line. Each day has a hover band whose title lists every series' figure for that day.
+ */
+export function lineChart({ days, series, label, format = formatNumber, width = 760, height = 280 }) {
+  const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
+  const svg = svgRoot(width, height, label);
+  const max = Math.max(0, ...series.flatMap((s) => [...s.values.values()]));
+  const scale = niceScale(max);
+  const step = days.length > 1 ? (box.right - box.left) / (days.length - 1) : 0;
+  const x = (i) => (days.length > 1 ? box.left + i * step : (box.left + box.right) / 2);
+  const y = (v) => box.bottom - (v / scale.max) * (box.bottom - box.top);
+  yAxis(svg, scale, box, format);
+  dayTicks(svg, days, x, box);
+
+  for (const s of series) {
+    let d = '';
+    let open = false;
+    days.forEach((day, i) => {
+      const v = s.values.get(day);
+      if (v === undefined) {
+        open = false;
+        return;
+      }
+      d += `${open ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+      open = true;
+    });
+    el('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2.2, 'stroke-linejoin': 'round', 'stroke-linecap': 'round' }, svg);
+    if (days.length <= 62) {
+      days.forEach((day, i) => {
+        const v = s.values.get(day);
+        if (v !== undefined) {
+          titled(el('circle', { class: 'point', cx: x(i), cy: y(v), r: 3, fill: s.color }, svg), `${day} · ${s.name}: ${format(v)}`);
+        }
+      });
+    }
+  }
+
+  const bands = el('g', {}, svg);
+  days.forEach((day, i) => {
+    const present = series.filter((s) => s.values.has(day));
+    const text = present.length === 0 ? `${day}: not computed` : `${day}\n${present.map((s) => `${s.name}: ${format(s.values.get(day))}`).join('\n')}`;
+    const half = days.length > 1 ? step / 2 : (box.right - box.left) / 2;
+    titled(el('rect', { class: 'hover-band', x: x(i) - half, y: box.top, width: half * 2, height: box.bottom - box.top }, bands), text);
+  });
+  return svg;
+}
+
+/** Stacked bars over days. series: [{ name, color, values: Map(day -> number) }]. */
+export function stackedBars({ days, series, label, unit = '', width = 760, height = 280 }) {
+  const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
+  const svg = svgRoot(width, height, label);
+  const totals = days.map((day) => series.reduce((sum, s) => sum + (s.values.get(day) ?? 0), 0));
+  const scale = niceScale(Math.max(0, ...totals));
+  const slot = (box.right - box.left) / Math.max(1, days.length);
+  const barWidth = Math.max(1, slot * 0.78);
+  const x = (i) => box.left + i * slot + slot / 2;
+  const h = (v) => (v / scale.max) * (box.bottom - box.top);
+  yAxis(svg, scale, box, formatNumber);
+  dayTicks(svg, days, x, box);
+  days.forEach((day, i) => {
+    let top = box.bottom;
+    for (const s of series) {
+      const v = s.values.get(day) ?? 0;
+      if (v <= 0) {
+        continue;
+      }
+      const height = h(v);
+      top -= height;
+      const share = totals[i] > 0 ? ` (${formatPercent(v / totals[i])})` : '';
+      titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit}${share}`);
+    }
+  });
+  return svg;
+}
+
+/**
+ * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
+ * color }], note }]. A row's total (or its note) is written after the bar. marker: optional { value, name } per
+ * row drawn as a vertical tick (an entitlement, say).
+ */
+export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112 }) {
+  const rowHeight = 28;
+  const labelWidth = Math.min(170, Math.round(width * 0.24));
+  const height = Math.max(1, rows.length) * rowHeight + 8;
+  const box = { left: labelWidth, right: width - noteWidth };
+  const svg = svgRoot(width, height, label);
+  const max = fixedMax ?? Math.max(0, ...rows.map((r) => Math.max(r.segments.reduce((sum, s) => sum + s.value, 0), r.marker?.value ?? 0)));
+  const w = (v) => (max > 0 ? (v / max) * (box.right - box.left) : 0);
+  rows.forEach((row, i) => {
+    const y = 4 + i * rowHeight;
+    const text = el('text', { class: 'label-text', x: labelWidth - 8, y: y + rowHeight / 2 + 4, 'text-anchor': 'end' }, svg);
+    const room = Math.floor(labelWidth / 6.5);
+    text.textContent = row.label.length > room ? `${row.label.slice(0, room - 1)}…` : row.label;
+    let left = box.left;
+    let total = 0;
+    for (const s of row.segments) {
+      total += s.value;
+      const width = w(s.value);
+      if (width > 0) {
+        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.name}: ${format(s.value)}`);
+      }
+      left += width;
+    }
+    if (row.marker && row.marker.value !== null && row.marker.value !== undefined) {
+      const mx = box.left + w(row.marker.value);
+      titled(el('line', { x1: mx, x2: mx, y1: y + 1, y2: y + rowHeight - 1, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
+    }
+    el('text', { class: 'value-text', x: left + 6, y: y + rowHeight / 2 + 4 }, svg).textContent = row.note ?? format(total);
+  });
+  return svg;
+}
+
+/** Orders version strings by their numeric parts (1.10.0 after 1.9.2); anything else after, by text. */
+export function compareVersions(a, b) {
+  const parse = (v) => (/^v?\d+(\.\d+)*/.test(v) ? v.replace(/^v/, '').split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : null);
+  const pa = parse(a);
+  const pb = parse(b);
+  if (!pa || !pb) {
+    return pa ? -1 : pb ? 1 : a.localeCompare(b);
+  }
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? 0;
+    const y = pb[i] ?? 0;
+    if (x !== y) {
+      return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    }
+  }
+  return 0;
+}
+
+/** A table of the chart's numbers, folded under a summary so it is there for screen readers and copying. */
+export function numbersTable(caption, header, rows) {
+  const details = document.createElement('details');
+  details.className = 'numbers';
+  const summary = document.createElement('summary');
+  summary.textContent = 'Numbers as a table';
+  const scroll = document.createElement('div');
+  scroll.className = 'scroll';
+  const table = document.createElement('table');
+  const cap = document.createElement('caption');
+  cap.className = 'visually-hidden';
+  cap.textContent = caption;
+  const head = table.createTHead().insertRow();
+  for (const h of header) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = h;
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    r.forEach((cell, i) => {
+      const td = i === 0 ? document.createElement('th') : document.createElement('td');
+      if (i === 0) {
+        td.scope = 'row';
+      }
+      td.textContent = cell;
+      tr.appendChild(td);
+    });
+  }
+  table.prepend(cap);
+  scroll.appendChild(table);
+  details.append(summary, scroll);
+  return details;
+}
+
+/** One tooltip for the page: follows the pointer over any element with a data-tip. */
+export function attachTooltip(root, tooltip) {
+  const hide = () => {
+    tooltip.hidden = true;
+  };
+  root.addEventListener('pointermove', (event) => {
+    const target = event.target instanceof Element ? event.target.closest('[data-tip]') : null;
+    if (!target) {
+      hide();
+      return;
+    }
+    tooltip.textContent = target.dataset.tip;
+    tooltip.hidden = false;
+    const pad = 14;
+    const { innerWidth, innerHeight } = window;
+    const rect = tooltip.getBoundingClientRect();
+    const left = Math.min(event.clientX + pad, innerWidth - rect.width - 4);
+    const top = Math.min(event.clientY + pad, innerHeight - rect.height - 4);
+    tooltip.style.left = `${Math.max(4, left)}px`;
+    tooltip.style.top = `${Math.max(4, top)}px`;
+  });
+  root.addEventListener('pointerleave', hide);
+}

@@ -1,0 +1,576 @@
+// The product dashboard: reads the read API with the admin key (kept in sessionStorage for this tab, sent as the
+// x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
+// fragment (#from=...&to=...), so a link to a range can be shared without the key.
+import {
+  PALETTE, attachTooltip, compareVersions, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+} from './charts.js';
+
+const KEY_NAME = 'telemetryfunctions.adminKey';
+const MAX_DAYS = 366;
+const HALF = 480;
+const $ = (id) => document.getElementById(id);
+
+class Unauthorized extends Error {}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// ---- days ----------------------------------------------------------------------------------------------------
+
+const toDate = (day) => new Date(`${day}T00:00:00Z`);
+const toDay = (date) => date.toISOString().slice(0, 10);
+const addDays = (day, n) => {
+  const date = toDate(day);
+  date.setUTCDate(date.getUTCDate() + n);
+  return toDay(date);
+};
+const dayCount = (from, to) => Math.round((toDate(to) - toDate(from)) / 86400000) + 1;
+const daysBetween = (from, to) => Array.from({ length: Math.max(0, dayCount(from, to)) }, (_, i) => addDays(from, i));
+const shortDay = (day) => toDate(day).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+// ---- the API -----------------------------------------------------------------------------------------------
+
+const adminKey = () => sessionStorage.getItem(KEY_NAME);
+
+async function api(path, params = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) {
+      url.searchParams.set(name, value);
+    }
+  }
+  const response = await fetch(url, {
+    headers: { 'x-functions-key': adminKey() ?? '', accept: 'application/json' },
+    cache: 'no-store',
+    credentials: 'same-origin',
+    referrerPolicy: 'no-referrer',
+  });
+  if (response.status === 401) {
+    throw new Unauthorized('The admin key was refused.');
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = (await response.json()).error?.message ?? message;
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(response.status, message);
+  }
+  return response.json();
+}
+
+/** Usage comes from the usage-report feature; a deployment without it, or without reports, is an empty state. */
+async function loadUsage(from, to) {
+  const attempt = (params) => api('/api/usage', params);
+  try {
+    let body;
+    try {
+      body = await attempt({ from, to });
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 400) {
+        throw e;
+      }
+      body = await attempt({ from: from.slice(0, 7), to: to.slice(0, 7) });
+    }
+    return { status: 'ok', rows: normalizeUsage(body) };
+  } catch (e) {
+    if (e instanceof Unauthorized) {
+      throw e;
+    }
+    if (e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 501)) {
+      return { status: 'missing' };
+    }
+    return { status: 'error', message: e.message };
+  }
+}
+
+function normalizeUsage(body) {
+  const list = Array.isArray(body) ? body : (body?.rows ?? body?.usage ?? body?.items ?? body?.months ?? []);
+  const number = (...values) => {
+    const v = values.find((x) => x !== undefined && x !== null && x !== '');
+    return v === undefined ? null : Number(v);
+  };
+  return list.map((r) => {
+    const reported = number(r.reported, r.value, r.used, r.total, r.usage) ?? 0;
+    const entitlement = number(r.entitlement, r.purchased, r.entitled, r.limit);
+    const overage = number(r.overage) ?? (entitlement === null ? null : Math.max(0, reported - entitlement));
+    return {
+      customer: String(r.customer ?? r.customerId ?? r.organizationId ?? r.organization ?? 'unknown'),
+      metric: String(r.metric ?? r.name ?? 'usage'),
+      month: String(r.month ?? r.period ?? ''),
+      reported,
+      entitlement,
+      overage,
+    };
+  }).filter((r) => Number.isFinite(r.reported));
+}
+
+// ---- page state ----------------------------------------------------------------------------------------------
+
+function setState(state) {
+  document.body.dataset.state = state;
+}
+
+function setStatus(text, isError = false) {
+  const status = $('status');
+  status.textContent = text;
+  status.classList.toggle('error', isError);
+}
+
+function readHash() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const from = params.get('from');
+  const to = params.get('to');
+  return /^\d{4}-\d{2}-\d{2}$/.test(from ?? '') && /^\d{4}-\d{2}-\d{2}$/.test(to ?? '') ? { from, to } : null;
+}
+
+function writeHash(from, to) {
+  const hash = `#from=${from}&to=${to}`;
+  if (window.location.hash !== hash) {
+    window.history.replaceState(null, '', hash);
+  }
+}
+
+function showKeyPanel(message) {
+  setState('signed-out');
+  $('key-panel').hidden = false;
+  $('range-form').hidden = true;
+  for (const id of ['headlines', 'charts', 'empty']) {
+    $(id).hidden = true;
+  }
+  setStatus('');
+  const error = $('key-error');
+  error.hidden = !message;
+  error.textContent = message ?? '';
+  $('key-input').focus();
+}
+
+let loading = 0;
+
+async function load() {
+  const ticket = ++loading;
+  setState('loading');
+  $('key-panel').hidden = true;
+  $('range-form').hidden = false;
+  setStatus('Loading…');
+  try {
+    const requested = readHash();
+    const active = await api('/api/stats/active-users', requested ?? {});
+    const { from, to, today } = active;
+    const lastDay = active.days.length > 0 ? active.days[active.days.length - 1].day : to;
+    const length = dayCount(from, to);
+    const [installations, previousInstallations, instances, comparison, usage] = await Promise.all([
+      api('/api/stats/installations', { from, to }),
+      api('/api/stats/installations', { from: addDays(from, -length), to: addDays(from, -1) }),
+      api('/api/stats/instances'),
+      api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }),
+      loadUsage(from, to),
+    ]);
+    if (ticket !== loading) {
+      return;
+    }
+    $('range-from').value = from;
+    $('range-to').value = to;
+    $('range-from').max = today;
+    $('range-to').max = today;
+    writeHash(from, to);
+    render({ active, installations, previousInstallations, instances, comparison, usage, lastDay });
+    setStatus(`${shortDay(from)} – ${shortDay(to)} ${toDate(to).getUTCFullYear()} · ${length} days · days in ${active.reportingTimeZone}. Daily figures appear once the nightly rollup has counted the day.`);
+    $('as-of').textContent = `Instances counted at ${new Date(instances.asOf).toLocaleString('en-US')}`;
+    setState('ready');
+  } catch (e) {
+    if (ticket !== loading) {
+      return;
+    }
+    if (e instanceof Unauthorized) {
+      sessionStorage.removeItem(KEY_NAME);
+      showKeyPanel('That key was refused. Use the admin key (x-functions-key), not a write key.');
+      return;
+    }
+    setState('error');
+    setStatus(e instanceof ApiError ? `The API answered: ${e.message}` : `The API could not be reached: ${e.message}`, true);
+  }
+}
+
+// ---- rendering -----------------------------------------------------------------------------------------------
+
+function render(data) {
+  const { active, instances } = data;
+  const nothingYet = active.days.length === 0 && instances.total === 0;
+  renderEmpty(data, nothingYet);
+  $('headlines').hidden = nothingYet;
+  $('charts').hidden = nothingYet;
+  if (nothingYet) {
+    return;
+  }
+  renderHeadlines(data);
+  renderActiveUsers(data);
+  renderInstances(data);
+  renderVersions(data);
+  renderFunnel(data);
+  renderSuccessByOs(data);
+  renderUsage(data);
+}
+
+function renderEmpty({ active, instances }, nothingYet) {
+  const empty = $('empty');
+  const show = active.days.length === 0;
+  empty.hidden = !show;
+  if (!show) {
+    return;
+  }
+  const origin = window.location.origin;
+  empty.querySelector('h2').textContent = nothingYet
+    ? 'No telemetry yet'
+    : `Events are arriving (${formatNumber(instances.total)} instances known), but no day in this range has been counted yet`;
+  $('empty-zone').textContent = active.reportingTimeZone;
+  $('empty-send').textContent = [
+    `curl -u YOUR_WRITE_KEY: -H 'Content-Type: application/json' \\`,
+    `  -d '{"type":"track","event":"Instance Active","userId":"server-1","properties":{"instanceId":"my-first-instance","version":"1.0.0","os":"linux"}}' \\`,
+    `  ${origin}/v1/track`,
+  ].join('\n');
+  const lastComplete = addDays(active.today, -1);
+  $('empty-rollup').textContent = [
+    `curl -X POST -H 'x-functions-key: YOUR_ADMIN_KEY' \\`,
+    `  '${origin}/api/admin/rollup?from=${addDays(lastComplete, -6)}&to=${lastComplete}'`,
+  ].join('\n');
+}
+
+function change(current, previous, { against, percent = true, points = false }) {
+  if (current === null || current === undefined || previous === null || previous === undefined) {
+    return { text: `no figure for ${against} to compare`, direction: '' };
+  }
+  const delta = current - previous;
+  const arrow = delta > 0 ? '▲' : delta < 0 ? '▼' : '■';
+  const direction = delta > 0 ? 'up' : delta < 0 ? 'down' : '';
+  if (points) {
+    return { text: `${arrow} ${(Math.abs(delta) * 100).toFixed(1)} pts vs ${against}`, direction };
+  }
+  const sign = delta > 0 ? '+' : delta < 0 ? '−' : '±';
+  const share = percent && previous > 0 ? ` (${sign}${(Math.abs(delta / previous) * 100).toFixed(1)}%)` : '';
+  return { text: `${arrow} ${sign}${formatNumber(Math.abs(delta))}${share} vs ${against}`, direction };
+}
+
+function figure(name, label, value, display, changeInfo, detail) {
+  const card = document.createElement('div');
+  card.className = 'figure';
+  card.dataset.figure = name;
+  const l = document.createElement('div');
+  l.className = 'label';
+  l.textContent = label;
+  const v = document.createElement('div');
+  v.className = 'value';
+  v.dataset.value = value === null || value === undefined ? '' : String(value);
+  v.textContent = display;
+  const c = document.createElement('div');
+  c.className = `change ${changeInfo.direction}`;
+  c.textContent = changeInfo.text;
+  card.append(l, v, c);
+  if (detail) {
+    const d = document.createElement('div');
+    d.className = 'change';
+    d.textContent = detail;
+    card.appendChild(d);
+  }
+  return card;
+}
+
+function renderHeadlines({ active, installations, previousInstallations, instances, comparison, lastDay }) {
+  const byDay = new Map(comparison.days.map((d) => [d.day, d]));
+  const today = byDay.get(lastDay) ?? active.days.find((d) => d.day === lastDay);
+  const weekAgo = byDay.get(addDays(lastDay, -7));
+  const monthAgo = byDay.get(addDays(lastDay, -30));
+  const on = shortDay(lastDay);
+  const headlines = $('headlines');
+  headlines.replaceChildren(
+    figure('dau', `DAU · ${on}`, today?.dau, formatNumber(today?.dau), change(today?.dau, weekAgo?.dau, { against: shortDay(addDays(lastDay, -7)) })),
+    figure('wau', `WAU · week to ${on}`, today?.wau, formatNumber(today?.wau), change(today?.wau, weekAgo?.wau, { against: 'the week before' })),
+    figure('mau', `MAU · 30 days to ${on}`, today?.mau, formatNumber(today?.mau), change(today?.mau, monthAgo?.mau, { against: 'the 30 days before' })),
+    figure(
+      'active-instances',
+      'Active instances · now',
+      instances.active,
+      formatNumber(instances.active),
+      { text: `+${formatNumber(instances.newLast7Days)} new, ${formatNumber(instances.goneInactiveLast7Days)} went inactive in 7 days`, direction: '' },
+      `${formatNumber(instances.inactive)} inactive of ${formatNumber(instances.total)}`),
+    figure(
+      'success-rate',
+      'Installation success · range',
+      installations.totals.successRate,
+      formatPercent(installations.totals.successRate),
+      change(installations.totals.successRate, previousInstallations.totals.successRate, { against: 'the period before', points: true }),
+      `${formatNumber(installations.totals.succeeded)} of ${formatNumber(installations.totals.started)} started`),
+  );
+}
+
+function section(id) {
+  const root = $(id).querySelector('.chart');
+  root.replaceChildren();
+  return root;
+}
+
+function emptyChart(root, text) {
+  const p = document.createElement('p');
+  p.className = 'chart-empty';
+  p.textContent = text;
+  root.appendChild(p);
+}
+
+function renderActiveUsers({ active }) {
+  const root = section('chart-active-users');
+  if (active.days.length === 0) {
+    emptyChart(root, 'No day in this range has been counted yet.');
+    return;
+  }
+  const days = daysBetween(active.from, active.to);
+  const series = [
+    { name: 'DAU', key: 'dau', color: PALETTE[0] },
+    { name: 'WAU', key: 'wau', color: PALETTE[1] },
+    { name: 'MAU', key: 'mau', color: PALETTE[2] },
+  ].map((s) => ({ ...s, values: new Map(active.days.map((d) => [d.day, d[s.key]])) }));
+  root.append(
+    legend(series),
+    lineChart({ days, series, label: `Daily, weekly and monthly active users from ${active.from} to ${active.to}` }),
+    numbersTable('Active users per day', ['Day', 'DAU', 'WAU', 'MAU', 'Active instances'], active.days.map((d) => [d.day, formatNumber(d.dau), formatNumber(d.wau), formatNumber(d.mau), formatNumber(d.activeInstances)])),
+  );
+}
+
+function topWithOther(groups, count) {
+  const top = groups.slice(0, count);
+  const rest = groups.slice(count);
+  if (rest.length > 0) {
+    top.push({ value: 'other', active: rest.reduce((s, g) => s + g.active, 0), inactive: rest.reduce((s, g) => s + g.inactive, 0), total: rest.reduce((s, g) => s + g.total, 0) });
+  }
+  return top;
+}
+
+function renderInstances({ instances }) {
+  const root = section('chart-instances');
+  if (instances.total === 0) {
+    emptyChart(root, 'No instance has been seen yet. Instances are counted from events that carry properties.instanceId (a heartbeat every few hours keeps one active).');
+    return;
+  }
+  const series = [{ name: 'Active', color: PALETTE[1] }, { name: 'Inactive', color: '#b8bfcc' }];
+  const bars = (groups) => groups.map((g) => ({
+    label: g.value,
+    segments: [{ name: 'active', value: g.active, color: series[0].color }, { name: 'inactive', value: g.inactive, color: series[1].color }],
+    note: `${formatNumber(g.active)} of ${formatNumber(g.total)}`,
+  }));
+  const heading = (text) => {
+    const h = document.createElement('h3');
+    h.className = 'chart-heading';
+    h.textContent = text;
+    return h;
+  };
+  const max = instances.total;
+  const table = [
+    ['All instances', instances.active, instances.inactive, instances.total],
+    ...instances.byVersion.map((g) => [`Version ${g.value}`, g.active, g.inactive, g.total]),
+    ...instances.byOs.map((g) => [`OS ${g.value}`, g.active, g.inactive, g.total]),
+  ].map(([label, ...n]) => [label, ...n.map(formatNumber)]);
+  root.append(
+    legend(series),
+    horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: HALF }),
+    heading('By version'),
+    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersions(b.value, a.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
+    heading('By OS'),
+    horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: HALF }),
+    numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
+  );
+}
+
+function renderVersions({ active }) {
+  const root = section('chart-versions');
+  const totals = new Map();
+  for (const d of active.days) {
+    for (const [version, n] of Object.entries(d.activeInstancesByVersion)) {
+      totals.set(version, (totals.get(version) ?? 0) + n);
+    }
+  }
+  if (totals.size === 0) {
+    emptyChart(root, 'No instance was active in this range. Versions come from properties.version (or context.app.version) on events with an instanceId.');
+    return;
+  }
+  const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([v]) => v);
+  const shown = ranked.slice(0, 6).sort(compareVersions);
+  const hasOther = ranked.length > shown.length;
+  const names = hasOther ? [...shown, 'other versions'] : shown;
+  const series = names.map((name, i) => ({
+    name,
+    color: i < shown.length ? PALETTE[i] : PALETTE[PALETTE.length - 1],
+    values: new Map(active.days.map((d) => [
+      d.day,
+      i < shown.length
+        ? (d.activeInstancesByVersion[name] ?? 0)
+        : Object.entries(d.activeInstancesByVersion).filter(([v]) => !shown.includes(v)).reduce((s, [, n]) => s + n, 0),
+    ])),
+  }));
+  root.append(
+    legend(series),
+    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: HALF, height: 300 }),
+    numbersTable('Active instances per day by version', ['Day', ...names], active.days.map((d) => [d.day, ...series.map((s) => formatNumber(s.values.get(d.day) ?? 0))])),
+  );
+}
+
+function renderFunnel({ installations }) {
+  const root = section('chart-funnel');
+  const t = installations.totals;
+  if (t.started === 0 && t.succeeded === 0 && t.failed === 0 && t.supportRequests === 0) {
+    emptyChart(root, 'No installation events in this range. Installers send "Installation Started", then "Installation Success" or "Installation Errors", with an anonymousId per installation.');
+    return;
+  }
+  const share = (n) => (t.started > 0 ? ` (${formatPercent(n / t.started)})` : '');
+  const steps = [
+    ['Started', t.started, PALETTE[0]],
+    ['Succeeded', t.succeeded, PALETTE[1]],
+    ['Failed', t.failed, '#dc2626'],
+    ['Support requests', t.supportRequests, PALETTE[3]],
+  ];
+  root.append(
+    horizontalBars({
+      rows: steps.map(([label, n, color]) => ({ label, segments: [{ name: label.toLowerCase(), value: n, color }], note: `${formatNumber(n)}${label === 'Started' ? '' : share(n)}` })),
+      label: `Installation funnel: ${t.started} started, ${t.succeeded} succeeded, ${t.failed} failed`,
+      width: HALF,
+    }),
+    numbersTable('Installation funnel', ['Step', 'Installations', 'Share of started'], steps.map(([label, n]) => [label, formatNumber(n), t.started > 0 ? formatPercent(n / t.started) : '–'])),
+  );
+}
+
+function renderSuccessByOs({ installations }) {
+  const root = section('chart-success-os');
+  const groups = installations.byOs.filter((g) => g.started > 0);
+  if (groups.length === 0) {
+    emptyChart(root, 'No installation started in this range. The OS comes from properties.os (or context.os.name).');
+    return;
+  }
+  root.append(
+    horizontalBars({
+      rows: groups.map((g) => ({
+        label: g.value,
+        segments: [{ name: 'success rate', value: Math.min(1, g.successRate ?? 0), color: (g.successRate ?? 0) >= 0.9 ? PALETTE[1] : (g.successRate ?? 0) >= 0.7 ? '#d97706' : '#dc2626' }],
+        note: `${formatPercent(g.successRate)} (${formatNumber(g.succeeded)} of ${formatNumber(g.started)})`,
+      })),
+      label: 'Installation success rate by OS',
+      format: formatPercent,
+      max: 1,
+      width: HALF,
+    }),
+    numbersTable('Installations by OS', ['OS', 'Started', 'Succeeded', 'Failed', 'Success rate'], installations.byOs.map((g) => [g.value, formatNumber(g.started), formatNumber(g.succeeded), formatNumber(g.failed), formatPercent(g.successRate)])),
+  );
+}
+
+function renderUsage({ usage }) {
+  const root = section('chart-usage');
+  if (usage.status === 'missing') {
+    emptyChart(root, 'Usage reports are not available on this deployment (GET /api/usage answered 404). Once Self-Managed customers upload signed usage reports (POST /v1/usage-reports), their usage and entitlements appear here.');
+    return;
+  }
+  if (usage.status === 'error') {
+    emptyChart(root, `Usage could not be read: ${usage.message}`);
+    return;
+  }
+  if (usage.rows.length === 0) {
+    emptyChart(root, 'No usage report covers this range yet. Self-Managed customers upload signed usage reports (POST /v1/usage-reports); processed reports appear here with their entitlements.');
+    return;
+  }
+  const latest = new Map();
+  for (const r of usage.rows) {
+    const key = `${r.customer}\u0000${r.metric}`;
+    if (!latest.has(key) || latest.get(key).month < r.month) {
+      latest.set(key, r);
+    }
+  }
+  // Metrics differ by orders of magnitude, so each row is drawn against its own entitlement (the tick at 100%).
+  const rows = [...latest.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric)).map((r) => {
+    const entitled = r.entitlement !== null && r.entitlement > 0;
+    const share = entitled ? r.reported / r.entitlement : 0;
+    const over = entitled ? Math.max(0, r.reported - r.entitlement) : 0;
+    return {
+      label: `${r.customer} · ${r.metric}`,
+      segments: [
+        { name: `${r.month}: ${formatNumber(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
+        { name: `${r.month}: ${formatNumber(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
+      ],
+      marker: entitled ? { name: `entitlement ${formatNumber(r.entitlement)}`, value: 1 } : null,
+      note: entitled ? `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}` : `${formatNumber(r.reported)} (no entitlement)`,
+    };
+  });
+  const max = Math.max(1, ...rows.map((r) => r.segments[0].value + r.segments[1].value));
+  root.append(
+    legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
+    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210 }),
+    numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatNumber(r.reported), formatNumber(r.entitlement), formatNumber(r.overage)])),
+  );
+}
+
+// ---- wiring --------------------------------------------------------------------------------------------------
+
+function applyRange(from, to) {
+  if (!from || !to) {
+    setStatus('Choose both days.', true);
+    return;
+  }
+  if (from > to) {
+    setStatus('The first day must not be after the last.', true);
+    return;
+  }
+  if (dayCount(from, to) > MAX_DAYS) {
+    setStatus(`Choose at most ${MAX_DAYS} days.`, true);
+    return;
+  }
+  window.history.replaceState(null, '', `#from=${from}&to=${to}`);
+  load();
+}
+
+function start() {
+  attachTooltip(document.body, $('tooltip'));
+  $('subtitle').textContent = window.location.host;
+
+  $('key-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const key = $('key-input').value.trim();
+    if (key.length === 0) {
+      return;
+    }
+    sessionStorage.setItem(KEY_NAME, key);
+    $('key-input').value = '';
+    load();
+  });
+
+  $('range-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    applyRange($('range-from').value, $('range-to').value);
+  });
+
+  for (const button of document.querySelectorAll('.presets button')) {
+    button.addEventListener('click', () => {
+      const today = $('range-to').max || toDay(new Date());
+      const to = addDays(today, -1);
+      applyRange(addDays(to, -(Number(button.dataset.days) - 1)), to);
+    });
+  }
+
+  $('sign-out').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY_NAME);
+    showKeyPanel();
+  });
+
+  window.addEventListener('hashchange', () => {
+    if (adminKey()) {
+      load();
+    }
+  });
+
+  if (adminKey()) {
+    load();
+  } else {
+    showKeyPanel();
+  }
+}
+
+start();

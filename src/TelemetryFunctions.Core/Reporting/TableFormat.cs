@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using TelemetryFunctions.Ingestion;
+
+namespace TelemetryFunctions.Reporting;
+
+/// <summary>The representation a list endpoint answers with.</summary>
+public enum TableFormat
+{
+    Json,
+    Csv,
+}
+
+public static class TableFormats
+{
+    public const string CsvMediaType = "text/csv";
+
+    /// <summary>
+    /// <c>format=json|csv</c> decides when given; otherwise CSV when the Accept header prefers <c>text/csv</c> to JSON,
+    /// else JSON (so browsers and clients that send <c>*/*</c> get JSON).
+    /// </summary>
+    public static (TableFormat Format, IngestError? Error) Negotiate(HttpRequest request)
+    {
+        var format = request.Query["format"].ToString();
+        if (format.Length > 0)
+        {
+            return format.ToUpperInvariant() switch
+            {
+                "JSON" => (TableFormat.Json, null),
+                "CSV" => (TableFormat.Csv, null),
+                _ => (TableFormat.Json, IngestError.BadRequest("invalid_format", "format is json or csv.")),
+            };
+        }
+
+        if (!MediaTypeHeaderValue.TryParseList(request.Headers.Accept, out var accepted))
+        {
+            return (TableFormat.Json, null);
+        }
+
+        double csv = 0, json = 0;
+        foreach (var media in accepted)
+        {
+            var quality = media.Quality ?? 1;
+            if (media.MediaType.Equals(CsvMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                csv = Math.Max(csv, quality);
+            }
+            else if (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            {
+                json = Math.Max(json, quality);
+            }
+        }
+
+        return (csv > 0 && csv > json ? TableFormat.Csv : TableFormat.Json, null);
+    }
+}

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
+
+namespace TelemetryFunctions.Tests.Configuration;
+
+public sealed class TelemetryOptionsValidationTests
+{
+    private static readonly Dictionary<string, string?> Valid = new()
+    {
+        ["Telemetry:Storage:ConnectionString"] = "UseDevelopmentStorage=true",
+        ["Telemetry:WriteKeys:0:Key"] = "a-write-key-1",
+        ["Telemetry:WriteKeys:0:Source"] = "server",
+        ["Telemetry:Privacy:PseudonymizationKey"] = new string('k', 40),
+    };
+
+    private static string? ValidationError(Dictionary<string, string?> overrides)
+    {
+        var settings = new Dictionary<string, string?>(Valid);
+        foreach (var (key, value) in overrides)
+        {
+            settings[key] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection().AddTelemetryFunctions(configuration).BuildServiceProvider();
+        try
+        {
+            _ = services.GetRequiredService<IOptions<TelemetryOptions>>().Value;
+            return null;
+        }
+        catch (OptionsValidationException e)
+        {
+            return e.Message;
+        }
+    }
+
+    [Fact]
+    public void Valid_settings_pass() => Assert.Null(ValidationError([]));
+
+    [Theory]
+    [InlineData("Telemetry:Privacy:PseudonymizationKey", "short", "at least 32 characters")]
+    [InlineData("Telemetry:Privacy:PseudonymizationKey", "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/pseudonymization-key/)", "unresolved Key Vault reference")]
+    [InlineData("Telemetry:WriteKeys:0:Key", "@Microsoft.KeyVault(SecretUri=https://kv-abc.vault.azure.net/secrets/write-key/)", "unresolved Key Vault reference")]
+    [InlineData("Telemetry:AdminKey", "@Microsoft.KeyVault(VaultName=kv-abc;SecretName=admin-key)", "unresolved Key Vault reference")]
+    [InlineData("Telemetry:WriteKeys:0:Source", "Server Team!", "source name")]
+    [InlineData("Telemetry:WriteKeys:0:Revoked", "true", "not revoked")]
+    [InlineData("Telemetry:Storage:ConnectionString", "", "Telemetry__Storage__ConnectionString")]
+    [InlineData("Telemetry:ReportingTimeZone", "Mars/Olympus", "not a time zone")]
+    [InlineData("Telemetry:Ingestion:MaxBatchEvents", "0", "MaxBatchEvents")]
+    public void A_bad_setting_stops_start_up_with_a_message_naming_it(string key, string value, string expected)
+    {
+        var error = ValidationError(new() { [key] = value });
+
+        Assert.NotNull(error);
+        Assert.Contains(expected, error, StringComparison.OrdinalIgnoreCase);
+    }
+}

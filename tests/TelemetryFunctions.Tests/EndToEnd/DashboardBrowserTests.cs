@@ -1,0 +1,221 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Playwright;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.EndToEnd;
+
+/// <summary>
+/// The dashboard in a real headless Chromium (Debian's, installed by scripts/install-browser.sh) against the local
+/// host as a process: signing in, the empty state of a fresh install, then six weeks of seeded data whose figures on
+/// the page must equal the API's, before and after choosing another range. Screenshots go to
+/// artifacts/screenshots/ (and docs/dashboard.png when TELEMETRY_UPDATE_SCREENSHOTS=1 or it does not exist yet).
+/// </summary>
+public sealed class DashboardBrowserTests(AzuriteFixture azurite)
+{
+    private const string ChromiumPath = "/usr/bin/chromium";
+    private const string AdminKey = "dev-admin-key";
+
+    private static readonly string[] ChromiumArgs =
+    [
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
+    ];
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_dashboard_shows_the_same_figures_as_the_api_and_follows_a_new_date_range()
+    {
+        if (!File.Exists(ChromiumPath))
+        {
+            // CI sets TELEMETRY_REQUIRE_BROWSER: there a missing browser is a failure, not a skip.
+            Assert.SkipWhen(Environment.GetEnvironmentVariable("TELEMETRY_REQUIRE_BROWSER") != "1", $"{ChromiumPath} is not installed: run scripts/install-browser.sh (as root) or `apt-get install chromium`.");
+            Assert.Fail($"{ChromiumPath} is not installed: run scripts/install-browser.sh (as root) or `apt-get install chromium`.");
+        }
+
+        await using var host = await LocalHostProcess.StartAsync(azurite, DashboardSeed.HostSettings, Token);
+        using var api = host.CreateClient();
+        api.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = ChromiumPath, Headless = true, Args = ChromiumArgs });
+        await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = await context.NewPageAsync();
+        var requests = new ConcurrentQueue<IRequest>();
+        page.Request += (_, request) => requests.Enqueue(request);
+        var console = new ConcurrentQueue<string>();
+        page.Console += (_, message) => console.Enqueue($"{message.Type}: {message.Text}");
+        page.PageError += (_, error) => console.Enqueue("page error: " + error);
+
+        // It asks for the key; a write key is refused with an explanation.
+        await page.GotoAsync(new Uri(host.BaseAddress, "/dashboard").ToString());
+        await page.Locator("#key-panel").WaitForAsync();
+        await page.FillAsync("#key-input", LocalHostProcess.WriteKey);
+        await page.ClickAsync("#key-form button[type=submit]");
+        await page.Locator("#key-error").WaitForAsync();
+        Assert.Contains("refused", await page.Locator("#key-error").TextContentAsync() ?? "", StringComparison.Ordinal);
+        requests.Clear();
+
+        // A fresh install explains how to send the first event, with this host's URL.
+        await page.FillAsync("#key-input", AdminKey);
+        await page.ClickAsync("#key-form button[type=submit]");
+        await WaitUntilReadyAsync(page, console);
+        Assert.True(await page.Locator("#empty").IsVisibleAsync());
+        var firstEvent = await page.Locator("#empty-send").TextContentAsync() ?? "";
+        Assert.Contains(new Uri(host.BaseAddress, "/v1/track").ToString(), firstEvent, StringComparison.Ordinal);
+        Assert.Contains("curl -u YOUR_WRITE_KEY:", firstEvent, StringComparison.Ordinal);
+        Assert.False(await page.Locator("#charts").IsVisibleAsync());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard-empty.png"), FullPage = true });
+
+        // Six weeks of data; the key is asked for once per tab, so a reload goes straight to the figures.
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        await DashboardSeed.SeedAsync(host, today, Token);
+        await page.GotoAsync(new Uri(host.BaseAddress, "/dashboard").ToString());
+        await WaitUntilReadyAsync(page, console);
+        Assert.False(await page.Locator("#key-panel").IsVisibleAsync());
+        Assert.False(await page.Locator("#empty").IsVisibleAsync());
+
+        var defaults = await GetJsonAsync(api, "/api/stats/active-users");
+        Assert.Equal(today.AddDays(-30), Day(defaults, "from"));
+        Assert.Equal(today.AddDays(-1), Day(defaults, "to"));
+        await AssertPageMatchesApiAsync(page, api, Day(defaults, "from"), Day(defaults, "to"));
+
+        var instances = await GetJsonAsync(api, "/api/stats/instances");
+        Assert.Equal(instances.GetProperty("active").GetInt32(), await FigureAsync<int>(page, "active-instances"));
+        Assert.Equal(DashboardSeed.Instances - 4, instances.GetProperty("active").GetInt32());
+        Assert.Equal(2, instances.GetProperty("goneInactiveLast7Days").GetInt32());
+
+        // Hovering a day shows its exact figures.
+        var band = page.Locator("#chart-active-users .hover-band").Last;
+        await band.HoverAsync(new LocatorHoverOptions { Force = true });
+        var tooltip = page.Locator("#tooltip");
+        await tooltip.WaitForAsync();
+        var lastDay = defaults.GetProperty("days").EnumerateArray().Last();
+        Assert.Contains($"DAU: {lastDay.GetProperty("dau").GetInt32().ToString("N0", CultureInfo.InvariantCulture)}", await tooltip.TextContentAsync() ?? "", StringComparison.Ordinal);
+        await page.Mouse.MoveAsync(0, 0);
+
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard.png"), FullPage = true });
+        UpdateReadmeScreenshot();
+
+        // Another range through the date picker: a past week.
+        var from = today.AddDays(-20);
+        var to = today.AddDays(-14);
+        await page.FillAsync("#range-from", from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await page.FillAsync("#range-to", to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await page.ClickAsync("#range-apply");
+        await page.WaitForFunctionAsync("hash => document.body.dataset.state === 'ready' && location.hash === hash", $"#from={from:yyyy-MM-dd}&to={to:yyyy-MM-dd}");
+        await AssertPageMatchesApiAsync(page, api, from, to);
+        Assert.Equal(7, await page.Locator("#chart-active-users table tbody tr").CountAsync());
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard-past-week.png"), FullPage = true });
+
+        // Without usage reports the usage chart explains itself; with them it draws each customer's latest month.
+        Assert.True(await page.Locator("#chart-usage .chart-empty").IsVisibleAsync());
+        Assert.Contains("usage reports", await page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "", StringComparison.OrdinalIgnoreCase);
+        await page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/usage", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Body = """
+                {"rows":[
+                  {"customer":"acme","metric":"processInstances","month":"2026-09","reported":90000,"entitlement":100000,"overage":0},
+                  {"customer":"acme","metric":"processInstances","month":"2026-10","reported":120000,"entitlement":100000,"overage":20000},
+                  {"customer":"globex","metric":"taskUsers","month":"2026-10","reported":40,"entitlement":50,"overage":0}]}
+                """,
+        }));
+        await page.ClickAsync("#range-apply");
+        await page.WaitForFunctionAsync("() => document.body.dataset.state === 'ready' && document.querySelector('#chart-usage svg') !== null");
+        Assert.Equal(2, await page.Locator("#chart-usage svg .value-text").CountAsync());
+        Assert.Equal("120,000 of 100,000 (+20,000)", await page.Locator("#chart-usage svg .value-text").First.TextContentAsync());
+        Assert.Equal(3, await page.Locator("#chart-usage table tbody tr").CountAsync());
+        await page.Locator("#chart-usage").ScreenshotAsync(new LocatorScreenshotOptions { Path = ScreenshotPath("dashboard-usage.png") });
+
+        // The key went only into headers: never into a URL the page loaded or shows.
+        Assert.DoesNotContain(AdminKey, page.Url, StringComparison.Ordinal);
+        Assert.All(requests, r => Assert.DoesNotContain(AdminKey, r.Url, StringComparison.Ordinal));
+        var apiCalls = requests.Where(r => new Uri(r.Url).AbsolutePath.StartsWith("/api/stats/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(apiCalls);
+        Assert.All(apiCalls, r => Assert.Equal(AdminKey, r.Headers.GetValueOrDefault("x-functions-key")));
+        Assert.All(requests, r => Assert.Equal(host.BaseAddress.Authority, new Uri(r.Url).Authority));
+        Assert.DoesNotContain(console, m => m.StartsWith("page error", StringComparison.Ordinal));
+    }
+
+    /// <summary>The headline figures and the active-users table equal what the API answers for the range.</summary>
+    private static async Task AssertPageMatchesApiAsync(IPage page, HttpClient api, DateOnly from, DateOnly to)
+    {
+        var range = $"from={from:yyyy-MM-dd}&to={to:yyyy-MM-dd}";
+        var active = await GetJsonAsync(api, "/api/stats/active-users?" + range);
+        var installations = await GetJsonAsync(api, "/api/stats/installations?" + range);
+        var days = active.GetProperty("days").EnumerateArray().ToList();
+        Assert.Equal(to.DayNumber - from.DayNumber + 1, days.Count);
+        var last = days[^1];
+
+        Assert.Equal(last.GetProperty("dau").GetInt32(), await FigureAsync<int>(page, "dau"));
+        Assert.Equal(last.GetProperty("wau").GetInt32(), await FigureAsync<int>(page, "wau"));
+        Assert.Equal(last.GetProperty("mau").GetInt32(), await FigureAsync<int>(page, "mau"));
+        Assert.Equal(installations.GetProperty("totals").GetProperty("successRate").GetDouble(), await FigureAsync<double>(page, "success-rate"));
+
+        var rows = await page.Locator("#chart-active-users table tbody tr").EvaluateAllAsync<string[][]>(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent.replaceAll(',', '')))");
+        var expected = days.Select(d => new[]
+        {
+            d.GetProperty("day").GetString()!,
+            d.GetProperty("dau").GetInt32().ToString(CultureInfo.InvariantCulture),
+            d.GetProperty("wau").GetInt32().ToString(CultureInfo.InvariantCulture),
+            d.GetProperty("mau").GetInt32().ToString(CultureInfo.InvariantCulture),
+            d.GetProperty("activeInstances").GetInt32().ToString(CultureInfo.InvariantCulture),
+        }).ToArray();
+        Assert.Equal(expected, rows);
+
+        var funnel = await page.Locator("#chart-funnel table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent.replaceAll(',', '')))");
+        var totals = installations.GetProperty("totals");
+        Assert.Equal(
+            [totals.GetProperty("started").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("succeeded").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("failed").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("supportRequests").GetInt32().ToString(CultureInfo.InvariantCulture)],
+            funnel.Select(r => r[1]));
+    }
+
+    private static async Task<T> FigureAsync<T>(IPage page, string name)
+        where T : IParsable<T>
+    {
+        var value = await page.Locator($"[data-figure='{name}'] .value").GetAttributeAsync("data-value");
+        return T.Parse(value ?? "", CultureInfo.InvariantCulture);
+    }
+
+    private static async Task WaitUntilReadyAsync(IPage page, ConcurrentQueue<string> console)
+    {
+        try
+        {
+            await page.WaitForFunctionAsync("() => document.body.dataset.state === 'ready'");
+        }
+        catch (TimeoutException e)
+        {
+            var status = await page.Locator("#status").TextContentAsync();
+            throw new TimeoutException($"The dashboard did not become ready. Status: {status}\n{string.Join('\n', console)}", e);
+        }
+    }
+
+    private static async Task<JsonElement> GetJsonAsync(HttpClient api, string route) =>
+        await api.GetFromJsonAsync<JsonElement>(route, Token);
+
+    private static DateOnly Day(JsonElement json, string name) =>
+        DateOnly.ParseExact(json.GetProperty(name).GetString()!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    private static string ScreenshotPath(string file)
+    {
+        var directory = Path.Combine(RepositoryPaths.Root, "artifacts", "screenshots");
+        Directory.CreateDirectory(directory);
+        return Path.Combine(directory, file);
+    }
+
+    /// <summary>The README's screenshot is refreshed on request only, so a test run leaves the working tree as it was.</summary>
+    private static void UpdateReadmeScreenshot()
+    {
+        var target = Path.Combine(RepositoryPaths.Root, "docs", "dashboard.png");
+        if (!File.Exists(target) || Environment.GetEnvironmentVariable("TELEMETRY_UPDATE_SCREENSHOTS") == "1")
+        {
+            File.Copy(ScreenshotPath("dashboard.png"), target, overwrite: true);
+        }
+    }
+}

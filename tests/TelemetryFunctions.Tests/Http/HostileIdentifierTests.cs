@@ -1,0 +1,190 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Http;
+
+/// <summary>
+/// Hostile identifiers (catalogue #20, #21): characters table keys forbid, control characters, huge and
+/// placeholder values. Usable ones are only ever stored as keyed hashes; the rest are refused.
+/// </summary>
+public sealed class HostileIdentifierTests(AzuriteFixture azurite)
+{
+    private static readonly char[] KeyForbidden = ['/', '\\', '#', '?'];
+
+    public static TheoryData<string> KeyHostileIds => new()
+    {
+        "a/b",
+        "a\\b",
+        "a#b",
+        "a?b",
+        "/\\#?",
+        "../../etc/passwd",
+        "%2F%5C%23%3F",
+        "x' or PartitionKey ne '",
+        " padded ",
+        "名前/ü\\#",
+        string.Concat(Enumerable.Repeat("/\\#?", 256)),
+    };
+
+    [Theory]
+    [MemberData(nameof(KeyHostileIds))]
+    public async Task Identifiers_with_characters_table_keys_forbid_are_accepted_and_only_stored_as_hashes(string id)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var ids = new[] { "u:" + id, "a:" + id, "i:" + id, "g:" + id, "p:" + id }.Select(v => v.Length > 1024 ? v[..1024] : v).ToArray();
+        var batch = new JsonObject
+        {
+            ["batch"] = new JsonArray(
+                new JsonObject { ["type"] = "track", ["event"] = "Report Opened", ["userId"] = ids[0], ["anonymousId"] = ids[1], ["properties"] = new JsonObject { ["instanceId"] = ids[2] } },
+                new JsonObject { ["type"] = "track", ["event"] = "Installation Started", ["anonymousId"] = ids[1] },
+                new JsonObject { ["type"] = "identify", ["userId"] = ids[0] },
+                new JsonObject { ["type"] = "group", ["userId"] = ids[0], ["groupId"] = ids[3] },
+                new JsonObject { ["type"] = "alias", ["userId"] = ids[0], ["previousId"] = ids[4] }),
+        };
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/batch", batch);
+
+        Hostile.AssertAccepted(answer, 5);
+        var all = await host.Tables.AllRowsAsync();
+        Assert.NotEmpty(all[TableNames.Instances]);
+        Assert.NotEmpty(all[TableNames.Installations]);
+        foreach (var row in all.Values.SelectMany(r => r))
+        {
+            Assert.True(row.PartitionKey.IndexOfAny(KeyForbidden) < 0, $"PartitionKey '{row.PartitionKey}'");
+            Assert.True(row.RowKey.IndexOfAny(KeyForbidden) < 0, $"RowKey '{row.RowKey}'");
+        }
+
+        var stored = StorageProbe.Dump(all.Values.SelectMany(r => r));
+        foreach (var raw in ids)
+        {
+            Assert.DoesNotContain(raw, stored, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task An_identifier_of_1024_characters_is_accepted()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var id = new string('u', 1024);
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", Segment.Track("e", userId: id));
+
+        Hostile.AssertAccepted(answer, 1);
+        Assert.DoesNotContain(id, await host.Tables.DumpAllAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("userId", "a\u0000b", "contains control characters")]
+    [InlineData("userId", "a\u0001b", "contains control characters")]
+    [InlineData("userId", "line\nbreak", "contains control characters")]
+    [InlineData("userId", "del\u007F", "contains control characters")]
+    [InlineData("userId", "c1\u0085", "contains control characters")]
+    [InlineData("anonymousId", "tab\there", "contains control characters")]
+    [InlineData("userId", "LONG", "is longer than 1024 characters")]
+    [InlineData("anonymousId", "LONG", "is longer than 1024 characters")]
+    public async Task Identifiers_with_control_characters_or_over_1024_characters_are_refused(string field, string value, string reason)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var id = value == "LONG" ? new string('x', 1025) : value;
+        var e = new JsonObject { ["type"] = "track", ["event"] = "e", ["messageId"] = "m-1", [field] = id };
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e);
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, $"event.{field} {reason}");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Theory]
+    [InlineData("group", "groupId", "g\u0000")]
+    [InlineData("alias", "previousId", "p\u001F")]
+    public async Task Group_and_previous_ids_with_control_characters_are_refused(string type, string field, string id)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = new JsonObject { ["type"] = type, ["userId"] = "u", ["messageId"] = "m-1", [field] = id };
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/" + type, e);
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, $"event.{field} contains control characters");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Theory]
+    [InlineData("bad\u0000instance")]
+    [InlineData("")]
+    [InlineData("LONG")]
+    public async Task An_unusable_instanceId_in_the_properties_is_dropped_not_stored(string value)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var id = value == "LONG" ? new string('i', 1025) : value;
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", Segment.Track("e", properties: new JsonObject { ["instanceId"] = id }));
+
+        Hostile.AssertAccepted(answer, 1);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        var stored = await Hostile.SinglePayloadAsync(host);
+        Assert.False(stored["properties"]!.AsObject().ContainsKey("instanceId"));
+        Assert.Null(stored["instanceKey"]);
+    }
+
+    [Theory]
+    [InlineData("userId", "null")]
+    [InlineData("userId", "NULL")]
+    [InlineData("userId", "undefined")]
+    [InlineData("userId", "Undefined")]
+    [InlineData("userId", "0")]
+    [InlineData("userId", "")]
+    [InlineData("userId", "   ")]
+    [InlineData("userId", " null ")]
+    [InlineData("userId", "nil")]
+    [InlineData("userId", "None")]
+    [InlineData("userId", "NaN")]
+    [InlineData("anonymousId", "null")]
+    [InlineData("anonymousId", "undefined")]
+    [InlineData("anonymousId", "0")]
+    [InlineData("anonymousId", "")]
+    public async Task Placeholder_identifiers_are_refused(string field, string value)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = new JsonObject { ["type"] = "track", ["event"] = "e", ["messageId"] = "m-1", [field] = value };
+        if (field == "anonymousId")
+        {
+            e["userId"] = "real-user";
+        }
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e);
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, $"event.{field} '{value}' is not an identifier");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Theory]
+    [InlineData("group", "groupId", "null")]
+    [InlineData("group", "groupId", "")]
+    [InlineData("alias", "previousId", "undefined")]
+    [InlineData("alias", "previousId", "0")]
+    public async Task Placeholder_group_and_previous_ids_are_refused(string type, string field, string value)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = new JsonObject { ["type"] = type, ["userId"] = "u", ["messageId"] = "m-1", [field] = value };
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/" + type, e);
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, $"event.{field} '{value}' is not an identifier");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Theory]
+    [InlineData("00")]
+    [InlineData("null-user")]
+    [InlineData("0x0")]
+    public async Task Identifiers_that_only_resemble_placeholders_are_accepted(string id)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", Segment.Track("e", userId: id));
+
+        Hostile.AssertAccepted(answer, 1);
+    }
+}

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Http;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Reporting.Dashboard;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Reporting;
+
+/// <summary>CSV details, the OpenAPI document, the dashboard's files, a year of figures, and a storage outage.</summary>
+public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
+{
+    private static readonly DateOnly Monday = new(2026, 11, 2);
+
+    private static DateTimeOffset At(DateOnly day, int hour) => new(day.ToDateTime(new TimeOnly(hour, 0)), TimeSpan.Zero);
+
+    private static HttpClient Admin(LocalHostFactory host)
+    {
+        var client = host.CreateClient();
+        client.DefaultRequestHeaders.Add("x-functions-key", ReadApiTests.AdminKey);
+        return client;
+    }
+
+    [Theory]
+    [InlineData("plain", "plain")]
+    [InlineData("a,b", "\"a,b\"")]
+    [InlineData("say \"hi\"", "\"say \"\"hi\"\"\"")]
+    [InlineData("two\nlines", "\"two\nlines\"")]
+    [InlineData("=1+1", "'=1+1")]
+    [InlineData("+1", "'+1")]
+    [InlineData("-2", "'-2")]
+    [InlineData("@SUM(A1)", "'@SUM(A1)")]
+    [InlineData("\tx", "'\tx")]
+    [InlineData("=HYPERLINK(\"http://x\",\"y\")", "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"")]
+    [InlineData("", "")]
+    public void Csv_text_cells_are_quoted_per_rfc_4180_and_formula_like_text_is_neutralized(string text, string field) =>
+        Assert.Equal(field, CsvResult.Field(text));
+
+    [Fact]
+    public void Csv_numbers_and_days_are_written_invariantly_and_never_prefixed()
+    {
+        Assert.Equal("-3", CsvResult.Field(-3));
+        Assert.Equal("0.3333", CsvResult.Field(0.3333));
+        Assert.Equal("1", CsvResult.Field(1.0));
+        Assert.Equal("", CsvResult.Field((double?)null));
+        Assert.Equal("2026-11-02", CsvResult.Field(Monday));
+    }
+
+    [Fact]
+    public async Task Versions_and_os_names_sent_by_clients_reach_csv_quoted_and_neutralized()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        JsonObject Heartbeat(string instance, string version, string os) =>
+            Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = instance, ["version"] = version, ["os"] = os });
+        await ReadApiTests.SendAsync(host, time, At(Monday, 9), Heartbeat("i-1", "=cmd|' /C calc'!A0", "linux, \"lts\""), Heartbeat("i-2", "@1.0", "linux, \"lts\""));
+        time.SetUtcNow(At(Monday.AddDays(1), 1));
+        await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(Monday, TestContext.Current.CancellationToken);
+
+        var byVersion = await Admin(host).GetStringAsync("/api/stats/active-users?from=2026-11-02&to=2026-11-02&format=csv&by=version", TestContext.Current.CancellationToken);
+        Assert.Contains("\r\n2026-11-02,'=cmd|' /C calc'!A0,1\r\n", byVersion, StringComparison.Ordinal);
+        Assert.Contains("\r\n2026-11-02,'@1.0,1\r\n", byVersion, StringComparison.Ordinal);
+        var byOs = await Admin(host).GetStringAsync("/api/stats/active-users?from=2026-11-02&to=2026-11-02&format=csv&by=os", TestContext.Current.CancellationToken);
+        Assert.Equal("day,os,activeInstances\r\n2026-11-02,\"linux, \"\"lts\"\"\",2\r\n", byOs);
+    }
+
+    [Fact]
+    public async Task A_year_of_daily_figures_is_answered_in_well_under_a_second()
+    {
+        var time = new FakeTimeProvider(At(Monday, 12));
+        await using var host = new LocalHostFactory(azurite, time);
+        var stats = host.Tables.Table(TableNames.DailyStats);
+        await stats.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
+        var versions = Enumerable.Range(0, 40).ToDictionary(i => $"1.{i}.0", i => 100 + i);
+        var breakdowns = JsonSerializer.Serialize(new Dictionary<string, Dictionary<string, int>> { ["instancesByVersion"] = versions, ["instancesByOs"] = new() { ["linux"] = 900, ["windows"] = 400 } });
+        var first = Monday.AddDays(-366);
+        for (var week = 0; week < 366; week += 100)
+        {
+            var batch = Enumerable.Range(week, Math.Min(100, 366 - week)).Select(i => new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(DailyRollup.StatsPartition, TableKeys.Day(first.AddDays(i)))
+            {
+                ["Dau"] = 1000 + i,
+                ["Wau"] = 3000 + i,
+                ["Mau"] = 9000 + i,
+                ["ActiveInstances"] = 1300,
+                ["Breakdowns"] = breakdowns,
+            }));
+            await stats.SubmitTransactionAsync(batch, TestContext.Current.CancellationToken);
+        }
+
+        var route = $"/api/stats/active-users?from={first:yyyy-MM-dd}&to={Monday.AddDays(-1):yyyy-MM-dd}";
+        await Admin(host).GetStringAsync(route, TestContext.Current.CancellationToken);
+        var watch = Stopwatch.StartNew();
+        var json = JsonDocument.Parse(await Admin(host).GetStringAsync(route, TestContext.Current.CancellationToken)).RootElement;
+        watch.Stop();
+
+        Assert.Equal(366, json.GetProperty("days").GetArrayLength());
+        Assert.Equal(40, json.GetProperty("days")[365].GetProperty("activeInstancesByVersion").EnumerateObject().Count());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"A year of daily figures took {watch.ElapsedMilliseconds} ms.");
+    }
+
+    [Fact]
+    public async Task A_storage_outage_is_answered_with_503_and_retry_after()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        faults.Outage(_ => true);
+
+        foreach (var route in new[] { "/api/stats/active-users", "/api/stats/installations", "/api/stats/instances", "/api/instances/i-1" })
+        {
+            var response = await Admin(host).GetAsync(route, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.NotNull(response.Headers.RetryAfter);
+        }
+    }
+
+    [Fact]
+    public async Task The_openapi_document_describes_every_route_with_its_methods()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var response = await host.CreateClient().GetAsync("/api/openapi.json", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var document = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+
+        Assert.StartsWith("3.", document["openapi"]!.GetValue<string>(), StringComparison.Ordinal);
+        var paths = document["paths"]!.AsObject().ToDictionary(p => Normalize(p.Key), p => p.Value!.AsObject().Select(m => m.Key).ToHashSet());
+        var routes = typeof(TelemetryRoutes).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral && f.FieldType == typeof(string))
+            .Select(f => (f.Name, Path: Normalize("/" + (string)f.GetRawConstantValue()!)))
+            .ToList();
+        Assert.NotEmpty(routes);
+        var missing = routes.Where(r => !paths.ContainsKey(r.Path)).Select(r => $"{r.Name} ({r.Path})").ToList();
+        Assert.True(missing.Count == 0, "Routes missing from src/TelemetryFunctions.Core/Reporting/openapi.json: " + string.Join(", ", missing));
+
+        Assert.Contains("post", paths["/v1/batch"]);
+        Assert.Contains("get", paths["/api/stats/active-users"]);
+        Assert.Contains("get", paths["/api/instances/{}"]);
+        Assert.Contains("get", paths["/api/usage"]);
+
+        // Every $ref points at a schema that exists.
+        var schemas = document["components"]!["schemas"]!.AsObject().Select(s => "#/components/schemas/" + s.Key).ToHashSet();
+        var references = RefPattern().Matches(document.ToJsonString()).Select(m => m.Groups[1].Value).Distinct().ToList();
+        Assert.All(references, r => Assert.Contains(r, schemas));
+    }
+
+    /// <summary>Route parameters are compared by position, not by name.</summary>
+    private static string Normalize(string path) => ParameterPattern().Replace(path, "{}");
+
+    [GeneratedRegex(@"\{[^}]*\}")]
+    private static partial Regex ParameterPattern();
+
+    [GeneratedRegex("\"\\$ref\":\"([^\"]+)\"")]
+    private static partial Regex RefPattern();
+
+    [Fact]
+    public async Task The_dashboard_and_its_files_are_served_without_a_key_from_this_origin_only()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateClient();
+
+        var page = await client.GetAsync("/dashboard", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var csp = page.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+        Assert.Contains("connect-src 'self'", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Equal("nosniff", page.Headers.GetValues("X-Content-Type-Options").Single());
+        var html = await page.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.Contains("src=\"/dashboard/dashboard.js\"", html, StringComparison.Ordinal);
+
+        var files = host.Services.GetRequiredService<DashboardEndpoints>().Files;
+        Assert.Superset(new HashSet<string> { "index.html", "dashboard.js", "charts.js", "dashboard.css" }, files.ToHashSet());
+        foreach (var file in files)
+        {
+            var response = await client.GetAsync("/dashboard/" + file, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+            // Works offline: nothing is loaded from anywhere but this origin (the SVG namespace is a name, not a download).
+            Assert.DoesNotMatch(@"(src|href)\s*=\s*[""']?(https?:)?//", text);
+            Assert.DoesNotMatch(@"(import|from)\s*\(?\s*[""'](https?:)?//", text);
+            Assert.DoesNotMatch(@"url\(\s*[""']?(https?:)?//", text);
+        }
+
+        Assert.Equal("text/javascript", (await client.GetAsync("/dashboard/dashboard.js", TestContext.Current.CancellationToken)).Content.Headers.ContentType?.MediaType);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/dashboard/secrets.json", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/dashboard/..%2Fopenapi.json", TestContext.Current.CancellationToken)).StatusCode);
+
+        var etag = page.Headers.ETag!;
+        var again = new HttpRequestMessage(HttpMethod.Get, "/dashboard");
+        again.Headers.IfNoneMatch.Add(etag);
+        Assert.Equal(HttpStatusCode.NotModified, (await client.SendAsync(again, TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_dashboard_never_puts_the_key_in_a_url()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var script = await host.CreateClient().GetStringAsync("/dashboard/dashboard.js", TestContext.Current.CancellationToken);
+
+        Assert.Contains("sessionStorage", script, StringComparison.Ordinal);
+        Assert.Contains("'x-functions-key': adminKey()", script, StringComparison.Ordinal);
+        Assert.DoesNotContain("localStorage", script, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"searchParams\.set\(\s*['""]code['""]", script);
+        Assert.DoesNotContain("code=", script, StringComparison.Ordinal);
+    }
+}
