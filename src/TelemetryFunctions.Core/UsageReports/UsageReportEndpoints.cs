@@ -10,8 +10,10 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.UsageReports;
@@ -35,6 +37,7 @@ public sealed partial class UsageReportEndpoints
     private readonly UsageBlobLedger _ledger;
     private readonly UsageMonthlyTotals _monthly;
     private readonly TimeProvider _time;
+    private readonly ReportingCalendar _calendar;
     private readonly ILogger<UsageReportEndpoints> _logger;
     private readonly Dictionary<string, UsageCustomerOptions> _keys;
 
@@ -45,9 +48,11 @@ public sealed partial class UsageReportEndpoints
         UsageReportStore reports,
         UsageBlobLedger ledger,
         UsageMonthlyTotals monthly,
+        ReportingCalendar calendar,
         TimeProvider time,
         ILogger<UsageReportEndpoints> logger)
     {
+        _calendar = calendar;
         _options = options.Value;
         _reader = reader;
         _containers = containers;
@@ -233,29 +238,30 @@ public sealed partial class UsageReportEndpoints
         }
     }
 
-    /// <summary><c>GET /api/usage?customer=&amp;from=YYYY-MM&amp;to=YYYY-MM</c>: reported usage per customer, metric and month, with entitlement and overage.</summary>
+    /// <summary>
+    /// <c>GET /api/usage?customer=&amp;from=&amp;to=[&amp;format=csv]</c>: reported usage per customer, metric and month, with
+    /// entitlement and overage. <c>from</c>/<c>to</c> are days (the months they touch, as the other read endpoints take
+    /// ranges; neither means the last 30 complete days) or months (<c>YYYY-MM</c>). Only months with processed reports
+    /// appear: nothing reported is not the same as nothing used.
+    /// </summary>
     public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        var (format, formatError) = TableFormats.Negotiate(request);
+        if (formatError is not null)
+        {
+            return JsonResponse.Error(formatError);
+        }
+
         string? customerId = request.Query["customer"].ToString() is { Length: > 0 } c ? c : null;
         if (customerId is not null && !UsageReportOptions.CustomerIdPattern().IsMatch(customerId))
         {
             return JsonResponse.Error(IngestError.BadRequest("invalid_customer", "customer is a customer id (a-z, 0-9 and '-')."));
         }
 
-        var thisMonth = new DateOnly(_time.GetUtcNow().Year, _time.GetUtcNow().Month, 1);
-        if (!TryParseMonth(request.Query["from"], thisMonth.AddMonths(-11), out var from) || !TryParseMonth(request.Query["to"], thisMonth, out var to))
+        var (from, to, rangeError) = ParseMonths(request.Query["from"], request.Query["to"]);
+        if (rangeError is not null)
         {
-            return JsonResponse.Error(IngestError.BadRequest("invalid_range", "Give from and to as months in the form YYYY-MM."));
-        }
-
-        if (from > to)
-        {
-            return JsonResponse.Error(IngestError.BadRequest("invalid_range", "from must not be after to."));
-        }
-
-        if ((to.Year - from.Year) * 12 + to.Month - from.Month + 1 > MaxMonths)
-        {
-            return JsonResponse.Error(IngestError.BadRequest("invalid_range", $"The range covers more than {MaxMonths} months; split it."));
+            return JsonResponse.Error(rangeError);
         }
 
         List<MonthlyUsage> stored;
@@ -269,45 +275,65 @@ public sealed partial class UsageReportEndpoints
             return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
         }
 
-        // Entitlements come from the configuration as it is now; a month with an entitlement but no report shows 0 used.
-        var rows = stored.ToDictionary(u => (u.CustomerId, u.Month, u.Metric));
-        foreach (var customer in _options.Customers.Where(k => customerId is null || k.Id == customerId))
-        {
-            for (var month = from; month <= to; month = month.AddMonths(1))
+        // Entitlement and overage follow the configuration as it is now.
+        var rows = stored
+            .OrderBy(r => r.CustomerId, StringComparer.Ordinal).ThenBy(r => r.Month, StringComparer.Ordinal).ThenBy(r => r.Metric, StringComparer.Ordinal)
+            .Select(r =>
             {
-                foreach (var entitlement in customer.Entitlements)
-                {
-                    var key = (customer.Id, UsageMonthlyTotals.Display(UsageReport.MonthKey(month)), entitlement.Metric);
-                    rows.TryAdd(key, new MonthlyUsage(customer.Id, entitlement.Metric, key.Item2, 0, _options.AggregationOf(entitlement.Metric) == MetricAggregation.Sum ? "sum" : "max", 0, null, null, null));
-                }
-            }
-        }
+                var entitlement = _options.FindCustomer(r.CustomerId)?.EntitlementOf(r.Metric);
+                return (Usage: r, Entitlement: entitlement, Overage: entitlement is { } e ? Math.Max(0, r.Value - e) : (long?)null);
+            })
+            .ToList();
+        var fromText = from.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        var toText = to.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 
-        var usage = new JsonArray();
-        foreach (var row in rows.Values.OrderBy(r => r.CustomerId, StringComparer.Ordinal).ThenBy(r => r.Month, StringComparer.Ordinal).ThenBy(r => r.Metric, StringComparer.Ordinal))
+        if (format == TableFormat.Csv)
         {
-            var entitlement = _options.FindCustomer(row.CustomerId)?.EntitlementOf(row.Metric);
-            usage.Add(new JsonObject
-            {
-                ["customerId"] = row.CustomerId,
-                ["month"] = row.Month,
-                ["metric"] = row.Metric,
-                ["value"] = row.Value,
-                ["aggregation"] = row.Aggregation,
-                ["reports"] = row.Reports,
-                ["entitlement"] = entitlement,
-                ["overage"] = entitlement is { } e ? Math.Max(0, row.Value - e) : null,
-                ["computedAt"] = row.ComputedAt,
-            });
+            return new CsvResult(
+                $"usage_{fromText}_{toText}.csv",
+                ["customer", "metric", "month", "reported", "entitlement", "overage", "reports", "aggregation"],
+                rows.Select(r => (IReadOnlyList<object?>)[r.Usage.CustomerId, r.Usage.Metric, r.Usage.Month, r.Usage.Value, r.Entitlement, r.Overage, r.Usage.Reports, r.Usage.Aggregation]));
         }
 
         return new JsonNodeResult(200, new JsonObject
         {
             ["success"] = true,
-            ["from"] = from.ToString("yyyy-MM", CultureInfo.InvariantCulture),
-            ["to"] = to.ToString("yyyy-MM", CultureInfo.InvariantCulture),
-            ["usage"] = usage,
+            ["from"] = fromText,
+            ["to"] = toText,
+            ["rows"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+            {
+                ["customer"] = r.Usage.CustomerId,
+                ["metric"] = r.Usage.Metric,
+                ["month"] = r.Usage.Month,
+                ["reported"] = r.Usage.Value,
+                ["entitlement"] = r.Entitlement,
+                ["overage"] = r.Overage,
+                ["reports"] = r.Usage.Reports,
+                ["aggregation"] = r.Usage.Aggregation,
+                ["computedAt"] = r.Usage.ComputedAt,
+            })]),
         });
+    }
+
+    /// <summary>The first and last month of a <c>from</c>/<c>to</c> pair of days (<see cref="ReadRange"/>) or months.</summary>
+    private (DateOnly From, DateOnly To, IngestError? Error) ParseMonths(string? fromText, string? toText)
+    {
+        if (TryParseMonth(fromText, out var fromMonth) && TryParseMonth(toText, out var toMonth))
+        {
+            if (fromMonth > toMonth)
+            {
+                return (default, default, IngestError.BadRequest("invalid_range", "from must not be after to."));
+            }
+
+            return (toMonth.Year - fromMonth.Year) * 12 + toMonth.Month - fromMonth.Month + 1 > MaxMonths
+                ? (default, default, IngestError.BadRequest("invalid_range", $"The range covers more than {MaxMonths} months; split it."))
+                : (fromMonth, toMonth, null);
+        }
+
+        var (from, to, error) = ReadRange.Parse(fromText, toText, _calendar, _time.GetUtcNow());
+        return error is not null
+            ? (default, default, IngestError.BadRequest(error.Code, error.Reason.Replace("(or neither", "or as months YYYY-MM (or neither", StringComparison.Ordinal)))
+            : (new DateOnly(from.Year, from.Month, 1), new DateOnly(to.Year, to.Month, 1), null);
     }
 
     private (UsageCustomerOptions? Customer, IngestError? Error) Authenticate(HttpRequest request)
@@ -426,16 +452,8 @@ public sealed partial class UsageReportEndpoints
         return (total, null);
     }
 
-    private static bool TryParseMonth(string? text, DateOnly fallback, out DateOnly month)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            month = fallback;
-            return true;
-        }
-
-        return DateOnly.TryParseExact(text + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out month);
-    }
+    private static bool TryParseMonth(string? text, out DateOnly month) =>
+        DateOnly.TryParseExact(text + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out month) && text!.Length == 7;
 
     private static JsonObject Status(string reportId, string status) => new()
     {

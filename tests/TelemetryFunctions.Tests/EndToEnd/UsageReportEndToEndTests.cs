@@ -65,8 +65,8 @@ public sealed class UsageReportEndToEndTests(AzuriteFixture azurite)
         admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
         using var usageResponse = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-01", cancellationToken);
         Assert.Equal(HttpStatusCode.OK, usageResponse.StatusCode);
-        var usage = JsonDocument.Parse(await usageResponse.Content.ReadAsStringAsync(cancellationToken)).RootElement.GetProperty("usage").EnumerateArray()
-            .ToDictionary(u => u.GetProperty("metric").GetString()!, u => (u.GetProperty("value").GetInt64(), u.GetProperty("entitlement").GetInt64(), u.GetProperty("overage").GetInt64(), u.GetProperty("reports").GetInt32()));
+        var usage = JsonDocument.Parse(await usageResponse.Content.ReadAsStringAsync(cancellationToken)).RootElement.GetProperty("rows").EnumerateArray()
+            .ToDictionary(u => u.GetProperty("metric").GetString()!, u => (u.GetProperty("reported").GetInt64(), u.GetProperty("entitlement").GetInt64(), u.GetProperty("overage").GetInt64(), u.GetProperty("reports").GetInt32()));
 
         Assert.Equal((1500L, 1000L, 500L, 2), usage["process-instances"]);
         Assert.Equal((12L, 10L, 2L, 2), usage["task-users"]);

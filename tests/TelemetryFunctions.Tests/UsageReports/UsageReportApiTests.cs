@@ -210,28 +210,44 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task The_usage_endpoint_lists_each_month_and_metric_with_entitlement_and_overage()
+    public async Task The_usage_endpoint_lists_each_reported_month_and_metric_with_entitlement_and_overage_as_json_or_csv()
     {
         await using var harness = new UsageReportHarness(azurite);
         await harness.UploadAndProcessAsync("acme/jan.json", Signed(Report()));
+        var march = Report("r-2026-03", start: "2026-03-01T00:00:00Z", end: "2026-04-01T00:00:00Z", metrics: [Metric("process-instances", 900)]);
+        march["generatedAt"] = "2026-04-01T00:00:00Z";
+        await harness.UploadAndProcessAsync("acme/mar.json", Signed(march));
         using var admin = harness.Host.CreateClient();
         admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
 
-        using var response = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-02", Token);
+        using var byMonths = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-03", Token);
+        using var byDays = await admin.GetAsync("/api/usage?from=2026-01-15&to=2026-02-20", Token);
+        using var csv = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-03&format=csv", Token);
         using var badRange = await admin.GetAsync("/api/usage?from=2026-03&to=2026-01", Token);
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var usage = (await JsonAsync(response)).GetProperty("usage").EnumerateArray()
-            .Select(u => (Month: u.GetProperty("month").GetString(), Metric: u.GetProperty("metric").GetString(), Value: u.GetProperty("value").GetInt64(), Entitlement: u.GetProperty("entitlement").GetInt64(), Overage: u.GetProperty("overage").GetInt64(), Reports: u.GetProperty("reports").GetInt32()))
+        Assert.Equal(HttpStatusCode.OK, byMonths.StatusCode);
+        var rows = (await JsonAsync(byMonths)).GetProperty("rows").EnumerateArray()
+            .Select(u => (Month: u.GetProperty("month").GetString(), Metric: u.GetProperty("metric").GetString(), Reported: u.GetProperty("reported").GetInt64(), Entitlement: u.GetProperty("entitlement").GetInt64(), Overage: u.GetProperty("overage").GetInt64(), Reports: u.GetProperty("reports").GetInt32()))
             .ToList();
         Assert.Equal(
             [
                 ("2026-01", "process-instances", 1200L, 1000L, 200L, 1),
                 ("2026-01", "task-users", 7L, 10L, 0L, 1),
-                ("2026-02", "process-instances", 0L, 1000L, 0L, 0),
-                ("2026-02", "task-users", 0L, 10L, 0L, 0),
+                ("2026-03", "process-instances", 900L, 1000L, 0L, 1),
             ],
-            usage);
+            rows);
+        var january = await JsonAsync(byDays);
+        Assert.Equal(("2026-01", "2026-02"), (january.GetProperty("from").GetString(), january.GetProperty("to").GetString()));
+        Assert.Equal(2, january.GetProperty("rows").GetArrayLength());
+        Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(
+            [
+                "customer,metric,month,reported,entitlement,overage,reports,aggregation",
+                "acme,process-instances,2026-01,1200,1000,200,1,sum",
+                "acme,task-users,2026-01,7,10,0,1,max",
+                "acme,process-instances,2026-03,900,1000,0,1,sum",
+            ],
+            (await csv.Content.ReadAsStringAsync(Token)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(HttpStatusCode.BadRequest, badRange.StatusCode);
     }
 }
