@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
 
@@ -70,5 +71,49 @@ public sealed class UsageReportEndToEndTests(AzuriteFixture azurite)
 
         Assert.Equal((1500L, 1000L, 500L, 2), usage["process-instances"]);
         Assert.Equal((12L, 10L, 2L, 2), usage["task-users"]);
+    }
+
+    [Fact]
+    public async Task A_host_killed_while_it_processes_a_large_report_leaves_exactly_one_runs_rows_after_its_restart()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var host = await LocalHostProcess.StartAsync(azurite, Settings(new() { ["Telemetry:UsageReports:WatchInterval"] = "00:00:00.200" }), cancellationToken);
+        using var customer = host.CreateClient();
+        customer.DefaultRequestHeaders.Authorization = Basic(ReportKey);
+        using (var content = new MemoryStream())
+        {
+            WriteLarge(content, "r-large", days: 365, clusters: 240);
+            content.Position = 0;
+            await Container(azurite, host.TablePrefix).GetBlobClient("acme/large.json").UploadAsync(content, cancellationToken);
+        }
+
+        // Kill the host as soon as the report's first rows are in storage: in the middle of writing them, or just after.
+        var deadline = DateTime.UtcNow + ProcessingTimeout;
+        var rowsAtKill = 0;
+        while (DateTime.UtcNow < deadline && rowsAtKill == 0)
+        {
+            rowsAtKill = (await host.Tables.RowsAsync(TableNames.UsageRows)).Count;
+            if (rowsAtKill == 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(25), cancellationToken);
+            }
+        }
+
+        host.Kill();
+        var statusAtKill = (await host.Tables.RowsAsync(TableNames.UsageReports)).FirstOrDefault(r => r.RowKey == "r_r-large")?.GetString("Status");
+        TestContext.Current.TestOutputHelper?.WriteLine($"Killed with {rowsAtKill} rows written; the report's record said {statusAtKill ?? "nothing"}.");
+        Assert.True(rowsAtKill > 0, "The host never started writing the report's rows.");
+
+        await host.RestartAsync(cancellationToken);
+        var status = await WaitForStatusAsync(customer, "r-large", "processed", cancellationToken);
+
+        Assert.Equal("processed", status.GetProperty("status").GetString());
+        var rows = await host.Tables.RowsAsync(TableNames.UsageRows);
+        Assert.Equal(3 * (1 + 12 + 365 + 240), rows.Count);
+        Assert.Equal(LargeTotal(0, 365, 240), rows.Single(r => r.RowKey == "t_process-instances").GetInt64("Value"));
+        var monthly = (await host.Tables.RowsAsync(TableNames.UsageMonthly)).Where(r => r.GetString("Metric") == "process-instances").ToList();
+        Assert.Equal(12, monthly.Count);
+        Assert.Equal(LargeTotal(0, 365, 240), monthly.Sum(r => r.GetInt64("Value")));
+        Assert.All(monthly, r => Assert.Equal(1, r.GetInt32("Reports")));
     }
 }
