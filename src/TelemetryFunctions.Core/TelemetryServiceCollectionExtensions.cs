@@ -12,6 +12,7 @@ using TelemetryFunctions.Reporting.Dashboard;
 using TelemetryFunctions.Retention;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
+using TelemetryFunctions.UsageReports;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -65,6 +66,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<IngestRateLimiter>();
         services.AddSingleton<IngestEndpoints>();
         services.AddSingleton<AdminEndpoints>();
+        services.AddUsageReports(configuration);
         services.AddOptions<ReportingOptions>().Bind(configuration.GetSection(ReportingOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<InstanceCensus>();
         services.AddSingleton<StatsEndpoints>();

@@ -6,6 +6,7 @@ using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.LocalHost.Admin;
 using TelemetryFunctions.LocalHost.Reporting;
 using TelemetryFunctions.LocalHost.Scheduling;
+using TelemetryFunctions.LocalHost.UsageReports;
 
 namespace TelemetryFunctions.LocalHost;
 
@@ -34,6 +35,8 @@ public static class LocalHostApp
             builder.Services.AddHostedService<TimerScheduler>();
         }
 
+        builder.AddUsageReportWatcher();
+
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
             // The ingest code caps the body itself (with a clear 413); Kestrel's own cap only stops what is far over it.
@@ -56,6 +59,7 @@ public static class LocalHostApp
         app.MapIngestRoutes();
         app.MapAdminRoutes();
         app.MapReportingRoutes();
+        app.MapUsageReportRoutes();
         app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
         {
             service = "TelemetryFunctions (local host)",

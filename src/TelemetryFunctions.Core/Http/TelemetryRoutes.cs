@@ -21,6 +21,13 @@ public static class TelemetryRoutes
     public const string AdminSweep = "api/admin/sweep";
     public const string AdminRetention = "api/admin/retention";
 
+    /// <summary>Usage reports of Self-Managed customers: upload and status (customer report key).</summary>
+    public const string UsageReports = "v1/usage-reports";
+    public const string UsageReportStatus = "v1/usage-reports/{id}";
+
+    /// <summary>Reported usage per customer, metric and month, with entitlement and overage (admin key).</summary>
+    public const string AdminUsage = "api/usage";
+
     /// <summary>Read API: the admin key is required, as for the admin routes.</summary>
     public const string StatsActiveUsers = "api/stats/active-users";
     public const string StatsInstallations = "api/stats/installations";

@@ -18,7 +18,9 @@ public static class TelemetrySchedules
 
     public static ScheduleDefinition Retention { get; } = new("Retention", "TelemetryRetentionSchedule", "0 30 1 * * *");
 
-    public static IReadOnlyList<ScheduleDefinition> All { get; } = [Sweep, Rollup, Retention];
+    public static ScheduleDefinition Reconcile { get; } = new("UsageReportReconciliation", "TelemetryReconcileSchedule", "0 */30 * * * *");
+
+    public static IReadOnlyList<ScheduleDefinition> All { get; } = [Sweep, Rollup, Retention, Reconcile];
 
     public static string ExpressionOf(this ScheduleDefinition definition, IConfiguration configuration) =>
         configuration[definition.SettingName] is { Length: > 0 } configured ? configured : definition.DefaultExpression;

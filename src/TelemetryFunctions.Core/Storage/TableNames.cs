@@ -13,8 +13,12 @@ public static class TableNames
     public const string InstanceStatusHistory = "InstanceStatusHistory";
     public const string DailyStats = "DailyStats";
     public const string Schedules = "Schedules";
+    public const string UsageReports = "UsageReports";
+    public const string UsageReportBlobs = "UsageReportBlobs";
+    public const string UsageRows = "UsageRows";
+    public const string UsageMonthly = "UsageMonthly";
 
-    public static IReadOnlyList<string> All { get; } = [RawEvents, Activity, Instances, Installations, SupportRequests, Suppressions, InstanceDeadlines, InstanceStatusHistory, DailyStats, Schedules];
+    public static IReadOnlyList<string> All { get; } = [RawEvents, Activity, Instances, Installations, SupportRequests, Suppressions, InstanceDeadlines, InstanceStatusHistory, DailyStats, Schedules, UsageReports, UsageReportBlobs, UsageRows, UsageMonthly];
 
     /// <summary>Blob container of the per-day sorted lists of active users' pseudonyms that make WAU/MAU exact and cheap.</summary>
     public const string ActivityDigestsContainer = "activity-digests";

@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>A customer's use of a metric in a calendar month (UTC), with what they purchased.</summary>
+public sealed record MonthlyUsage(string CustomerId, string Metric, string Month, long Value, string Aggregation, int Reports, long? Entitlement, long? Overage, DateTimeOffset? ComputedAt);
+
+/// <summary>
+/// The <c>UsageMonthly</c> table: PartitionKey customer id, RowKey <c>{yyyyMM}_{metric}</c>, plus a <c>{yyyyMM}</c>
+/// head row per month. A month is always recomputed from the processed reports (never incremented), so recomputing
+/// twice, or after a crash, gives the same figures. The head row is written under If-Match in the same transaction as
+/// the month's rows: a recompute that read before another report was committed cannot overwrite the newer figures.
+/// Counts add up across reports; distinct counts (<see cref="MetricAggregation.Max"/>) take each installation's
+/// largest report of the month and add up installations.
+/// </summary>
+public sealed class UsageMonthlyTotals(TelemetryStorage storage, UsageReportStore reports, IOptions<UsageReportOptions> options, TimeProvider time)
+{
+    private const int MaxRaces = 16;
+
+    public async Task RecomputeAsync(string customerId, IEnumerable<string> months, CancellationToken cancellationToken)
+    {
+        foreach (var month in months.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            await RecomputeMonthAsync(customerId, month, cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyList<MonthlyUsage>> RecomputeMonthAsync(string customerId, string month, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageMonthly, cancellationToken);
+        var start = new DateTimeOffset(DateTime.ParseExact(month, "yyyyMM", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal), TimeSpan.Zero);
+        var customer = options.Value.FindCustomer(customerId);
+        for (var race = 0; race < MaxRaces; race++)
+        {
+            var head = await table.GetEntityIfExistsAsync<TableEntity>(customerId, month, cancellationToken: cancellationToken);
+            var processed = await reports.ProcessedOverlappingAsync(customerId, start, start.AddMonths(1), cancellationToken);
+
+            var sums = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            var peaks = new SortedDictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var report in processed)
+            {
+                if (report.Months?[month] is not JsonObject perMetric)
+                {
+                    continue;
+                }
+
+                foreach (var (metric, node) in perMetric)
+                {
+                    var value = node!.GetValue<long>();
+                    counts[metric] = counts.GetValueOrDefault(metric) + 1;
+                    if (options.Value.AggregationOf(metric) == MetricAggregation.Sum)
+                    {
+                        sums[metric] = sums.GetValueOrDefault(metric) + value;
+                    }
+                    else
+                    {
+                        if (!peaks.TryGetValue(metric, out var byInstallation))
+                        {
+                            peaks[metric] = byInstallation = new Dictionary<string, long>(StringComparer.Ordinal);
+                        }
+
+                        byInstallation[report.InstallationKey] = Math.Max(byInstallation.GetValueOrDefault(report.InstallationKey), value);
+                    }
+                }
+            }
+
+            foreach (var (metric, byInstallation) in peaks)
+            {
+                sums[metric] = byInstallation.Values.Sum();
+            }
+
+            var now = time.GetUtcNow();
+            var figures = sums.Select(s =>
+            {
+                var entitlement = customer?.EntitlementOf(s.Key);
+                return new MonthlyUsage(
+                    customerId, s.Key, Display(month), s.Value, options.Value.AggregationOf(s.Key) == MetricAggregation.Sum ? "sum" : "max",
+                    counts[s.Key], entitlement, entitlement is { } e ? Math.Max(0, s.Value - e) : null, now);
+            }).ToList();
+
+            var rows = figures.Select(f => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToEntity(f, month))).ToList();
+            var headRow = new TableEntity(customerId, month)
+            {
+                ["Version"] = head.HasValue ? (head.Value!.GetInt64("Version") ?? 0) + 1 : 1,
+                ["Reports"] = processed.Count,
+                ["ComputedAt"] = now,
+            };
+            var headAction = head.HasValue
+                ? new TableTransactionAction(TableTransactionActionType.UpdateReplace, headRow, head.Value!.ETag)
+                : new TableTransactionAction(TableTransactionActionType.Add, headRow);
+
+            try
+            {
+                if (rows.Count < TableBatchWriter.MaxOperationsPerTransaction)
+                {
+                    await table.SubmitTransactionAsync([.. rows, headAction], cancellationToken);
+                }
+                else
+                {
+                    // Too many metrics for one transaction: rows first, then the head under If-Match. A stale writer's rows
+                    // are overwritten by its own retry, which its failed head write forces.
+                    await TableBatchWriter.SubmitAsync(table, rows, cancellationToken);
+                    await TableBatchWriter.SubmitAsync(table, [headAction], cancellationToken);
+                }
+
+                return figures;
+            }
+            catch (Exception e) when (e is TableTransactionFailedException { Status: 409 or 412 } or RequestFailedException { Status: 409 or 412 })
+            {
+                // Another recompute of this month got in between: read again.
+            }
+        }
+
+        throw new InvalidOperationException($"Could not recompute monthly usage after {MaxRaces} concurrent attempts.");
+    }
+
+    /// <summary>Monthly usage of one customer (or all) for months <paramref name="from"/>..<paramref name="to"/> (<c>yyyyMM</c>, inclusive).</summary>
+    public async Task<List<MonthlyUsage>> ReadAsync(string? customerId, string from, string to, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageMonthly, cancellationToken);
+        var next = DateTime.ParseExact(to, "yyyyMM", CultureInfo.InvariantCulture).AddMonths(1).ToString("yyyyMM", CultureInfo.InvariantCulture);
+        var filter = customerId is null
+            ? TableClient.CreateQueryFilter($"RowKey ge {from} and RowKey lt {next}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {customerId} and RowKey ge {from} and RowKey lt {next}");
+        var result = new List<MonthlyUsage>();
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            if (row.GetString("Metric") is not { } metric)
+            {
+                continue;
+            }
+
+            result.Add(new MonthlyUsage(
+                row.PartitionKey,
+                metric,
+                row.GetString("Month") ?? Display(row.RowKey[..6]),
+                row.GetInt64("Value") ?? 0,
+                row.GetString("Aggregation") ?? "sum",
+                row.GetInt32("Reports") ?? 0,
+                row.GetInt64("Entitlement"),
+                row.GetInt64("Overage"),
+                row.GetDateTimeOffset("ComputedAt")));
+        }
+
+        return result;
+    }
+
+    public static string Display(string month) => $"{month[..4]}-{month[4..]}";
+
+    private static TableEntity ToEntity(MonthlyUsage usage, string month) => new(usage.CustomerId, $"{month}_{usage.Metric}")
+    {
+        ["Metric"] = usage.Metric,
+        ["Month"] = usage.Month,
+        ["Value"] = usage.Value,
+        ["Aggregation"] = usage.Aggregation,
+        ["Reports"] = usage.Reports,
+        ["Entitlement"] = usage.Entitlement,
+        ["Overage"] = usage.Overage,
+        ["ComputedAt"] = usage.ComputedAt,
+    };
+}

@@ -1,0 +1,513 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Storage.Blobs.Models;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using TelemetryFunctions.Activity;
+using TelemetryFunctions.Http;
+using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>
+/// <c>POST /v1/usage-reports</c> and <c>GET /v1/usage-reports/{id}</c> for customers (their report key, HTTP Basic
+/// user name or Bearer token), and <c>GET /api/usage</c> for operators (the host checks the admin key). The upload
+/// stores the report as sent, under <c>{customerId}/{reportId}.json[.gz]</c>, and answers 202: the blob event (or the
+/// local host's watcher) processes it like any other upload, and the status URL tells how that ended.
+/// </summary>
+public sealed partial class UsageReportEndpoints
+{
+    private const int CopyChunk = 64 * 1024;
+    private const int MaxMonths = 120;
+    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
+
+    private readonly UsageReportOptions _options;
+    private readonly UsageReportReader _reader;
+    private readonly UsageReportContainers _containers;
+    private readonly UsageReportStore _reports;
+    private readonly UsageBlobLedger _ledger;
+    private readonly UsageMonthlyTotals _monthly;
+    private readonly TimeProvider _time;
+    private readonly ReportingCalendar _calendar;
+    private readonly ILogger<UsageReportEndpoints> _logger;
+    private readonly Dictionary<string, UsageCustomerOptions> _keys;
+
+    public UsageReportEndpoints(
+        IOptions<UsageReportOptions> options,
+        UsageReportReader reader,
+        UsageReportContainers containers,
+        UsageReportStore reports,
+        UsageBlobLedger ledger,
+        UsageMonthlyTotals monthly,
+        ReportingCalendar calendar,
+        TimeProvider time,
+        ILogger<UsageReportEndpoints> logger)
+    {
+        _calendar = calendar;
+        _options = options.Value;
+        _reader = reader;
+        _containers = containers;
+        _reports = reports;
+        _ledger = ledger;
+        _monthly = monthly;
+        _time = time;
+        _logger = logger;
+        _keys = _options.Customers.Where(c => c.ReportKey.Length > 0).ToDictionary(c => Digest(c.ReportKey), StringComparer.Ordinal);
+    }
+
+    public static string StatusPath(string reportId) => "/" + TelemetryRoutes.UsageReports + "/" + Uri.EscapeDataString(reportId);
+
+    /// <summary><c>POST /v1/usage-reports</c>: a report as JSON, or gzip (<c>Content-Encoding: gzip</c> or <c>Content-Type: application/gzip</c>).</summary>
+    public async Task<IResult> UploadAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (customer, authError) = Authenticate(request);
+        if (authError is not null)
+        {
+            return JsonResponse.Error(authError);
+        }
+
+        var (compressed, typeError) = CheckContent(request);
+        if (typeError is not null)
+        {
+            return JsonResponse.Error(typeError);
+        }
+
+        if (request.ContentLength > _options.MaxUploadBytes)
+        {
+            return JsonResponse.Error(IngestError.TooLarge($"The report is larger than the upload limit of {_options.MaxUploadBytes} bytes; compress it with gzip or upload it to the usage-reports container."));
+        }
+
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+        {
+            sizeLimit.MaxRequestBodySize = _options.MaxUploadBytes + 1;
+        }
+
+        await using var spool = new FileStream(
+            Path.Combine(Path.GetTempPath(), "usage-report-" + Guid.NewGuid().ToString("N")),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, CopyChunk, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        var (_, readError) = await SpoolAsync(request.Body, spool, cancellationToken);
+        if (readError is not null)
+        {
+            return JsonResponse.Error(readError);
+        }
+
+        spool.Position = 0;
+        var read = await _reader.ReadAsync(spool, customer!, cancellationToken);
+        if (read.Unreadable)
+        {
+            return JsonResponse.Error(IngestError.BadRequest("invalid_report", read.Reasons[0]));
+        }
+
+        if (read.ReportId is not { } reportId || read.ContentHash is not { } contentHash)
+        {
+            return JsonResponse.Error(IngestError.BadRequest("invalid_report", "The report has no valid report.reportId, so it cannot be stored; " + string.Join(" ", read.Reasons)));
+        }
+
+        if (read.CustomerId is { } stated && stated != customer!.Id)
+        {
+            return JsonResponse.Error(new IngestError(403, "wrong_customer", "The report names another customer than the one the report key belongs to."));
+        }
+
+        try
+        {
+            var existing = await _reports.GetAsync(customer!.Id, reportId, cancellationToken);
+            if (existing is not null)
+            {
+                return existing.ContentHash == contentHash
+                    ? Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true)
+                    : Conflict(reportId);
+            }
+
+            var container = await _containers.ReportsAsync(cancellationToken);
+            var blob = container.GetBlobClient(UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed));
+            spool.Position = 0;
+            try
+            {
+                await blob.UploadAsync(spool, new BlobUploadOptions
+                {
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                    HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
+                    Metadata = new Dictionary<string, string> { ["contentsha256"] = contentHash, ["uploadedvia"] = "api" },
+                }, cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
+            {
+                var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+                return properties.Value.Metadata.TryGetValue("contentsha256", out var stored) && stored == contentHash
+                    ? Accepted(reportId, "queued", duplicate: true)
+                    : Conflict(reportId);
+            }
+
+            LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
+            return Accepted(reportId, "queued", duplicate: false);
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
+        {
+            LogStorageUnavailable(_logger, e);
+            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+        }
+    }
+
+    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures), rejected or failed (with the reasons).</summary>
+    public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    {
+        var (customer, authError) = Authenticate(request);
+        if (authError is not null)
+        {
+            return JsonResponse.Error(authError);
+        }
+
+        if (!UsageReportKeys.IsValidReportId(id))
+        {
+            return NotFound(id);
+        }
+
+        try
+        {
+            var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
+            var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
+            var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
+            if (record is { Status: UsageReportStore.Processed })
+            {
+                var body = Status(id, "processed");
+                body["installationId"] = record.InstallationId;
+                body["period"] = new JsonObject { ["start"] = record.PeriodStart, ["end"] = record.PeriodEnd };
+                body["processedAt"] = record.ProcessedAt;
+                body["contentSha256"] = record.ContentHash;
+                body["metrics"] = record.Figures?["metrics"]?.DeepClone();
+                body["months"] = record.Months?.DeepClone();
+                if (conflicts.Count > 0)
+                {
+                    body["conflicts"] = Reasons(conflicts);
+                }
+
+                return new JsonNodeResult(200, body);
+            }
+
+            if (record is { Status: UsageReportStore.Failed })
+            {
+                var body = Status(id, "failed");
+                body["reasons"] = Reasons(record.Reasons);
+                return new JsonNodeResult(200, body);
+            }
+
+            if (record is not null)
+            {
+                return new JsonNodeResult(200, Status(id, "processing"));
+            }
+
+            var container = await _containers.ReportsAsync(cancellationToken);
+            foreach (var name in new[] { UsageReportKeys.UploadBlobName(customer.Id, id, false), UsageReportKeys.UploadBlobName(customer.Id, id, true) })
+            {
+                try
+                {
+                    var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
+                    var entry = entries.FirstOrDefault(e => e.BlobName == name);
+                    if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
+                    {
+                        return new JsonNodeResult(200, Status(id, "queued"));
+                    }
+                }
+                catch (RequestFailedException e) when (e.Status == 404)
+                {
+                }
+            }
+
+            if (entries.FirstOrDefault(e => e.IsQuarantined) is { } judged)
+            {
+                var body = Status(id, judged.Status == BlobLedgerEntry.Failed ? "failed" : "rejected");
+                body["reasons"] = Reasons(judged.Reasons);
+                return new JsonNodeResult(200, body);
+            }
+
+            return NotFound(id);
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
+        {
+            LogStorageUnavailable(_logger, e);
+            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+        }
+    }
+
+    /// <summary>
+    /// <c>GET /api/usage?customer=&amp;from=&amp;to=[&amp;format=csv]</c>: reported usage per customer, metric and month, with
+    /// entitlement and overage. <c>from</c>/<c>to</c> are days (the months they touch, as the other read endpoints take
+    /// ranges; neither means the last 30 complete days) or months (<c>YYYY-MM</c>). Only months with processed reports
+    /// appear: nothing reported is not the same as nothing used.
+    /// </summary>
+    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var (format, formatError) = TableFormats.Negotiate(request);
+        if (formatError is not null)
+        {
+            return JsonResponse.Error(formatError);
+        }
+
+        string? customerId = request.Query["customer"].ToString() is { Length: > 0 } c ? c : null;
+        if (customerId is not null && !UsageReportOptions.CustomerIdPattern().IsMatch(customerId))
+        {
+            return JsonResponse.Error(IngestError.BadRequest("invalid_customer", "customer is a customer id (a-z, 0-9 and '-')."));
+        }
+
+        var (from, to, rangeError) = ParseMonths(request.Query["from"], request.Query["to"]);
+        if (rangeError is not null)
+        {
+            return JsonResponse.Error(rangeError);
+        }
+
+        List<MonthlyUsage> stored;
+        try
+        {
+            stored = await _monthly.ReadAsync(customerId, UsageReport.MonthKey(from), UsageReport.MonthKey(to), cancellationToken);
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
+        {
+            LogStorageUnavailable(_logger, e);
+            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+        }
+
+        // Entitlement and overage follow the configuration as it is now.
+        var rows = stored
+            .OrderBy(r => r.CustomerId, StringComparer.Ordinal).ThenBy(r => r.Month, StringComparer.Ordinal).ThenBy(r => r.Metric, StringComparer.Ordinal)
+            .Select(r =>
+            {
+                var entitlement = _options.FindCustomer(r.CustomerId)?.EntitlementOf(r.Metric);
+                return (Usage: r, Entitlement: entitlement, Overage: entitlement is { } e ? Math.Max(0, r.Value - e) : (long?)null);
+            })
+            .ToList();
+        var fromText = from.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        var toText = to.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+
+        if (format == TableFormat.Csv)
+        {
+            return new CsvResult(
+                $"usage_{fromText}_{toText}.csv",
+                ["customer", "metric", "month", "reported", "entitlement", "overage", "reports", "aggregation"],
+                rows.Select(r => (IReadOnlyList<object?>)[r.Usage.CustomerId, r.Usage.Metric, r.Usage.Month, r.Usage.Value, r.Entitlement, r.Overage, r.Usage.Reports, r.Usage.Aggregation]));
+        }
+
+        return new JsonNodeResult(200, new JsonObject
+        {
+            ["success"] = true,
+            ["from"] = fromText,
+            ["to"] = toText,
+            ["rows"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+            {
+                ["customer"] = r.Usage.CustomerId,
+                ["metric"] = r.Usage.Metric,
+                ["month"] = r.Usage.Month,
+                ["reported"] = r.Usage.Value,
+                ["entitlement"] = r.Entitlement,
+                ["overage"] = r.Overage,
+                ["reports"] = r.Usage.Reports,
+                ["aggregation"] = r.Usage.Aggregation,
+                ["computedAt"] = r.Usage.ComputedAt,
+            })]),
+        });
+    }
+
+    /// <summary>The first and last month of a <c>from</c>/<c>to</c> pair of days (<see cref="ReadRange"/>) or months.</summary>
+    private (DateOnly From, DateOnly To, IngestError? Error) ParseMonths(string? fromText, string? toText)
+    {
+        if (TryParseMonth(fromText, out var fromMonth) && TryParseMonth(toText, out var toMonth))
+        {
+            if (fromMonth > toMonth)
+            {
+                return (default, default, IngestError.BadRequest("invalid_range", "from must not be after to."));
+            }
+
+            return (toMonth.Year - fromMonth.Year) * 12 + toMonth.Month - fromMonth.Month + 1 > MaxMonths
+                ? (default, default, IngestError.BadRequest("invalid_range", $"The range covers more than {MaxMonths} months; split it."))
+                : (fromMonth, toMonth, null);
+        }
+
+        var (from, to, error) = ReadRange.Parse(fromText, toText, _calendar, _time.GetUtcNow());
+        return error is not null
+            ? (default, default, IngestError.BadRequest(error.Code, error.Reason.Replace("(or neither", "or as months YYYY-MM (or neither", StringComparison.Ordinal)))
+            : (new DateOnly(from.Year, from.Month, 1), new DateOnly(to.Year, to.Month, 1), null);
+    }
+
+    private (UsageCustomerOptions? Customer, IngestError? Error) Authenticate(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        string key;
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            key = header["Bearer ".Length..].Trim();
+        }
+        else if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+                var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+                key = colon < 0 ? decoded : decoded[..colon];
+            }
+            catch (FormatException)
+            {
+                return (null, IngestError.Unauthorized("The Basic credentials are not valid base64."));
+            }
+        }
+        else
+        {
+            return (null, IngestError.Unauthorized("A report key is required: HTTP Basic with the key as the user name and an empty password, or Authorization: Bearer <key>."));
+        }
+
+        return key.Length > 0 && _keys.TryGetValue(Digest(key), out var customer)
+            ? (customer, null)
+            : (null, IngestError.Unauthorized("The report key is not valid."));
+    }
+
+    private static (bool Compressed, IngestError? Error) CheckContent(HttpRequest request)
+    {
+        var compressed = false;
+        var encodings = request.Headers.ContentEncoding;
+        if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
+        {
+            return (false, IngestError.UnsupportedMediaType("Only one Content-Encoding is accepted: gzip or identity."));
+        }
+
+        if (encodings.Count == 1 && encodings[0]!.Trim() is { Length: > 0 } encoding)
+        {
+            if (encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
+            {
+                compressed = true;
+            }
+            else if (!encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+            {
+                return (false, IngestError.UnsupportedMediaType("Content-Encoding must be gzip or identity."));
+            }
+        }
+
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType))
+        {
+            return (false, IngestError.UnsupportedMediaType("Content-Type must be application/json or application/gzip."));
+        }
+
+        var type = mediaType.MediaType.Value ?? "";
+        if (type.Equals("application/gzip", StringComparison.OrdinalIgnoreCase) || type.Equals("application/x-gzip", StringComparison.OrdinalIgnoreCase))
+        {
+            return (true, null);
+        }
+
+        if (!type.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return (false, IngestError.UnsupportedMediaType("Content-Type must be application/json or application/gzip."));
+        }
+
+        var charset = mediaType.Charset.Value;
+        if (charset is not null && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+        {
+            return (false, IngestError.UnsupportedMediaType("Only the utf-8 charset is accepted."));
+        }
+
+        return (compressed, null);
+    }
+
+    /// <summary>Copies the body to a temporary file, never more than the upload limit, so a report of any size costs no memory.</summary>
+    private async Task<(long Bytes, IngestError? Error)> SpoolAsync(Stream body, FileStream spool, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[CopyChunk];
+        long total = 0;
+        try
+        {
+            while (true)
+            {
+                var read = await body.ReadAsync(buffer, cancellationToken);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                total += read;
+                if (total > _options.MaxUploadBytes)
+                {
+                    return (total, IngestError.TooLarge($"The report is larger than the upload limit of {_options.MaxUploadBytes} bytes; compress it with gzip or upload it to the usage-reports container."));
+                }
+
+                await spool.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            }
+        }
+        catch (BadHttpRequestException e)
+        {
+            return (total, e.StatusCode == 413
+                ? IngestError.TooLarge($"The report is larger than the upload limit of {_options.MaxUploadBytes} bytes.")
+                : IngestError.BadRequest("bad_request_body", "The request body could not be read completely (too slow, cut off or malformed)."));
+        }
+        catch (IOException)
+        {
+            return (total, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+        }
+
+        await spool.FlushAsync(cancellationToken);
+        return (total, null);
+    }
+
+    private static bool TryParseMonth(string? text, out DateOnly month) =>
+        DateOnly.TryParseExact(text + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out month) && text!.Length == 7;
+
+    private static JsonObject Status(string reportId, string status) => new()
+    {
+        ["success"] = true,
+        ["reportId"] = reportId,
+        ["status"] = status,
+        ["statusUrl"] = StatusPath(reportId),
+    };
+
+    private static JsonArray Reasons(IEnumerable<string> reasons) => [.. reasons.Select(r => (JsonNode)JsonValue.Create(r))];
+
+    private static JsonNodeResult Accepted(string reportId, string status, bool duplicate)
+    {
+        var body = Status(reportId, status);
+        body["duplicate"] = duplicate;
+        return new JsonNodeResult(202, body, StatusPath(reportId));
+    }
+
+    private static JsonResponse Conflict(string reportId) =>
+        JsonResponse.Error(new IngestError(409, "report_id_conflict",
+            $"Report id '{reportId}' was already received with different content; the first report is kept. Give a corrected report a new report id."));
+
+    private static JsonResponse NotFound(string id) =>
+        JsonResponse.Error(new IngestError(404, "not_found", "No usage report with this id was received from this customer."));
+
+    private static string Digest(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Usage report {ReportId} of customer {CustomerId} uploaded: {Bytes} bytes of JSON, compressed {Compressed}")]
+    private static partial void LogUploaded(ILogger logger, string customerId, string reportId, long bytes, bool compressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Storage unavailable during a usage report request; answered 503")]
+    private static partial void LogStorageUnavailable(ILogger logger, Exception exception);
+
+    /// <summary>A JSON body with a status code and, for 202, a Location header.</summary>
+    private sealed class JsonNodeResult(int statusCode, JsonNode body, string? location = null) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            response.StatusCode = statusCode;
+            response.ContentType = "application/json; charset=utf-8";
+            if (location is not null)
+            {
+                response.Headers.Location = location;
+            }
+
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                body.WriteTo(writer);
+            }
+
+            response.ContentLength = buffer.Length;
+            await response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), httpContext.RequestAborted);
+        }
+    }
+}

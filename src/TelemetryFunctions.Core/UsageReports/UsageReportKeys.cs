@@ -1,0 +1,37 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>
+/// Table keys of the usage-report tables. Customer ids are configured; report ids and metric names are checked
+/// against patterns that hold no character a key forbids; everything else a sender chooses (blob names,
+/// installation ids, cluster and tenant names) reaches a key only as a hash.
+/// </summary>
+public static partial class UsageReportKeys
+{
+    /// <summary>Blob records of blobs outside any configured customer's folder.</summary>
+    public const string NoCustomer = "_";
+
+    public static bool IsValidReportId(string? reportId) => reportId is not null && ReportIdPattern().IsMatch(reportId);
+
+    /// <summary>The customer folder a blob was uploaded under (<c>{customerId}/...</c>), when it names one.</summary>
+    public static string? FolderOf(string blobName)
+    {
+        var slash = blobName.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 ? blobName[..slash] : null;
+    }
+
+    /// <summary>32 lowercase hex characters of the SHA-256 of <paramref name="text"/>.</summary>
+    public static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];
+
+    public static string Scope(UsageScope scope) => Hash((scope.Cluster ?? "") + "\u001F" + (scope.Tenant ?? ""));
+
+    /// <summary>The blob name the HTTP upload stores a report under.</summary>
+    public static string UploadBlobName(string customerId, string reportId, bool compressed) =>
+        $"{customerId}/{reportId}.json{(compressed ? ".gz" : "")}";
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    private static partial Regex ReportIdPattern();
+}

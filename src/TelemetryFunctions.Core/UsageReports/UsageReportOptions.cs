@@ -1,0 +1,177 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>
+/// Usage reports of Self-Managed customers, bound from <c>Telemetry:UsageReports</c> (app settings
+/// <c>Telemetry__UsageReports__...</c>). docs/usage-reports.md explains each setting.
+/// </summary>
+public sealed partial class UsageReportOptions : IValidatableObject
+{
+    public const string SectionName = "Telemetry:UsageReports";
+
+    /// <summary>Metrics combined by maximum when none are configured: distinct counts cannot be added.</summary>
+    public static IReadOnlyList<string> DefaultDistinctCountMetrics { get; } = ["task-users"];
+
+    /// <summary>The container reports are uploaded to (the blob trigger watches it). Prefixed like tables in tests.</summary>
+    [Required]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,40}[a-z0-9]$", ErrorMessage = "Container is 3-42 characters of a-z, 0-9 and single '-'.")]
+    public string Container { get; set; } = "usage-reports";
+
+    /// <summary>Where rejected and failed reports go, each with <c>{name}.error.json</c> beside it.</summary>
+    [Required]
+    [RegularExpression("^[a-z0-9](?!.*--)[a-z0-9-]{1,40}[a-z0-9]$", ErrorMessage = "QuarantineContainer is 3-42 characters of a-z, 0-9 and single '-'.")]
+    public string QuarantineContainer { get; set; } = "usage-reports-quarantine";
+
+    /// <summary>A report whose processing fails this many times (storage down, say) is quarantined as failed.</summary>
+    [Range(1, 100)]
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>Largest report, in bytes of JSON after gzip decompression (a gzip bomb stops here).</summary>
+    [Range(1024L, 4L * 1024 * 1024 * 1024)]
+    public long MaxReportBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Largest <c>POST /v1/usage-reports</c> body as sent (compressed or not). Larger reports go straight to the container.</summary>
+    [Range(1024L, 4L * 1024 * 1024 * 1024)]
+    public long MaxUploadBytes { get; set; } = 100L * 1024 * 1024;
+
+    [Range(1, 1000)]
+    public int MaxMetrics { get; set; } = 64;
+
+    /// <summary>Distinct (metric, cluster, tenant) combinations a report may break its metrics down by; bounds the memory a report takes.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxScopes { get; set; } = 50_000;
+
+    /// <summary>The longest period one report may cover.</summary>
+    [Range(1, 3660)]
+    public int MaxPeriodDays { get; set; } = 370;
+
+    /// <summary>How far in the future a report's generation time or period end may lie (clocks of air-gapped machines drift).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>The reconciliation timer leaves blobs younger than this to their blob event.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan ReconcileMinimumAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often the local host looks for new blobs in the container.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan WatchInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Metrics that count distinct things (users): they cannot be added across days, clusters or reports, so they are
+    /// combined by maximum. Null means <see cref="DefaultDistinctCountMetrics"/>; a configured list replaces it.
+    /// </summary>
+    public List<string>? DistinctCountMetrics { get; set; }
+
+    public List<UsageCustomerOptions> Customers { get; set; } = [];
+
+    public IReadOnlySet<string> EffectiveDistinctCountMetrics =>
+        _distinct ??= new HashSet<string>(DistinctCountMetrics ?? [.. DefaultDistinctCountMetrics], StringComparer.Ordinal);
+
+    private HashSet<string>? _distinct;
+
+    public MetricAggregation AggregationOf(string metric) =>
+        EffectiveDistinctCountMetrics.Contains(metric) ? MetricAggregation.Max : MetricAggregation.Sum;
+
+    public UsageCustomerOptions? FindCustomer(string? id) =>
+        id is null ? null : Customers.FirstOrDefault(c => string.Equals(c.Id, id, StringComparison.Ordinal));
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        for (var i = 0; i < Customers.Count; i++)
+        {
+            var customer = Customers[i];
+            var at = $"{nameof(Customers)}[{i}]";
+            if (!CustomerIdPattern().IsMatch(customer.Id ?? ""))
+            {
+                yield return new ValidationResult($"{at}.Id must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit.", [at]);
+            }
+
+            if ((customer.SigningSecret ?? "").Length < 32)
+            {
+                yield return new ValidationResult($"{at}.SigningSecret must be at least 32 characters (Key Vault in Azure).", [at]);
+            }
+
+            if (customer.PreviousSigningSecret is { } previous && previous.Length < 32)
+            {
+                yield return new ValidationResult($"{at}.PreviousSigningSecret must be at least 32 characters when set.", [at]);
+            }
+
+            if ((customer.ReportKey ?? "").Length < 16)
+            {
+                yield return new ValidationResult($"{at}.ReportKey must be at least 16 characters.", [at]);
+            }
+
+            foreach (var entitlement in customer.Entitlements)
+            {
+                if (!MetricNamePattern().IsMatch(entitlement.Metric ?? ""))
+                {
+                    yield return new ValidationResult($"{at}.Entitlements: '{entitlement.Metric}' is not a metric name (a letter, then up to 63 letters, digits, '.', '_' or '-').", [at]);
+                }
+
+                if (entitlement.MonthlyQuantity < 0)
+                {
+                    yield return new ValidationResult($"{at}.Entitlements: the quantity of {entitlement.Metric} must not be negative.", [at]);
+                }
+            }
+
+            if (customer.Entitlements.GroupBy(e => e.Metric, StringComparer.Ordinal).Any(g => g.Count() > 1))
+            {
+                yield return new ValidationResult($"{at}.Entitlements names a metric more than once.", [at]);
+            }
+        }
+
+        if (Customers.GroupBy(c => c.Id, StringComparer.Ordinal).Any(g => g.Count() > 1))
+        {
+            yield return new ValidationResult("The same customer id is configured more than once.", [nameof(Customers)]);
+        }
+
+        if (Customers.Where(c => !string.IsNullOrEmpty(c.ReportKey)).GroupBy(c => c.ReportKey, StringComparer.Ordinal).Any(g => g.Count() > 1))
+        {
+            yield return new ValidationResult("The same report key is configured for more than one customer.", [nameof(Customers)]);
+        }
+
+        if (Container == QuarantineContainer)
+        {
+            yield return new ValidationResult("Container and QuarantineContainer must differ.", [nameof(QuarantineContainer)]);
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    internal static partial Regex CustomerIdPattern();
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9._-]{0,63}$")]
+    internal static partial Regex MetricNamePattern();
+}
+
+/// <summary>A Self-Managed customer allowed to send usage reports.</summary>
+public sealed class UsageCustomerOptions
+{
+    /// <summary>The customer (organization) id reports carry in <c>customerId</c> and are uploaded under (<c>{Id}/...</c>).</summary>
+    public string Id { get; set; } = "";
+
+    /// <summary>HMAC-SHA256 key (its UTF-8 bytes) the customer's product signs reports with. Key Vault in Azure.</summary>
+    public string SigningSecret { get; set; } = "";
+
+    /// <summary>Also accepted while a customer's installations move to a new secret.</summary>
+    public string? PreviousSigningSecret { get; set; }
+
+    /// <summary>The key the customer's product presents to <c>POST /v1/usage-reports</c> (HTTP Basic user name or Bearer token).</summary>
+    public string ReportKey { get; set; } = "";
+
+    /// <summary>What the customer purchased, per metric.</summary>
+    public List<UsageEntitlementOptions> Entitlements { get; set; } = [];
+
+    public long? EntitlementOf(string metric) =>
+        Entitlements.FirstOrDefault(e => string.Equals(e.Metric, metric, StringComparison.Ordinal))?.MonthlyQuantity;
+}
+
+public sealed class UsageEntitlementOptions
+{
+    public string Metric { get; set; } = "";
+
+    /// <summary>Units included per calendar month (UTC); usage above it is overage.</summary>
+    public long MonthlyQuantity { get; set; }
+}

@@ -1,0 +1,225 @@
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>How processing one blob ended.</summary>
+public sealed record UsageReportOutcome(string Status, string BlobName, string? ReportId, IReadOnlyList<string> Reasons)
+{
+    /// <summary>The blob no longer exists (already moved to quarantine, or deleted).</summary>
+    public const string Missing = "missing";
+}
+
+/// <summary>
+/// Turns one uploaded blob into billing rows, exactly once: what the blob trigger (Event Grid) calls in Azure, and the
+/// local host's watcher and the reconciliation pass call everywhere.
+/// <list type="number">
+/// <item>Count the attempt (<see cref="UsageBlobLedger"/>); past <see cref="UsageReportOptions.MaxAttempts"/> quarantine as failed.</item>
+/// <item>Read and verify the report in one streaming pass (<see cref="UsageReportReader"/>); refused → quarantine with the reasons.</item>
+/// <item>Claim its id (<see cref="UsageReportStore"/>): the same content already processed is a duplicate; other content
+/// under the same id is a conflict, and an overlapping period of the same installation is refused, both quarantined.</item>
+/// <item>Write its rows (deterministic keys), then the commit marker, then recompute the months it touches.</item>
+/// </list>
+/// A storage failure propagates, so the trigger retries; every step is safe to repeat, so a crash at any point and a
+/// re-run leave the rows of exactly one run.
+/// </summary>
+public sealed partial class UsageReportProcessor(
+    UsageReportContainers containers,
+    UsageReportReader reader,
+    UsageBlobLedger ledger,
+    UsageReportStore reports,
+    UsageRowStore rows,
+    UsageMonthlyTotals monthly,
+    IOptions<UsageReportOptions> options,
+    ILogger<UsageReportProcessor> logger)
+{
+    public async Task<UsageReportOutcome> ProcessAsync(string blobName, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(blobName);
+        var container = await containers.ReportsAsync(cancellationToken);
+        var blob = container.GetBlobClient(blobName);
+        BlobProperties properties;
+        try
+        {
+            properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return new UsageReportOutcome(UsageReportOutcome.Missing, blobName, null, []);
+        }
+
+        var entry = await ledger.BeginAttemptAsync(blobName, properties.ETag, cancellationToken);
+        var blobKey = UsageBlobLedger.RowKey(blobName);
+        if (entry.IsFinal)
+        {
+            if (entry.IsQuarantined)
+            {
+                // Judged before, but the move did not finish (the process stopped): finish it.
+                await containers.QuarantineAsync(blobName, properties.ETag, ErrorDocument(entry, entry.Status, entry.ReportId, entry.Reasons), () => Task.CompletedTask, cancellationToken);
+            }
+
+            return new UsageReportOutcome(entry.Status, blobName, entry.ReportId, entry.Reasons);
+        }
+
+        var maxAttempts = options.Value.MaxAttempts;
+        if (entry.Attempts > maxAttempts)
+        {
+            return await FailAsync(entry, properties.ETag, entry.ReportId, entry.LastError, cancellationToken);
+        }
+
+        var attempt = new Attempt();
+        try
+        {
+            return await ProcessOnceAsync(blob.Name, properties.ETag, entry, attempt, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            var error = $"{e.GetType().Name}: {Shorten(e.Message)}";
+            if (entry.Attempts >= maxAttempts)
+            {
+                LogGaveUp(logger, e, blobKey, entry.Attempts);
+                return await FailAsync(entry with { LastError = error }, properties.ETag, attempt.ReportId, error, cancellationToken);
+            }
+
+            LogAttemptFailed(logger, e, blobKey, entry.Attempts, maxAttempts);
+            await ledger.RecordErrorAsync(entry, attempt.ReportId, error, cancellationToken);
+            throw;
+        }
+    }
+
+    private async Task<UsageReportOutcome> ProcessOnceAsync(string blobName, ETag etag, BlobLedgerEntry entry, Attempt attempt, CancellationToken cancellationToken)
+    {
+        var customer = options.Value.FindCustomer(UsageReportKeys.FolderOf(blobName));
+        if (customer is null)
+        {
+            return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, null,
+                ["The blob is not in a configured customer's folder: upload a report as {customerId}/{name}.json (or .json.gz) in the usage-reports container."],
+                cancellationToken);
+        }
+
+        var container = await containers.ReportsAsync(cancellationToken);
+        UsageReportReadResult result;
+        await using (var content = await container.GetBlobClient(blobName).OpenReadAsync(
+            new BlobOpenReadOptions(allowModifications: false) { BufferSize = 1024 * 1024, Conditions = new BlobRequestConditions { IfMatch = etag } },
+            cancellationToken))
+        {
+            result = await reader.ReadAsync(content, customer, cancellationToken);
+        }
+
+        attempt.ReportId = result.ReportId;
+        if (result.Report is not { } report)
+        {
+            LogRejected(logger, customer.Id, UsageBlobLedger.RowKey(blobName), result.Reasons.Count);
+            return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, result.ReportId, result.Reasons, cancellationToken);
+        }
+
+        var claim = await reports.ClaimAsync(report, blobName, cancellationToken);
+        switch (claim.Outcome)
+        {
+            case ClaimOutcome.Conflict:
+                LogConflict(logger, customer.Id, report.ReportId);
+                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Conflict, report.ReportId,
+                    [$"Report id '{report.ReportId}' was already received with different content (blob '{claim.Existing!.Blob}', content SHA-256 {claim.Existing.ContentHash}); that first report is kept and this one is not counted. Give a corrected report a new report id."],
+                    cancellationToken);
+
+            case ClaimOutcome.Overlap:
+                var other = claim.Existing!;
+                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId,
+                    [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."],
+                    cancellationToken);
+
+            case ClaimOutcome.AlreadyCommitted:
+                // Counted before (this blob's earlier run, or the same report uploaded again): make sure its months are
+                // up to date, as a crash may have come between the commit and the monthly totals.
+                await monthly.RecomputeAsync(customer.Id, report.Metrics.SelectMany(m => m.Months.Keys), cancellationToken);
+                var status = claim.Existing!.Blob == blobName ? BlobLedgerEntry.Processed : BlobLedgerEntry.Duplicate;
+                await ledger.CompleteAsync(entry, status, report.ReportId, [], cancellationToken);
+                if (status == BlobLedgerEntry.Duplicate)
+                {
+                    LogDuplicate(logger, customer.Id, report.ReportId);
+                }
+
+                return new UsageReportOutcome(status, blobName, report.ReportId, []);
+
+            default:
+                var written = await rows.WriteAsync(report, cancellationToken);
+                await reports.CommitAsync(report, claim.ClaimETag, cancellationToken);
+                await monthly.RecomputeAsync(customer.Id, report.Metrics.SelectMany(m => m.Months.Keys), cancellationToken);
+                await ledger.CompleteAsync(entry, BlobLedgerEntry.Processed, report.ReportId, [], cancellationToken);
+                LogProcessed(logger, customer.Id, report.ReportId, report.Metrics.Count, written, result.Bytes);
+                return new UsageReportOutcome(BlobLedgerEntry.Processed, blobName, report.ReportId, []);
+        }
+    }
+
+    private async Task<UsageReportOutcome> FailAsync(BlobLedgerEntry entry, ETag etag, string? reportId, string? lastError, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> reasons =
+        [
+            $"Processing failed after {entry.Attempts} attempts{(lastError is null ? "." : $"; the last error was {lastError}")}",
+            "The report itself may be fine: once the cause is fixed, move it back to the usage-reports container to process it again.",
+        ];
+        if (reportId is not null && options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is { } customer)
+        {
+            await reports.MarkFailedAsync(customer.Id, reportId, reasons, cancellationToken);
+        }
+
+        return await QuarantineAsync(entry, etag, BlobLedgerEntry.Failed, reportId, reasons, cancellationToken);
+    }
+
+    private async Task<UsageReportOutcome> QuarantineAsync(BlobLedgerEntry entry, ETag etag, string status, string? reportId, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
+    {
+        await containers.QuarantineAsync(
+            entry.BlobName,
+            etag,
+            ErrorDocument(entry, status, reportId, reasons),
+            () => ledger.CompleteAsync(entry, status, reportId, reasons, cancellationToken),
+            cancellationToken);
+        LogQuarantined(logger, UsageBlobLedger.RowKey(entry.BlobName), status);
+        return new UsageReportOutcome(status, entry.BlobName, reportId, reasons);
+    }
+
+    private JsonObject ErrorDocument(BlobLedgerEntry entry, string status, string? reportId, IReadOnlyList<string> reasons) => new()
+    {
+        ["blob"] = entry.BlobName,
+        ["container"] = options.Value.Container,
+        ["status"] = status,
+        ["customerId"] = options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName))?.Id,
+        ["reportId"] = reportId,
+        ["reasons"] = new JsonArray([.. reasons.Select(r => (JsonNode)JsonValue.Create(r))]),
+        ["attempts"] = entry.Attempts,
+        ["whatToDo"] = status == BlobLedgerEntry.Failed
+            ? "Fix the cause (see the last error), then move the report back into the usage-reports container under the same name; it is processed afresh."
+            : "Nothing of this report was counted. Fix the report at its source and upload it again (a corrected report needs a new report id if its id was already counted). See docs/usage-reports.md.",
+    };
+
+    private static string Shorten(string message) => message.Length <= 300 ? message : message[..300] + "...";
+
+    private sealed class Attempt
+    {
+        public string? ReportId { get; set; }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Usage report {ReportId} of customer {CustomerId} processed: {Metrics} metrics, {Rows} rows, {Bytes} bytes")]
+    private static partial void LogProcessed(ILogger logger, string customerId, string reportId, int metrics, int rows, long bytes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Usage report {ReportId} of customer {CustomerId} was already processed; recorded as a duplicate")]
+    private static partial void LogDuplicate(ILogger logger, string customerId, string reportId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} of customer {CustomerId} refused for {Reasons} reasons")]
+    private static partial void LogRejected(ILogger logger, string customerId, string blobKey, int reasons);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} conflicts with the report first received under that id")]
+    private static partial void LogConflict(ILogger logger, string customerId, string reportId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} moved to quarantine as {Status}")]
+    private static partial void LogQuarantined(ILogger logger, string blobKey, string status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} failed on attempt {Attempt} of {MaxAttempts}; it will be retried")]
+    private static partial void LogAttemptFailed(ILogger logger, Exception exception, string blobKey, int attempt, int maxAttempts);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Usage report blob {BlobKey} failed {Attempts} times; quarantined as failed")]
+    private static partial void LogGaveUp(ILogger logger, Exception exception, string blobKey, int attempts);
+}

@@ -1,0 +1,82 @@
+using Azure.Data.Tables;
+using TelemetryFunctions.Storage;
+
+namespace TelemetryFunctions.UsageReports;
+
+/// <summary>
+/// The <c>UsageRows</c> table: a report's figures, one partition per report (<c>{customerId}_{reportId}</c>) with
+/// deterministic row keys, so a run that crashed half-way and its re-run leave exactly the rows of one run:
+/// <list type="bullet">
+/// <item><c>t_{metric}</c>: the metric's value for the whole period;</item>
+/// <item><c>m_{metric}_{yyyyMM}</c>: its share of each calendar month (what monthly totals add up);</item>
+/// <item><c>d_{metric}_{yyyyMMdd}</c>: per day, over all clusters and tenants;</item>
+/// <item><c>s_{metric}_{hash}</c>: per cluster and tenant, over the period (names in columns, hashed in the key).</item>
+/// </list>
+/// The rows count only once the report's record in <c>UsageReports</c> says processed; until then readers ignore them.
+/// </summary>
+public sealed class UsageRowStore(TelemetryStorage storage)
+{
+    public static string PartitionKey(string customerId, string reportId) => $"{customerId}_{reportId}";
+
+    public async Task<int> WriteAsync(UsageReport report, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageRows, cancellationToken);
+        var rows = Plan(report).Select(row => new TableTransactionAction(TableTransactionActionType.UpsertReplace, row)).ToList();
+        // One transaction at a time: the rows share one partition, which serves transactions one after another anyway.
+        await TableBatchWriter.SubmitAsync(table, rows, cancellationToken, maxParallel: 1);
+        return rows.Count;
+    }
+
+    public async Task<List<TableEntity>> ReadAsync(string customerId, string reportId, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageRows, cancellationToken);
+        var rows = new List<TableEntity>();
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {PartitionKey(customerId, reportId)}"), cancellationToken: cancellationToken))
+        {
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    public static IEnumerable<TableEntity> Plan(UsageReport report)
+    {
+        var partition = PartitionKey(report.CustomerId, report.ReportId);
+        foreach (var metric in report.Metrics)
+        {
+            var aggregation = metric.Aggregation == MetricAggregation.Sum ? "sum" : "max";
+            yield return Row(partition, $"t_{metric.Name}", report, metric.Name, metric.Value, aggregation, "period");
+            foreach (var (month, value) in metric.Months)
+            {
+                var row = Row(partition, $"m_{metric.Name}_{month}", report, metric.Name, value, aggregation, "month");
+                row["Month"] = $"{month[..4]}-{month[4..]}";
+                yield return row;
+            }
+
+            foreach (var (day, value) in metric.Days)
+            {
+                var row = Row(partition, $"d_{metric.Name}_{TableKeys.Day(day)}", report, metric.Name, value, aggregation, "day");
+                row["Day"] = day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+                yield return row;
+            }
+
+            foreach (var (scope, value) in metric.Scopes)
+            {
+                var row = Row(partition, $"s_{metric.Name}_{UsageReportKeys.Scope(scope)}", report, metric.Name, value, aggregation, "scope");
+                row["Cluster"] = scope.Cluster;
+                row["Tenant"] = scope.Tenant;
+                yield return row;
+            }
+        }
+    }
+
+    private static TableEntity Row(string partition, string rowKey, UsageReport report, string metric, long value, string aggregation, string kind) => new(partition, rowKey)
+    {
+        ["Kind"] = kind,
+        ["Metric"] = metric,
+        ["Value"] = value,
+        ["Aggregation"] = aggregation,
+        ["ReportId"] = report.ReportId,
+        ["ContentHash"] = report.ContentHash,
+    };
+}

@@ -1,0 +1,253 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
+using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
+
+namespace TelemetryFunctions.Tests.UsageReports;
+
+/// <summary>POST /v1/usage-reports, GET /v1/usage-reports/{id} and GET /api/usage through the local host's pipeline.</summary>
+public sealed class UsageReportApiTests(AzuriteFixture azurite)
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static ByteArrayContent Body(byte[] content, string contentType = "application/json", string? encoding = null)
+    {
+        var body = new ByteArrayContent(content);
+        body.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        if (encoding is not null)
+        {
+            body.Headers.TryAddWithoutValidation("Content-Encoding", encoding);
+        }
+
+        return body;
+    }
+
+    private static HttpClient Client(UsageReportHarness harness, string? key = ReportKey)
+    {
+        var client = harness.Host.CreateClient();
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = Basic(key);
+        }
+
+        return client;
+    }
+
+    private static async Task<JsonElement> JsonAsync(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync(Token)).RootElement.Clone();
+
+    private static async Task<JsonElement> StatusAsync(HttpClient client, string reportId)
+    {
+        using var response = await client.GetAsync($"/v1/usage-reports/{reportId}", Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await JsonAsync(response);
+    }
+
+    [Fact]
+    public async Task Upload_status_and_usage_refuse_callers_without_the_right_key_with_401_and_store_nothing()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var content = Signed(Report());
+
+        foreach (var key in new[] { null, "not-a-report-key-at-all", LocalHostFactory.WriteKey })
+        {
+            using var client = Client(harness, key);
+            using var upload = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+            using var status = await client.GetAsync("/v1/usage-reports/r-2026-01", Token);
+            Assert.Equal(HttpStatusCode.Unauthorized, upload.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, status.StatusCode);
+            Assert.Equal("unauthorized", (await JsonAsync(upload)).GetProperty("error").GetProperty("code").GetString());
+        }
+
+        using var anonymous = harness.Host.CreateClient();
+        using var noAdminKey = await anonymous.GetAsync("/api/usage", Token);
+        using var customerKeyIsNoAdminKey = await Client(harness).GetAsync("/api/usage?code=" + ReportKey, Token);
+        Assert.Equal(HttpStatusCode.Unauthorized, noAdminKey.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, customerKeyIsNoAdminKey.StatusCode);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task An_upload_is_answered_202_with_a_status_url_that_says_queued_then_processed_with_the_figures()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+
+        using var upload = await client.PostAsync("/v1/usage-reports", Body(Signed(Report())), Token);
+
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        var accepted = await JsonAsync(upload);
+        Assert.Equal(("r-2026-01", "queued", "/v1/usage-reports/r-2026-01"), (accepted.GetProperty("reportId").GetString(), accepted.GetProperty("status").GetString(), accepted.GetProperty("statusUrl").GetString()));
+        Assert.Equal("/v1/usage-reports/r-2026-01", upload.Headers.Location?.OriginalString);
+        Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+
+        await harness.ProcessAsync("acme/r-2026-01.json");
+        var processed = await StatusAsync(client, "r-2026-01");
+
+        Assert.Equal("processed", processed.GetProperty("status").GetString());
+        Assert.Equal("inst-1", processed.GetProperty("installationId").GetString());
+        var metrics = processed.GetProperty("metrics").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!, m => m.GetProperty("value").GetInt64());
+        Assert.Equal(new Dictionary<string, long> { ["process-instances"] = 1200, ["task-users"] = 7 }, metrics);
+        Assert.Equal(1200, processed.GetProperty("months").GetProperty("202601").GetProperty("process-instances").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("application/json", "gzip")]
+    [InlineData("application/gzip", null)]
+    public async Task A_gzip_upload_is_stored_compressed_and_processed_like_plain_json(string contentType, string? encoding)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = harness.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ReportKey);
+
+        using var upload = await client.PostAsync("/v1/usage-reports", Body(Gzip(Signed(Report())), contentType, encoding), Token);
+        var outcome = await harness.ProcessAsync("acme/r-2026-01.json.gz");
+
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        Assert.Equal(BlobLedgerEntry.Processed, outcome.Status);
+        Assert.Equal("processed", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task The_same_report_again_is_accepted_as_a_duplicate_and_other_content_under_its_id_is_a_409_conflict()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        var content = Signed(Report());
+        using var first = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+
+        using var queuedAgain = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+        using var queuedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 1)]))), Token);
+        await harness.ProcessAsync("acme/r-2026-01.json");
+        using var processedAgain = await client.PostAsync("/v1/usage-reports", Body(Gzip(content), "application/gzip"), Token);
+        using var processedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 2)]))), Token);
+
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal((HttpStatusCode.Accepted, true), (queuedAgain.StatusCode, (await JsonAsync(queuedAgain)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, "processed"), (processedAgain.StatusCode, (await JsonAsync(processedAgain)).GetProperty("status").GetString()));
+        Assert.Equal(HttpStatusCode.Conflict, queuedOther.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, processedOther.StatusCode);
+        Assert.Equal("report_id_conflict", (await JsonAsync(processedOther)).GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task A_report_the_processor_refuses_has_status_rejected_with_its_reasons()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+
+        using var upload = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(), OtherSecret)), Token);
+        await harness.ProcessAsync("acme/r-2026-01.json");
+        var status = await StatusAsync(client, "r-2026-01");
+
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        Assert.Equal("rejected", status.GetProperty("status").GetString());
+        Assert.Contains("The signature does not match", status.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, byte[], string, string?, HttpStatusCode, string> Refused() => new()
+    {
+        { "empty", [], "application/json", null, HttpStatusCode.BadRequest, "The report is empty." },
+        { "binary garbage", [0xFF, 0x00, 0x13, 0x37], "application/json", null, HttpStatusCode.BadRequest, "not valid JSON" },
+        { "gzip of garbage", Gzip([0xFF, 0x00, 0x13]), "application/gzip", null, HttpStatusCode.BadRequest, "not valid JSON" },
+        { "no report id", Signed(new System.Text.Json.Nodes.JsonObject { ["customerId"] = Customer }), "application/json", null, HttpStatusCode.BadRequest, "no valid report.reportId" },
+        { "another customer's report", Signed(Report(customer: OtherCustomer), OtherSecret), "application/json", null, HttpStatusCode.Forbidden, "another customer" },
+        { "text/plain", Signed(Report()), "text/plain", null, HttpStatusCode.UnsupportedMediaType, "Content-Type must be application/json or application/gzip" },
+        { "stacked encodings", Gzip(Gzip(Signed(Report()))), "application/json", "gzip, gzip", HttpStatusCode.UnsupportedMediaType, "Only one Content-Encoding" },
+        { "brotli", Signed(Report()), "application/json", "br", HttpStatusCode.UnsupportedMediaType, "Content-Encoding must be gzip or identity" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public async Task An_upload_that_cannot_be_stored_as_a_report_gets_a_4xx_with_a_reason_and_nothing_is_stored(string what, byte[] content, string contentType, string? encoding, HttpStatusCode expected, string reason)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+
+        using var response = await client.PostAsync("/v1/usage-reports", Body(content, contentType, encoding), Token);
+
+        Assert.True(expected == response.StatusCode, what);
+        Assert.Contains(reason, (await JsonAsync(response)).GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task An_upload_over_the_limit_is_413_whether_or_not_it_declares_its_length()
+    {
+        await using var harness = new UsageReportHarness(azurite, settings: new() { ["Telemetry:UsageReports:MaxUploadBytes"] = "2048" });
+        using var client = Client(harness);
+        var content = Signed(Report(metrics: [Metric("process-instances", 40, [.. Enumerable.Range(1, 40).Select(d => ("2026-01-01", (string?)$"cluster-{d}", 1L))])]));
+        Assert.True(content.Length > 2048);
+
+        using var declared = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+        using var chunked = await client.PostAsync("/v1/usage-reports", new StreamContent(new MemoryStream(content)) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } }, Token);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, chunked.StatusCode);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task A_report_id_never_received_or_received_from_another_customer_is_404()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var acme = Client(harness);
+        using var globex = Client(harness, OtherReportKey);
+        using var upload = await acme.PostAsync("/v1/usage-reports", Body(Signed(Report())), Token);
+
+        using var unknown = await acme.GetAsync("/v1/usage-reports/r-1999-01", Token);
+        using var foreign = await globex.GetAsync("/v1/usage-reports/r-2026-01", Token);
+        using var malformed = await acme.GetAsync("/v1/usage-reports/..%2F..%2Fsecrets", Token);
+
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, malformed.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_usage_endpoint_lists_each_reported_month_and_metric_with_entitlement_and_overage_as_json_or_csv()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        await harness.UploadAndProcessAsync("acme/jan.json", Signed(Report()));
+        var march = Report("r-2026-03", start: "2026-03-01T00:00:00Z", end: "2026-04-01T00:00:00Z", metrics: [Metric("process-instances", 900)]);
+        march["generatedAt"] = "2026-04-01T00:00:00Z";
+        await harness.UploadAndProcessAsync("acme/mar.json", Signed(march));
+        using var admin = harness.Host.CreateClient();
+        admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
+
+        using var byMonths = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-03", Token);
+        using var byDays = await admin.GetAsync("/api/usage?from=2026-01-15&to=2026-02-20", Token);
+        using var csv = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-03&format=csv", Token);
+        using var badRange = await admin.GetAsync("/api/usage?from=2026-03&to=2026-01", Token);
+
+        Assert.Equal(HttpStatusCode.OK, byMonths.StatusCode);
+        var rows = (await JsonAsync(byMonths)).GetProperty("rows").EnumerateArray()
+            .Select(u => (Month: u.GetProperty("month").GetString(), Metric: u.GetProperty("metric").GetString(), Reported: u.GetProperty("reported").GetInt64(), Entitlement: u.GetProperty("entitlement").GetInt64(), Overage: u.GetProperty("overage").GetInt64(), Reports: u.GetProperty("reports").GetInt32()))
+            .ToList();
+        Assert.Equal(
+            [
+                ("2026-01", "process-instances", 1200L, 1000L, 200L, 1),
+                ("2026-01", "task-users", 7L, 10L, 0L, 1),
+                ("2026-03", "process-instances", 900L, 1000L, 0L, 1),
+            ],
+            rows);
+        var january = await JsonAsync(byDays);
+        Assert.Equal(("2026-01", "2026-02"), (january.GetProperty("from").GetString(), january.GetProperty("to").GetString()));
+        Assert.Equal(2, january.GetProperty("rows").GetArrayLength());
+        Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(
+            [
+                "customer,metric,month,reported,entitlement,overage,reports,aggregation",
+                "acme,process-instances,2026-01,1200,1000,200,1,sum",
+                "acme,task-users,2026-01,7,10,0,1,max",
+                "acme,process-instances,2026-03,900,1000,0,1,sum",
+            ],
+            (await csv.Content.ReadAsStringAsync(Token)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(HttpStatusCode.BadRequest, badRange.StatusCode);
+    }
+}

@@ -1,0 +1,224 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
+using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
+
+namespace TelemetryFunctions.Tests.UsageReports;
+
+/// <summary>What docs/ publishes is true: the example is valid and signed, the schema describes what the service accepts, the shell recipe signs.</summary>
+public sealed class UsageReportDocsTests
+{
+    private static readonly string Docs = Path.Combine(RepositoryPaths.Root, "docs");
+
+    private static JsonElement Schema() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Docs, "usage-report.schema.json"))).RootElement;
+
+    /// <summary>The local host's own configuration (src/TelemetryFunctions.LocalHost/appsettings.json), with its development customer.</summary>
+    private static UsageReportOptions LocalHostOptions()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.LocalHost", "appsettings.json"))
+            .Build();
+        return configuration.GetSection(UsageReportOptions.SectionName).Get<UsageReportOptions>()!;
+    }
+
+    private static Task<UsageReportReadResult> ReadAsync(byte[] content, UsageReportOptions options, string customer) =>
+        new UsageReportReader(options, new FakeTimeProvider(Now))
+            .ReadAsync(new MemoryStream(content), options.FindCustomer(customer)!, TestContext.Current.CancellationToken);
+
+    [Fact]
+    public async Task The_published_example_follows_the_schema_and_is_signed_with_the_local_hosts_development_secret()
+    {
+        var example = File.ReadAllBytes(Path.Combine(Docs, "usage-report.example.json"));
+
+        var errors = SchemaErrors(JsonDocument.Parse(example).RootElement);
+        var result = await ReadAsync(example, LocalHostOptions(), "dev-customer");
+
+        Assert.Empty(errors);
+        Assert.Empty(result.Reasons);
+        Assert.Equal(1250, result.Report!.Metrics.Single(m => m.Name == "process-instances").Value);
+    }
+
+    public static TheoryData<string, Func<JsonObject, JsonObject>> Breaks() => new()
+    {
+        { "negative count", r => { r["metrics"]![0]!["value"] = -1; return r; } },
+        { "unknown property", r => { r["note"] = "x"; return r; } },
+        { "missing period", r => { r.Remove("period"); return r; } },
+        { "report id with a slash", r => { r["reportId"] = "a/b"; return r; } },
+        { "timestamp without offset", r => { r["generatedAt"] = "2026-02-01T00:05:00"; return r; } },
+        { "fraction", r => { r["metrics"]![0]!["value"] = 1.5; return r; } },
+        { "schema version 2", r => { r["schemaVersion"] = 2; return r; } },
+        { "no metrics", r => { r["metrics"] = new JsonArray(); return r; } },
+        { "control character", r => { r["installationId"] = "a\u0001b"; return r; } },
+    };
+
+    [Theory]
+    [MemberData(nameof(Breaks))]
+    public async Task The_schema_and_the_service_both_refuse_what_breaks_the_format(string what, Func<JsonObject, JsonObject> change)
+    {
+        var content = Signed(change(Report()));
+
+        var errors = SchemaErrors(JsonDocument.Parse(content).RootElement);
+        var result = await ReadAsync(content, new UsageReportOptions { Customers = [new() { Id = Customer, SigningSecret = Secret, ReportKey = ReportKey }] }, Customer);
+
+        Assert.True(errors.Count > 0, $"{what}: the schema accepts it");
+        Assert.True(result.Report is null, $"{what}: the service accepts it");
+    }
+
+    [Fact]
+    public async Task The_sample_report_follows_the_schema()
+    {
+        Assert.Empty(SchemaErrors(JsonDocument.Parse(Signed(Report())).RootElement));
+        Assert.Empty((await ReadAsync(Signed(Report()), new UsageReportOptions { Customers = [new() { Id = Customer, SigningSecret = Secret, ReportKey = ReportKey }] }, Customer)).Reasons);
+    }
+
+    [Fact]
+    public async Task The_shell_signing_script_signs_what_the_service_verifies()
+    {
+        Assert.SkipUnless(ExternalCommand.IsOnPath("bash") && ExternalCommand.IsOnPath("openssl"), "bash and openssl are needed to run scripts/sign-usage-report.sh.");
+        var file = Path.Combine(Path.GetTempPath(), $"usage-report-{Guid.NewGuid():N}.json");
+        var pretty = "\n  " + Report().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n\n";
+        await File.WriteAllTextAsync(file, pretty, TestContext.Current.CancellationToken);
+        try
+        {
+            var run = await ExternalCommand.RunAsync(
+                "bash",
+                [Path.Combine(RepositoryPaths.Root, "scripts", "sign-usage-report.sh"), file],
+                RepositoryPaths.Root,
+                new Dictionary<string, string?> { ["USAGE_REPORT_SECRET"] = Secret },
+                cancellationToken: TestContext.Current.CancellationToken);
+            Assert.True(run.ExitCode == 0, run.Describe());
+
+            var signed = Encoding.UTF8.GetBytes(run.StandardOutput);
+            var result = await ReadAsync(signed, new UsageReportOptions { Customers = [new() { Id = Customer, SigningSecret = Secret, ReportKey = ReportKey }] }, Customer);
+
+            Assert.Empty(result.Reasons);
+            var embedded = Encoding.UTF8.GetBytes(pretty.Trim());
+            Assert.Equal(Hmac(embedded, Secret), JsonDocument.Parse(signed).RootElement.GetProperty("signature").GetProperty("value").GetString());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>Checks a document against docs/usage-report.schema.json (the keywords that schema uses).</summary>
+    private static List<string> SchemaErrors(JsonElement document)
+    {
+        var root = Schema();
+        var errors = new List<string>();
+        Validate(document, root, root, "$", errors);
+        return errors;
+    }
+
+    private static void Validate(JsonElement value, JsonElement schema, JsonElement root, string path, List<string> errors)
+    {
+        if (schema.TryGetProperty("$ref", out var reference))
+        {
+            var target = root;
+            foreach (var part in reference.GetString()!.TrimStart('#', '/').Split('/'))
+            {
+                target = target.GetProperty(part);
+            }
+
+            Validate(value, target, root, path, errors);
+        }
+
+        if (schema.TryGetProperty("const", out var constant) && !JsonElement.DeepEquals(value, constant))
+        {
+            errors.Add($"{path}: must be {constant}");
+        }
+
+        if (schema.TryGetProperty("type", out var type))
+        {
+            var matches = type.GetString() switch
+            {
+                "object" => value.ValueKind == JsonValueKind.Object,
+                "array" => value.ValueKind == JsonValueKind.Array,
+                "string" => value.ValueKind == JsonValueKind.String,
+                "integer" => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out _),
+                _ => throw new InvalidOperationException($"The schema uses type {type}, which this check does not know."),
+            };
+            if (!matches)
+            {
+                errors.Add($"{path}: must be of type {type.GetString()}");
+                return;
+            }
+        }
+
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var required in schema.TryGetProperty("required", out var r) ? r.EnumerateArray() : default)
+                {
+                    if (!value.TryGetProperty(required.GetString()!, out _))
+                    {
+                        errors.Add($"{path}: missing {required.GetString()}");
+                    }
+                }
+
+                var properties = schema.TryGetProperty("properties", out var p) ? p : default;
+                foreach (var property in value.EnumerateObject())
+                {
+                    if (properties.ValueKind == JsonValueKind.Object && properties.TryGetProperty(property.Name, out var propertySchema))
+                    {
+                        Validate(property.Value, propertySchema, root, $"{path}.{property.Name}", errors);
+                    }
+                    else if (schema.TryGetProperty("additionalProperties", out var additional) && additional.ValueKind == JsonValueKind.False)
+                    {
+                        errors.Add($"{path}: {property.Name} is not allowed");
+                    }
+                }
+
+                break;
+
+            case JsonValueKind.Array:
+                var count = value.GetArrayLength();
+                if (schema.TryGetProperty("minItems", out var minItems) && count < minItems.GetInt32())
+                {
+                    errors.Add($"{path}: fewer than {minItems} items");
+                }
+
+                if (schema.TryGetProperty("maxItems", out var maxItems) && count > maxItems.GetInt32())
+                {
+                    errors.Add($"{path}: more than {maxItems} items");
+                }
+
+                if (schema.TryGetProperty("items", out var items))
+                {
+                    var i = 0;
+                    foreach (var item in value.EnumerateArray())
+                    {
+                        Validate(item, items, root, $"{path}[{i++}]", errors);
+                    }
+                }
+
+                break;
+
+            case JsonValueKind.String:
+                var text = value.GetString()!;
+                if ((schema.TryGetProperty("minLength", out var minLength) && text.Length < minLength.GetInt32())
+                    || (schema.TryGetProperty("maxLength", out var maxLength) && text.Length > maxLength.GetInt32())
+                    || (schema.TryGetProperty("pattern", out var pattern) && !Regex.IsMatch(text, pattern.GetString()!, RegexOptions.None, TimeSpan.FromSeconds(1))))
+                {
+                    errors.Add($"{path}: '{text}' does not match the schema");
+                }
+
+                break;
+
+            case JsonValueKind.Number:
+                var number = value.GetDecimal();
+                if ((schema.TryGetProperty("minimum", out var minimum) && number < minimum.GetDecimal())
+                    || (schema.TryGetProperty("maximum", out var maximum) && number > maximum.GetDecimal()))
+                {
+                    errors.Add($"{path}: {number} is out of range");
+                }
+
+                break;
+        }
+    }
+}

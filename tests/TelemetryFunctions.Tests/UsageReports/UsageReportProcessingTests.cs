@@ -1,0 +1,315 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Scheduling;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
+using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
+
+namespace TelemetryFunctions.Tests.UsageReports;
+
+/// <summary>Blob processing against a real Azurite: rows, commit markers, monthly totals, quarantine, retries and reconciliation.</summary>
+public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
+{
+    private static long Value(TableEntity row) => row.GetInt64("Value") ?? -1;
+
+    private static TableEntity Monthly(List<TableEntity> rows, string rowKey) => rows.Single(r => r.RowKey == rowKey);
+
+    private static async Task AssertNothingCountedAsync(UsageReportHarness harness)
+    {
+        Assert.Empty(await harness.ReportRecordsAsync());
+        Assert.Empty(await harness.RowsAsync(TableNames.UsageRows));
+        Assert.Empty(await harness.MonthlyAsync());
+    }
+
+    [Fact]
+    public async Task A_signed_report_becomes_rows_a_commit_marker_and_monthly_totals_with_overage()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+
+        var outcome = await harness.UploadAndProcessAsync("acme/2026-01.json", Signed(Report()));
+
+        Assert.Equal((BlobLedgerEntry.Processed, "r-2026-01"), (outcome.Status, outcome.ReportId));
+        var rows = (await harness.RowsAsync(TableNames.UsageRows)).ToDictionary(r => r.RowKey, Value);
+        Assert.All((await harness.RowsAsync(TableNames.UsageRows)).Select(r => r.PartitionKey), pk => Assert.Equal("acme_r-2026-01", pk));
+        Assert.Equal(1200, rows["t_process-instances"]);
+        Assert.Equal(1200, rows["m_process-instances_202601"]);
+        Assert.Equal(500, rows["d_process-instances_20260101"]);
+        Assert.Equal(700, rows["d_process-instances_20260102"]);
+        Assert.Equal([400, 800], rows.Where(r => r.Key.StartsWith("s_process-instances_", StringComparison.Ordinal)).Select(r => r.Value).Order());
+        Assert.Equal(7, rows["t_task-users"]);
+        Assert.Equal(8, rows.Count);
+
+        var marker = Assert.Single(await harness.ReportRecordsAsync());
+        Assert.Equal(("acme", "r_r-2026-01", "processed"), (marker.PartitionKey, marker.RowKey, marker.GetString("Status")));
+
+        var monthly = await harness.MonthlyAsync();
+        var instances = Monthly(monthly, "202601_process-instances");
+        Assert.Equal((1200L, 1000L, 200L, 1), (Value(instances), instances.GetInt64("Entitlement"), instances.GetInt64("Overage"), instances.GetInt32("Reports")));
+        var users = Monthly(monthly, "202601_task-users");
+        Assert.Equal((7L, 10L, 0L), (Value(users), users.GetInt64("Entitlement"), users.GetInt64("Overage")));
+
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+    }
+
+    public static TheoryData<string, string, byte[], string> Refused() => new()
+    {
+        { "malformed JSON", "acme/malformed.json", Encoding.UTF8.GetBytes("{\"report\": {\"reportId\": "), "not valid JSON" },
+        { "wrong schema", "acme/schema.json", Signed(new JsonObject { ["reportId"] = "x", ["metrics"] = 3 }), "report.metrics must be an array" },
+        { "negative counts", "acme/negative.json", Signed(Report(metrics: [Metric("process-instances", -1)])), "is negative (-1)" },
+        { "end before start", "acme/backwards.json", Signed(Report(start: "2026-01-31T00:00:00Z", end: "2026-01-01T00:00:00Z", metrics: [Metric("process-instances", 1)])), "is not after report.period.start" },
+        { "missing signature", "acme/unsigned.json", Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString()), secret: null), "The report is not signed" },
+        { "bad signature", "acme/other-secret.json", Signed(Report(), OtherSecret), "The signature does not match" },
+        { "tampered body", "acme/tampered.json", Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString().Replace("1200", "12", StringComparison.Ordinal)), signature: Hmac(Encoding.UTF8.GetBytes(Report().ToJsonString()), Secret)), "The signature does not match" },
+        { "empty blob", "acme/empty.json", [], "The report is empty." },
+        { "binary garbage", "acme/garbage.bin", [0x00, 0xDE, 0xAD, 0xBE, 0xEF, 0x7F, 0x45, 0x4C, 0x46], "not valid JSON" },
+        { "gzip of garbage", "acme/garbage.json.gz", Gzip([0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x01]), "not valid JSON" },
+        { "no customer folder", "2026-01.json", Signed(Report()), "not in a configured customer's folder" },
+        { "unknown customer folder", "initech/2026-01.json", Signed(Report()), "not in a configured customer's folder" },
+        { "another customer's folder", "globex/2026-01.json", Signed(Report(), OtherSecret), "report.customerId 'acme' is not the customer the report was uploaded for ('globex')" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public async Task A_refused_report_moves_to_quarantine_with_a_readable_error_document_and_nothing_is_counted(string what, string blobName, byte[] content, string reason)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+
+        var outcome = await harness.UploadAndProcessAsync(blobName, content);
+
+        Assert.Equal(BlobLedgerEntry.Rejected, outcome.Status);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal([blobName, blobName + ".error.json"], (await UsageReportHarness.NamesAsync(harness.Quarantine)).Order(StringComparer.Ordinal));
+        var quarantined = await harness.Quarantine.GetBlobClient(blobName).DownloadContentAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(content, quarantined.Value.Content.ToArray());
+        var error = await harness.ErrorDocumentAsync(blobName);
+        Assert.Equal("rejected", error.GetProperty("status").GetString());
+        Assert.Equal(blobName, error.GetProperty("blob").GetString());
+        Assert.True(error.GetProperty("reasons").EnumerateArray().Any(r => r.GetString()!.Contains(reason, StringComparison.Ordinal)), $"{what}: {error}");
+        await AssertNothingCountedAsync(harness);
+    }
+
+    [Fact]
+    public async Task The_same_report_uploaded_twice_is_counted_once()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var content = Signed(Report());
+
+        var first = await harness.UploadAndProcessAsync("acme/2026-01.json", content);
+        var rowsAfterFirst = (await harness.RowsAsync(TableNames.UsageRows)).Select(r => (r.RowKey, Value(r))).ToList();
+        var again = await harness.ProcessAsync("acme/2026-01.json");
+        var copy = await harness.UploadAndProcessAsync("acme/2026-01-resent.json.gz", Gzip(content));
+
+        Assert.Equal([BlobLedgerEntry.Processed, BlobLedgerEntry.Processed, BlobLedgerEntry.Duplicate], new[] { first.Status, again.Status, copy.Status });
+        Assert.Equal(rowsAfterFirst, (await harness.RowsAsync(TableNames.UsageRows)).Select(r => (r.RowKey, Value(r))).ToList());
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+        Assert.Single(await harness.ReportRecordsAsync());
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+    }
+
+    [Fact]
+    public async Task Other_content_under_a_report_id_already_counted_is_a_conflict_quarantined_and_the_first_report_is_kept()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        await harness.UploadAndProcessAsync("acme/2026-01.json", Signed(Report()));
+        var altered = Report(metrics: [Metric("process-instances", 5000), Metric("task-users", 7)]);
+
+        var outcome = await harness.UploadAndProcessAsync("acme/2026-01-corrected.json", Signed(altered));
+
+        Assert.Equal(BlobLedgerEntry.Conflict, outcome.Status);
+        var error = await harness.ErrorDocumentAsync("acme/2026-01-corrected.json");
+        Assert.Equal("conflict", error.GetProperty("status").GetString());
+        Assert.Contains("Report id 'r-2026-01' was already received with different content (blob 'acme/2026-01.json'", error.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+        Assert.Equal(1200, Value((await harness.RowsAsync(TableNames.UsageRows)).Single(r => r.RowKey == "t_process-instances")));
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task An_overlapping_period_of_the_same_installation_is_refused_but_another_installation_may_cover_it()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        await harness.UploadAndProcessAsync("acme/inst-1-jan.json", Signed(Report()));
+        var overlapping = Report("r-mid", start: "2026-01-20T00:00:00Z", end: "2026-02-10T00:00:00Z", metrics: [Metric("process-instances", 5, ("2026-01-25", null, 2), ("2026-02-03", null, 3))]);
+        overlapping["generatedAt"] = "2026-02-10T00:00:00Z";
+        var adjacent = Report("r-2026-02", start: "2026-02-01T00:00:00Z", end: "2026-03-01T00:00:00Z", metrics: [Metric("process-instances", 30)]);
+        adjacent["generatedAt"] = "2026-03-01T00:00:00Z";
+
+        var refused = await harness.UploadAndProcessAsync("acme/inst-1-mid.json", Signed(overlapping));
+        var next = await harness.UploadAndProcessAsync("acme/inst-1-feb.json", Signed(adjacent));
+        var other = await harness.UploadAndProcessAsync("acme/inst-2-jan.json", Signed(Report("r-inst-2-2026-01", installation: "inst-2", metrics: [Metric("process-instances", 34)])));
+
+        Assert.Equal(BlobLedgerEntry.Rejected, refused.Status);
+        Assert.Contains("overlaps report 'r-2026-01' (2026-01-01T00:00:00.0000000+00:00 to 2026-02-01T00:00:00.0000000+00:00) of the same installation", refused.Reasons[0], StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Processed, next.Status);
+        Assert.Equal(BlobLedgerEntry.Processed, other.Status);
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal(1234, Value(Monthly(monthly, "202601_process-instances")));
+        Assert.Equal(30, Value(Monthly(monthly, "202602_process-instances")));
+    }
+
+    [Fact]
+    public async Task Counts_add_up_across_reports_and_distinct_counts_take_each_installations_largest_report()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var firstHalf = Report("r-1a", end: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 100), Metric("task-users", 7)]);
+        var secondHalf = Report("r-1b", start: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 200), Metric("task-users", 9)]);
+        var otherInstallation = Report("r-2", installation: "inst-2", metrics: [Metric("process-instances", 1000), Metric("task-users", 4)]);
+
+        foreach (var (name, report) in new[] { ("acme/1a.json", firstHalf), ("acme/1b.json", secondHalf), ("acme/2.json", otherInstallation) })
+        {
+            Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync(name, Signed(report))).Status);
+        }
+
+        var monthly = await harness.MonthlyAsync();
+        var instances = Monthly(monthly, "202601_process-instances");
+        Assert.Equal((1300L, 300L, 3), (Value(instances), instances.GetInt64("Overage"), instances.GetInt32("Reports")));
+        var users = Monthly(monthly, "202601_task-users");
+        Assert.Equal((13L, 3L, "max"), (Value(users), users.GetInt64("Overage"), users.GetString("Aggregation")));
+    }
+
+    [Fact]
+    public async Task A_crash_while_writing_rows_leaves_nothing_counted_and_the_rerun_leaves_exactly_the_rows_of_one_run()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults);
+        var days = Enumerable.Range(0, 150).Select(d => (new DateOnly(2026, 1, 1).AddDays(d).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), (string?)$"cluster-{d % 3}", (long)d)).ToArray();
+        var report = Report("r-h1", start: "2026-01-01T00:00:00Z", end: "2026-06-01T00:00:00Z", metrics: [Metric("process-instances", days.Sum(d => d.Item3), days)]);
+        report["generatedAt"] = "2026-06-01T00:00:00Z";
+        await harness.UploadAsync("acme/h1.json", Signed(report));
+
+        // The claim's transaction and the first transaction of rows go through; storage fails for everything after.
+        faults.Matches = FailAfter.IsTransaction;
+        faults.Pass = 2;
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/h1.json"));
+
+        Assert.True(faults.Injected > 0);
+        var partial = await harness.RowsAsync(TableNames.UsageRows);
+        Assert.Equal(100, partial.Count);
+        Assert.Equal("pending", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Empty(await harness.MonthlyAsync());
+
+        faults.Heal();
+        var rerun = await harness.ProcessAsync("acme/h1.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, rerun.Status);
+        var rows = await harness.RowsAsync(TableNames.UsageRows);
+        Assert.Equal(1 + 5 + 150 + 3, rows.Count);
+        Assert.Equal(rows.Count, rows.Select(r => r.RowKey).Distinct().Count());
+        Assert.Equal(days.Sum(d => d.Item3), rows.Where(r => r.RowKey.StartsWith("d_", StringComparison.Ordinal)).Sum(Value));
+        Assert.Equal(days.Sum(d => d.Item3), rows.Where(r => r.RowKey.StartsWith("m_", StringComparison.Ordinal)).Sum(Value));
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Equal(
+            [("202601_process-instances", days.Take(31).Sum(d => d.Item3)), ("202605_process-instances", days.Skip(120).Sum(d => d.Item3))],
+            (await harness.MonthlyAsync()).Where(r => r.RowKey is "202601_process-instances" or "202605_process-instances").Select(r => (r.RowKey, Value(r))));
+        var ledger = Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs));
+        Assert.Equal(2, ledger.GetInt32("Attempts"));
+    }
+
+    [Fact]
+    public async Task A_report_that_always_fails_is_quarantined_as_failed_after_the_attempt_limit_and_stays_visible()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "3" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        var third = await harness.ProcessAsync("acme/2026-01.json");
+        var fourth = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal(BlobLedgerEntry.Failed, third.Status);
+        Assert.Equal(UsageReportOutcome.Missing, fourth.Status);
+        var error = await harness.ErrorDocumentAsync("acme/2026-01.json");
+        Assert.Equal(("failed", 3), (error.GetProperty("status").GetString(), error.GetProperty("attempts").GetInt32()));
+        Assert.StartsWith("Processing failed after 3 attempts; the last error was InvalidOperationException: Injected fault", error.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Contains("acme/2026-01.json", await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal("failed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Empty(await harness.MonthlyAsync());
+    }
+
+    [Fact]
+    public async Task A_failed_report_moved_back_after_the_cause_is_fixed_is_processed()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        var content = Signed(Report());
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.UploadAndProcessAsync("acme/2026-01.json", content)).Status);
+
+        faults.Heal();
+        var again = await harness.UploadAndProcessAsync("acme/2026-01.json", content);
+
+        Assert.Equal(BlobLedgerEntry.Processed, again.Status);
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
+    [Fact]
+    public async Task The_reconciliation_pass_processes_blobs_whose_event_was_missed_and_leaves_young_ones_to_their_event()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        await harness.UploadAndProcessAsync("acme/seen.json", Signed(Report("r-seen", installation: "inst-9")));
+        await harness.UploadAsync("acme/missed-1.json", Signed(Report("r-missed-1", installation: "inst-1")));
+        await harness.UploadAsync("acme/missed-2.json.gz", Gzip(Signed(Report("r-missed-2", installation: "inst-2"))));
+        await harness.UploadAsync("acme/missed-bad.json", "{ nope"u8.ToArray());
+        var uploaded = (await harness.Reports.GetBlobClient("acme/missed-2.json.gz").GetPropertiesAsync(cancellationToken: TestContext.Current.CancellationToken)).Value.LastModified;
+        var jobs = harness.Host.Services.GetRequiredService<TelemetryJobs>();
+
+        harness.Time.SetUtcNow(uploaded + TimeSpan.FromMinutes(1));
+        var tooYoung = await jobs.ReconcileAsync(TestContext.Current.CancellationToken);
+        harness.Time.SetUtcNow(uploaded + TimeSpan.FromMinutes(6));
+        var pass = await jobs.ReconcileAsync(TestContext.Current.CancellationToken);
+        var nextPass = await jobs.ReconcileAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal((4, 0), (tooYoung.Blobs, tooYoung.Examined));
+        Assert.Equal((4, 3, 2, 1), (pass.Blobs, pass.Examined, pass.Processed, pass.Quarantined));
+        Assert.Equal((3, 0), (nextPass.Blobs, nextPass.Examined));
+        Assert.Equal(["r_r-missed-1", "r_r-missed-2", "r_r-seen"], (await harness.ReportRecordsAsync()).Select(r => r.RowKey).Order(StringComparer.Ordinal));
+        Assert.Equal(3600, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
+    [Fact]
+    public async Task A_quarantine_move_interrupted_before_the_delete_is_finished_by_the_next_pass()
+    {
+        var faults = new FailAfter { Matches = m => m.Request.Method == Azure.Core.RequestMethod.Delete && m.Request.Uri.Path.Contains("usage-reports/", StringComparison.Ordinal) };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults);
+        await harness.UploadAsync("acme/bad.json", "[]"u8.ToArray());
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/bad.json"));
+        Assert.Contains("acme/bad.json", await UsageReportHarness.NamesAsync(harness.Reports));
+
+        faults.Heal();
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1), (pass.Examined, pass.Quarantined));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal(["acme/bad.json", "acme/bad.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+    }
+
+    [Fact]
+    public async Task A_20_MB_report_with_many_daily_per_cluster_rows_is_processed_into_bounded_rows()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var content = new MemoryStream();
+        WriteLarge(content, "r-large", days: 365, clusters: 240);
+        Assert.True(content.Length > 20_000_000);
+        content.Position = 0;
+        await harness.Reports.GetBlobClient("acme/large.json").UploadAsync(content, TestContext.Current.CancellationToken);
+
+        var outcome = await harness.ProcessAsync("acme/large.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, outcome.Status);
+        var rows = await harness.RowsAsync(TableNames.UsageRows);
+        Assert.Equal(3 * (1 + 12 + 365 + 240), rows.Count);
+        Assert.Equal(LargeTotal(0, 365, 240), Value(rows.Single(r => r.RowKey == "t_process-instances")));
+        Assert.Equal(LargeTotal(1, 365, 240), Value(rows.Single(r => r.RowKey == "t_decision-instances")));
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal(LargeTotal(0, 365, 240), monthly.Where(r => r.GetString("Metric") == "process-instances").Sum(Value));
+        Assert.Equal(12, monthly.Count(r => r.GetString("Metric") == "process-instances"));
+    }
+}

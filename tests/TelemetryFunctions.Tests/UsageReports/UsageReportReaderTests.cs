@@ -1,0 +1,411 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.UsageReports;
+using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
+
+namespace TelemetryFunctions.Tests.UsageReports;
+
+/// <summary>The streaming reader on its own: what it accepts, the reason it gives for everything it refuses.</summary>
+public sealed class UsageReportReaderTests
+{
+    private static readonly UsageCustomerOptions Acme = new() { Id = Customer, SigningSecret = Secret, ReportKey = ReportKey };
+
+    private static UsageReportOptions Options() => new() { Customers = [Acme] };
+
+    private static Task<UsageReportReadResult> ReadAsync(byte[] content, UsageReportOptions? options = null, UsageCustomerOptions? customer = null) =>
+        ReadAsync(new MemoryStream(content), options, customer);
+
+    private static Task<UsageReportReadResult> ReadAsync(Stream content, UsageReportOptions? options = null, UsageCustomerOptions? customer = null) =>
+        new UsageReportReader(options ?? Options(), new FakeTimeProvider(Now)).ReadAsync(content, customer ?? Acme, TestContext.Current.CancellationToken);
+
+    private static async Task<string> RefusedAsync(byte[] content, UsageReportOptions? options = null)
+    {
+        var result = await ReadAsync(content, options);
+        Assert.Null(result.Report);
+        Assert.NotEmpty(result.Reasons);
+        return string.Join("\n", result.Reasons);
+    }
+
+    private static JsonObject Without(JsonObject report, string path)
+    {
+        var parts = path.Split('.');
+        var node = report;
+        foreach (var part in parts[..^1])
+        {
+            node = (JsonObject)node[part]!;
+        }
+
+        node.Remove(parts[^1]);
+        return report;
+    }
+
+    [Fact]
+    public async Task A_signed_report_is_read_with_its_totals_days_scopes_and_months()
+    {
+        var result = await ReadAsync(Signed(Report()));
+
+        Assert.Empty(result.Reasons);
+        var report = Assert.IsType<UsageReport>(result.Report);
+        Assert.Equal(("r-2026-01", Customer, "inst-1"), (report.ReportId, report.CustomerId, report.InstallationId));
+        var instances = report.Metrics.Single(m => m.Name == "process-instances");
+        Assert.Equal(1200, instances.Value);
+        Assert.Equal(MetricAggregation.Sum, instances.Aggregation);
+        Assert.Equal(500, instances.Days[new DateOnly(2026, 1, 1)]);
+        Assert.Equal(700, instances.Days[new DateOnly(2026, 1, 2)]);
+        Assert.Equal(800, instances.Scopes[new UsageScope("prod-eu", null)]);
+        Assert.Equal(400, instances.Scopes[new UsageScope("prod-us", null)]);
+        Assert.Equal(1200, instances.Months["202601"]);
+        var users = report.Metrics.Single(m => m.Name == "task-users");
+        Assert.Equal(MetricAggregation.Max, users.Aggregation);
+        Assert.Equal(7, users.Months["202601"]);
+    }
+
+    [Fact]
+    public async Task The_content_hash_is_the_SHA256_of_the_signed_bytes_whatever_surrounds_them()
+    {
+        var reportBytes = Encoding.UTF8.GetBytes(Report().ToJsonString());
+        var compact = await ReadAsync(Envelope(reportBytes));
+        var spaced = await ReadAsync(Encoding.UTF8.GetBytes($"\n  {{ \"signature\" : {{\"value\":\"{Hmac(reportBytes, Secret)}\", \"algorithm\":\"HMAC-SHA256\"}},\n \"report\" :  {Encoding.UTF8.GetString(reportBytes)}  }}\n"));
+
+        Assert.Empty(spaced.Reasons);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(reportBytes)), compact.ContentHash);
+        Assert.Equal(compact.ContentHash, spaced.ContentHash);
+    }
+
+    [Fact]
+    public async Task A_report_read_a_few_bytes_at_a_time_gives_the_same_figures_and_hash()
+    {
+        var content = Signed(Report());
+        var whole = await ReadAsync(content);
+        var trickled = await ReadAsync(new TrickleStream(content));
+
+        Assert.Empty(trickled.Reasons);
+        Assert.Equal(whole.ContentHash, trickled.ContentHash);
+        Assert.Equal(
+            whole.Report!.Metrics.Select(m => (m.Name, m.Value, m.Days.Count, m.Scopes.Count)),
+            trickled.Report!.Metrics.Select(m => (m.Name, m.Value, m.Days.Count, m.Scopes.Count)));
+    }
+
+    [Fact]
+    public async Task A_gzip_report_is_read_like_the_plain_one()
+    {
+        var plain = Signed(Report());
+        var result = await ReadAsync(Gzip(plain));
+
+        Assert.Empty(result.Reasons);
+        Assert.True(result.Compressed);
+        Assert.Equal((await ReadAsync(plain)).ContentHash, result.ContentHash);
+    }
+
+    [Fact]
+    public async Task A_report_signed_with_the_previous_secret_is_accepted_during_rotation()
+    {
+        var rotated = new UsageCustomerOptions { Id = Customer, SigningSecret = "a-brand-new-signing-secret-of-acme-000000", PreviousSigningSecret = Secret, ReportKey = ReportKey };
+
+        var result = await ReadAsync(Signed(Report()), customer: rotated);
+
+        Assert.Empty(result.Reasons);
+    }
+
+    [Fact]
+    public async Task A_utf8_byte_order_mark_before_the_document_is_skipped()
+    {
+        var result = await ReadAsync([0xEF, 0xBB, 0xBF, .. Signed(Report())]);
+
+        Assert.Empty(result.Reasons);
+    }
+
+    public static TheoryData<string, byte[], string> Unreadable() => new()
+    {
+        { "empty blob", [], "The report is empty." },
+        { "whitespace", " \r\n\t "u8.ToArray(), "The report is empty." },
+        { "binary garbage", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0xFF, 0x13], "not valid JSON" },
+        { "gzip of garbage", Gzip([0x00, 0x01, 0x02, 0xFE, 0xFF, 0x42]), "not valid JSON" },
+        { "corrupt gzip", [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0x07, 0xFF, 0xFF, 0xFF], "not valid gzip" },
+        { "gzip of nothing", Gzip([]), "The report is empty" },
+        { "truncated JSON", Signed(Report())[..200], "not valid JSON" },
+        { "trailing bytes", [.. Signed(Report()), .. "{}"u8.ToArray()], "not valid JSON" },
+        { "a comment", [.. "/* hi */"u8.ToArray(), .. Signed(Report())], "not valid JSON" },
+        { "a trailing comma", Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Signed(Report())).Replace("}}", "},}", StringComparison.Ordinal)), "not valid JSON" },
+        { "UTF-16", Encoding.Unicode.GetBytes(Encoding.UTF8.GetString(Signed(Report()))), "not valid JSON" },
+        { "invalid UTF-8 in a string", Envelope([.. "{\"reportId\":\""u8.ToArray(), 0xFF, .. "\"}"u8.ToArray()]), "not valid UTF-8" },
+        { "500-deep nesting", Encoding.UTF8.GetBytes("{\"report\":{\"x\":" + new string('[', 500) + new string(']', 500) + "}}"), "depth" },
+        { "an array instead of an object", "[1,2,3]"u8.ToArray(), "must be a JSON object" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Unreadable))]
+    public async Task An_unreadable_document_is_refused_with_a_readable_reason(string what, byte[] content, string reason)
+    {
+        var result = await ReadAsync(content);
+
+        Assert.True(result.Unreadable, what);
+        Assert.Null(result.Report);
+        Assert.Contains(reason, Assert.Single(result.Reasons), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_single_value_longer_than_the_token_limit_stops_the_reading_and_a_shorter_long_one_is_named()
+    {
+        var huge = Report();
+        huge["installationId"] = new string('x', UsageReportReader.MaxTokenBytes + 10);
+        var long500k = Report();
+        long500k["installationId"] = new string('x', 500_000);
+
+        var refused = await ReadAsync(Signed(huge));
+        var named = await ReadAsync(Signed(long500k));
+
+        Assert.Contains($"a single JSON value longer than {UsageReportReader.MaxTokenBytes} bytes", Assert.Single(refused.Reasons), StringComparison.Ordinal);
+        Assert.Equal(UsageReportReader.MaxTokenBytes, refused.PeakBufferBytes);
+        Assert.Contains("report.installationId is longer than 256 characters", Assert.Single(named.Reasons), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_larger_than_the_limit_after_decompression_is_refused_without_reading_it_all()
+    {
+        var bomb = Gzip(new byte[50 * 1024 * 1024].Select(_ => (byte)' ').ToArray());
+        var options = Options();
+        options.MaxReportBytes = 1024 * 1024;
+
+        var result = await ReadAsync(bomb, options);
+
+        Assert.Contains("larger than the limit of 1048576 bytes after decompression", Assert.Single(result.Reasons), StringComparison.Ordinal);
+        Assert.True(result.Bytes <= options.MaxReportBytes + UsageReportReader.MaxTokenBytes);
+    }
+
+    public static TheoryData<string, Func<JsonObject, JsonObject>, string> WrongSchema() => new()
+    {
+        { "missing reportId", r => Without(r, "reportId"), "report is missing 'reportId'" },
+        { "missing period end", r => Without(r, "period.end"), "report.period is missing 'end'" },
+        { "reportId with a slash", r => { r["reportId"] = "a/b"; return r; }, "report.reportId must be" },
+        { "number as a string", r => { r["metrics"]![0]!["value"] = "1200"; return r; }, "report.metrics[0].value must be a whole number" },
+        { "fraction", r => { r["metrics"]![1]!["value"] = 7.5; return r; }, "report.metrics[1].value must be a whole number" },
+        { "unknown property", r => { r["comment"] = "hi"; return r; }, "property the format does not define: 'comment'" },
+        { "object for a string", r => { r["installationId"] = new JsonObject { ["id"] = 1 }; return r; }, "report.installationId must be a string" },
+        { "timestamp without offset", r => { r["period"]!["start"] = "2026-01-01T00:00:00"; return r; }, "report.period.start must be an RFC 3339 date-time" },
+        { "day not a day", r => { r["metrics"]![0]!["breakdown"]![0]!["day"] = "01/01/2026"; return r; }, "breakdown[0].day must be a day" },
+        { "schema version 2", r => { r["schemaVersion"] = 2; return r; }, "schemaVersion 2 is not supported" },
+        { "no metrics", r => { r["metrics"] = new JsonArray(); return r; }, "report.metrics is empty" },
+        { "a metric twice", r => { r["metrics"]!.AsArray().Add(Metric("task-users", 3)); return r; }, "repeats the metric 'task-users'" },
+        { "control character", r => { r["installationId"] = "inst\u0007"; return r; }, "contains control characters" },
+    };
+
+    [Theory]
+    [MemberData(nameof(WrongSchema))]
+    public async Task A_report_that_breaks_the_schema_is_refused_naming_the_field(string what, Func<JsonObject, JsonObject> change, string reason)
+    {
+        var reasons = await RefusedAsync(Signed(change(Report())));
+
+        Assert.True(reasons.Contains(reason, StringComparison.Ordinal), $"{what}: {reasons}");
+    }
+
+    [Fact]
+    public async Task A_lone_surrogate_escape_is_refused_naming_the_field()
+    {
+        var report = Report();
+        report["product"]!["version"] = "LONE";
+        var json = report.ToJsonString().Replace("\"LONE\"", "\"\\uD800\"", StringComparison.Ordinal);
+
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Contains("report.product.version is not valid text", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_property_given_twice_is_refused()
+    {
+        var json = Report().ToJsonString().Replace("\"schemaVersion\":1,", "\"schemaVersion\":1,\"schemaVersion\":1,", StringComparison.Ordinal);
+
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Contains("repeats the property 'schemaVersion'", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Negative_counts_are_refused_in_totals_and_in_breakdowns()
+    {
+        var reasons = await RefusedAsync(Signed(Report(metrics:
+        [
+            Metric("process-instances", -5),
+            Metric("decision-instances", 10, ("2026-01-03", "c1", 13), ("2026-01-04", "c1", -3)),
+        ])));
+
+        Assert.Contains("report.metrics[0].value is negative (-5)", reasons, StringComparison.Ordinal);
+        Assert.Contains("report.metrics[1].breakdown[1].value is negative (-3)", reasons, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z")]
+    [InlineData("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")]
+    public async Task A_period_that_ends_before_or_when_it_starts_is_refused(string start, string end)
+    {
+        var reasons = await RefusedAsync(Signed(Report(start: start, end: end, metrics: [Metric("process-instances", 1)])));
+
+        Assert.Contains($"report.period.end ({DateTimeOffset.Parse(end, System.Globalization.CultureInfo.InvariantCulture):O}) is not after report.period.start", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_breakdown_that_does_not_add_up_to_the_value_is_refused()
+    {
+        var reasons = await RefusedAsync(Signed(Report(metrics: [Metric("process-instances", 1000, ("2026-01-01", "c", 600), ("2026-01-02", "c", 300))])));
+
+        Assert.Contains("the breakdown adds up to 900, but value is 1000", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Breakdown_days_outside_the_period_are_refused()
+    {
+        var reasons = await RefusedAsync(Signed(Report(metrics: [Metric("process-instances", 10, ("2026-02-01", "c", 10))])));
+
+        Assert.Contains("breakdown days outside the period 2026-01-01..2026-01-31", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_period_over_two_months_needs_daily_values_and_a_distinct_count_cannot_span_months()
+    {
+        var report = Report(start: "2026-01-15T00:00:00Z", end: "2026-02-15T00:00:00Z", metrics:
+        [
+            Metric("process-instances", 10),
+            Metric("task-users", 3),
+        ]);
+        report["generatedAt"] = "2026-02-15T00:00:00Z";
+        var reasons = await RefusedAsync(Signed(report));
+
+        Assert.Contains("report.metrics[0] ('process-instances'): the period spans several months, so the metric needs a daily breakdown", reasons, StringComparison.Ordinal);
+        Assert.Contains("report.metrics[1] ('task-users') counts distinct items, which cannot be split between months", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_period_over_two_months_with_daily_values_is_split_between_the_months()
+    {
+        var report = Report(start: "2026-01-15T00:00:00Z", end: "2026-02-15T00:00:00Z", metrics:
+            [Metric("process-instances", 10, ("2026-01-31", "c", 4), ("2026-02-01", "c", 6))]);
+        report["generatedAt"] = "2026-02-15T00:00:00Z";
+        var result = await ReadAsync(Signed(report));
+
+        var metric = Assert.Single(result.Report!.Metrics);
+        Assert.Equal(new Dictionary<string, long> { ["202601"] = 4, ["202602"] = 6 }, metric.Months);
+    }
+
+    [Fact]
+    public async Task A_period_ending_in_the_future_or_generated_before_its_end_is_refused()
+    {
+        var future = Report(start: "2026-06-01T00:00:00Z", end: "2026-07-01T00:00:00Z", metrics: [Metric("process-instances", 1)]);
+        future["generatedAt"] = "2026-07-01T00:00:00Z";
+        var early = Report(metrics: [Metric("process-instances", 1)]);
+        early["generatedAt"] = "2026-01-20T00:00:00Z";
+
+        Assert.Contains("is in the future", await RefusedAsync(Signed(future)), StringComparison.Ordinal);
+        Assert.Contains("the report was made before its period was over", await RefusedAsync(Signed(early)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_without_a_signature_is_refused()
+    {
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString()), secret: null));
+
+        Assert.Contains("The report is not signed", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_signed_with_another_secret_is_refused()
+    {
+        var reasons = await RefusedAsync(Signed(Report(), OtherSecret));
+
+        Assert.Contains("The signature does not match", reasons, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("not-hex")]
+    [InlineData("00")]
+    public async Task A_signature_that_is_not_64_hex_characters_is_refused(string signature)
+    {
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString()), signature: signature));
+
+        Assert.Contains("signature.value must be the HMAC-SHA256 as 64 hexadecimal characters", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_changed_after_signing_is_refused_even_by_one_byte_of_whitespace()
+    {
+        var reportBytes = Encoding.UTF8.GetBytes(Report().ToJsonString());
+        var signature = Hmac(reportBytes, Secret);
+        var tampered = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(reportBytes).Replace("1200", "1100", StringComparison.Ordinal).Replace("500", "400", StringComparison.Ordinal));
+        var reformatted = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(reportBytes).Replace(",\"installationId\"", ", \"installationId\"", StringComparison.Ordinal));
+
+        Assert.Contains("The signature does not match", await RefusedAsync(Envelope(tampered, signature: signature)), StringComparison.Ordinal);
+        Assert.Contains("The signature does not match", await RefusedAsync(Envelope(reformatted, signature: signature)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_naming_another_customer_is_refused_even_when_signed_with_that_customers_secret()
+    {
+        var reasons = await RefusedAsync(Signed(Report(customer: OtherCustomer), OtherSecret));
+
+        Assert.Contains("report.customerId 'globex' is not the customer the report was uploaded for ('acme')", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_document_without_the_envelope_is_refused_with_a_hint()
+    {
+        var reasons = await RefusedAsync(Encoding.UTF8.GetBytes(Report().ToJsonString()));
+
+        Assert.Contains("has no 'report' object; a usage report is {\"report\"", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_million_bad_entries_give_twenty_reasons_and_a_count_of_the_rest()
+    {
+        var entries = new JsonArray([.. Enumerable.Range(0, 2000).Select(i => (JsonNode)new JsonObject { ["day"] = "2026-01-01", ["value"] = -1 })]);
+        var report = Report(metrics: [new JsonObject { ["name"] = "process-instances", ["value"] = 0, ["breakdown"] = entries }]);
+
+        var result = await ReadAsync(Signed(report));
+
+        Assert.Equal(UsageReportReader.MaxReasons + 1, result.Reasons.Count);
+        Assert.StartsWith("... and 1980 more problems", result.Reasons[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Too_many_distinct_clusters_stop_the_reading_with_a_reason()
+    {
+        var options = Options();
+        options.MaxScopes = 10;
+        var breakdown = Enumerable.Range(0, 11).Select(i => ("2026-01-01", (string?)$"c{i}", 1L)).ToArray();
+
+        var result = await ReadAsync(Signed(Report(metrics: [Metric("process-instances", 11, breakdown)])), options);
+
+        Assert.True(result.Unreadable);
+        Assert.Contains("more than 10 distinct cluster and tenant combinations", Assert.Single(result.Reasons), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_20_MB_report_is_read_with_a_buffer_that_never_grows_past_the_token_limit()
+    {
+        using var content = new MemoryStream();
+        WriteLarge(content, "r-large", days: 365, clusters: 240);
+        content.Position = 0;
+        Assert.InRange(content.Length, 20_000_000, 40_000_000);
+
+        var result = await ReadAsync(content);
+
+        Assert.Empty(result.Reasons);
+        Assert.Equal(content.Length, result.Bytes);
+        Assert.InRange(result.PeakBufferBytes, 1, UsageReportReader.MaxTokenBytes);
+        var metric = result.Report!.Metrics[0];
+        Assert.Equal(LargeTotal(0, 365, 240), metric.Value);
+        Assert.Equal(365, metric.Days.Count);
+        Assert.Equal(240, metric.Scopes.Count);
+        Assert.Equal(12, metric.Months.Count);
+        Assert.Equal(metric.Value, metric.Months.Values.Sum());
+    }
+
+    /// <summary>Hands out 1 to 7 bytes per read, so tokens, escapes and UTF-8 sequences straddle every buffer boundary.</summary>
+    private sealed class TrickleStream(byte[] data) : MemoryStream(data)
+    {
+        private int _next;
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, (_next++ % 7) + 1)], cancellationToken);
+    }
+}
