@@ -156,7 +156,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     Telemetry__WriteKeys__2__Key: format(keyVaultReference, secretUris.clientWriteKey)
     Telemetry__WriteKeys__2__Source: 'client'
     Telemetry__AdminKey: format(keyVaultReference, secretUris.adminKey)
-    Telemetry__UsageReports__SigningKeys__0: format(keyVaultReference, secretUris.usageReportSigningKey)
+    // Usage-report customers (Telemetry__UsageReports__Customers__N__*) are added per customer after deployment:
+    // docs/deploy.md, "Adding a usage-report customer". The vault's generated signing secret is ready for the first.
 
     // Timer schedules, bound with %AppSetting% expressions.
     TelemetrySweepSchedule: schedules.sweep
