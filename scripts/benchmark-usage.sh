@@ -12,9 +12,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 size="${1:-100}"
 
-if [ ! -x node_modules/.bin/azurite ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# shellcheck source=scripts/lib/prerequisites.sh
+source "$root/scripts/lib/prerequisites.sh"
+require_tools dotnet node npm
+ensure_npm_tools
 
 echo "==> Building the benchmark (Release)"
 dotnet build tests/TelemetryFunctions.UsageBenchmarks -c Release -nologo -v quiet

@@ -24,9 +24,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in dotnet node npm curl; do
-  command -v "$tool" >/dev/null || { echo "error: '$tool' is not installed (see README.md, Prerequisites)." >&2; exit 1; }
-done
+# shellcheck source=scripts/lib/prerequisites.sh
+source "$root/scripts/lib/prerequisites.sh"
+require_tools dotnet node npm curl
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -35,10 +35,7 @@ if port_open "$port"; then
   exit 1
 fi
 
-if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> Installing pinned tools (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+ensure_npm_tools
 
 echo "==> Building the local host"
 dotnet build src/TelemetryFunctions.LocalHost -c Release -nologo -v quiet

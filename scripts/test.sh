@@ -11,14 +11,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-for tool in dotnet node npm; do
-  command -v "$tool" >/dev/null || { echo "error: '$tool' is not installed (see README.md, Prerequisites)." >&2; exit 1; }
-done
+# shellcheck source=scripts/lib/prerequisites.sh
+source "$root/scripts/lib/prerequisites.sh"
+require_tools dotnet node npm
 
-if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> Installing pinned tools (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+ensure_npm_tools
 
 # The dashboard's browser test drives Debian's chromium; installed here when missing and root, else skipped.
 "$root/scripts/install-browser.sh"
