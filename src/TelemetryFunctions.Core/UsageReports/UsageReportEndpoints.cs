@@ -176,7 +176,10 @@ public sealed partial class UsageReportEndpoints
             var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
             var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
             var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
-            if (record is { Status: UsageReportStore.Processed })
+            // "processed" once the processing run has finished, monthly totals included: a committed report whose run
+            // has not completed yet (or was cut off and is being redone) is still "processing".
+            var completed = entries.Any(e => e.Status is BlobLedgerEntry.Processed or BlobLedgerEntry.Duplicate);
+            if (record is { Status: UsageReportStore.Processed } && completed)
             {
                 var body = Status(id, "processed");
                 body["installationId"] = record.InstallationId;
