@@ -22,7 +22,6 @@ public sealed partial class AdminEndpoints(
     TimeProvider time,
     ILogger<AdminEndpoints> logger)
 {
-    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
 
     /// <summary><c>POST /api/admin/rollup?from=YYYY-MM-DD&amp;to=YYYY-MM-DD</c>.</summary>
     public async Task<IResult> RollupAsync(HttpRequest request, CancellationToken cancellationToken)
@@ -88,7 +87,7 @@ public sealed partial class AdminEndpoints(
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(logger, e);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
     }
 

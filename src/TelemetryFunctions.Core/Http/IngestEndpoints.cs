@@ -27,7 +27,6 @@ public sealed partial class IngestEndpoints(
     TimeProvider time,
     ILogger<IngestEndpoints> logger)
 {
-    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
     private readonly IngestionOptions _limits = options.Value.Ingestion;
 
     /// <summary><c>POST /v1/batch</c>, <c>/v1/track</c>, <c>/v1/identify</c>, <c>/v1/page</c>, <c>/v1/screen</c>, <c>/v1/group</c>, <c>/v1/alias</c>.</summary>
@@ -99,7 +98,7 @@ public sealed partial class IngestEndpoints(
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(logger, e, source!);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
     }
 
@@ -153,7 +152,7 @@ public sealed partial class IngestEndpoints(
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(logger, e, source!);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
 
         var rejected = outcome.Rejected.OrderBy(r => r.Index).Select(r => new RejectedEvent(r.Index, r.MessageId, r.Reason)).ToList();

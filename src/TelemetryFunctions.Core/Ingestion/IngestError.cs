@@ -11,8 +11,11 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
 
     public static IngestError Unauthorized(string reason) => new(401, "unauthorized", reason);
 
-    public static IngestError StorageUnavailable(TimeSpan retryAfter) =>
-        new(503, "storage_unavailable", "Storage is unavailable; nothing from this request is acknowledged. Retry later.", retryAfter);
+    /// <summary>How long a client is asked to wait when storage is unavailable.</summary>
+    public static TimeSpan StorageRetryAfter { get; } = TimeSpan.FromSeconds(10);
+
+    public static IngestError StorageUnavailable() =>
+        new(503, "storage_unavailable", "Storage is unavailable; nothing from this request is acknowledged. Retry later.", StorageRetryAfter);
 
     public static IngestError RateLimited(TimeSpan retryAfter) =>
         new(429, "rate_limited", "This source is sending faster than its limit. Retry after the indicated delay.", retryAfter);

@@ -25,7 +25,6 @@ public sealed partial class StatsEndpoints(
     TimeProvider time,
     ILogger<StatsEndpoints> logger)
 {
-    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
 
     /// <summary><c>GET /api/stats/active-users?from=&amp;to=[&amp;by=version|os]</c>: per day DAU, WAU, MAU and daily active instances.</summary>
     public Task<IResult> ActiveUsersAsync(HttpRequest request, CancellationToken cancellationToken) =>
@@ -220,7 +219,7 @@ public sealed partial class StatsEndpoints(
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(logger, e);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
     }
 

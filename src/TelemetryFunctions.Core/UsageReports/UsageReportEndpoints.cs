@@ -28,7 +28,6 @@ public sealed partial class UsageReportEndpoints
 {
     private const int CopyChunk = 64 * 1024;
     private const int MaxMonths = 120;
-    private static readonly TimeSpan StorageRetryAfter = TimeSpan.FromSeconds(10);
 
     private readonly UsageReportOptions _options;
     private readonly UsageReportReader _reader;
@@ -153,7 +152,7 @@ public sealed partial class UsageReportEndpoints
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(_logger, e);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
     }
 
@@ -237,7 +236,7 @@ public sealed partial class UsageReportEndpoints
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(_logger, e);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
     }
 
@@ -275,7 +274,7 @@ public sealed partial class UsageReportEndpoints
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
             LogStorageUnavailable(_logger, e);
-            return JsonResponse.Error(IngestError.StorageUnavailable(StorageRetryAfter));
+            return JsonResponse.Error(IngestError.StorageUnavailable());
         }
 
         // Entitlement and overage follow the configuration as it is now.
