@@ -16,8 +16,38 @@ using TelemetryFunctions.Storage;
 //   sweep:  fleets of N instances of which the same 1,000 went silent; time and storage requests per sweep.
 //   rollup: a day with N active users; time and peak managed memory of computing it (DAU + day digest),
 //           and the cost of MAU as a 30-day digest merge.
-// Usage: scripts/benchmark-timers.sh [--sizes 10000,100000,1000000] [--storage <connection string>]
-var sizes = Option("--sizes")?.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray() ?? [10_000, 100_000, 1_000_000];
+const string Usage = """
+    Usage: scripts/benchmark-timers.sh [--sizes 10000,100000,1000000] [--storage <connection string>]
+      --sizes LIST    fleet sizes and daily active users to measure (default 10000,100000,1000000; the largest
+                      takes the longest: seeding writes two rows per instance)
+      --storage CS    a storage connection string instead of starting an in-memory Azurite
+      -h, --help      this text
+    """;
+if (args.Any(a => a is "-h" or "--help"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+int[] sizes;
+try
+{
+    for (var i = 0; i < args.Length; i += 2)
+    {
+        if (args[i] is not ("--sizes" or "--storage") || i + 1 >= args.Length)
+        {
+            throw new FormatException($"'{args[i]}' is not an option, or lacks its value");
+        }
+    }
+
+    sizes = Option("--sizes")?.Split(',').Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1_000 ? n : throw new FormatException($"'{s}' is not a size of at least 1000")).ToArray() ?? [10_000, 100_000, 1_000_000];
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}\n{Usage}");
+    return 2;
+}
+
 const int Silent = 1_000;
 var now = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
 
