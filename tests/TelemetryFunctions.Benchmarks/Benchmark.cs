@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Azure;
 using Azure.Core;
 using Azure.Data.Tables;
 using Microsoft.AspNetCore.Hosting;
@@ -57,7 +56,7 @@ internal sealed class Benchmark(BenchmarkOptions options)
             {
                 if (azurite is null)
                 {
-                    await DeleteTablesAsync(service, prefix);
+                    await BenchmarkTables.DeleteAsync(service, prefix);
                 }
             }
         }
@@ -144,9 +143,9 @@ internal sealed class Benchmark(BenchmarkOptions options)
         var sent = (warmup?.EventsSent ?? 0) + measured.EventsSent;
         var accepted = (warmup?.Accepted ?? 0) + measured.Accepted;
         var counting = Stopwatch.StartNew();
-        var stored = await CountRowsAsync(service.GetTableClient(prefix + TableNames.RawEvents), cancellationToken);
-        var activityRows = await CountRowsAsync(service.GetTableClient(prefix + TableNames.Activity), cancellationToken);
-        var instanceRows = await CountRowsAsync(service.GetTableClient(prefix + TableNames.Instances), cancellationToken);
+        var stored = await BenchmarkTables.CountRowsAsync(service.GetTableClient(prefix + TableNames.RawEvents), cancellationToken);
+        var activityRows = await BenchmarkTables.CountRowsAsync(service.GetTableClient(prefix + TableNames.Activity), cancellationToken);
+        var instanceRows = await BenchmarkTables.CountRowsAsync(service.GetTableClient(prefix + TableNames.Instances), cancellationToken);
         var payload = await MeanPayloadBytesAsync(service.GetTableClient(prefix + TableNames.RawEvents), cancellationToken);
         var storedOk = stored == sent;
         if (warmup?.FirstFailure is { } warmupFailure)
@@ -254,44 +253,6 @@ internal sealed class Benchmark(BenchmarkOptions options)
         return options;
     }
 
-    /// <summary>
-    /// Rows in a table, counted over 16 row-key ranges at once: the emulator sorts a query's whole result for every
-    /// page, so one query over a large table costs time quadratic in its size.
-    /// </summary>
-    private static async Task<long> CountRowsAsync(TableClient table, CancellationToken cancellationToken)
-    {
-        const string Bounds = "123456789abcdef";
-        var ranges = new List<string> { $"RowKey lt '{Bounds[0]}'" };
-        for (var i = 1; i < Bounds.Length; i++)
-        {
-            ranges.Add($"RowKey ge '{Bounds[i - 1]}' and RowKey lt '{Bounds[i]}'");
-        }
-
-        ranges.Add($"RowKey ge '{Bounds[^1]}'");
-        var counts = new List<long>();
-        await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (filter, token) =>
-        {
-            long rows = 0;
-            try
-            {
-                await foreach (var page in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: ["RowKey"], cancellationToken: token).AsPages())
-                {
-                    rows += page.Values.Count;
-                }
-            }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-                // Never created: nothing was written.
-            }
-
-            lock (counts)
-            {
-                counts.Add(rows);
-            }
-        });
-        return counts.Sum();
-    }
-
     private static async Task<double> MeanPayloadBytesAsync(TableClient table, CancellationToken cancellationToken)
     {
         long bytes = 0, rows = 0;
@@ -307,22 +268,7 @@ internal sealed class Benchmark(BenchmarkOptions options)
         return rows == 0 ? 0 : bytes / (double)rows;
     }
 
-    private static async Task DeleteTablesAsync(TableServiceClient service, string prefix)
-    {
-        foreach (var table in TableNames.All.Append("Ceiling"))
-        {
-            try
-            {
-                await service.DeleteTableAsync(prefix + table);
-            }
-            catch (RequestFailedException)
-            {
-                // Not created, or already gone.
-            }
-        }
-    }
-
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try
         {
@@ -334,7 +280,7 @@ internal sealed class Benchmark(BenchmarkOptions options)
         }
     }
 
-    private static string AzuriteVersion()
+    internal static string AzuriteVersion()
     {
         try
         {
