@@ -102,7 +102,7 @@ internal sealed record LoadOptions
 
         if (options.Mode == "soak" && options.Duration < TimeSpan.FromSeconds(20))
         {
-            throw new ArgumentException("--duration must be at least 20s: the first fifth is warm-up and memory is compared over the rest.");
+            throw new ArgumentException("--duration must be at least 20s: the start is warm-up and memory is compared over the rest.");
         }
 
         return options;

@@ -13,8 +13,12 @@ internal sealed record SoakSample(TimeSpan At, long ResidentBytes, LoadFigures I
 /// </summary>
 internal static class Soak
 {
-    /// <summary>The first fifth of the run is warm-up: caches, connection pools and the GC's budgets settle.</summary>
-    private const double WarmupShare = 0.2;
+    /// <summary>
+    /// The first fifth of the run, and at least 30 s (at most half a short run), is warm-up: the JIT's tiers, caches,
+    /// connection pools and the GC's budgets settle.
+    /// </summary>
+    private static TimeSpan Warmup(TimeSpan duration) =>
+        TimeSpan.FromTicks(Math.Max((long)(duration.Ticks * 0.2), Math.Min(TimeSpan.FromSeconds(30).Ticks, duration.Ticks / 2)));
 
     /// <summary>Growth allowed between the first and the last quarter of the measured part, whichever is larger.</summary>
     private const double AllowedGrowthShare = 0.10;
@@ -28,7 +32,7 @@ internal static class Soak
         Console.WriteLine($"  {options.Duration.TotalMinutes:0.#} minutes, {options.Clients} clients, batches of {options.Batch}, {rate}; host memory sampled every {options.SampleEvery.TotalSeconds:0} s");
         await using var run = await LoadRun.StartAsync(options, options.Clients, timers: true, cancellationToken);
         Console.WriteLine();
-        Console.WriteLine($"==> Running ({options.Duration.TotalSeconds * WarmupShare:0} s warm-up, then measured)");
+        Console.WriteLine($"==> Running ({Warmup(options.Duration).TotalSeconds:0} s warm-up, then measured)");
         Console.WriteLine($"  {"time",6} {"events/s",9} {"p50 ms",7} {"p99 ms",7} {"429",6} {"503",6} {"errors",7} {"host CPU",9} {"host RSS MiB",13}");
 
         var clients = Enumerable.Range(0, options.Clients).Select(i => run.CreateClient(i, options.Clients)).ToList();
@@ -74,7 +78,7 @@ internal static class Soak
     private static bool ReportMemory(List<SoakSample> samples, TimeSpan duration)
     {
         const double MiB = 1048576.0;
-        var measured = samples.Where(s => s.At >= duration * WarmupShare).ToList();
+        var measured = samples.Where(s => s.At >= Warmup(duration)).ToList();
         Console.WriteLine();
         if (measured.Count < 4)
         {
