@@ -17,9 +17,10 @@ using TelemetryFunctions.Storage;
 //   rollup: a day with N active users; time and peak managed memory of computing it (DAU + day digest),
 //           and the cost of MAU as a 30-day digest merge.
 const string Usage = """
-    Usage: scripts/benchmark-timers.sh [--sizes 10000,100000,1000000] [--storage <connection string>]
+    Usage: scripts/benchmark-timers.sh [--sizes 10000,100000,1000000] [--only sweep|rollup|mau] [--storage <connection string>]
       --sizes LIST    fleet sizes and daily active users to measure (default 10000,100000,1000000; the largest
                       takes the longest: seeding writes two rows per instance)
+      --only PART     measure one part: sweep, rollup or mau (default all three)
       --storage CS    a storage connection string instead of starting an in-memory Azurite
       -h, --help      this text
     """;
@@ -34,10 +35,15 @@ try
 {
     for (var i = 0; i < args.Length; i += 2)
     {
-        if (args[i] is not ("--sizes" or "--storage") || i + 1 >= args.Length)
+        if (args[i] is not ("--sizes" or "--storage" or "--only") || i + 1 >= args.Length)
         {
             throw new FormatException($"'{args[i]}' is not an option, or lacks its value");
         }
+    }
+
+    if (Option("--only") is { } part && part is not ("sweep" or "rollup" or "mau"))
+    {
+        throw new FormatException($"--only takes sweep, rollup or mau, not '{part}'");
     }
 
     sizes = Option("--sizes")?.Split(',').Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1_000 ? n : throw new FormatException($"'{s}' is not a size of at least 1000")).ToArray() ?? [10_000, 100_000, 1_000_000];
@@ -55,74 +61,83 @@ await using var azurite = Option("--storage") is { } external ? null : await Azu
 var connection = Option("--storage") ?? azurite!.ConnectionString;
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}; storage: {(azurite is null ? "given" : "Azurite (in memory), started by this run")}");
 
-Console.WriteLine();
-Console.WriteLine("Inactivity sweep: the same 1,000 instances went silent in fleets of different sizes");
-Console.WriteLine($"{"instances",10} {"seed s",8} {"examined",9} {"marked",7} {"sweep ms",9} {"storage requests",17}");
-foreach (var n in sizes)
+if (Measures("sweep"))
 {
-    var (services, counter, storage) = Build(connection, now);
-    var seed = Stopwatch.StartNew();
-    await SeedFleetAsync(storage, services.GetRequiredService<InactivityIndex>(), n, now);
-    seed.Stop();
-    var before = counter.Count;
-    var clock = Stopwatch.StartNew();
-    var result = await services.GetRequiredService<InactivitySweep>().RunAsync(CancellationToken.None);
-    clock.Stop();
-    Console.WriteLine($"{n,10:N0} {seed.Elapsed.TotalSeconds,8:F0} {result.Examined,9:N0} {result.MarkedInactive,7:N0} {clock.ElapsedMilliseconds,9:N0} {counter.Count - before,17:N0}");
-}
-
-Console.WriteLine();
-Console.WriteLine("Daily rollup of one day with N active users (the day's activity partition read once)");
-Console.WriteLine($"{"users",10} {"seed s",8} {"DAU",10} {"rollup s",9} {"peak MB",8} {"storage requests",17}");
-foreach (var n in sizes)
-{
-    var (services, counter, storage) = Build(connection, now);
-    var day = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-1);
-    var seed = Stopwatch.StartNew();
-    await SeedActivityAsync(storage, day, n);
-    seed.Stop();
-    GC.Collect();
-    var baseline = GC.GetTotalMemory(true);
-    using var sampler = new PeakSampler();
-    var before = counter.Count;
-    var clock = Stopwatch.StartNew();
-    var figures = await services.GetRequiredService<DailyRollup>().RunDayAsync(day, CancellationToken.None);
-    clock.Stop();
-    Console.WriteLine($"{n,10:N0} {seed.Elapsed.TotalSeconds,8:F0} {figures.Dau,10:N0} {clock.Elapsed.TotalSeconds,9:F1} {(sampler.Peak - baseline) / 1e6,8:F0} {counter.Count - before,17:N0}");
-    if (figures.Dau != n)
+    Console.WriteLine();
+    Console.WriteLine("Inactivity sweep: the same 1,000 instances went silent in fleets of different sizes");
+    Console.WriteLine($"{"instances",10} {"seed s",8} {"examined",9} {"marked",7} {"sweep ms",9} {"storage requests",17}");
+    foreach (var n in sizes)
     {
-        Console.WriteLine($"  CHECK FAILED: DAU {figures.Dau}, expected {n}");
-        return 1;
+        var (services, counter, storage) = Build(connection, now);
+        var seed = Stopwatch.StartNew();
+        await SeedFleetAsync(storage, services.GetRequiredService<InactivityIndex>(), n, now);
+        seed.Stop();
+        var before = counter.Count;
+        var clock = Stopwatch.StartNew();
+        var result = await services.GetRequiredService<InactivitySweep>().RunAsync(CancellationToken.None);
+        clock.Stop();
+        Console.WriteLine($"{n,10:N0} {seed.Elapsed.TotalSeconds,8:F0} {result.Examined,9:N0} {result.MarkedInactive,7:N0} {clock.ElapsedMilliseconds,9:N0} {counter.Count - before,17:N0}");
     }
 }
 
-Console.WriteLine();
-Console.WriteLine("MAU by merging 30 day digests (each day: N users, 1/30 of them new every day)");
-Console.WriteLine($"{"users/day",10} {"MAU",10} {"merge s",8} {"peak MB",8} {"digest bytes read",18}");
-foreach (var n in sizes)
+if (Measures("rollup"))
 {
-    var (services, _, storage) = Build(connection, now);
-    var last = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-1);
-    var digests = services.GetRequiredService<ActivityDigests>();
-    var step = Math.Max(1, n / 30);
-    for (var d = 0; d < 30; d++)
+    Console.WriteLine();
+    Console.WriteLine("Daily rollup of one day with N active users (the day's activity partition read once)");
+    Console.WriteLine($"{"users",10} {"seed s",8} {"DAU",10} {"rollup s",9} {"peak MB",8} {"storage requests",17}");
+    foreach (var n in sizes)
     {
-        // Day d has users [d*step, d*step + n): consecutive days overlap, so MAU = n + 29*step exactly.
-        await digests.BuildAsync(last.AddDays(d - 29), Enumerable.Range(d * step, n).Select(Key), CancellationToken.None);
+        var (services, counter, storage) = Build(connection, now);
+        var day = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-1);
+        var seed = Stopwatch.StartNew();
+        await SeedActivityAsync(storage, day, n);
+        seed.Stop();
+        GC.Collect();
+        var baseline = GC.GetTotalMemory(true);
+        using var sampler = new PeakSampler();
+        var before = counter.Count;
+        var clock = Stopwatch.StartNew();
+        var figures = await services.GetRequiredService<DailyRollup>().RunDayAsync(day, CancellationToken.None);
+        clock.Stop();
+        Console.WriteLine($"{n,10:N0} {seed.Elapsed.TotalSeconds,8:F0} {figures.Dau,10:N0} {clock.Elapsed.TotalSeconds,9:F1} {(sampler.Peak - baseline) / 1e6,8:F0} {counter.Count - before,17:N0}");
+        if (figures.Dau != n)
+        {
+            Console.WriteLine($"  CHECK FAILED: DAU {figures.Dau}, expected {n}");
+            return 1;
+        }
     }
+}
 
-    GC.Collect();
-    var baseline = GC.GetTotalMemory(true);
-    using var sampler = new PeakSampler();
-    var clock = Stopwatch.StartNew();
-    var mau = await digests.CountDistinctAsync(Enumerable.Range(0, 30).Select(o => last.AddDays(-o)), CancellationToken.None);
-    clock.Stop();
-    var expected = n + (29 * step);
-    Console.WriteLine($"{n,10:N0} {mau,10:N0} {clock.Elapsed.TotalSeconds,8:F1} {(sampler.Peak - baseline) / 1e6,8:F0} {30L * n * 16,18:N0}");
-    if (mau != expected)
+if (Measures("mau"))
+{
+    Console.WriteLine();
+    Console.WriteLine("MAU by merging 30 day digests (each day: N users, 1/30 of them new every day)");
+    Console.WriteLine($"{"users/day",10} {"MAU",10} {"merge s",8} {"peak MB",8} {"digest bytes read",18}");
+    foreach (var n in sizes)
     {
-        Console.WriteLine($"  CHECK FAILED: MAU {mau}, expected {expected}");
-        return 1;
+        var (services, _, storage) = Build(connection, now);
+        var last = DateOnly.FromDateTime(now.UtcDateTime).AddDays(-1);
+        var digests = services.GetRequiredService<ActivityDigests>();
+        var step = Math.Max(1, n / 30);
+        for (var d = 0; d < 30; d++)
+        {
+            // Day d has users [d*step, d*step + n): consecutive days overlap, so MAU = n + 29*step exactly.
+            await digests.BuildAsync(last.AddDays(d - 29), Enumerable.Range(d * step, n).Select(Key), CancellationToken.None);
+        }
+
+        GC.Collect();
+        var baseline = GC.GetTotalMemory(true);
+        using var sampler = new PeakSampler();
+        var clock = Stopwatch.StartNew();
+        var mau = await digests.CountDistinctAsync(Enumerable.Range(0, 30).Select(o => last.AddDays(-o)), CancellationToken.None);
+        clock.Stop();
+        var expected = n + (29 * step);
+        Console.WriteLine($"{n,10:N0} {mau,10:N0} {clock.Elapsed.TotalSeconds,8:F1} {(sampler.Peak - baseline) / 1e6,8:F0} {30L * n * 16,18:N0}");
+        if (mau != expected)
+        {
+            Console.WriteLine($"  CHECK FAILED: MAU {mau}, expected {expected}");
+            return 1;
+        }
     }
 }
 
@@ -186,6 +201,8 @@ static async Task WriteAsync(TableClient table, IEnumerable<TableEntity> entitie
     await Parallel.ForEachAsync(chunks, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (chunk, token) =>
         await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), token));
 }
+
+bool Measures(string part) => Option("--only") is not { } only || only == part;
 
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 
