@@ -53,7 +53,7 @@ public sealed class ActivityDigests(TelemetryStorage storage)
     {
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         var keys = new List<string>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)} and RowKey ge {ActivityStore.UserPrefix} and RowKey lt {"u`"}");
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)} and RowKey ge {ActivityStore.UserPrefix} and RowKey lt {ActivityStore.UserMarksEnd}");
         await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
         {
             keys.Add(row.RowKey[ActivityStore.UserPrefix.Length..]);

@@ -20,6 +20,9 @@ public sealed class ActivityStore(TelemetryStorage storage)
     private readonly ConcurrentDictionary<string, byte> _marked = new(StringComparer.Ordinal);
 
     public const string UserPrefix = "u_";
+
+    /// <summary>The first row key after every user mark (the character after '_' is '`').</summary>
+    public const string UserMarksEnd = "u`";
     public const string InstancePrefix = "i_";
     public const string InstallationPrefix = "n_";
     public const string FirstSeenPrefix = "f_";

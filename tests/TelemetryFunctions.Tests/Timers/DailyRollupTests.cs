@@ -1,9 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Scheduling;
+using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
 namespace TelemetryFunctions.Tests.Timers;
@@ -183,5 +185,39 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(1, tuesday.Dau);
         Assert.Equal(2, tuesday.Wau);
         Assert.Equal(2, tuesday.Mau);
+    }
+
+    [Fact]
+    public async Task Every_row_of_a_day_is_counted_once_whichever_key_range_it_falls_in()
+    {
+        var time = new FakeTimeProvider(At(Monday.AddDays(1), 1));
+        await using var host = new LocalHostFactory(azurite, time);
+        var storage = host.Services.GetRequiredService<TelemetryStorage>();
+        var activity = await storage.GetTableAsync(TableNames.Activity, TestContext.Current.CancellationToken);
+        var day = TableKeys.Day(Monday);
+
+        // The day is read in row-key ranges split on the first hex digit of the user pseudonyms: the lowest and the
+        // highest pseudonym of every range each count once, and the other marks are counted too.
+        var users = "0123456789abcdef".SelectMany(d => new[] { $"{d}{new string('0', 31)}", $"{d}{new string('f', 31)}" }).ToList();
+        var rows = users.Select(u => new TableEntity(day, ActivityStore.UserPrefix + u) { ["Os"] = "linux", ["Version"] = "1.0.0", ["Source"] = "server" })
+            .Append(new TableEntity(day, ActivityStore.InstancePrefix + "instance-a") { ["Os"] = "linux" })
+            .Append(new TableEntity(day, ActivityStore.InstancePrefix + "instance-b") { ["Os"] = "windows" })
+            .Append(new TableEntity(day, ActivityStore.FirstSeenPrefix + "instance-b"))
+            .Append(new TableEntity(day, ActivityStore.GoneInactivePrefix + "instance-c"))
+            .Append(new TableEntity(day, ActivityStore.InstallationPrefix + "install-1") { ["Started"] = true, ["Succeeded"] = true, ["Os"] = "ubuntu" })
+            .Append(new TableEntity(day, "z_not-a-known-mark"));
+        foreach (var row in rows)
+        {
+            await activity.UpsertEntityAsync(row, cancellationToken: TestContext.Current.CancellationToken);
+        }
+
+        var figures = await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(Monday, TestContext.Current.CancellationToken);
+
+        Assert.Equal(users.Count, figures.Dau);
+        Assert.Equal(users.Count, figures.Breakdowns["usersByOs"]["linux"]);
+        Assert.Equal(2, figures.ActiveInstances);
+        Assert.Equal(1, figures.NewInstances);
+        Assert.Equal(1, figures.InstancesGoneInactive);
+        Assert.Equal((1, 1), (figures.InstallationsStarted, figures.InstallationsSucceeded));
     }
 }
