@@ -94,12 +94,12 @@ internal static class Ramp
         Console.WriteLine();
         Console.WriteLine($"Results (Markdown; batches of {options.Batch} events, {options.StepLength.TotalSeconds:0} s per step)");
         Console.WriteLine();
-        Console.WriteLine("| Clients | Events/s acknowledged | Requests/s | p50 / p95 / p99 ms | 429 | 503 | Errors | CPU cores: host / storage / load generator | Machine busy | Host RSS MiB |");
-        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| Clients | Events/s acknowledged | Requests/s | p50 / p95 / p99 ms | 429 | 503 | Errors | CPU cores: host / storage / load generator | Storage CPU per 1,000 events | Machine busy | Host RSS MiB |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var s in steps)
         {
             var f = s.Figures;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Clients} | {f.EventsPerSecond:N0} | {f.RequestsPerSecond:N1} | {f.Latency.Percentile(50):0} / {f.Latency.Percentile(95):0} / {f.Latency.Percentile(99):0} | {f.Rate(Outcome.TooManyRequests):P1} | {f.Rate(Outcome.Unavailable):P1} | {f.ErrorRate:P1} | {Cores(s.HostCores)} / {Cores(s.StorageCores)} / {Cores(s.GeneratorCores)} | {(s.MachineBusy is { } m ? m.ToString("P0", CultureInfo.InvariantCulture) : "n/a")} | {s.HostResidentBytes / 1048576.0:N0} |"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {s.Clients} | {f.EventsPerSecond:N0} | {f.RequestsPerSecond:N1} | {f.Latency.Percentile(50):0} / {f.Latency.Percentile(95):0} / {f.Latency.Percentile(99):0} | {f.Rate(Outcome.TooManyRequests):P1} | {f.Rate(Outcome.Unavailable):P1} | {f.ErrorRate:P1} | {Cores(s.HostCores)} / {Cores(s.StorageCores)} / {Cores(s.GeneratorCores)} | {StorageMsPerThousand(s)} | {(s.MachineBusy is { } m ? m.ToString("P0", CultureInfo.InvariantCulture) : "n/a")} | {s.HostResidentBytes / 1048576.0:N0} |"));
         }
 
         var peak = steps.MaxBy(s => s.Figures.EventsPerSecond)!;
@@ -128,6 +128,12 @@ internal static class Ramp
             ? "No request was rate limited (429)."
             : $"Rate limiting (429) starts at {limited.Clients} clients ({limited.Figures.Rate(Outcome.TooManyRequests):P1} of requests).");
     }
+
+    /// <summary>The storage's CPU time per 1,000 acknowledged events: whether storage work per event grows with load.</summary>
+    private static string StorageMsPerThousand(RampStep step) =>
+        step.StorageCores is { } cores && step.Figures.EventsPerSecond > 0
+            ? (cores / step.Figures.EventsPerSecond * 1_000_000).ToString("N0", CultureInfo.InvariantCulture) + " ms"
+            : "n/a";
 
     private static string Cores(double? cores) => cores is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
 }

@@ -68,10 +68,12 @@ internal static class Soak
             clients.ForEach(c => c.Dispose());
         }
 
+        // The load's figures end when the clients stop, before the stored rows are counted.
+        var load = run.Recorder.Total();
         var sum = new ClientTotals(totals.Sum(t => t.EventsSent), totals.Sum(t => t.EventsAcknowledged), totals.Sum(t => t.BatchesGivenUp));
         var storedOk = await run.CheckStoredAsync(sum, cancellationToken);
         var memoryOk = ReportMemory(samples, options.Duration);
-        ReportLoad(run.Recorder.Total(), sum);
+        ReportLoad(load, sum);
         return storedOk && memoryOk ? 0 : 1;
     }
 
