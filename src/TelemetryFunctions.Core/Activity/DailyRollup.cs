@@ -43,15 +43,6 @@ public sealed partial class DailyRollup(
     private const string MetaPartition = "meta";
     private const string WatermarkRow = "rollup-watermark";
     private const int MaxBreakdownEntries = 50;
-    private const int ParallelRangeQueries = 6;
-
-    /// <summary>
-    /// Disjoint row-key ranges that together cover a day's activity partition, read at once: the user marks (most of
-    /// the rows, <c>u_</c> and 32 hex digits) split by their first digit, and everything below and above them. One
-    /// query over a large partition is read strictly one page after another (and the emulator re-sorts the whole
-    /// result for every page); with ranges, pages of several come back at once.
-    /// </summary>
-    private static readonly (string? From, string? To)[] KeyRanges = BuildKeyRanges();
     private readonly ActivityOptions _options = options.Value.Activity;
 
     /// <summary>Computes every day from the last one computed (re-doing it, for late events) up to yesterday.</summary>
@@ -97,50 +88,82 @@ public sealed partial class DailyRollup(
     public async Task<DayFigures> RunDayAsync(DateOnly day, CancellationToken cancellationToken)
     {
         var activity = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        var partition = TableKeys.Day(day);
-        var parts = new DayTally[KeyRanges.Length];
-        await Parallel.ForEachAsync(
-            Enumerable.Range(0, KeyRanges.Length),
-            new ParallelOptions { MaxDegreeOfParallelism = ParallelRangeQueries, CancellationToken = cancellationToken },
-            async (i, token) =>
+        var users = new List<string>();
+        var tally = new Tally();
+        int activeInstances = 0, newInstances = 0, goneInactive = 0, started = 0, succeeded = 0, failed = 0, support = 0;
+
+        await foreach (var row in activity.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)}"), cancellationToken: cancellationToken))
+        {
+            var key = row.RowKey;
+            if (key.StartsWith(ActivityStore.UserPrefix, StringComparison.Ordinal))
             {
-                var part = new DayTally();
-                var (from, to) = KeyRanges[i];
-                var filter = (from, to) switch
+                users.Add(key[ActivityStore.UserPrefix.Length..]);
+                tally.Add("usersByVersion", row.GetString("Version"));
+                tally.Add("usersByOs", row.GetString("Os"));
+                tally.Add("usersBySource", row.GetString("Source"));
+            }
+            else if (key.StartsWith(ActivityStore.InstancePrefix, StringComparison.Ordinal))
+            {
+                activeInstances++;
+                tally.Add("instancesByVersion", row.GetString("Version"));
+                tally.Add("instancesByOs", row.GetString("Os"));
+                tally.Add("instancesByEdition", row.GetString("Edition"));
+                tally.Add("instancesBySource", row.GetString("Source"));
+            }
+            else if (key.StartsWith(ActivityStore.FirstSeenPrefix, StringComparison.Ordinal))
+            {
+                newInstances++;
+            }
+            else if (key.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal))
+            {
+                goneInactive++;
+            }
+            else if (key.StartsWith(ActivityStore.InstallationPrefix, StringComparison.Ordinal))
+            {
+                var os = row.GetString("Os");
+                var version = row.GetString("Version");
+                if (row.GetBoolean("Started") == true)
                 {
-                    (null, { } upper) => TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey lt {upper}"),
-                    ({ } lower, null) => TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {lower}"),
-                    _ => TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {from} and RowKey lt {to}"),
-                };
-                await foreach (var row in activity.QueryAsync<TableEntity>(filter, cancellationToken: token))
-                {
-                    part.Add(row);
+                    started++;
+                    tally.Add("installationsStartedByOs", os);
+                    tally.Add("installationsStartedByVersion", version);
                 }
 
-                parts[i] = part;
-            });
+                if (row.GetBoolean("Succeeded") == true)
+                {
+                    succeeded++;
+                    tally.Add("installationsSucceededByOs", os);
+                    tally.Add("installationsSucceededByVersion", version);
+                }
 
-        var total = parts[0];
-        foreach (var part in parts.Skip(1))
-        {
-            total.Merge(part);
+                if (row.GetBoolean("Failed") == true)
+                {
+                    failed++;
+                    tally.Add("installationsFailedByOs", os);
+                    tally.Add("installationsFailedByVersion", version);
+                }
+
+                if (row.GetBoolean("SupportRequested") == true)
+                {
+                    support++;
+                }
+            }
         }
 
-        var dau = await digests.BuildAsync(day, total.Users, cancellationToken);
-        total.Users.Clear();
+        var dau = await digests.BuildAsync(day, users, cancellationToken);
+        users.Clear();
         var wau = await digests.CountDistinctAsync(Window(day, 7), cancellationToken);
         var mau = await digests.CountDistinctAsync(Window(day, 30), cancellationToken);
 
         var figures = new DayFigures(
-            day, dau, wau, mau, total.ActiveInstances, total.NewInstances, total.GoneInactive,
-            total.Started, total.Succeeded, total.Failed, total.SupportRequests,
-            total.Started == 0 ? null : Math.Round((double)total.Succeeded / total.Started, 4),
-            total.Breakdowns.ToDictionary(MaxBreakdownEntries),
+            day, dau, wau, mau, activeInstances, newInstances, goneInactive, started, succeeded, failed, support,
+            started == 0 ? null : Math.Round((double)succeeded / started, 4),
+            tally.ToDictionary(MaxBreakdownEntries),
             time.GetUtcNow());
 
         var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
         await stats.UpsertEntityAsync(ToEntity(figures), TableUpdateMode.Replace, cancellationToken);
-        LogRolledUp(logger, day, dau, wau, mau, total.ActiveInstances);
+        LogRolledUp(logger, day, dau, wau, mau, activeInstances);
         return figures;
     }
 
@@ -222,119 +245,11 @@ public sealed partial class DailyRollup(
     private static partial void LogRolledUp(ILogger logger, DateOnly day, int dau, int wau, int mau, int instances);
 
     /// <summary>Counts per dimension value; unknown values count as "unknown", the long tail as "other".</summary>
-    private static (string? From, string? To)[] BuildKeyRanges()
-    {
-        var bounds = "123456789abcdef".Select(c => ActivityStore.UserPrefix + c).Prepend(ActivityStore.UserPrefix).Append(ActivityStore.UserMarksEnd).ToList();
-        var ranges = new List<(string?, string?)> { (null, bounds[0]) };
-        ranges.AddRange(bounds.Zip(bounds.Skip(1), (from, to) => ((string?)from, (string?)to)));
-        ranges.Add((bounds[^1], null));
-        return [.. ranges];
-    }
-
-    /// <summary>What one key range of a day's activity partition adds to the day's figures; ranges merge into the day.</summary>
-    private sealed class DayTally
-    {
-        public List<string> Users { get; } = [];
-
-        public Tally Breakdowns { get; } = new();
-
-        public int ActiveInstances { get; private set; }
-
-        public int NewInstances { get; private set; }
-
-        public int GoneInactive { get; private set; }
-
-        public int Started { get; private set; }
-
-        public int Succeeded { get; private set; }
-
-        public int Failed { get; private set; }
-
-        public int SupportRequests { get; private set; }
-
-        public void Add(TableEntity row)
-        {
-            var key = row.RowKey;
-            var tally = Breakdowns;
-            if (key.StartsWith(ActivityStore.UserPrefix, StringComparison.Ordinal))
-            {
-                Users.Add(key[ActivityStore.UserPrefix.Length..]);
-                tally.Add("usersByVersion", row.GetString("Version"));
-                tally.Add("usersByOs", row.GetString("Os"));
-                tally.Add("usersBySource", row.GetString("Source"));
-            }
-            else if (key.StartsWith(ActivityStore.InstancePrefix, StringComparison.Ordinal))
-            {
-                ActiveInstances++;
-                tally.Add("instancesByVersion", row.GetString("Version"));
-                tally.Add("instancesByOs", row.GetString("Os"));
-                tally.Add("instancesByEdition", row.GetString("Edition"));
-                tally.Add("instancesBySource", row.GetString("Source"));
-            }
-            else if (key.StartsWith(ActivityStore.FirstSeenPrefix, StringComparison.Ordinal))
-            {
-                NewInstances++;
-            }
-            else if (key.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal))
-            {
-                GoneInactive++;
-            }
-            else if (key.StartsWith(ActivityStore.InstallationPrefix, StringComparison.Ordinal))
-            {
-                AddInstallation(row);
-            }
-        }
-
-        public void Merge(DayTally other)
-        {
-            Users.AddRange(other.Users);
-            Breakdowns.Merge(other.Breakdowns);
-            ActiveInstances += other.ActiveInstances;
-            NewInstances += other.NewInstances;
-            GoneInactive += other.GoneInactive;
-            Started += other.Started;
-            Succeeded += other.Succeeded;
-            Failed += other.Failed;
-            SupportRequests += other.SupportRequests;
-        }
-
-        private void AddInstallation(TableEntity row)
-        {
-            var os = row.GetString("Os");
-            var version = row.GetString("Version");
-            if (row.GetBoolean("Started") == true)
-            {
-                Started++;
-                Breakdowns.Add("installationsStartedByOs", os);
-                Breakdowns.Add("installationsStartedByVersion", version);
-            }
-
-            if (row.GetBoolean("Succeeded") == true)
-            {
-                Succeeded++;
-                Breakdowns.Add("installationsSucceededByOs", os);
-                Breakdowns.Add("installationsSucceededByVersion", version);
-            }
-
-            if (row.GetBoolean("Failed") == true)
-            {
-                Failed++;
-                Breakdowns.Add("installationsFailedByOs", os);
-                Breakdowns.Add("installationsFailedByVersion", version);
-            }
-
-            if (row.GetBoolean("SupportRequested") == true)
-            {
-                SupportRequests++;
-            }
-        }
-    }
-
     private sealed class Tally
     {
         private readonly Dictionary<string, Dictionary<string, int>> _counts = new(StringComparer.Ordinal);
 
-        public void Add(string dimension, string? value, int count = 1)
+        public void Add(string dimension, string? value)
         {
             if (!_counts.TryGetValue(dimension, out var counts))
             {
@@ -343,18 +258,7 @@ public sealed partial class DailyRollup(
             }
 
             var key = string.IsNullOrEmpty(value) ? "unknown" : value;
-            counts[key] = counts.GetValueOrDefault(key) + count;
-        }
-
-        public void Merge(Tally other)
-        {
-            foreach (var (dimension, counts) in other._counts)
-            {
-                foreach (var (value, count) in counts)
-                {
-                    Add(dimension, value, count);
-                }
-            }
+            counts[key] = counts.GetValueOrDefault(key) + 1;
         }
 
         public Dictionary<string, IReadOnlyDictionary<string, int>> ToDictionary(int maxEntries) =>

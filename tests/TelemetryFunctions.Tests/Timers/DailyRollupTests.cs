@@ -188,7 +188,7 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Every_row_of_a_day_is_counted_once_whichever_key_range_it_falls_in()
+    public async Task Every_mark_in_a_days_partition_is_counted_once_and_unknown_marks_are_ignored()
     {
         var time = new FakeTimeProvider(At(Monday.AddDays(1), 1));
         await using var host = new LocalHostFactory(azurite, time);
@@ -196,8 +196,8 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var activity = await storage.GetTableAsync(TableNames.Activity, TestContext.Current.CancellationToken);
         var day = TableKeys.Day(Monday);
 
-        // The day is read in row-key ranges split on the first hex digit of the user pseudonyms: the lowest and the
-        // highest pseudonym of every range each count once, and the other marks are counted too.
+        // Users whose pseudonyms start with every hex digit, at both ends of each digit's range, and every other kind
+        // of mark, written straight into the day's partition: each counts once, and an unknown mark is ignored.
         var users = "0123456789abcdef".SelectMany(d => new[] { $"{d}{new string('0', 31)}", $"{d}{new string('f', 31)}" }).ToList();
         var rows = users.Select(u => new TableEntity(day, ActivityStore.UserPrefix + u) { ["Os"] = "linux", ["Version"] = "1.0.0", ["Source"] = "server" })
             .Append(new TableEntity(day, ActivityStore.InstancePrefix + "instance-a") { ["Os"] = "linux" })
