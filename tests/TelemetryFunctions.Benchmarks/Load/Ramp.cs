@@ -107,26 +107,28 @@ internal static class Ramp
         var ceiling = (ceilingBefore + ceilingAfter) / 2;
         Console.WriteLine();
         Console.WriteLine($"Raw storage ceiling: {ceilingBefore:N0} entities/s before the ramp, {ceilingAfter:N0} after.");
-        Console.WriteLine($"Throughput peaks at {peak.Figures.EventsPerSecond:N0} events/s ({peak.Clients} clients), {peak.Figures.EventsPerSecond / ceiling:0.00} of the raw ceiling; it reaches 90% of that peak at {knee.Clients} clients (p99 {knee.Figures.Latency.Percentile(99):0} ms).");
+        Console.WriteLine($"Throughput peaks at {peak.Figures.EventsPerSecond:N0} events/s ({Clients(peak.Clients)}), {peak.Figures.EventsPerSecond / ceiling:0.00} of the raw ceiling; it reaches 90% of that peak at {Clients(knee.Clients)} (p99 {knee.Figures.Latency.Percentile(99):0} ms).");
         var later = steps.Where(s => s.Clients > knee.Clients).ToList();
         if (later.Count > 0)
         {
             var last = later[^1];
-            Console.WriteLine($"Beyond {knee.Clients} clients more clients add latency, not throughput: at {last.Clients} clients {last.Figures.EventsPerSecond:N0} events/s with p99 {last.Figures.Latency.Percentile(99):0} ms.");
+            Console.WriteLine($"Beyond {Clients(knee.Clients)} more clients add latency, not throughput: at {Clients(last.Clients)} {last.Figures.EventsPerSecond:N0} events/s with p99 {last.Figures.Latency.Percentile(99):0} ms.");
         }
 
-        var bound = knee.StorageCores switch
-        {
-            >= 0.85 => $"the storage: Azurite, which runs on one thread, keeps {knee.StorageCores:0.00} cores busy at that step",
-            { } c when knee.MachineBusy >= 0.9 => $"the machine: all {Environment.ProcessorCount} CPUs are busy (storage {c:0.00} cores, host {Cores(knee.HostCores)} cores)",
-            { } c => $"not the storage's CPU (Azurite {c:0.00} cores, host {Cores(knee.HostCores)} cores): look at the host",
-            null => "unknown (the storage was given with --storage, its CPU cannot be seen from here)",
-        };
+        var bound = knee.Figures.Rate(Outcome.TooManyRequests) > 0
+            ? $"the host's rate limits: {knee.Figures.Rate(Outcome.TooManyRequests):P1} of requests got 429"
+            : knee.StorageCores switch
+            {
+                >= 0.85 => $"the storage: Azurite, which runs on one thread, keeps {knee.StorageCores:0.00} cores busy at that step",
+                { } c when knee.MachineBusy >= 0.9 => $"the machine: all {Environment.ProcessorCount} CPUs are busy (storage {c:0.00} cores, host {Cores(knee.HostCores)} cores)",
+                { } c => $"not the storage's CPU (Azurite {c:0.00} cores, host {Cores(knee.HostCores)} cores): look at the host",
+                null => "unknown (the storage was given with --storage, its CPU cannot be seen from here)",
+            };
         Console.WriteLine($"What limits it at the knee: {bound}.");
         var limited = steps.FirstOrDefault(s => s.Figures.Rate(Outcome.TooManyRequests) > 0);
         Console.WriteLine(limited is null
             ? "No request was rate limited (429)."
-            : $"Rate limiting (429) starts at {limited.Clients} clients ({limited.Figures.Rate(Outcome.TooManyRequests):P1} of requests).");
+            : $"Rate limiting (429) starts at {Clients(limited.Clients)} ({limited.Figures.Rate(Outcome.TooManyRequests):P1} of requests).");
     }
 
     /// <summary>The storage's CPU time per 1,000 acknowledged events: whether storage work per event grows with load.</summary>
@@ -134,6 +136,8 @@ internal static class Ramp
         step.StorageCores is { } cores && step.Figures.EventsPerSecond > 0
             ? (cores / step.Figures.EventsPerSecond * 1_000_000).ToString("N0", CultureInfo.InvariantCulture) + " ms"
             : "n/a";
+
+    private static string Clients(int count) => count == 1 ? "1 client" : $"{count} clients";
 
     private static string Cores(double? cores) => cores is { } c ? c.ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
 }
