@@ -36,6 +36,7 @@ public static class LocalHostApp
         }
 
         builder.AddUsageReportWatcher();
+        builder.AddRequestConcurrencyLimit();
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -56,6 +57,7 @@ public static class LocalHostApp
             await context.Response.WriteAsJsonAsync(new { success = false, error = new { code = "internal_error", message = "An unexpected error occurred; it has been logged." } });
         }));
 
+        app.UseRateLimiter();
         app.MapIngestRoutes();
         app.MapAdminRoutes();
         app.MapReportingRoutes();

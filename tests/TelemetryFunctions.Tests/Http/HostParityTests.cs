@@ -70,6 +70,17 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
         }
     }
 
+    [Fact]
+    public void The_local_host_caps_requests_in_progress_as_host_json_does_in_azure()
+    {
+        using var hostJson = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")));
+        var http = hostJson.RootElement.GetProperty("extensions").GetProperty("http");
+        var local = new TelemetryFunctions.LocalHost.RequestConcurrencyOptions();
+
+        Assert.Equal(http.GetProperty("maxConcurrentRequests").GetInt32(), local.MaxConcurrentRequests);
+        Assert.Equal(http.GetProperty("maxOutstandingRequests").GetInt32(), local.MaxOutstandingRequests);
+    }
+
     [GeneratedRegex(@"HttpTrigger\(\s*AuthorizationLevel\.\w+\s*,\s*""(?<method>\w+)""\s*,\s*Route\s*=\s*TelemetryRoutes\.(?<route>\w+)\s*\)")]
     private static partial Regex HttpTrigger();
 

@@ -1,0 +1,57 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Http;
+using TelemetryFunctions.Ingestion;
+
+namespace TelemetryFunctions.LocalHost;
+
+/// <summary>
+/// The local host's equivalent of <c>host.json</c>'s <c>extensions.http.maxConcurrentRequests</c> and
+/// <c>maxOutstandingRequests</c> in Azure: at most that many requests run at once, the next ones wait in a queue, and
+/// beyond the outstanding limit a request is answered 429 with Retry-After at once, before its body is read. This keeps
+/// the host's memory bounded under a flood of slow requests. The defaults are host.json's values.
+/// </summary>
+public sealed class RequestConcurrencyOptions
+{
+    public const string Section = "LocalHost:Http";
+
+    /// <summary>Requests executing at once (host.json <c>maxConcurrentRequests</c>).</summary>
+    public int MaxConcurrentRequests { get; set; } = 100;
+
+    /// <summary>Requests executing or waiting (host.json <c>maxOutstandingRequests</c>); beyond it, 429.</summary>
+    public int MaxOutstandingRequests { get; set; } = 200;
+}
+
+internal static class RequestConcurrency
+{
+    /// <summary>How long a refused client is asked to wait.</summary>
+    private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
+
+    public static WebApplicationBuilder AddRequestConcurrencyLimit(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RequestConcurrencyOptions>()
+            .Bind(builder.Configuration.GetSection(RequestConcurrencyOptions.Section))
+            .Validate(o => o.MaxConcurrentRequests >= 1, $"{RequestConcurrencyOptions.Section}:MaxConcurrentRequests must be at least 1.")
+            .Validate(o => o.MaxOutstandingRequests >= o.MaxConcurrentRequests, $"{RequestConcurrencyOptions.Section}:MaxOutstandingRequests must be at least MaxConcurrentRequests.")
+            .ValidateOnStart();
+        builder.Services.AddRateLimiter(_ => { });
+        builder.Services.AddOptions<RateLimiterOptions>().Configure<IOptions<RequestConcurrencyOptions>>((limiter, concurrency) =>
+        {
+            var limits = concurrency.Value;
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                context.Request.Path.StartsWithSegments("/health")
+                    ? RateLimitPartition.GetNoLimiter("health")
+                    : RateLimitPartition.GetConcurrencyLimiter("requests", _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = limits.MaxConcurrentRequests,
+                        QueueLimit = limits.MaxOutstandingRequests - limits.MaxConcurrentRequests,
+                        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                    }));
+            limiter.OnRejected = (rejected, cancellationToken) =>
+                new ValueTask(JsonResponse.Error(new IngestError(429, "too_many_requests", "The host has too many requests in progress. Retry after the indicated delay.", RetryAfter))
+                    .ExecuteAsync(rejected.HttpContext));
+        });
+        return builder;
+    }
+}
