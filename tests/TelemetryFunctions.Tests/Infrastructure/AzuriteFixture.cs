@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Azure.Data.Tables;
 
 [assembly: AssemblyFixture(typeof(TelemetryFunctions.Tests.Infrastructure.AzuriteFixture))]
 
@@ -17,13 +15,9 @@ public sealed class AzuriteFixture : IAsyncLifetime
     // Azurite's well-known development account; not a secret.
     private const string DevAccount = "devstoreaccount1";
     private const string DevKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-    private Process? _process;
+    private AzuriteProcess? _azurite;
 
     public string ConnectionString { get; private set; } = "";
-
-    public int BlobPort { get; private set; }
-
-    public int TablePort { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
@@ -34,49 +28,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
             return;
         }
 
-        var azurite = Path.Combine(RepositoryPaths.Root, "node_modules", ".bin", "azurite");
-        if (!File.Exists(azurite))
-        {
-            throw new InvalidOperationException($"Azurite is not installed at {azurite}. Run `npm ci` in the repository root (scripts/test.sh does).");
-        }
-
-        BlobPort = FreePort();
-        var queuePort = FreePort();
-        TablePort = FreePort();
-        var start = new ProcessStartInfo(azurite)
-        {
-            ArgumentList =
-            {
-                "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl",
-                "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--queueHost", "127.0.0.1", "--queuePort", queuePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--tableHost", "127.0.0.1", "--tablePort", TablePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        _process = Process.Start(start) ?? throw new InvalidOperationException("Azurite did not start.");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-
-        ConnectionString = ConnectionStringFor(BlobPort, queuePort, TablePort);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        var service = new TableServiceClient(ConnectionString);
-        while (true)
-        {
-            try
-            {
-                await service.GetPropertiesAsync();
-                return;
-            }
-            catch (Exception) when (DateTime.UtcNow < deadline && !_process.HasExited)
-            {
-                await Task.Delay(200);
-            }
-        }
+        _azurite = await AzuriteProcess.StartAsync(persisted: false);
+        ConnectionString = _azurite.ConnectionString;
     }
 
     public static string ConnectionStringFor(int blobPort, int queuePort, int tablePort) =>
@@ -86,16 +39,12 @@ public sealed class AzuriteFixture : IAsyncLifetime
     /// <summary>A table prefix no other test uses.</summary>
     public static string UniquePrefix() => "t" + Guid.NewGuid().ToString("N")[..12];
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
+        if (_azurite is not null)
         {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(5000);
+            await _azurite.DisposeAsync();
         }
-
-        _process?.Dispose();
-        return ValueTask.CompletedTask;
     }
 
     internal static int FreePort()
