@@ -1,14 +1,13 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.Benchmarks;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Storage;
 
@@ -57,7 +56,7 @@ catch (FormatException e)
 const int Silent = 1_000;
 var now = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
 
-await using var azurite = Option("--storage") is { } external ? null : await Azurite.StartAsync();
+await using var azurite = Option("--storage") is { } external ? null : await Azurite.StartAsync(CancellationToken.None);
 var connection = Option("--storage") ?? azurite!.ConnectionString;
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}; storage: {(azurite is null ? "given" : "Azurite (in memory), started by this run")}");
 
@@ -221,70 +220,4 @@ internal sealed class PeakSampler : IDisposable
     public long Peak => Math.Max(Interlocked.Read(ref _peak), GC.GetTotalMemory(false));
 
     public void Dispose() => _timer.Dispose();
-}
-
-/// <summary>An in-memory Azurite from the repository's pinned npm package, on free ports.</summary>
-internal sealed class Azurite : IAsyncDisposable
-{
-    private const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-    private readonly Process _process;
-
-    private Azurite(Process process, string connectionString)
-    {
-        _process = process;
-        ConnectionString = connectionString;
-    }
-
-    public string ConnectionString { get; }
-
-    public static async Task<Azurite> StartAsync()
-    {
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "TelemetryFunctions.sln")))
-        {
-            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("Run from inside the repository.");
-        }
-
-        int Port()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        var (blob, queue, table) = (Port(), Port(), Port());
-        var start = new ProcessStartInfo(Path.Combine(root, "node_modules", ".bin", "azurite")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl", "--blobHost", "127.0.0.1", "--blobPort", $"{blob}", "--queueHost", "127.0.0.1", "--queuePort", $"{queue}", "--tableHost", "127.0.0.1", "--tablePort", $"{table}" })
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var connection = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Key};BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1;";
-        for (var i = 0; i < 300; i++)
-        {
-            try
-            {
-                await new TableServiceClient(connection).GetPropertiesAsync();
-                break;
-            }
-            catch (Exception) when (!process.HasExited)
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        return new Azurite(process, connection);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-        _process.Dispose();
-    }
 }
