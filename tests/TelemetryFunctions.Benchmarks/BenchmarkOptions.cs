@@ -20,6 +20,9 @@ internal sealed record BenchmarkOptions
                           counted (default 10000, more if needed for every instance to send a batch first)
           --instances N   product-server instances the events come from (default 50)
           --users N       user ids the events are drawn from (default 20000)
+          --storage-delay MS
+                          wait MS milliseconds before every storage request, of the ceiling and of the host alike,
+                          to model a storage service that is not on this machine (default 0)
           --storage CS    a storage connection string to use instead of starting Azurite (tables get a unique prefix
                           and are deleted at the end)
           -h, --help      this text
@@ -43,6 +46,8 @@ internal sealed record BenchmarkOptions
     public int Users { get; init; } = 20_000;
 
     public string? Storage { get; init; }
+
+    public int StorageDelayMs { get; init; }
 
     public bool Help { get; init; }
 
@@ -76,6 +81,7 @@ internal sealed record BenchmarkOptions
                 "--instances" => options with { Instances = Number(1, 1_000_000) },
                 "--users" => options with { Users = Number(1, 100_000_000) },
                 "--storage" => options with { Storage = Value() },
+                "--storage-delay" => options with { StorageDelayMs = Number(0, 1000) },
                 "-h" or "--help" => options with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };

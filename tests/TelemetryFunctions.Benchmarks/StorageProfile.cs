@@ -17,8 +17,8 @@ namespace TelemetryFunctions.Benchmarks;
 /// <remarks>
 /// Installed into the host as a storage pipeline policy (the same hook the host offers for fault injection) and a
 /// middleware ahead of the routes. Storage calls are attributed to the HTTP request that made them through an
-/// <see cref="AsyncLocal{T}"/>; calls a request makes in parallel are added up, so storage time can exceed the
-/// request's own time.
+/// <see cref="AsyncLocal{T}"/>. A request's storage time is the time during which at least one of its calls was in
+/// flight, so calls it makes side by side count once, and the rest of the request is the host's own work.
 /// </remarks>
 internal sealed partial class StorageProfile(string tablePrefix) : HttpPipelinePolicy
 {
@@ -59,38 +59,38 @@ internal sealed partial class StorageProfile(string tablePrefix) : HttpPipelineP
     public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
     {
         var start = Stopwatch.GetTimestamp();
+        var request = _current.Value;
+        request?.CallStarted(start);
         try
         {
             ProcessNext(message, pipeline);
         }
         finally
         {
-            Record(message, Stopwatch.GetTimestamp() - start);
+            Record(message, request, start, Stopwatch.GetTimestamp());
         }
     }
 
     public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
     {
         var start = Stopwatch.GetTimestamp();
+        var request = _current.Value;
+        request?.CallStarted(start);
         try
         {
             await ProcessNextAsync(message, pipeline);
         }
         finally
         {
-            Record(message, Stopwatch.GetTimestamp() - start);
+            Record(message, request, start, Stopwatch.GetTimestamp());
         }
     }
 
-    private void Record(HttpMessage message, long ticks)
+    private void Record(HttpMessage message, RequestTally? request, long start, long end)
     {
         var tally = _operations.GetOrAdd(Describe(message), _ => new OperationTally());
-        tally.Add(ticks);
-        if (_current.Value is { } request)
-        {
-            Interlocked.Add(ref request.StorageTicks, ticks);
-            Interlocked.Increment(ref request.StorageCalls);
-        }
+        tally.Add(end - start);
+        request?.CallEnded(end);
     }
 
     /// <summary>"RawEvents: transaction (PUT)", "Instances: read", "Suppressions: query", ...</summary>
@@ -178,10 +178,39 @@ internal sealed partial class StorageProfile(string tablePrefix) : HttpPipelineP
         }
     }
 
+    /// <summary>One HTTP request's storage calls: how many, and for how long at least one was in flight.</summary>
     private sealed class RequestTally
     {
-        public long StorageTicks;
-        public long StorageCalls;
+        private readonly Lock _lock = new();
+        private int _inFlight;
+        private long _busySince;
+
+        public long StorageTicks { get; private set; }
+
+        public long StorageCalls { get; private set; }
+
+        public void CallStarted(long timestamp)
+        {
+            lock (_lock)
+            {
+                StorageCalls++;
+                if (_inFlight++ == 0)
+                {
+                    _busySince = timestamp;
+                }
+            }
+        }
+
+        public void CallEnded(long timestamp)
+        {
+            lock (_lock)
+            {
+                if (--_inFlight == 0)
+                {
+                    StorageTicks += timestamp - _busySince;
+                }
+            }
+        }
     }
 
     private sealed class StartupFilter(StorageProfile profile) : IStartupFilter
@@ -197,8 +226,8 @@ internal sealed partial class StorageProfile(string tablePrefix) : HttpPipelineP
                 var elapsed = Stopwatch.GetTimestamp() - start;
                 Interlocked.Increment(ref profile._requests);
                 Interlocked.Add(ref profile._serverTicks, elapsed);
-                Interlocked.Add(ref profile._storageTicks, Interlocked.Read(ref tally.StorageTicks));
-                Interlocked.Add(ref profile._storageCalls, Interlocked.Read(ref tally.StorageCalls));
+                Interlocked.Add(ref profile._storageTicks, tally.StorageTicks);
+                Interlocked.Add(ref profile._storageCalls, tally.StorageCalls);
             });
             next(app);
         };

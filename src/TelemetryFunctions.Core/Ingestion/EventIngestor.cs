@@ -134,14 +134,21 @@ public sealed partial class EventIngestor(
             }
 
             await suppressions.LiftSharingSuppressionAsync(reenabled, cancellationToken);
-            await rawEvents.StoreAsync(accepted, cancellationToken);
-            await activity.MarkAsync(accepted, cancellationToken);
-            await installations.RecordAsync(accepted, cancellationToken);
-            await supportRequests.StoreAsync(accepted, cancellationToken);
-            await instances.RecordAsync(
-                accepted.Where(e => e.InstanceKey is not null)
-                    .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel)),
-                cancellationToken);
+
+            // The five writes go to different tables and each is an idempotent upsert or an ETag-checked update, so
+            // they run side by side: a request costs its longest round trip, not their sum. If any fails, the
+            // request fails (503) once all have finished, and the client's retry completes the rest without
+            // doubling anything (the raw-event rows are the dedupe state and are rewritten in place).
+            await Task.WhenAll(
+                rawEvents.StoreAsync(accepted, cancellationToken),
+                activity.MarkAsync(accepted, cancellationToken),
+                installations.RecordAsync(accepted, cancellationToken),
+                supportRequests.StoreAsync(accepted, cancellationToken),
+                instances.RecordAsync(
+                    accepted.Where(e => e.InstanceKey is not null)
+                        .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
+                        .ToList(),
+                    cancellationToken));
             await TreatAsOptOutAsync(newlyDisabled, cancellationToken);
             metrics.Record(source, accepted.Count, rejected.Count, dropped, scrubbed);
             var droppedTotal = dropped.Values.Sum();
