@@ -22,10 +22,14 @@ public sealed class EventPreparer
     private readonly EventNamesOptions _names;
     private readonly SharingLevel _defaultLevel;
     private readonly ReportingCalendar _calendar;
+    private readonly TimeSpan _maxEventAge;
+    private readonly TimeSpan _maxFutureSkew;
 
     public EventPreparer(Pseudonymizer pseudonymizer, PersonalDataScrubber scrubber, ReportingCalendar calendar, IOptions<TelemetryOptions> options)
     {
         _calendar = calendar;
+        _maxEventAge = options.Value.Ingestion.MaxEventAge;
+        _maxFutureSkew = options.Value.Ingestion.MaxFutureSkew;
         _pseudonymizer = pseudonymizer;
         _scrubber = scrubber;
         _names = options.Value.Events;
@@ -134,6 +138,7 @@ public sealed class EventPreparer
             return (null, $"Event {e.Index} is {payloadBytes} bytes once stored as JSON (characters outside the Basic Multilingual Plane take 12 bytes each); the limit for a stored event is {RawEventStore.MaxPayloadBytes} bytes.");
         }
 
+        var (rawDay, rawDayFromClientClock) = RawDayOf(e);
         var prepared = new PreparedEvent
         {
             Index = e.Index,
@@ -154,14 +159,35 @@ public sealed class EventPreparer
             SharingLevel = declared ?? _defaultLevel,
             ReceivedAt = e.ReceivedAt,
             Timestamp = e.Timestamp,
-            HasClientTimestamp = e.ClientTimestamp is not null,
-            RawDay = DateOnly.FromDateTime((e.ClientTimestamp ?? e.ReceivedAt).UtcDateTime),
+            RawDayFromClientClock = rawDayFromClientClock,
+            RawDay = rawDay,
             ActivityDay = _calendar.DayOf(e.Timestamp),
             Document = document,
             SupportEmail = supportEmail,
             Scrubbed = scrubbed,
         };
         return (prepared, null);
+    }
+
+    /// <summary>
+    /// The UTC day of the raw-event partition. The client's own timestamp is stable across retries (the corrected one
+    /// moves with each attempt's <c>sentAt</c> and receive time), so a retry lands in the same partition and is
+    /// rewritten in place. A clock so wrong that its day falls outside the accepted window (a device set to 2019 or
+    /// 2099, whose events skew correction still accepts) would put the row where retention deletes it at once or
+    /// never: such events, and events without a timestamp, use the receive day instead.
+    /// </summary>
+    private (DateOnly Day, bool FromClientClock) RawDayOf(IncomingEvent e)
+    {
+        var received = DateOnly.FromDateTime(e.ReceivedAt.UtcDateTime);
+        if (e.ClientTimestamp is not { } client)
+        {
+            return (received, false);
+        }
+
+        var day = DateOnly.FromDateTime(client.UtcDateTime);
+        var earliest = DateOnly.FromDateTime((e.ReceivedAt - _maxEventAge).UtcDateTime).AddDays(-1);
+        var latest = DateOnly.FromDateTime((e.ReceivedAt + _maxFutureSkew).UtcDateTime).AddDays(1);
+        return day >= earliest && day <= latest ? (day, true) : (received, false);
     }
 
     /// <summary>The pseudonymous key of an identifier, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>

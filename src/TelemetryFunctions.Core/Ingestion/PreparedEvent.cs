@@ -39,9 +39,10 @@ public sealed record PreparedEvent
     public required SharingLevel SharingLevel { get; init; }
     public required DateTimeOffset ReceivedAt { get; init; }
     public required DateTimeOffset Timestamp { get; init; }
-    public required bool HasClientTimestamp { get; init; }
+    /// <summary>Whether <see cref="RawDay"/> is the client clock's day; if not, it is the receive day, and a retry may have landed the day before.</summary>
+    public required bool RawDayFromClientClock { get; init; }
 
-    /// <summary>The UTC day of the raw-event partition: the client's own timestamp (stable across retries), else the receive day.</summary>
+    /// <summary>The UTC day of the raw-event partition: the client's own timestamp (stable across retries) when it is plausible, else the receive day.</summary>
     public required DateOnly RawDay { get; init; }
 
     /// <summary>The reporting-time-zone day the event counts towards.</summary>

@@ -68,11 +68,11 @@ public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOp
         return entity;
     }
 
-    /// <summary>Events (without a client timestamp) already stored in the previous day's partition by an earlier attempt.</summary>
+    /// <summary>Events partitioned by their receive day (no usable client timestamp) already stored in the previous day's partition by an earlier attempt.</summary>
     public async Task<HashSet<string>> FindStoredYesterdayAsync(IEnumerable<PreparedEvent> events, CancellationToken cancellationToken)
     {
         var found = new HashSet<string>(StringComparer.Ordinal);
-        var candidates = events.Where(e => !e.HasClientTimestamp).ToList();
+        var candidates = events.Where(e => !e.RawDayFromClientClock).ToList();
         if (candidates.Count == 0)
         {
             return found;

@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Retention;
 using TelemetryFunctions.Tests.Infrastructure;
 
 namespace TelemetryFunctions.Tests.Http;
@@ -200,6 +202,30 @@ public sealed class HostileTimestampTests(AzuriteFixture azurite)
         Hostile.AssertAccepted(answer, 1);
         var row = Assert.Single(await Hostile.RawEventsAsync(host));
         Assert.Equal(new DateTimeOffset(2025, 6, 15, 8, 0, 0, TimeSpan.Zero), row.GetDateTimeOffset("EventTime"));
+    }
+
+    [Theory]
+    [InlineData(-2400)]
+    [InlineData(-40)]
+    [InlineData(30_000)]
+    public async Task A_client_clock_off_by_more_than_the_accepted_window_is_kept_in_the_receive_days_partition_and_survives_retention(int clockOffDays)
+    {
+        var time = new FakeTimeProvider(Now);
+        await using var host = new LocalHostFactory(azurite, time);
+        var clientNow = Now.AddDays(clockOffDays);
+        var e = TrackAt(Iso(clientNow.AddSeconds(-5)));
+        e["sentAt"] = Iso(clientNow);
+        e["messageId"] = "clock-" + clockOffDays.ToString(CultureInfo.InvariantCulture);
+
+        Hostile.AssertAccepted(await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e), 1);
+        time.Advance(TimeSpan.FromDays(1));
+        var retry = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e);
+        await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, retry.Status);
+        var row = Assert.Single(await Hostile.RawEventsAsync(host));
+        Assert.StartsWith(Now.UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture) + "_", row.PartitionKey, StringComparison.Ordinal);
+        Assert.Equal(Now.AddSeconds(-5), row.GetDateTimeOffset("EventTime"));
     }
 
     private static JsonObject TrackAt(string timestamp)
