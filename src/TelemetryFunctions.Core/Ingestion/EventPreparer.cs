@@ -52,9 +52,16 @@ public sealed class EventPreparer
         string? instanceKey = null;
         foreach (var path in _names.InstanceIdPaths)
         {
-            if (Take(e, path) is { } rawInstance && instanceKey is null && IsUsableIdentifier(rawInstance))
+            if (Take(e, path) is { } rawInstance && instanceKey is null)
             {
-                instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, rawInstance);
+                if (IsUsableIdentifier(rawInstance))
+                {
+                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, rawInstance);
+                }
+                else
+                {
+                    flags.Add($"{path} is not an instance identifier; ignored");
+                }
             }
         }
 
@@ -258,7 +265,7 @@ public sealed class EventPreparer
 
     private static string? Usable(string? id) => id is not null && IsUsableIdentifier(id) && !PersonalDataScrubber.LooksLikeIpAddress(id) ? id : null;
 
-    private static bool IsUsableIdentifier(string id) => id.Trim().Length > 0 && id.Length <= 1024 && !SegmentEventReader.HasControlCharacters(id);
+    private static bool IsUsableIdentifier(string id) => !SegmentEventReader.IsPlaceholder(id) && id.Length <= 1024 && !SegmentEventReader.HasControlCharacters(id);
 
     /// <summary>The string (or number, as text) at a dot path such as <c>context.os.name</c>.</summary>
     private static string? Read(IncomingEvent e, string path) => Locate(e, path, remove: false);

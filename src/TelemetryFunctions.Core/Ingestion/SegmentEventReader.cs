@@ -16,6 +16,9 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         "null", "undefined", "0", "nil", "none", "nan",
     };
 
+    /// <summary>Blank, or a word a client writes where it has no identifier ("null", "undefined", "0", ...).</summary>
+    public static bool IsPlaceholder(string value) => value.Trim().Length == 0 || NonIdentifiers.Contains(value.Trim());
+
     public (IncomingEvent? Event, EventRejection? Rejection) Read(
         JsonElement element,
         int index,
@@ -246,7 +249,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
             return error is null;
         }
 
-        if (value.Trim().Length == 0 || NonIdentifiers.Contains(value.Trim()))
+        if (IsPlaceholder(value))
         {
             error = $"{path}.{name} '{Truncate(value)}' is not an identifier.";
             return false;

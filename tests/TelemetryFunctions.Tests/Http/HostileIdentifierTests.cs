@@ -114,6 +114,10 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("bad\u0000instance")]
     [InlineData("")]
     [InlineData("LONG")]
+    [InlineData("null")]
+    [InlineData("undefined")]
+    [InlineData("0")]
+    [InlineData(" None ")]
     public async Task An_unusable_instanceId_in_the_properties_is_dropped_not_stored(string value)
     {
         await using var host = new LocalHostFactory(azurite);
