@@ -251,7 +251,7 @@ public sealed class PrivacyOptions
     public List<string> DeniedPropertyNames { get; set; } = [];
 
     /// <summary>Property names that are kept even when their name or an IPv4-like value would otherwise scrub them (os, version, ...).</summary>
-    public List<string> AllowedPropertyNames { get; set; } = ["os", "osVersion", "version", "productVersion", "appVersion", "edition", "clusterVersion", "libraryVersion", "sharingLevel", "instanceId", "arch", "platform", "locale", "timezone"];
+    public List<string> AllowedPropertyNames { get; set; } = ["os", "osVersion", "version", "productVersion", "appVersion", "edition", "clusterVersion", "libraryVersion", "sharingLevel", "arch", "platform", "locale", "timezone"];
 
     /// <summary>Sharing level assumed when neither the event nor its instance declares one.</summary>
     [RegularExpression("^(disabled|basic|advanced)$", ErrorMessage = "DefaultSharingLevel is disabled, basic or advanced.")]

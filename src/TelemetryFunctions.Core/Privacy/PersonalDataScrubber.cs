@@ -22,7 +22,7 @@ public sealed partial class PersonalDataScrubber
         "secret", "clientsecret", "token", "accesstoken", "refreshtoken", "idtoken", "apikey", "apitoken",
         "authorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
-        "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "birthday", "dateofbirth",
+        "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
         "dob", "gender", "avatar",
     };
 
@@ -103,7 +103,7 @@ public sealed partial class PersonalDataScrubber
                 {
                     var childPath = path.Length == 0 ? key : path + "." + key;
                     var allowed = IsAllowed(key, childPath);
-                    if (!allowed && IsDeniedName(key))
+                    if (!allowed && (IsDeniedName(key) || LooksPersonal(key)))
                     {
                         (toRemove ??= []).Add(key);
                         continue;

@@ -21,7 +21,12 @@ public sealed class PersonalDataScrubberTests
     [InlineData("distinct_id")]
     [InlineData("$city")]
     [InlineData("userAgent")]
-    public void Keys_that_name_personal_data_are_removed(string key)
+    [InlineData("instanceId")]
+    [InlineData("10.1.2.3")]
+    [InlineData("jane@example.com")]
+    [InlineData("2001:db8::1")]
+    [InlineData("ghp_0123456789abcdefghijABCDEFGHIJ012345")]
+    public void Keys_that_name_or_are_personal_data_are_removed(string key)
     {
         var properties = new JsonObject { [key] = "anything", ["plan"] = "pro" };
 
