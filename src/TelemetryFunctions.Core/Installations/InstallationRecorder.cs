@@ -64,7 +64,7 @@ public sealed class InstallationRecorder(TelemetryStorage storage)
             }
         }
 
-        throw new InvalidOperationException($"The installation record could not be updated after {MaxAttempts} attempts because of concurrent writers.");
+        throw new StorageContentionException($"The installation record could not be updated after {MaxAttempts} attempts because of concurrent writers.");
     }
 
     /// <summary>Applying the same event twice gives the same row: times are the earliest seen for each step.</summary>

@@ -162,7 +162,7 @@ public sealed partial class InstanceRegistry(
             }
         }
 
-        throw new InvalidOperationException($"The instance row could not be updated after {MaxAttempts} attempts (last status {lastStatus}).");
+        throw new StorageContentionException($"The instance row could not be updated after {MaxAttempts} attempts (last status {lastStatus}).");
     }
 
     private static InstanceRecord Apply(InstanceRecord? current, InstanceObservation o)

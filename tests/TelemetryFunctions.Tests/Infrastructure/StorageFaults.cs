@@ -14,14 +14,16 @@ public sealed class StorageFaults : HttpPipelinePolicy
 {
     private int _outageRequestsLeft;
     private int _lostResponsesLeft;
+    private int _outageStatus = 503;
     private Func<HttpMessage, bool> _matches = _ => false;
 
     public int Injected { get; private set; }
 
-    /// <summary>The next <paramref name="requests"/> matching requests get 503 and never reach storage.</summary>
-    public void Outage(Func<HttpMessage, bool> matches, int requests = int.MaxValue)
+    /// <summary>The next <paramref name="requests"/> matching requests get <paramref name="status"/> (503 unless told) and never reach storage.</summary>
+    public void Outage(Func<HttpMessage, bool> matches, int requests = int.MaxValue, int status = 503)
     {
         _matches = matches;
+        _outageStatus = status;
         Volatile.Write(ref _outageRequestsLeft, requests);
     }
 
@@ -51,7 +53,7 @@ public sealed class StorageFaults : HttpPipelinePolicy
         if (_matches(message) && Interlocked.Decrement(ref _outageRequestsLeft) >= 0)
         {
             Injected++;
-            message.Response = new StatusResponse(503, "Server Busy");
+            message.Response = new StatusResponse(_outageStatus, _outageStatus == 503 ? "Server Busy" : "Injected");
             return;
         }
 

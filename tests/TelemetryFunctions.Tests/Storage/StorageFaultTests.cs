@@ -38,6 +38,45 @@ public sealed class StorageFaultTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Storage_refusing_access_answers_503_not_500_and_stores_nothing()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.Outage(StorageFaults.IsWrite, status: 403);
+        var during = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("h-1")), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, during.StatusCode);
+        Assert.True(during.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task An_instance_row_that_keeps_conflicting_answers_503_and_the_retry_stores_the_event_once()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Warm Up", messageId: "warm")), TestContext.Current.CancellationToken);
+
+        faults.Outage(m => StorageFaults.IsWrite(m) && m.Request.Uri.Path.Contains(host.TablePrefix + TableNames.Instances, StringComparison.Ordinal), status: 409);
+        var during = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("c-1")), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, during.StatusCode);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+
+        faults.Heal();
+        var after = await client.PostAsync("/v1/track", Segment.Json(Heartbeat("c-1")), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
     public async Task Outage_after_the_raw_events_are_written_answers_503_and_the_retry_completes_without_doubling()
     {
         var faults = new StorageFaults();
