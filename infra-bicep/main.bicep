@@ -25,10 +25,6 @@ param tags tagsType = {
 @description('Optional. Redundancy of the storage account.')
 param storageSkuName 'Standard_LRS' | 'Standard_ZRS' | 'Standard_GRS' | 'Standard_GZRS' = 'Standard_LRS'
 
-@description('Optional. Prefix of every table name: empty, or up to 21 letters and digits starting with a letter. Leave empty in a storage account of its own.')
-@maxLength(21)
-param tablePrefix string = ''
-
 @description('Optional. Memory and scale-out limit of the function app.')
 param scale flexScaleType = {
   instanceMemoryMB: 2048
@@ -169,7 +165,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     skuName: storageSkuName
-    tableNames: [for table in tables: '${tablePrefix}${table}']
+    tableNames: tables
     containerNames: [
       containers.usageReports
       containers.usageReportsQuarantine
@@ -235,7 +231,6 @@ module functionApp 'modules/functionApp.bicep' = {
     deploymentContainerName: containers.deploymentPackage
     applicationInsightsName: monitoring.outputs.name
     secretUris: keyVault.outputs.secretUris
-    tablePrefix: tablePrefix
     scale: scale
     schedules: schedules
     reportingTimeZone: reportingTimeZone

@@ -7,7 +7,6 @@ using 'main.bicep'
 param baseName = 'telemetry'
 
 // A storage account of its own: no table prefix.
-param tablePrefix = ''
 
 param storageSkuName = 'Standard_LRS'
 

@@ -226,10 +226,34 @@ if [ "$publish" = 1 ]; then
     echo "      (ProcessUsageReport) runs in the published code, so the usage-report subscription was not"
     echo "      created. Rerun this script once that function is published."
   fi
+
+  # -------------------------------------------------------------------------------------------------------
+  # 4. The admin key as a Functions key
+  # -------------------------------------------------------------------------------------------------------
+  # In Azure the Functions host itself checks x-functions-key / ?code= on the read and admin routes
+  # (AuthorizationLevel.Function), against its own keys: make the vault's admin key one of them, a host-level
+  # function key named telemetry-admin, so the key docs/deploy.md hands out is the key Azure accepts.
+  # Your role on the vault can take a few minutes to apply, hence the retries.
+  say "Setting the vault's admin key as the app's host function key 'telemetry-admin'"
+  admin_key=""
+  for _ in $(seq 1 12); do
+    admin_key="$(az keyvault secret show --vault-name "$vault_name" --name telemetry-admin-key \
+      --query value -o tsv 2>/dev/null || true)"
+    [ -n "$admin_key" ] && break
+    sleep 10
+  done
+  if [ -n "$admin_key" ] && az functionapp keys set --resource-group "$resource_group" --name "$app_name" \
+      --key-type functionKeys --key-name telemetry-admin --key-value "$admin_key" --output none; then
+    echo "ok: the admin key opens the read and admin routes (x-functions-key header or code parameter)."
+  else
+    echo "note: the admin key is not a Functions key yet, so the read and admin routes answer 401 with it."
+    echo "      Once you can read the vault, run: docs/deploy.md, \"The admin key in Azure\"."
+  fi
+  unset admin_key
 fi
 
 # ---------------------------------------------------------------------------------------------------------
-# 4. Smoke test and what to do next
+# 5. Smoke test and what to do next
 # ---------------------------------------------------------------------------------------------------------
 
 if [ "$publish" = 1 ] && [ "$smoke_test" = 1 ] && [ -n "$reader_id" ]; then

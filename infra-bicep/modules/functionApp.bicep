@@ -32,9 +32,6 @@ param applicationInsightsName string
 @description('Required. Key Vault secret URIs the app settings reference.')
 param secretUris secretUrisType
 
-@description('Optional. Prefix of every table name (empty in a dedicated storage account).')
-param tablePrefix string = ''
-
 @description('Optional. Memory and scale-out limit of the app.')
 param scale flexScaleType = {
   instanceMemoryMB: 2048
@@ -138,7 +135,6 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // The app's data: tables and blobs through DefaultAzureCredential.
     Telemetry__Storage__TableServiceUri: storageAccount.properties.primaryEndpoints.table
     Telemetry__Storage__BlobServiceUri: storageAccount.properties.primaryEndpoints.blob
-    Telemetry__Storage__TablePrefix: tablePrefix
     Telemetry__ReportingTimeZone: reportingTimeZone
 
     // Connection "UsageReportsStorage" of the Event Grid-sourced blob trigger.

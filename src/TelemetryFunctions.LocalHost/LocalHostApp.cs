@@ -53,8 +53,8 @@ public static class LocalHostApp
             // Unexpected failures only (bad input and storage outages are answered by the endpoints): logged once, with the exception.
             var failure = context.Features.Get<IExceptionHandlerFeature>()?.Error;
             LocalHostLog.UnhandledFailure(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TelemetryFunctions.LocalHost"), failure, context.Request.Path);
-            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-            await context.Response.WriteAsJsonAsync(new { success = false, error = new { code = "internal_error", message = "An unexpected error occurred; it has been logged." } });
+            // The same body the Functions app's UnhandledHttpFailureMiddleware answers with.
+            await JsonResponse.Error(IngestError.Unexpected()).ExecuteAsync(context);
         }));
 
         app.UseRateLimiter();

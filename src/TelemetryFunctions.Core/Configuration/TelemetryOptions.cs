@@ -154,7 +154,11 @@ public sealed class StorageOptions : IValidatableObject
     /// <summary>Blob endpoint used with managed identity when no connection string is set.</summary>
     public Uri? BlobServiceUri { get; set; }
 
-    /// <summary>Prepended to every table name; lets several deployments or test runs share an account.</summary>
+    /// <summary>
+    /// Prepended to every table and blob container name, so test runs and local hosts can share an emulator. Only with a
+    /// connection string: in Azure (service URIs) the blob trigger, the Event Grid subscription and the Bicep template
+    /// use the unprefixed <c>usage-reports</c> container, which a prefix would silently move away from.
+    /// </summary>
     [RegularExpression("^([A-Za-z][A-Za-z0-9]{0,20})?$", ErrorMessage = "TablePrefix is empty or up to 21 letters and digits, starting with a letter.")]
     public string TablePrefix { get; set; } = "";
 
@@ -165,6 +169,13 @@ public sealed class StorageOptions : IValidatableObject
             yield return new ValidationResult(
                 "Set Telemetry__Storage__ConnectionString (locally: UseDevelopmentStorage=true) or both Telemetry__Storage__TableServiceUri and Telemetry__Storage__BlobServiceUri (managed identity).",
                 [nameof(ConnectionString)]);
+        }
+
+        if (TablePrefix.Length > 0 && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            yield return new ValidationResult(
+                "Telemetry__Storage__TablePrefix must be empty with service URIs (Azure): it prefixes blob containers too, and the blob trigger, the Event Grid subscription and the deployment use the unprefixed usage-reports container. Give each deployment its own storage account.",
+                [nameof(TablePrefix)]);
         }
     }
 }

@@ -17,6 +17,10 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
     public static IngestError StorageUnavailable() =>
         new(503, "storage_unavailable", "Storage is unavailable; nothing from this request is acknowledged. Retry later.", StorageRetryAfter);
 
+    /// <summary>An unexpected failure, already logged by the host: the body names no cause, so nothing internal leaks.</summary>
+    public static IngestError Unexpected() =>
+        new(500, "internal_error", "An unexpected error occurred; it has been logged.");
+
     public static IngestError RateLimited(TimeSpan retryAfter) =>
         new(429, "rate_limited", "This source is sending faster than its limit. Retry after the indicated delay.", retryAfter);
 }

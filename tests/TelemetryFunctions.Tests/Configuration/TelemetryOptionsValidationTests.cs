@@ -56,4 +56,21 @@ public sealed class TelemetryOptionsValidationTests
         Assert.NotNull(error);
         Assert.Contains(expected, error, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public void A_table_prefix_is_rejected_with_service_uris_because_the_blob_trigger_watches_the_unprefixed_container()
+    {
+        var azure = new Dictionary<string, string?>
+        {
+            ["Telemetry:Storage:ConnectionString"] = "",
+            ["Telemetry:Storage:TableServiceUri"] = "https://st.table.core.windows.net/",
+            ["Telemetry:Storage:BlobServiceUri"] = "https://st.blob.core.windows.net/",
+        };
+
+        Assert.Null(ValidationError(azure));
+        var error = ValidationError(new(azure) { ["Telemetry:Storage:TablePrefix"] = "shared" });
+        Assert.NotNull(error);
+        Assert.Contains("Telemetry__Storage__TablePrefix must be empty", error, StringComparison.Ordinal);
+        Assert.Null(ValidationError(new() { ["Telemetry:Storage:TablePrefix"] = "shared" }));
+    }
 }

@@ -1,9 +1,12 @@
+using System.Net;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
 
 namespace TelemetryFunctions.Tests.Http;
 
@@ -81,8 +84,100 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
         Assert.Equal(http.GetProperty("maxOutstandingRequests").GetInt32(), local.MaxOutstandingRequests);
     }
 
-    [GeneratedRegex(@"HttpTrigger\(\s*AuthorizationLevel\.\w+\s*,\s*""(?<method>\w+)""\s*,\s*Route\s*=\s*TelemetryRoutes\.(?<route>\w+)\s*\)")]
+    [Fact]
+    public async Task Each_route_needs_a_functions_key_in_azure_exactly_where_the_local_host_requires_the_admin_key()
+    {
+        var constants = typeof(TelemetryRoutes).GetFields().ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
+        var triggers = HttpTrigger().Matches(FunctionsSource()).ToList();
+        await using var host = new LocalHostFactory(azurite);
+        using var client = host.CreateClient();
+
+        Assert.NotEmpty(triggers);
+        foreach (var trigger in triggers)
+        {
+            // Route parameters get a harmless value; no key is sent, so the admin-key filter answers before any handler.
+            var path = "/" + RouteParameter().Replace(constants[trigger.Groups["route"].Value], "x");
+            using var request = new HttpRequestMessage(new HttpMethod(trigger.Groups["method"].Value.ToUpperInvariant()), path)
+            {
+                Content = trigger.Groups["method"].Value == "post" ? new StringContent("{}", System.Text.Encoding.UTF8, "application/json") : null,
+            };
+            using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+            var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            var localNeedsAdminKey = response.StatusCode == HttpStatusCode.Unauthorized && body.Contains("The admin key is required", StringComparison.Ordinal);
+            var level = trigger.Groups["level"].Value;
+
+            Assert.True(
+                localNeedsAdminKey == level is "Function" or "Admin",
+                $"{path}: AuthorizationLevel.{level} in the Functions app, but the local host {(localNeedsAdminKey ? "requires" : "does not require")} the admin key.");
+        }
+    }
+
+    [Fact]
+    public void The_blob_trigger_watches_the_usage_report_container_of_the_library_and_of_the_bicep_template()
+    {
+        var trigger = Assert.Single(BlobTrigger().Matches(FunctionsSource()));
+        var container = trigger.Groups["container"].Value;
+        var main = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "infra-bicep", "main.bicep"));
+
+        Assert.Equal(new UsageReportOptions().Container, container);
+        Assert.Equal(container, BicepUsageReportContainer().Match(main).Groups["container"].Value);
+        Assert.Matches(@"containerNames:\s*\[[^\]]*\bcontainers\.usageReports\s", main);
+    }
+
+    [Fact]
+    public void The_functions_worker_keeps_the_noisy_log_categories_at_warning_as_the_local_host_does()
+    {
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.LocalHost", "appsettings.json")));
+        var program = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions", "Program.cs"));
+        var warningCategories = settings.RootElement.GetProperty("Logging").GetProperty("LogLevel").EnumerateObject()
+            .Where(c => c.Name != "Default" && c.Value.GetString() == "Warning")
+            .Select(c => c.Name)
+            .ToList();
+
+        Assert.NotEmpty(warningCategories);
+        Assert.All(warningCategories, category =>
+            Assert.Contains($"builder.Logging.AddFilter(\"{category}\", LogLevel.Warning);", program, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_functions_worker_samples_its_telemetry_as_host_json_samples_the_hosts_and_never_exceptions()
+    {
+        using var hostJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")));
+        var sampling = hostJson.RootElement.GetProperty("logging").GetProperty("applicationInsights").GetProperty("samplingSettings");
+        var program = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions", "Program.cs"));
+        var worker = WorkerSampling().Match(program);
+
+        Assert.True(worker.Success, "Program.cs configures the worker's adaptive sampling.");
+        Assert.Contains("options.EnableAdaptiveSampling = false", program, StringComparison.Ordinal);
+        Assert.Equal(sampling.GetProperty("maxTelemetryItemsPerSecond").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), worker.Groups["max"].Value);
+        Assert.Equal(sampling.GetProperty("excludedTypes").GetString(), worker.Groups["excluded"].Value);
+        Assert.Contains("Exception", worker.Groups["excluded"].Value.Split(';'));
+    }
+
+    [Fact]
+    public void The_functions_app_answers_unhandled_http_failures_from_inside_the_aspnet_core_integration()
+    {
+        var program = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions", "Program.cs"));
+        var integration = program.IndexOf("builder.ConfigureFunctionsWebApplication();", StringComparison.Ordinal);
+        var middleware = program.IndexOf("builder.UseMiddleware<UnhandledHttpFailureMiddleware>();", StringComparison.Ordinal);
+
+        Assert.True(integration >= 0 && middleware > integration, "UseMiddleware<UnhandledHttpFailureMiddleware>() comes after ConfigureFunctionsWebApplication().");
+    }
+
+    [GeneratedRegex(@"HttpTrigger\(\s*AuthorizationLevel\.(?<level>\w+)\s*,\s*""(?<method>\w+)""\s*,\s*Route\s*=\s*TelemetryRoutes\.(?<route>\w+)\s*\)")]
     private static partial Regex HttpTrigger();
+
+    [GeneratedRegex(@"BlobTrigger\(""(?<container>[a-z0-9-]+)/\{name\}""")]
+    private static partial Regex BlobTrigger();
+
+    [GeneratedRegex(@"^\s*usageReports:\s*'(?<container>[a-z0-9-]+)'", RegexOptions.Multiline)]
+    private static partial Regex BicepUsageReportContainer();
+
+    [GeneratedRegex(@"UseAdaptiveSampling\(maxTelemetryItemsPerSecond:\s*(?<max>\d+),\s*excludedTypes:\s*""(?<excluded>[^""]+)""\)")]
+    private static partial Regex WorkerSampling();
+
+    [GeneratedRegex(@"\{\w+\}")]
+    private static partial Regex RouteParameter();
 
     [GeneratedRegex(@"TimerTrigger\(""%(?<setting>\w+)%""[^)]*\)")]
     private static partial Regex TimerTrigger();
