@@ -190,6 +190,10 @@ public sealed class IngestionOptions
     [Range(1024, 16 * 1024 * 1024)]
     public int MaxRequestBytes { get; set; } = 500 * 1024;
 
+    /// <summary>How long a request body may take to arrive in full before the request is answered 408 and its connection closed.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan MaxBodyReadTime { get; set; } = TimeSpan.FromSeconds(30);
+
     [Range(1, 10_000)]
     public int MaxBatchEvents { get; set; } = 2500;
 

@@ -180,7 +180,7 @@ public sealed partial class IngestEndpoints(
             source = headerSource;
         }
 
-        var (body, readError) = await RequestBodyReader.ReadAsync(request, _limits.MaxRequestBytes, cancellationToken);
+        var (body, readError) = await RequestBodyReader.ReadAsync(request, _limits.MaxRequestBytes, _limits.MaxBodyReadTime, cancellationToken);
         if (readError is not null)
         {
             return (null, null, null, readError);

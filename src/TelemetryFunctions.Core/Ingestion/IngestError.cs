@@ -11,6 +11,8 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
 
     public static IngestError Unauthorized(string reason) => new(401, "unauthorized", reason);
 
+    public static IngestError RequestTimeout(string reason) => new(408, "request_timeout", reason);
+
     /// <summary>How long a client is asked to wait when storage is unavailable.</summary>
     public static TimeSpan StorageRetryAfter { get; } = TimeSpan.FromSeconds(10);
 

@@ -43,7 +43,16 @@ public static class RequestBodyReader
 {
     private const int ReadChunk = 16 * 1024;
 
-    public static async Task<(RequestBody? Body, IngestError? Error)> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    /// <summary>Reads the whole body, checking its type, encoding and size; an error says what to fix.</summary>
+    /// <param name="request">The request whose body is read.</param>
+    /// <param name="maxBytes">The largest body accepted, after decompression.</param>
+    /// <param name="maxReadTime">
+    /// How long the whole body may take to arrive (wall clock, as the server's other network limits). A slow-drip
+    /// sender that keeps just above the server's minimum data rate would otherwise hold a request slot for many
+    /// minutes; past the deadline the request is answered 408 and the connection closed.
+    /// </param>
+    /// <param name="cancellationToken">The request's own cancellation (the client went away).</param>
+    public static async Task<(RequestBody? Body, IngestError? Error)> ReadAsync(HttpRequest request, int maxBytes, TimeSpan maxReadTime, CancellationToken cancellationToken)
     {
         if (CheckContentType(request.ContentType) is { } typeError)
         {
@@ -77,6 +86,8 @@ public static class RequestBodyReader
 
         var buffer = ArrayPool<byte>.Shared.Rent(maxBytes + 1);
         CappedReadStream? compressed = null;
+        using var deadline = new CancellationTokenSource(maxReadTime);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
             int length;
@@ -84,7 +95,7 @@ public static class RequestBodyReader
             {
                 compressed = new CappedReadStream(request.Body, maxBytes);
                 await using var inflater = new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true);
-                length = await FillAsync(inflater, buffer, maxBytes + 1, cancellationToken);
+                length = await FillAsync(inflater, buffer, maxBytes + 1, reading.Token);
                 if (compressed.Exceeded)
                 {
                     return Fail(buffer, IngestError.TooLarge($"The compressed request body is larger than the limit of {maxBytes} bytes."));
@@ -92,7 +103,7 @@ public static class RequestBodyReader
             }
             else
             {
-                length = await FillAsync(request.Body, buffer, maxBytes + 1, cancellationToken);
+                length = await FillAsync(request.Body, buffer, maxBytes + 1, reading.Token);
             }
 
             if (length > maxBytes)
@@ -136,6 +147,11 @@ public static class RequestBodyReader
         catch (IOException)
         {
             return Fail(buffer, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            request.HttpContext.Response.Headers.Connection = "close";
+            return Fail(buffer, IngestError.RequestTimeout($"The request body did not arrive within {maxReadTime.TotalSeconds:0} seconds."));
         }
         catch
         {

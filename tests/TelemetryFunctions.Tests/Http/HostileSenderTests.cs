@@ -229,5 +229,43 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
         await Hostile.AssertNothingStoredAsync(host);
     }
 
+    [Fact]
+    public async Task A_body_dripping_above_the_minimum_rate_is_cut_off_at_the_read_deadline_with_408()
+    {
+        // 1,000 bytes a second keeps above Kestrel's minimum data rate, so only the overall read deadline stops it.
+        await using var host = new LocalHostFactory(azurite, settings: new() { ["Telemetry:Ingestion:MaxBodyReadTime"] = "00:00:03" });
+        host.UseKestrel(0);
+        host.StartServer();
+        var address = new Uri(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, Hostile.Cancel);
+        var stream = tcp.GetStream();
+        var key = Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
+        var head = $"POST /v1/batch HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nAuthorization: Basic {key}\r\nContent-Length: 100000\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head + "{\"batch\":["), Hostile.Cancel);
+
+        var started = Stopwatch.StartNew();
+        var buffer = new byte[4096];
+        var firstRead = stream.ReadAsync(buffer, Hostile.Cancel).AsTask();
+        var chunk = Encoding.ASCII.GetBytes(new string(' ', 100));
+        while (started.Elapsed < TimeSpan.FromSeconds(60) && await Task.WhenAny(firstRead, Task.Delay(100, Hostile.Cancel)) != firstRead)
+        {
+            await stream.WriteAsync(chunk, Hostile.Cancel);
+        }
+
+        Assert.True(firstRead.IsCompleted, "The server kept reading a body dripping at 1,000 bytes a second past its read deadline.");
+        var elapsed = started.Elapsed;
+        var answer = new StringBuilder();
+        for (var read = await firstRead; read > 0 && !answer.ToString().EndsWith('}'); read = await stream.ReadAsync(buffer, Hostile.Cancel))
+        {
+            answer.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        }
+
+        Assert.StartsWith("HTTP/1.1 408", answer.ToString(), StringComparison.Ordinal);
+        Assert.Contains("did not arrive within 3 seconds", answer.ToString(), StringComparison.Ordinal);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(20));
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
     private static JsonObject Batch(int events) => Segment.Batch([.. Enumerable.Range(0, events).Select(_ => Segment.Track("e"))]);
 }
