@@ -37,6 +37,12 @@ public sealed partial class IngestEndpoints(
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken) =>
         HandleEventsAsync(request, call: null, dryRun: true, cancellationToken);
 
+    /// <summary>
+    /// What one opt-out counts against the source's and the client address's rate limits, in events: it erases
+    /// synchronously, scanning the raw events, so it costs storage far more than one event does.
+    /// </summary>
+    public const int OptOutRateCost = 100;
+
     /// <summary><c>POST /v1/opt-out</c> with <c>userId</c>, <c>anonymousId</c> and/or <c>instanceId</c>: erases what is stored about them and drops their future events.</summary>
     public async Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -75,6 +81,12 @@ public sealed partial class IngestEndpoints(
         if (userId is null && anonymousId is null && instanceId is null)
         {
             return JsonResponse.Error(IngestError.BadRequest("missing_subject", "Give a userId, an anonymousId or an instanceId to opt out."));
+        }
+
+        if (rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, OptOutRateCost) is { } optOutWait)
+        {
+            LogRateLimited(logger, source!, OptOutRateCost);
+            return JsonResponse.Error(IngestError.RateLimited(optOutWait));
         }
 
         try
@@ -120,7 +132,8 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(shapeError);
         }
 
-        if (!dryRun && rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, elements.Count) is { } wait)
+        // A preview is limited like a real send: it reads the opt-out list and the instance registry for each event.
+        if (rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, elements.Count) is { } wait)
         {
             LogRateLimited(logger, source!, elements.Count);
             return JsonResponse.Error(IngestError.RateLimited(wait));

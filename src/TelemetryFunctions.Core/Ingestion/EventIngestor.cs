@@ -29,8 +29,12 @@ public sealed partial class EventIngestor(
     SupportRequestStore supportRequests,
     ErasureService erasure,
     IngestionMetrics metrics,
+    TimeProvider time,
     ILogger<EventIngestor> logger)
 {
+    /// <summary>Subjects declaring sharing level disabled that one request erases itself; the retention job erases the rest.</summary>
+    public const int MaxErasuresPerRequest = 10;
+
     /// <summary>Decides and, unless <paramref name="dryRun"/>, stores. A dry run reads (the opt-out list, instances) but writes nothing.</summary>
     public async Task<IngestOutcome> IngestAsync(string source, IReadOnlyList<IncomingEvent> events, IReadOnlyList<EventRejection> rejectedUpstream, bool dryRun, CancellationToken cancellationToken)
     {
@@ -184,26 +188,44 @@ public sealed partial class EventIngestor(
         return e.SharingLevel == SharingLevel.Basic && e.Category == EventCategory.Usage ? DropReason.SharingBasic : null;
     }
 
-    /// <summary>An instance (or, without one, a person) that declares sharing level disabled is erased and suppressed until it declares basic or advanced again.</summary>
+    /// <summary>
+    /// An instance (or, without one, a person) that declares sharing level disabled is erased and suppressed until it
+    /// declares basic or advanced again. The suppressions are written at once, in one go, each with its keys and
+    /// pending erasure; the first <see cref="MaxErasuresPerRequest"/> are erased now, the rest by the daily retention
+    /// job, so one batch naming thousands of disabled instances cannot make its request scan storage for hours.
+    /// </summary>
     private async Task TreatAsOptOutAsync(List<PreparedEvent> disabled, CancellationToken cancellationToken)
     {
-        foreach (var e in disabled.DistinctBy(e => e.InstanceKey ?? e.SubjectKey))
+        var subjects = disabled
+            .Where(e => e.InstanceKey is not null || e.SubjectKey is not null)
+            .DistinctBy(e => e.InstanceKey ?? e.SubjectKey)
+            .Select(e => e.InstanceKey is { } instance
+                ? (Subject: SuppressionList.InstanceSubject(instance), Keys: new ErasureSubject(null, instance, null))
+                : (Subject: SuppressionList.UserSubject(e.SubjectKey!), Keys: new ErasureSubject(e.SubjectKey, null, null)))
+            .ToList();
+        if (subjects.Count == 0)
         {
-            if (e.InstanceKey is { } instance)
-            {
-                await suppressions.AddAsync([SuppressionList.InstanceSubject(instance)], SuppressionReasons.SharingDisabled, cancellationToken);
-                await erasure.EraseAsync(new ErasureSubject(null, instance, null), cancellationToken);
-            }
-            else if (e.SubjectKey is { } subject)
-            {
-                await suppressions.AddAsync([SuppressionList.UserSubject(subject)], SuppressionReasons.SharingDisabled, cancellationToken);
-                await erasure.EraseAsync(new ErasureSubject(subject, null, null), cancellationToken);
-            }
+            return;
+        }
+
+        await suppressions.AddAsync(subjects.Select(s => s.Subject), SuppressionReasons.SharingDisabled, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
+        foreach (var (subject, keys) in subjects.Take(MaxErasuresPerRequest))
+        {
+            await erasure.EraseAsync(keys, cancellationToken);
+            await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+        }
+
+        if (subjects.Count > MaxErasuresPerRequest)
+        {
+            LogErasuresDeferred(logger, subjects.Count - MaxErasuresPerRequest);
         }
     }
 
     private static void Count(Dictionary<DropReason, int> dropped, DropReason reason) =>
         dropped[reason] = dropped.GetValueOrDefault(reason) + 1;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} subjects that declared sharing level disabled are suppressed; their erasure is left to the retention job")]
+    private static partial void LogErasuresDeferred(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Ingested from {Source}: {Accepted} accepted, {Rejected} rejected, {Dropped} dropped, {Scrubbed} values scrubbed")]
     private static partial void LogIngested(ILogger logger, string source, int accepted, int rejected, int dropped, int scrubbed);

@@ -75,7 +75,7 @@ public sealed class SuppressionList(TelemetryStorage storage, IOptions<Telemetry
         var current = await GetAsync(cancellationToken);
         var rows = subjects
             .Distinct(StringComparer.Ordinal)
-            .Where(s => erasures is not null || !(current.TryGetValue(s, out var existing) && existing == SuppressionReasons.OptOut))
+            .Where(s => reason == SuppressionReasons.OptOut || !(current.TryGetValue(s, out var existing) && existing == SuppressionReasons.OptOut))
             .Select(s =>
             {
                 var row = new TableEntity(PartitionKey, s) { ["Reason"] = reason, ["CreatedAt"] = time.GetUtcNow() };

@@ -1,5 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Retention;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
@@ -56,6 +60,72 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-1", "basic"))), TestContext.Current.CancellationToken);
         Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
         Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task A_batch_disabling_more_instances_than_one_request_erases_suppresses_all_and_leaves_the_rest_to_the_retention_job()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var count = EventIngestor.MaxErasuresPerRequest + 3;
+        var ids = Enumerable.Range(0, count).Select(i => $"inst-many-{i}").ToList();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "advanced")))])), TestContext.Current.CancellationToken);
+        Assert.Equal(count, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+
+        var disabling = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "disabled")))])), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, disabling.StatusCode);
+        Assert.Equal(3, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+        var suppressions = await host.Tables.RowsAsync(TableNames.Suppressions);
+        Assert.Equal(count, suppressions.Count);
+        Assert.Equal(3, suppressions.Count(r => r.GetBoolean("ErasurePending") == true));
+        var silent = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps(ids[^1]))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+
+        await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
+
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task Declaring_sharing_disabled_after_an_explicit_opt_out_does_not_make_the_opt_out_liftable()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["instanceId"] = "inst-kept-out" }), TestContext.Current.CancellationToken);
+
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-kept-out", "disabled"))), TestContext.Current.CancellationToken);
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-kept-out", "basic"))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Equal(SuppressionReasons.OptOut, Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions)).GetString("Reason"));
+    }
+
+    [Fact]
+    public async Task Opt_outs_count_against_the_rate_limit()
+    {
+        await using var host = new LocalHostFactory(azurite, settings: new()
+        {
+            ["Telemetry:Ingestion:SourceEventsPerSecond"] = "1",
+            ["Telemetry:Ingestion:SourceBurstEvents"] = "250",
+        });
+        var client = host.CreateSegmentClient();
+
+        var answers = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = $"user-{i}" }), TestContext.Current.CancellationToken);
+            answers.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Assert.NotNull(response.Headers.RetryAfter);
+            }
+        }
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests], answers);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.Suppressions)).Count);
     }
 
     [Fact]
