@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Azure.Core;
-using Azure.Core.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
@@ -203,28 +202,4 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         message.Request.Method == RequestMethod.Put
         && message.Request.Uri.Path.Contains(TableNames.Instances + "(", StringComparison.Ordinal)
         && message.Request.Headers.TryGetValue("If-Match", out var etag) && etag != "*";
-
-    /// <summary>Runs an action once, just before the first matching storage request is sent.</summary>
-    private sealed class BeforeRequestPolicy(Func<HttpMessage, bool> matches) : HttpPipelinePolicy
-    {
-        private Func<Task>? _action;
-
-        public bool Fired { get; private set; }
-
-        public void Arm(Func<Task> action) => _action = action;
-
-        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
-            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
-
-        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
-        {
-            if (matches(message) && Interlocked.Exchange(ref _action, null) is { } action)
-            {
-                Fired = true;
-                await action();
-            }
-
-            await ProcessNextAsync(message, pipeline);
-        }
-    }
 }
