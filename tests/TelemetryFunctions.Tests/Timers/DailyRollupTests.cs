@@ -138,6 +138,55 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(2, tuesday.Wau);
     }
 
+    /// <summary>Sends one usage event per user at each UTC instant, then rolls up the three days around <paramref name="day"/> in Europe/Berlin.</summary>
+    private async Task<(int Before, int Day, int After)> BerlinDauAroundAsync(DateOnly day, params (string Utc, string User)[] events)
+    {
+        var first = DateTimeOffset.Parse(events[0].Utc, System.Globalization.CultureInfo.InvariantCulture);
+        var time = new FakeTimeProvider(first);
+        await using var host = new LocalHostFactory(azurite, time, new() { ["Telemetry:ReportingTimeZone"] = "Europe/Berlin" });
+        foreach (var (utc, user) in events)
+        {
+            await SendAsync(host, time, DateTimeOffset.Parse(utc, System.Globalization.CultureInfo.InvariantCulture), Use(user));
+        }
+
+        time.SetUtcNow(At(day.AddDays(3), 0));
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        var figures = await rollup.RunRangeAsync(day.AddDays(-1), day.AddDays(1), progress: null, TestContext.Current.CancellationToken);
+        return (figures[0].Dau, figures[1].Dau, figures[2].Dau);
+    }
+
+    [Fact]
+    public async Task On_the_25_hour_day_when_berlin_leaves_summer_time_events_of_every_hour_land_on_that_day()
+    {
+        // 2026-10-25 in Berlin runs from 22:00 UTC the day before to 23:00 UTC; 02:00-03:00 local happens twice.
+        var dau = await BerlinDauAroundAsync(
+            new DateOnly(2026, 10, 25),
+            ("2026-10-24T21:59:59Z", "last-second-of-saturday"),
+            ("2026-10-24T22:00:00Z", "midnight"),
+            ("2026-10-25T00:30:00Z", "first-0230-summer-time"),
+            ("2026-10-25T01:30:00Z", "second-0230-winter-time"),
+            ("2026-10-25T22:59:59Z", "last-second-of-the-25th-hour"),
+            ("2026-10-25T23:00:00Z", "monday-midnight"));
+
+        Assert.Equal((1, 4, 1), dau);
+    }
+
+    [Fact]
+    public async Task On_the_23_hour_day_when_berlin_enters_summer_time_events_near_both_ends_land_on_the_right_day()
+    {
+        // 2026-03-29 in Berlin runs from 23:00 UTC the day before to 22:00 UTC; 02:00-03:00 local never happens.
+        var dau = await BerlinDauAroundAsync(
+            new DateOnly(2026, 3, 29),
+            ("2026-03-28T22:59:59Z", "last-second-of-saturday"),
+            ("2026-03-28T23:00:00Z", "midnight"),
+            ("2026-03-29T00:59:59Z", "just-before-the-jump"),
+            ("2026-03-29T01:00:00Z", "three-oclock-summer-time"),
+            ("2026-03-29T21:59:59Z", "last-second-of-the-23rd-hour"),
+            ("2026-03-29T22:00:00Z", "monday-midnight"));
+
+        Assert.Equal((1, 4, 1), dau);
+    }
+
     [Fact]
     public async Task Missed_days_are_all_computed_by_the_next_run_and_rerunning_a_day_picks_up_late_events_idempotently()
     {
