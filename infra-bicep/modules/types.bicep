@@ -31,7 +31,7 @@ type timerSchedulesType = {
   @description('Required. Raw-event retention (TelemetryRetentionSchedule).')
   retention: string
 
-  @description('Required. The instance reconciliation (TelemetryReconcileSchedule).')
+  @description('Required. The usage-report reconciliation: processes usage-report blobs whose blob event was missed or whose processing stopped half-way (TelemetryReconcileSchedule).')
   reconcile: string
 }
 

@@ -46,6 +46,7 @@ public static class TelemetryServiceCollectionExtensions
         services.AddSingleton<OptOutService>();
 
         services.AddSingleton<RawEventStore>();
+        services.AddSingleton<DirtyDays>();
         services.AddSingleton<ActivityStore>();
         services.AddSingleton<InactivityIndex>();
         services.AddSingleton<InstanceStatusLog>();

@@ -8,13 +8,14 @@ namespace TelemetryFunctions.Activity;
 /// <summary>
 /// Marks users, instances and installations as active on a day: one row per (day, subject) in the day's partition,
 /// so the daily rollup reads each active subject once instead of every raw event. Writes are idempotent upserts;
-/// a host remembers what it already marked today and skips rewriting it.
+/// a host remembers what it already marked today and skips rewriting it. A mark on a day that has ended (a late
+/// event) also flags that day in <see cref="DirtyDays"/>, after the mark is written, so the rollup recomputes it.
 /// </summary>
 /// <remarks>
 /// Row keys: <c>u_{subject}</c> a user with a usage event, <c>i_{instance}</c> an instance that sent anything,
 /// <c>n_{installation}</c> installation lifecycle flags (Started/Succeeded/Failed/SupportRequested), merged.
 /// </remarks>
-public sealed class ActivityStore(TelemetryStorage storage)
+public sealed class ActivityStore(TelemetryStorage storage, DirtyDays dirtyDays)
 {
     private const int MaxRemembered = 500_000;
     private readonly ConcurrentDictionary<string, byte> _marked = new(StringComparer.Ordinal);
@@ -80,6 +81,7 @@ public sealed class ActivityStore(TelemetryStorage storage)
 
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         await TableBatchWriter.SubmitAsync(table, pending.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertMerge, r)), cancellationToken);
+        await dirtyDays.FlagEndedAsync(pending.Select(r => TableKeys.ParseDay(r.PartitionKey)).Distinct(), cancellationToken);
 
         if (_marked.Count > MaxRemembered)
         {
@@ -97,6 +99,7 @@ public sealed class ActivityStore(TelemetryStorage storage)
     {
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         await table.UpsertEntityAsync(new TableEntity(TableKeys.Day(day), rowKey), TableUpdateMode.Merge, cancellationToken);
+        await dirtyDays.FlagEndedAsync([day], cancellationToken);
     }
 
     /// <summary>Forgets what this host marked, so erased subjects are marked again if they come back.</summary>

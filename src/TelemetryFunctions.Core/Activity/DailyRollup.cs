@@ -1,8 +1,10 @@
 using System.Text.Json;
+using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Retention;
 using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Activity;
@@ -34,6 +36,7 @@ public sealed record DayFigures(
 public sealed partial class DailyRollup(
     TelemetryStorage storage,
     ActivityDigests digests,
+    DirtyDays dirtyDays,
     ReportingCalendar calendar,
     IOptions<TelemetryOptions> options,
     TimeProvider time,
@@ -45,10 +48,24 @@ public sealed partial class DailyRollup(
     private const int MaxBreakdownEntries = 50;
     private readonly ActivityOptions _options = options.Value.Activity;
 
-    /// <summary>Computes every day from the last one computed (re-doing it, for late events) up to yesterday.</summary>
+    /// <summary>How many days a day's MAU window spans: the day and the 29 before it.</summary>
+    public const int MauWindowDays = 30;
+
+    /// <summary>
+    /// Computes every day from the last one computed (re-doing it) up to yesterday, and every day flagged dirty by a
+    /// late mark together with the days after it whose WAU/MAU window includes it; never a day before
+    /// <see cref="FirstRecomputableDay"/>. Flags are cleared once their days are recomputed.
+    /// </summary>
     public async Task<IReadOnlyList<DayFigures>> CatchUpAsync(CancellationToken cancellationToken)
     {
-        var lastComplete = calendar.LastCompleteDay(time.GetUtcNow());
+        var now = time.GetUtcNow();
+        var lastComplete = calendar.LastCompleteDay(now);
+        var earliestAllowed = lastComplete.AddDays(-_options.MaxCatchUpDays + 1);
+        if (earliestAllowed < FirstRecomputableDay(now))
+        {
+            earliestAllowed = FirstRecomputableDay(now);
+        }
+
         var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
         var watermark = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
         DateOnly from;
@@ -61,20 +78,51 @@ public sealed partial class DailyRollup(
             from = await EarliestActivityDayAsync(cancellationToken) ?? lastComplete;
         }
 
-        var earliestAllowed = lastComplete.AddDays(-_options.MaxCatchUpDays + 1);
-        if (from < earliestAllowed)
+        var days = new SortedSet<DateOnly>();
+        AddRange(days, from < earliestAllowed ? earliestAllowed : from, lastComplete);
+
+        // Flags are read before any day is recomputed, so every mark written before a flag is seen by the recompute.
+        var flags = await dirtyDays.ReadAsync(cancellationToken);
+        foreach (var flag in flags)
         {
-            from = earliestAllowed;
+            AddRange(days, flag.Day < earliestAllowed ? earliestAllowed : flag.Day, Min(flag.Day.AddDays(MauWindowDays - 1), lastComplete));
         }
 
-        return await RunRangeAsync(from, lastComplete, progress: null, cancellationToken);
+        var results = await RunDaysAsync(days, progress: null, cancellationToken);
+
+        var cleared = 0;
+        foreach (var flag in flags)
+        {
+            if (await dirtyDays.ClearAsync(flag, cancellationToken))
+            {
+                cleared++;
+            }
+        }
+
+        LogCaughtUp(logger, results.Count, flags.Count, cleared);
+        return results;
     }
 
+    /// <summary>
+    /// The earliest day that can be recomputed correctly at <paramref name="now"/>: its whole MAU window (the day and
+    /// the 29 before it) still has its activity marks and digests, with one day's margin for a retention run during
+    /// the recompute. Recomputing an earlier day would overwrite kept figures with ones missing deleted activity.
+    /// </summary>
+    public DateOnly FirstRecomputableDay(DateTimeOffset now) =>
+        RetentionJob.FirstKeptDay(now, _options).AddDays(MauWindowDays);
+
     /// <summary>Computes each day of a range in order, reporting progress; the watermark only moves forward.</summary>
-    public async Task<IReadOnlyList<DayFigures>> RunRangeAsync(DateOnly from, DateOnly to, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<DayFigures>> RunRangeAsync(DateOnly from, DateOnly to, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
+    {
+        var days = new SortedSet<DateOnly>();
+        AddRange(days, from, to);
+        return RunDaysAsync(days, progress, cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<DayFigures>> RunDaysAsync(SortedSet<DateOnly> days, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
     {
         var results = new List<DayFigures>();
-        for (var day = from; day <= to; day = day.AddDays(1))
+        foreach (var day in days)
         {
             var figures = await RunDayAsync(day, cancellationToken);
             results.Add(figures);
@@ -84,6 +132,16 @@ public sealed partial class DailyRollup(
 
         return results;
     }
+
+    private static void AddRange(SortedSet<DateOnly> days, DateOnly from, DateOnly to)
+    {
+        for (var day = from; day <= to; day = day.AddDays(1))
+        {
+            days.Add(day);
+        }
+    }
+
+    private static DateOnly Min(DateOnly a, DateOnly b) => a < b ? a : b;
 
     public async Task<DayFigures> RunDayAsync(DateOnly day, CancellationToken cancellationToken)
     {
@@ -195,16 +253,37 @@ public sealed partial class DailyRollup(
         return null;
     }
 
+    /// <summary>Moves the watermark to <paramref name="day"/> if that is later, with If-Match so a concurrent run never moves it back.</summary>
     private async Task AdvanceWatermarkAsync(DateOnly day, CancellationToken cancellationToken)
     {
         var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
-        var current = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
-        if (current.HasValue && current.Value!.GetString("Day") is { } existing && string.CompareOrdinal(existing, TableKeys.Day(day)) >= 0)
+        var advanced = new TableEntity(MetaPartition, WatermarkRow) { ["Day"] = TableKeys.Day(day) };
+        for (var attempt = 1; attempt <= 8; attempt++)
         {
-            return;
+            var current = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
+            try
+            {
+                if (!current.HasValue)
+                {
+                    await stats.AddEntityAsync(advanced, cancellationToken);
+                    return;
+                }
+
+                if (current.Value!.GetString("Day") is { } existing && string.CompareOrdinal(existing, TableKeys.Day(day)) >= 0)
+                {
+                    return;
+                }
+
+                await stats.UpdateEntityAsync(advanced, current.Value.ETag, TableUpdateMode.Replace, cancellationToken);
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
+            {
+                // Another run wrote the watermark meanwhile: read it again and move it only if still behind.
+            }
         }
 
-        await stats.UpsertEntityAsync(new TableEntity(MetaPartition, WatermarkRow) { ["Day"] = TableKeys.Day(day) }, TableUpdateMode.Replace, cancellationToken);
+        throw new InvalidOperationException("The rollup watermark kept changing during 8 attempts.");
     }
 
     private static TableEntity ToEntity(DayFigures f) => new(StatsPartition, TableKeys.Day(f.Day))
@@ -240,6 +319,9 @@ public sealed partial class DailyRollup(
         JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, int>>>(e.GetString("Breakdowns") ?? "{}")!
             .ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, int>)p.Value),
         e.GetDateTimeOffset("ComputedAt") ?? default);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rollup caught up: {Days} days computed, {DirtyFlags} dirty-day flags read, {Cleared} cleared")]
+    private static partial void LogCaughtUp(ILogger logger, int days, int dirtyFlags, int cleared);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rolled up {Day}: DAU {Dau}, WAU {Wau}, MAU {Mau}, {Instances} active instances")]
     private static partial void LogRolledUp(ILogger logger, DateOnly day, int dau, int wau, int mau, int instances);

@@ -47,7 +47,7 @@ public sealed partial class AdminEndpoints(
     public Task<IResult> RetentionAsync(CancellationToken cancellationToken) =>
         GuardAsync(async () => JsonResponse.Ok(new AdminJobResponse<Retention.RetentionResult>(true, await jobs.RetentionAsync(cancellationToken)), ResponseJsonContext.Default.AdminJobResponseRetentionResult), cancellationToken);
 
-    /// <summary>Validates a <c>from</c>/<c>to</c> pair of days: both given, in order, ended, and not longer than allowed.</summary>
+    /// <summary>Validates a <c>from</c>/<c>to</c> pair of days: both given, in order, ended, not longer than allowed, and not reaching days whose activity retention deleted.</summary>
     public (DateOnly From, DateOnly To, IngestError? Error) ParseRange(string? fromText, string? toText)
     {
         if (!TryParseDay(fromText, out var from) || !TryParseDay(toText, out var to))
@@ -70,6 +70,15 @@ public sealed partial class AdminEndpoints(
         if (to.DayNumber - from.DayNumber + 1 > maxDays)
         {
             return (default, default, IngestError.BadRequest("invalid_range", $"The range covers more than {maxDays} days; split it."));
+        }
+
+        var firstRecomputable = rollup.FirstRecomputableDay(time.GetUtcNow());
+        if (from < firstRecomputable)
+        {
+            return (default, default, IngestError.BadRequest(
+                "invalid_range",
+                $"from must be {firstRecomputable:yyyy-MM-dd} or later: activity older than {options.Value.Activity.RawEventRetentionDays} days has been deleted by retention, "
+                + $"and a day is recomputed from its own activity and the {DailyRollup.MauWindowDays - 1} days before it (MAU), so an earlier day would overwrite its kept figures with incomplete ones."));
         }
 
         return (from, to, null);

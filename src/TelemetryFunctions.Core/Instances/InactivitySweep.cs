@@ -91,24 +91,35 @@ public sealed partial class InactivitySweep(
                 return (Outcome.StillActive, record.LastSeen);
             }
 
+            var changedAt = index.DeadlineOf(record.LastSeen);
             if (record.Status == InstanceRegistry.Inactive)
             {
+                if (record.StatusChangedAt == changedAt)
+                {
+                    // A sweep made it inactive for this silence but may have stopped before recording the change
+                    // (the index row is removed only after): record it again under the same keys, which is harmless.
+                    await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+                }
+
                 return (Outcome.Gone, record.LastSeen);
             }
 
-            var changedAt = index.DeadlineOf(record.LastSeen);
-            await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
             try
             {
                 var inactive = record with { Status = InstanceRegistry.Inactive, StatusChangedAt = changedAt };
                 await instances.UpdateEntityAsync(InstanceRegistry.ToEntity(inactive), record.ETag, TableUpdateMode.Replace, cancellationToken);
-                registry.Forget(instanceKey);
-                return (Outcome.MarkedInactive, record.LastSeen);
             }
             catch (RequestFailedException e) when (e.Status is 412 or 404)
             {
-                // A heartbeat (or an erasure) changed the row meanwhile: look again.
+                // A heartbeat (or an erasure) changed the row meanwhile: look again, having recorded nothing.
+                continue;
             }
+
+            // Only once the instance row says inactive: the history entry and the gone-inactive mark have keys from
+            // the change's time, so a rerun after a crash between the two writes records the same rows again.
+            registry.Forget(instanceKey);
+            await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+            return (Outcome.MarkedInactive, record.LastSeen);
         }
 
         throw new InvalidOperationException($"The instance row kept changing during {MaxAttempts} attempts of the sweep.");

@@ -27,7 +27,7 @@ public sealed partial class RetentionJob(
     public async Task<RetentionResult> RunAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var cutoff = TableKeys.Day(DateOnly.FromDateTime(now.UtcDateTime).AddDays(-options.Value.Activity.RawEventRetentionDays));
+        var cutoff = TableKeys.Day(FirstKeptDay(now, options.Value.Activity));
 
         var raw = await TableBatchWriter.DeleteMatchingAsync(
             await storage.GetTableAsync(TableNames.RawEvents, cancellationToken), TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), cancellationToken);
@@ -41,6 +41,10 @@ public sealed partial class RetentionJob(
         LogRetained(logger, raw, activity, digestCount, support, erasures);
         return new RetentionResult(raw, activity, digestCount, support, erasures);
     }
+
+    /// <summary>The oldest day whose activity marks and digests a retention run at <paramref name="now"/> keeps; earlier days are deleted.</summary>
+    public static DateOnly FirstKeptDay(DateTimeOffset now, ActivityOptions options) =>
+        DateOnly.FromDateTime(now.UtcDateTime).AddDays(-options.RawEventRetentionDays);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Retention deleted {RawEvents} raw events, {ActivityRows} activity rows, {Digests} digests, {SupportRequests} support requests; {Erasures} erasures completed")]
     private static partial void LogRetained(ILogger logger, int rawEvents, int activityRows, int digests, int supportRequests, int erasures);

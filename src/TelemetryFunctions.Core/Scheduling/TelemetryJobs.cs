@@ -10,7 +10,7 @@ public sealed class TelemetryJobs(InactivitySweep sweep, DailyRollup rollup, Ret
 {
     public Task<SweepResult> SweepAsync(CancellationToken cancellationToken) => sweep.RunAsync(cancellationToken);
 
-    /// <summary>Computes every day not yet computed up to yesterday, re-doing the last one for late events.</summary>
+    /// <summary>Computes every day not yet computed up to yesterday, and the days late activity made dirty (with the WAU/MAU days after them).</summary>
     public Task<IReadOnlyList<DayFigures>> RollupAsync(CancellationToken cancellationToken) => rollup.CatchUpAsync(cancellationToken);
 
     public Task<RetentionResult> RetentionAsync(CancellationToken cancellationToken) => retention.RunAsync(cancellationToken);

@@ -30,7 +30,7 @@ internal static class RollupCommand
 
         var total = to.DayNumber - from.DayNumber + 1;
         var done = 0;
-        var progress = new Progress<DayFigures>(day =>
+        var progress = new PrintedAsReported(day =>
         {
             done++;
             Console.WriteLine($"[{done}/{total}] {day.Day:yyyy-MM-dd}  DAU {day.Dau}  WAU {day.Wau}  MAU {day.Mau}  instances {day.ActiveInstances}  installs {day.InstallationsSucceeded}/{day.InstallationsStarted}");
@@ -38,5 +38,14 @@ internal static class RollupCommand
         await app.Services.GetRequiredService<DailyRollup>().RunRangeAsync(from, to, progress, CancellationToken.None);
         Console.WriteLine($"Computed {total} days.");
         return 0;
+    }
+
+    /// <summary>
+    /// Prints each day on the reporting thread, before the rollup moves on. <see cref="Progress{T}"/> would post each
+    /// report to the thread pool (a console app has no synchronization context), so lines could come out of order.
+    /// </summary>
+    private sealed class PrintedAsReported(Action<DayFigures> print) : IProgress<DayFigures>
+    {
+        public void Report(DayFigures value) => print(value);
     }
 }

@@ -7,7 +7,8 @@ namespace TelemetryFunctions.LocalHost.Scheduling;
 /// <summary>
 /// Runs the timer jobs on the same NCRONTAB schedules (the same app settings) as the Functions app. Like a Functions
 /// timer with <c>UseMonitor</c>, it remembers each job's last run in storage: when the host was down through a
-/// scheduled time, the job runs as soon as the host is back. A failed run is logged and the schedule goes on.
+/// scheduled time, the job runs as soon as the host is back. A failed run is logged and, as in Azure, the job runs
+/// again at its next occurrence.
 /// </summary>
 internal sealed partial class TimerScheduler(
     IConfiguration configuration,
@@ -62,6 +63,27 @@ internal sealed partial class TimerScheduler(
             catch (Exception e)
             {
                 LogJobFailed(logger, e, job.Name);
+                await SkipToNextOccurrenceAsync(job, stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Like a Functions timer, a failed run is not retried at once: it counts as run, so the job runs again at its next
+    /// occurrence. If even that cannot be recorded (storage unavailable), it tries again every 30 seconds.
+    /// </summary>
+    private async Task SkipToNextOccurrenceAsync(ScheduleDefinition job, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await monitor.RecordRunAsync(job.Name, time.GetUtcNow(), stoppingToken);
+                return;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogRecordFailed(logger, e, job.Name);
                 await Task.Delay(TimeSpan.FromSeconds(30), time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
@@ -75,4 +97,7 @@ internal sealed partial class TimerScheduler(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Timer {Job} failed; it runs again at its next occurrence")]
     private static partial void LogJobFailed(ILogger logger, Exception exception, string job);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Timer {Job}: its failed run could not be recorded; trying again in 30 seconds")]
+    private static partial void LogRecordFailed(ILogger logger, Exception exception, string job);
 }

@@ -23,7 +23,8 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
             Ingestion = new IngestionOptions { InstanceTouchInterval = TimeSpan.Zero },
         });
         var storage = new TelemetryStorage(options, new StorageRequestCounter(), []);
-        var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage), new ReportingCalendar(options));
+        var calendar = new ReportingCalendar(options);
+        var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage, new DirtyDays(storage, calendar, TimeProvider.System)), calendar);
         return (
             () => new InstanceRegistry(storage, new InactivityIndex(storage, options), statusLog, options, NullLogger<InstanceRegistry>.Instance),
             new StorageProbe(azurite.ConnectionString, prefix));

@@ -138,6 +138,55 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(2, tuesday.Wau);
     }
 
+    /// <summary>Sends one usage event per user at each UTC instant, then rolls up the three days around <paramref name="day"/> in Europe/Berlin.</summary>
+    private async Task<(int Before, int Day, int After)> BerlinDauAroundAsync(DateOnly day, params (string Utc, string User)[] events)
+    {
+        var first = DateTimeOffset.Parse(events[0].Utc, System.Globalization.CultureInfo.InvariantCulture);
+        var time = new FakeTimeProvider(first);
+        await using var host = new LocalHostFactory(azurite, time, new() { ["Telemetry:ReportingTimeZone"] = "Europe/Berlin" });
+        foreach (var (utc, user) in events)
+        {
+            await SendAsync(host, time, DateTimeOffset.Parse(utc, System.Globalization.CultureInfo.InvariantCulture), Use(user));
+        }
+
+        time.SetUtcNow(At(day.AddDays(3), 0));
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        var figures = await rollup.RunRangeAsync(day.AddDays(-1), day.AddDays(1), progress: null, TestContext.Current.CancellationToken);
+        return (figures[0].Dau, figures[1].Dau, figures[2].Dau);
+    }
+
+    [Fact]
+    public async Task On_the_25_hour_day_when_berlin_leaves_summer_time_events_of_every_hour_land_on_that_day()
+    {
+        // 2026-10-25 in Berlin runs from 22:00 UTC the day before to 23:00 UTC; 02:00-03:00 local happens twice.
+        var dau = await BerlinDauAroundAsync(
+            new DateOnly(2026, 10, 25),
+            ("2026-10-24T21:59:59Z", "last-second-of-saturday"),
+            ("2026-10-24T22:00:00Z", "midnight"),
+            ("2026-10-25T00:30:00Z", "first-0230-summer-time"),
+            ("2026-10-25T01:30:00Z", "second-0230-winter-time"),
+            ("2026-10-25T22:59:59Z", "last-second-of-the-25th-hour"),
+            ("2026-10-25T23:00:00Z", "monday-midnight"));
+
+        Assert.Equal((1, 4, 1), dau);
+    }
+
+    [Fact]
+    public async Task On_the_23_hour_day_when_berlin_enters_summer_time_events_near_both_ends_land_on_the_right_day()
+    {
+        // 2026-03-29 in Berlin runs from 23:00 UTC the day before to 22:00 UTC; 02:00-03:00 local never happens.
+        var dau = await BerlinDauAroundAsync(
+            new DateOnly(2026, 3, 29),
+            ("2026-03-28T22:59:59Z", "last-second-of-saturday"),
+            ("2026-03-28T23:00:00Z", "midnight"),
+            ("2026-03-29T00:59:59Z", "just-before-the-jump"),
+            ("2026-03-29T01:00:00Z", "three-oclock-summer-time"),
+            ("2026-03-29T21:59:59Z", "last-second-of-the-23rd-hour"),
+            ("2026-03-29T22:00:00Z", "monday-midnight"));
+
+        Assert.Equal((1, 4, 1), dau);
+    }
+
     [Fact]
     public async Task Missed_days_are_all_computed_by_the_next_run_and_rerunning_a_day_picks_up_late_events_idempotently()
     {
@@ -219,5 +268,132 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(1, figures.NewInstances);
         Assert.Equal(1, figures.InstancesGoneInactive);
         Assert.Equal((1, 1), (figures.InstallationsStarted, figures.InstallationsSucceeded));
+    }
+
+    private static async Task SendLateAsync(LocalHostFactory host, FakeTimeProvider time, DateTimeOffset receivedAt, DateTimeOffset happenedAt, string user)
+    {
+        var late = Use(user);
+        late["originalTimestamp"] = happenedAt.ToString("O");
+        late["sentAt"] = receivedAt.ToString("O");
+        time.SetUtcNow(receivedAt);
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(late), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_late_event_for_a_day_before_the_watermark_is_recomputed_by_the_timer_with_the_wau_and_mau_of_the_days_after_it()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), Use("b"));
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        // On Thursday an event from Monday evening arrives: Monday is two days behind the watermark (Wednesday).
+        await SendLateAsync(host, time, At(Monday.AddDays(3), 9), At(Monday, 20), "late");
+        time.SetUtcNow(At(Monday.AddDays(4), 0).AddMinutes(15));
+        var recomputed = await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal([Monday, Monday.AddDays(1), Monday.AddDays(2), Monday.AddDays(3)], recomputed.Select(d => d.Day));
+        var stored = (await rollup.ReadAsync(Monday, Monday.AddDays(3), TestContext.Current.CancellationToken)).ToDictionary(d => d.Day);
+        Assert.Equal(2, stored[Monday].Dau);
+        Assert.Equal(3, stored[Monday.AddDays(1)].Wau);
+        Assert.Equal(3, stored[Monday.AddDays(3)].Mau);
+
+        // The flag is cleared: the next run only computes from the watermark again.
+        time.SetUtcNow(At(Monday.AddDays(5), 0).AddMinutes(15));
+        Assert.Equal([Monday.AddDays(3), Monday.AddDays(4)], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task A_dirty_flag_rewritten_while_its_day_is_recomputed_is_kept_so_the_next_run_sees_the_new_mark()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var rewriteFlagDuringRecompute = new BeforeRequestPolicy(m =>
+            m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(Monday.AddDays(1)), StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: rewriteFlagDuringRecompute);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await SendLateAsync(host, time, At(Monday.AddDays(2), 9), At(Monday, 20), "late-1");
+        var flag = Assert.Single(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+
+        // Thursday's run recomputes Monday; as it moves on to Tuesday, another host whose clock is still on
+        // Wednesday (the flag's day) writes a mark for Monday and rewrites the same flag.
+        rewriteFlagDuringRecompute.Arm(async () =>
+        {
+            var activity = host.Tables.Table(TableNames.Activity);
+            await activity.UpsertEntityAsync(new TableEntity(TableKeys.Day(Monday), ActivityStore.UserPrefix + new string('e', 32)), cancellationToken: TestContext.Current.CancellationToken);
+            await host.Tables.Table(TableNames.DailyStats).UpsertEntityAsync(new TableEntity(flag.PartitionKey, flag.RowKey) { ["Day"] = flag["Day"], ["FlaggedOn"] = flag["FlaggedOn"] }, TableUpdateMode.Replace, TestContext.Current.CancellationToken);
+        });
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(rewriteFlagDuringRecompute.Fired);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+        time.SetUtcNow(At(Monday.AddDays(4), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task A_gone_inactive_mark_the_sweep_writes_on_a_day_already_rolled_up_is_counted_by_the_next_rollup()
+    {
+        var time = new FakeTimeProvider(At(Monday, 20));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 20), Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = "i-silent" }));
+
+        // The instance goes silent at 02:30 on Tuesday; after a downtime the rollup runs before the sweep on Thursday.
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await jobs.SweepAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(4), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        var tuesday = await host.Services.GetRequiredService<DailyRollup>().ReadAsync(Monday.AddDays(1), Monday.AddDays(1), TestContext.Current.CancellationToken);
+        Assert.Equal(1, Assert.Single(tuesday).InstancesGoneInactive);
+    }
+
+    [Fact]
+    public async Task Backfilling_days_whose_activity_retention_deleted_is_refused_and_the_timer_never_recomputes_them()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"), Use("b"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        // The host is down for 100 days; retention then deletes Monday's activity before the rollup catches up.
+        time.SetUtcNow(At(Monday.AddDays(101), 0).AddMinutes(15));
+        await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+        var caughtUp = await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        var firstRecomputable = rollup.FirstRecomputableDay(time.GetUtcNow());
+        Assert.Equal(Monday.AddDays(101 - 90 + 30), firstRecomputable);
+        Assert.Equal(firstRecomputable, caughtUp.Min(d => d.Day));
+        Assert.Equal(2, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
+
+        var client = host.CreateClient();
+        client.DefaultRequestHeaders.Add("x-functions-key", "dev-admin-key");
+        var refused = await client.PostAsync($"/api/admin/rollup?from={firstRecomputable.AddDays(-1):yyyy-MM-dd}&to={firstRecomputable:yyyy-MM-dd}", null, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains($"from must be {firstRecomputable:yyyy-MM-dd} or later", (await Segment.ReadJsonAsync(refused)).GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        var accepted = await client.PostAsync($"/api/admin/rollup?from={firstRecomputable:yyyy-MM-dd}&to={firstRecomputable:yyyy-MM-dd}", null, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Equal(2, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
     }
 }

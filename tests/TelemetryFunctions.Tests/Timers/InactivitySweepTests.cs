@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Scheduling;
@@ -63,6 +65,11 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         var time = new FakeTimeProvider(T0);
         await using var host = new LocalHostFactory(azurite, time);
         await HeartbeatAsync(host, "inst-late");
+
+        // The sweep runs after InactiveAfter (6 h) but within the grace, before the late heartbeat arrives.
+        time.SetUtcNow(T0 + TimeSpan.FromHours(6) + TimeSpan.FromMinutes(15));
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        Assert.Equal(InstanceRegistry.Active, (await InstanceAsync(host, "inst-late")).Status);
 
         time.SetUtcNow(T0 + TimeSpan.FromHours(6) + TimeSpan.FromMinutes(20));
         await HeartbeatAsync(host, "inst-late");
@@ -168,4 +175,31 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(T0.AddHours(6.5), (await InstanceAsync(host, "gone-early")).StatusChangedAt);
         Assert.Equal(T0.AddHours(11.5), (await InstanceAsync(host, "gone-later")).StatusChangedAt);
     }
+
+    [Fact]
+    public async Task A_heartbeat_landing_between_the_sweeps_read_and_its_update_leaves_no_inactive_history_or_mark()
+    {
+        var time = new FakeTimeProvider(T0);
+        var heartbeatBeforeUpdate = new BeforeRequestPolicy(IsConditionalInstanceUpdate);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: heartbeatBeforeUpdate);
+        await HeartbeatAsync(host, "inst-raced");
+        time.SetUtcNow(T0.AddHours(7));
+
+        // The sweep has read the silent instance; just before its If-Match update, the instance speaks again.
+        heartbeatBeforeUpdate.Arm(() => HeartbeatAsync(host, "inst-raced"));
+        var result = await SweepAsync(host);
+
+        Assert.True(heartbeatBeforeUpdate.Fired);
+        Assert.Equal((0, 1), (result.MarkedInactive, result.Rescheduled));
+        var instance = await InstanceAsync(host, "inst-raced");
+        Assert.Equal(InstanceRegistry.Active, instance.Status);
+        Assert.Equal(T0.AddHours(7), instance.LastSeen);
+        Assert.DoesNotContain(await HistoryAsync(host, "inst-raced"), h => h.StartsWith("inactive", StringComparison.Ordinal));
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.Activity), r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal));
+    }
+
+    private static bool IsConditionalInstanceUpdate(HttpMessage message) =>
+        message.Request.Method == RequestMethod.Put
+        && message.Request.Uri.Path.Contains(TableNames.Instances + "(", StringComparison.Ordinal)
+        && message.Request.Headers.TryGetValue("If-Match", out var etag) && etag != "*";
 }
