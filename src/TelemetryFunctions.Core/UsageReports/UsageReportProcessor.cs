@@ -127,9 +127,12 @@ public sealed partial class UsageReportProcessor(
 
             case ClaimOutcome.Overlap:
                 var other = claim.Existing!;
-                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId,
-                    [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."],
-                    cancellationToken);
+                IReadOnlyList<string> overlap =
+                    [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."];
+                LogOverlap(logger, customer.Id, report.ReportId, other.ReportId);
+                // A report that failed before and was brought back keeps its failed record: it now says why.
+                await reports.RecordRefusalAsync(customer.Id, report.ReportId, overlap, cancellationToken);
+                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId, overlap, cancellationToken);
 
             case ClaimOutcome.AlreadyCommitted:
                 // Counted before (this blob's earlier run, or the same report uploaded again): make sure its months are
@@ -213,6 +216,9 @@ public sealed partial class UsageReportProcessor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} conflicts with the report first received under that id")]
     private static partial void LogConflict(ILogger logger, string customerId, string reportId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} overlaps report {OtherReportId} of the same installation; refused")]
+    private static partial void LogOverlap(ILogger logger, string customerId, string reportId, string otherReportId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} moved to quarantine as {Status}")]
     private static partial void LogQuarantined(ILogger logger, string blobKey, string status);
