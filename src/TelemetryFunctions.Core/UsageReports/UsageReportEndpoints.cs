@@ -156,7 +156,7 @@ public sealed partial class UsageReportEndpoints
         }
     }
 
-    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures), rejected or failed (with the reasons).</summary>
+    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures, once committed), rejected or failed (with the reasons).</summary>
     public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
         var (customer, authError) = Authenticate(request);
@@ -175,12 +175,17 @@ public sealed partial class UsageReportEndpoints
             var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
             var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
             var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
-            // "processed" once the processing run has finished, monthly totals included: a committed report whose run
-            // has not completed yet (or was cut off and is being redone) is still "processing".
+            // "processed" once committed: the report is counted, whatever happens to the rest of its run. Until that run
+            // has finished (the monthly totals recomputed; the reconciliation pass retries it) monthlyTotals says pending.
             var completed = entries.Any(e => e.Status is BlobLedgerEntry.Processed or BlobLedgerEntry.Duplicate);
-            if (record is { Status: UsageReportStore.Processed } && completed)
+            if (record is { Status: UsageReportStore.Processed })
             {
                 var body = Status(id, "processed");
+                if (!completed)
+                {
+                    body["monthlyTotals"] = "pending";
+                }
+
                 body["installationId"] = record.InstallationId;
                 body["period"] = new JsonObject { ["start"] = record.PeriodStart, ["end"] = record.PeriodEnd };
                 body["processedAt"] = record.ProcessedAt;

@@ -273,6 +273,34 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_committed_report_whose_monthly_totals_keep_failing_is_never_quarantined_shows_processed_and_the_reconciliation_pass_finishes_its_months()
+    {
+        var faults = new FailAfter { Matches = m => m.Request.Uri.Path.Contains(TableNames.UsageMonthly, StringComparison.Ordinal) };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        using var client = harness.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = Basic(ReportKey);
+        using var status = await client.GetAsync("/v1/usage-reports/r-2026-01", TestContext.Current.CancellationToken);
+        var body = System.Text.Json.JsonDocument.Parse(await status.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal(("processed", "pending"), (body.GetProperty("status").GetString(), body.GetProperty("monthlyTotals").GetString()));
+
+        faults.Heal();
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1), (pass.Examined, pass.Processed));
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+        Assert.Equal(BlobLedgerEntry.Processed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+    }
+
+    [Fact]
     public async Task The_reconciliation_pass_processes_blobs_whose_event_was_missed_and_leaves_young_ones_to_their_event()
     {
         await using var harness = new UsageReportHarness(azurite);
