@@ -24,6 +24,9 @@ public sealed record BlobLedgerEntry(
     public const string Conflict = "conflict";
     public const string Failed = "failed";
 
+    /// <summary>An attempt got as far as the commit: the report is counted, so the blob is never quarantined as failed.</summary>
+    public bool Committed { get; init; }
+
     public bool IsFinal => Status != Processing;
 
     /// <summary>The blob belongs in the quarantine container.</summary>
@@ -72,6 +75,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
                 ["Status"] = BlobLedgerEntry.Processing,
                 ["ReportId"] = attempts > 1 ? current!.ReportId : null,
                 ["LastError"] = attempts > 1 ? current!.LastError : null,
+                ["Committed"] = attempts > 1 && current!.Committed,
                 ["Reasons"] = "[]",
                 ["UpdatedAt"] = time.GetUtcNow(),
             };
@@ -92,14 +96,20 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         throw new InvalidOperationException($"Could not record an attempt at a usage report blob after {MaxRaces} concurrent tries.");
     }
 
-    /// <summary>Remembers the last failure (best effort: storage may be what is failing).</summary>
-    public async Task RecordErrorAsync(BlobLedgerEntry entry, string? reportId, string error, CancellationToken cancellationToken)
+    /// <summary>Remembers the last failure and whether the report got committed (best effort: storage may be what is failing).</summary>
+    public async Task RecordErrorAsync(BlobLedgerEntry entry, string? reportId, string error, bool committed, CancellationToken cancellationToken)
     {
         try
         {
             var table = await storage.GetTableAsync(TableNames.UsageReportBlobs, cancellationToken);
             await table.UpdateEntityAsync(
-                new TableEntity(PartitionKey(entry.BlobName), RowKey(entry.BlobName)) { ["LastError"] = error, ["ReportId"] = reportId ?? entry.ReportId, ["UpdatedAt"] = time.GetUtcNow() },
+                new TableEntity(PartitionKey(entry.BlobName), RowKey(entry.BlobName))
+                {
+                    ["LastError"] = error,
+                    ["ReportId"] = reportId ?? entry.ReportId,
+                    ["Committed"] = committed || entry.Committed,
+                    ["UpdatedAt"] = time.GetUtcNow(),
+                },
                 ETag.All,
                 TableUpdateMode.Merge,
                 cancellationToken);
@@ -167,5 +177,8 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         UsageReportStore.ParseReasons(row.GetString("Reasons")),
         row.GetString("LastError"),
         row.GetDateTimeOffset("UpdatedAt"),
-        row.ETag);
+        row.ETag)
+    {
+        Committed = row.GetBoolean("Committed") ?? false,
+    };
 }

@@ -119,11 +119,16 @@ public sealed partial class UsageReportEndpoints
         try
         {
             var existing = await _reports.GetAsync(customer!.Id, reportId, cancellationToken);
-            if (existing is not null)
+            if (existing is not null && existing.ContentHash != contentHash)
             {
-                return existing.ContentHash == contentHash
-                    ? Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true)
-                    : Conflict(reportId);
+                return Conflict(reportId);
+            }
+
+            // The same report processed or in progress is a duplicate; the same report that failed is stored again and
+            // processed afresh (refused as overlapping if another report covered its period meanwhile).
+            if (existing is { Status: not UsageReportStore.Failed })
+            {
+                return Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
             }
 
             var container = await _containers.ReportsAsync(cancellationToken);
@@ -156,7 +161,7 @@ public sealed partial class UsageReportEndpoints
         }
     }
 
-    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures), rejected or failed (with the reasons).</summary>
+    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures, once committed), rejected or failed (with the reasons).</summary>
     public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
         var (customer, authError) = Authenticate(request);
@@ -175,12 +180,17 @@ public sealed partial class UsageReportEndpoints
             var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
             var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
             var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
-            // "processed" once the processing run has finished, monthly totals included: a committed report whose run
-            // has not completed yet (or was cut off and is being redone) is still "processing".
+            // "processed" once committed: the report is counted, whatever happens to the rest of its run. Until that run
+            // has finished (the monthly totals recomputed; the reconciliation pass retries it) monthlyTotals says pending.
             var completed = entries.Any(e => e.Status is BlobLedgerEntry.Processed or BlobLedgerEntry.Duplicate);
-            if (record is { Status: UsageReportStore.Processed } && completed)
+            if (record is { Status: UsageReportStore.Processed })
             {
                 var body = Status(id, "processed");
+                if (!completed)
+                {
+                    body["monthlyTotals"] = "pending";
+                }
+
                 body["installationId"] = record.InstallationId;
                 body["period"] = new JsonObject { ["start"] = record.PeriodStart, ["end"] = record.PeriodEnd };
                 body["processedAt"] = record.ProcessedAt;
@@ -195,33 +205,24 @@ public sealed partial class UsageReportEndpoints
                 return new JsonNodeResult(200, body);
             }
 
-            if (record is { Status: UsageReportStore.Failed })
-            {
-                var body = Status(id, "failed");
-                body["reasons"] = Reasons(record.Reasons);
-                return new JsonNodeResult(200, body);
-            }
-
-            if (record is not null)
+            if (record is { Status: not UsageReportStore.Failed })
             {
                 return new JsonNodeResult(200, Status(id, "processing"));
             }
 
-            var container = await _containers.ReportsAsync(cancellationToken);
-            foreach (var name in new[] { UsageReportKeys.UploadBlobName(customer.Id, id, false), UsageReportKeys.UploadBlobName(customer.Id, id, true) })
+            // No record, or a failed one: uploaded (again) and not yet processed is queued.
+            if (await IsQueuedAsync(customer.Id, id, entries, cancellationToken))
             {
-                try
-                {
-                    var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
-                    var entry = entries.FirstOrDefault(e => e.BlobName == name);
-                    if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
-                    {
-                        return new JsonNodeResult(200, Status(id, "queued"));
-                    }
-                }
-                catch (RequestFailedException e) when (e.Status == 404)
-                {
-                }
+                return new JsonNodeResult(200, Status(id, "queued"));
+            }
+
+            if (record is { Status: UsageReportStore.Failed })
+            {
+                // The latest judgement says why: failed, or rejected when it was brought back and refused (an overlap).
+                var latest = entries.FirstOrDefault(e => e.Status is BlobLedgerEntry.Failed or BlobLedgerEntry.Rejected);
+                var body = Status(id, latest?.Status == BlobLedgerEntry.Rejected ? "rejected" : "failed");
+                body["reasons"] = Reasons(latest?.Reasons ?? record.Reasons);
+                return new JsonNodeResult(200, body);
             }
 
             if (entries.FirstOrDefault(e => e.IsQuarantined) is { } judged)
@@ -315,6 +316,29 @@ public sealed partial class UsageReportEndpoints
                 ["computedAt"] = r.Usage.ComputedAt,
             })]),
         });
+    }
+
+    /// <summary>A blob under the report's upload name that no processing run has judged yet (as it is now).</summary>
+    private async Task<bool> IsQueuedAsync(string customerId, string reportId, List<BlobLedgerEntry> entries, CancellationToken cancellationToken)
+    {
+        var container = await _containers.ReportsAsync(cancellationToken);
+        foreach (var name in new[] { UsageReportKeys.UploadBlobName(customerId, reportId, false), UsageReportKeys.UploadBlobName(customerId, reportId, true) })
+        {
+            try
+            {
+                var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
+                var entry = entries.FirstOrDefault(e => e.BlobName == name);
+                if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
+                {
+                    return true;
+                }
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The first and last month of a <c>from</c>/<c>to</c> pair of days (<see cref="ReadRange"/>) or months.</summary>

@@ -65,7 +65,7 @@ public sealed partial class UsageReportProcessor(
         }
 
         var maxAttempts = options.Value.MaxAttempts;
-        if (entry.Attempts > maxAttempts)
+        if (entry.Attempts > maxAttempts && !await IsCommittedAsync(entry, entry.ReportId, cancellationToken))
         {
             return await FailAsync(entry, properties.ETag, entry.ReportId, entry.LastError, cancellationToken);
         }
@@ -78,16 +78,48 @@ public sealed partial class UsageReportProcessor(
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             var error = $"{e.GetType().Name}: {Shorten(e.Message)}";
-            if (entry.Attempts >= maxAttempts)
+            var reportId = attempt.ReportId ?? entry.ReportId;
+            // Once the report is committed it is billed: it is never quarantined as failed. What is left (the monthly
+            // totals, the ledger) is retried by the trigger and then by every reconciliation pass, past the attempt limit.
+            var committed = attempt.Committed || (entry.Attempts >= maxAttempts ? await IsCommittedAsync(entry, reportId, cancellationToken) : entry.Committed);
+            if (entry.Attempts >= maxAttempts && !committed)
             {
                 LogGaveUp(logger, e, blobKey, entry.Attempts);
                 return await FailAsync(entry with { LastError = error }, properties.ETag, attempt.ReportId, error, cancellationToken);
             }
 
-            LogAttemptFailed(logger, e, blobKey, entry.Attempts, maxAttempts);
-            await ledger.RecordErrorAsync(entry, attempt.ReportId, error, cancellationToken);
+            if (committed)
+            {
+                LogCommittedAttemptFailed(logger, e, blobKey, entry.Attempts);
+            }
+            else
+            {
+                LogAttemptFailed(logger, e, blobKey, entry.Attempts, maxAttempts);
+            }
+
+            await ledger.RecordErrorAsync(entry, attempt.ReportId, error, committed, cancellationToken);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Whether this blob's report is already counted: an earlier attempt said so in the ledger, or (should that note
+    /// have been lost with the storage that was failing) the report's record is processed from this very blob.
+    /// </summary>
+    private async Task<bool> IsCommittedAsync(BlobLedgerEntry entry, string? reportId, CancellationToken cancellationToken)
+    {
+        if (entry.Committed)
+        {
+            return true;
+        }
+
+        if (reportId is null || options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is not { } customer)
+        {
+            return false;
+        }
+
+        var record = await reports.GetAsync(customer.Id, reportId, cancellationToken);
+        return record is { Status: UsageReportStore.Processed } && record.Blob == entry.BlobName;
     }
 
     private async Task<UsageReportOutcome> ProcessOnceAsync(string blobName, ETag etag, BlobLedgerEntry entry, Attempt attempt, CancellationToken cancellationToken)
@@ -127,11 +159,15 @@ public sealed partial class UsageReportProcessor(
 
             case ClaimOutcome.Overlap:
                 var other = claim.Existing!;
-                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId,
-                    [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."],
-                    cancellationToken);
+                IReadOnlyList<string> overlap =
+                    [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."];
+                LogOverlap(logger, customer.Id, report.ReportId, other.ReportId);
+                // A report that failed before and was brought back keeps its failed record: it now says why.
+                await reports.RecordRefusalAsync(customer.Id, report.ReportId, overlap, cancellationToken);
+                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId, overlap, cancellationToken);
 
             case ClaimOutcome.AlreadyCommitted:
+                attempt.Committed = true;
                 // Counted before (this blob's earlier run, or the same report uploaded again): make sure its months are
                 // up to date, as a crash may have come between the commit and the monthly totals.
                 await monthly.RecomputeAsync(customer.Id, report.Metrics.SelectMany(m => m.Months.Keys), cancellationToken);
@@ -147,6 +183,7 @@ public sealed partial class UsageReportProcessor(
             default:
                 var written = await rows.WriteAsync(report, cancellationToken);
                 await reports.CommitAsync(report, claim.ClaimETag, cancellationToken);
+                attempt.Committed = true;
                 await monthly.RecomputeAsync(customer.Id, report.Metrics.SelectMany(m => m.Months.Keys), cancellationToken);
                 await ledger.CompleteAsync(entry, BlobLedgerEntry.Processed, report.ReportId, [], cancellationToken);
                 LogProcessed(logger, customer.Id, report.ReportId, report.Metrics.Count, written, result.Bytes);
@@ -200,6 +237,9 @@ public sealed partial class UsageReportProcessor(
     private sealed class Attempt
     {
         public string? ReportId { get; set; }
+
+        /// <summary>The report is counted (committed by this attempt or before): whatever fails after, it is not quarantined.</summary>
+        public bool Committed { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Usage report {ReportId} of customer {CustomerId} processed: {Metrics} metrics, {Rows} rows, {Bytes} bytes")]
@@ -214,11 +254,17 @@ public sealed partial class UsageReportProcessor(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} conflicts with the report first received under that id")]
     private static partial void LogConflict(ILogger logger, string customerId, string reportId);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} overlaps report {OtherReportId} of the same installation; refused")]
+    private static partial void LogOverlap(ILogger logger, string customerId, string reportId, string otherReportId);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} moved to quarantine as {Status}")]
     private static partial void LogQuarantined(ILogger logger, string blobKey, string status);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} failed on attempt {Attempt} of {MaxAttempts}; it will be retried")]
     private static partial void LogAttemptFailed(ILogger logger, Exception exception, string blobKey, int attempt, int maxAttempts);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} is counted but attempt {Attempt} failed after its commit; the monthly totals are retried, by the reconciliation pass at the latest")]
+    private static partial void LogCommittedAttemptFailed(ILogger logger, Exception exception, string blobKey, int attempt);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Usage report blob {BlobKey} failed {Attempts} times; quarantined as failed")]
     private static partial void LogGaveUp(ILogger logger, Exception exception, string blobKey, int attempts);

@@ -89,20 +89,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
                     return new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag);
                 }
 
-                // An earlier run of the same content gave up (failed); this one takes the claim back.
-                try
-                {
-                    var resumed = await table.UpdateEntityAsync(
-                        new TableEntity(report.CustomerId, RowKey(report.ReportId)) { ["Status"] = Pending, ["Reasons"] = "[]" },
-                        existing.ETag,
-                        TableUpdateMode.Merge,
-                        cancellationToken);
-                    return new ClaimResult(ClaimOutcome.Claimed, existing, resumed.Headers.ETag ?? default);
-                }
-                catch (RequestFailedException e) when (e.Status == 412)
-                {
-                    continue;
-                }
+                // Otherwise an earlier run of the same content gave up (failed) and this one takes the claim back: like a
+                // new claim, only if no other report of the installation has covered the period meanwhile.
             }
 
             var overlapping = await FindOverlapAsync(table, report, installationKey, cancellationToken);
@@ -111,26 +99,43 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
                 return new ClaimResult(ClaimOutcome.Overlap, overlapping, default);
             }
 
-            var claim = new TableEntity(report.CustomerId, RowKey(report.ReportId))
+            TableTransactionAction claimAction;
+            if (existing is not null)
             {
-                ["Status"] = Pending,
-                ["ContentHash"] = report.ContentHash,
-                ["InstallationId"] = report.InstallationId,
-                ["InstallationKey"] = installationKey,
-                ["PeriodStart"] = report.PeriodStart.ToUniversalTime(),
-                ["PeriodEnd"] = report.PeriodEnd.ToUniversalTime(),
-                ["Blob"] = blobName,
-                ["ProductName"] = report.ProductName,
-                ["ProductVersion"] = report.ProductVersion,
-                ["GeneratedAt"] = report.GeneratedAt.ToUniversalTime(),
-                ["ClaimedAt"] = time.GetUtcNow(),
-                ["Reasons"] = "[]",
-            };
+                var resumed = new TableEntity(report.CustomerId, RowKey(report.ReportId))
+                {
+                    ["Status"] = Pending,
+                    ["Blob"] = blobName,
+                    ["ClaimedAt"] = time.GetUtcNow(),
+                    ["Reasons"] = "[]",
+                };
+                claimAction = new(TableTransactionActionType.UpdateMerge, resumed, existing.ETag);
+            }
+            else
+            {
+                var claim = new TableEntity(report.CustomerId, RowKey(report.ReportId))
+                {
+                    ["Status"] = Pending,
+                    ["ContentHash"] = report.ContentHash,
+                    ["InstallationId"] = report.InstallationId,
+                    ["InstallationKey"] = installationKey,
+                    ["PeriodStart"] = report.PeriodStart.ToUniversalTime(),
+                    ["PeriodEnd"] = report.PeriodEnd.ToUniversalTime(),
+                    ["Blob"] = blobName,
+                    ["ProductName"] = report.ProductName,
+                    ["ProductVersion"] = report.ProductVersion,
+                    ["GeneratedAt"] = report.GeneratedAt.ToUniversalTime(),
+                    ["ClaimedAt"] = time.GetUtcNow(),
+                    ["Reasons"] = "[]",
+                };
+                claimAction = new(TableTransactionActionType.Add, claim);
+            }
+
             var version = head.HasValue ? (head.Value!.GetInt64("Version") ?? 0) + 1 : 1;
             var headRow = new TableEntity(report.CustomerId, Head) { ["Version"] = version };
             var actions = new List<TableTransactionAction>
             {
-                new(TableTransactionActionType.Add, claim),
+                claimAction,
                 head.HasValue
                     ? new(TableTransactionActionType.UpdateReplace, headRow, head.Value!.ETag)
                     : new(TableTransactionActionType.Add, headRow),
@@ -149,7 +154,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             }
             catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
             {
-                // Another claim of this customer got in first (or our own claim's response was lost): look again.
+                // Another claim of this customer got in first, the failed claim changed (or our own claim's response was
+                // lost): look again.
             }
         }
 
@@ -213,6 +219,33 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             {
                 await table.UpdateEntityAsync(
                     new TableEntity(customerId, RowKey(reportId)) { ["Status"] = Failed, ["Reasons"] = ReasonsJson(reasons) },
+                    current.ETag,
+                    TableUpdateMode.Merge,
+                    cancellationToken);
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+            }
+        }
+    }
+
+    /// <summary>Replaces the reasons of a failed report (brought back, then refused): its record says why it is not counted.</summary>
+    public async Task RecordRefusalAsync(string customerId, string reportId, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
+        for (var race = 0; race < MaxRaces; race++)
+        {
+            var current = await GetAsync(customerId, reportId, cancellationToken);
+            if (current is not { Status: Failed })
+            {
+                return;
+            }
+
+            try
+            {
+                await table.UpdateEntityAsync(
+                    new TableEntity(customerId, RowKey(reportId)) { ["Reasons"] = ReasonsJson(reasons) },
                     current.ETag,
                     TableUpdateMode.Merge,
                     cancellationToken);

@@ -12,7 +12,9 @@ namespace TelemetryFunctions.UsageReports;
 /// <item><c>d_{metric}_{yyyyMMdd}</c>: per day, over all clusters and tenants;</item>
 /// <item><c>s_{metric}_{hash}</c>: per cluster and tenant, over the period (names in columns, hashed in the key).</item>
 /// </list>
-/// The rows count only once the report's record in <c>UsageReports</c> says processed; until then readers ignore them.
+/// The rows carry no commit flag: they count only while the report's record in <c>UsageReports</c> says processed with
+/// the same content hash, and rows of a report that never commits (pending, failed, refused) stay. The service's readers
+/// use the processed records' figures, never these rows; any other reader must join on the record.
 /// </summary>
 public sealed class UsageRowStore(TelemetryStorage storage)
 {

@@ -135,6 +135,52 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_failed_report_uploaded_again_is_stored_again_queued_and_processed_afresh()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        using var client = Client(harness);
+        var content = Signed(Report());
+        using var first = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        Assert.Equal("failed", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+        faults.Heal();
+
+        using var again = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var accepted = await JsonAsync(again);
+        Assert.Equal(("queued", false), (accepted.GetProperty("status").GetString(), accepted.GetProperty("duplicate").GetBoolean()));
+        Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        Assert.Equal("processed", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_failed_report_uploaded_again_after_another_report_covered_its_period_has_status_rejected_with_the_overlap()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        using var client = Client(harness);
+        var content = Signed(Report("r-a"));
+        using var first = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/r-a.json")).Status);
+        faults.Heal();
+        using var replacement = await client.PostAsync("/v1/usage-reports", Body(Signed(Report("r-b"))), Token);
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-b.json")).Status);
+
+        using var again = await client.PostAsync("/v1/usage-reports", Body(content), Token);
+        var outcome = await harness.ProcessAsync("acme/r-a.json");
+        var status = await StatusAsync(client, "r-a");
+
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal(BlobLedgerEntry.Rejected, outcome.Status);
+        Assert.Equal("rejected", status.GetProperty("status").GetString());
+        Assert.Contains("overlaps report 'r-b'", status.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_report_the_processor_refuses_has_status_rejected_with_its_reasons()
     {
         await using var harness = new UsageReportHarness(azurite);

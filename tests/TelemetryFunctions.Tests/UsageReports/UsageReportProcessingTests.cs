@@ -250,6 +250,57 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_failed_report_moved_back_after_another_report_covered_its_period_is_refused_as_overlapping_and_not_billed_twice()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        var first = Signed(Report("r-a", metrics: [Metric("process-instances", 1200)]));
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.UploadAndProcessAsync("acme/a.json", first)).Status);
+        faults.Heal();
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/b.json", Signed(Report("r-b", metrics: [Metric("process-instances", 900)])))).Status);
+
+        // The operator follows the error document: the cause is fixed, the failed report goes back into the container.
+        var movedBack = await harness.UploadAndProcessAsync("acme/a.json", first);
+
+        Assert.Equal(BlobLedgerEntry.Rejected, movedBack.Status);
+        Assert.Contains("overlaps report 'r-b'", movedBack.Reasons[0], StringComparison.Ordinal);
+        Assert.Contains("overlaps report 'r-b'", (await harness.ErrorDocumentAsync("acme/a.json")).GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        var records = (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? "");
+        Assert.Equal(new Dictionary<string, string> { ["r_r-a"] = "failed", ["r_r-b"] = "processed" }, records);
+        Assert.Contains("overlaps report 'r-b'", UsageReportStore.ParseReasons((await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-a").GetString("Reasons"))[0], StringComparison.Ordinal);
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((900L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task A_committed_report_whose_monthly_totals_keep_failing_is_never_quarantined_shows_processed_and_the_reconciliation_pass_finishes_its_months()
+    {
+        var faults = new FailAfter { Matches = m => m.Request.Uri.Path.Contains(TableNames.UsageMonthly, StringComparison.Ordinal) };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        using var client = harness.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = Basic(ReportKey);
+        using var status = await client.GetAsync("/v1/usage-reports/r-2026-01", TestContext.Current.CancellationToken);
+        var body = System.Text.Json.JsonDocument.Parse(await status.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal(("processed", "pending"), (body.GetProperty("status").GetString(), body.GetProperty("monthlyTotals").GetString()));
+
+        faults.Heal();
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1), (pass.Examined, pass.Processed));
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+        Assert.Equal(BlobLedgerEntry.Processed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+    }
+
+    [Fact]
     public async Task The_reconciliation_pass_processes_blobs_whose_event_was_missed_and_leaves_young_ones_to_their_event()
     {
         await using var harness = new UsageReportHarness(azurite);
