@@ -3,6 +3,7 @@ using System.Globalization;
 using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
 using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Activity;
@@ -16,6 +17,7 @@ namespace TelemetryFunctions.Activity;
 public sealed class ActivityDigests(TelemetryStorage storage)
 {
     private const int BytesPerUser = 16;
+    private const int MaxRewriteAttempts = 5;
     private BlobContainerClient? _container;
 
     /// <summary>Reads the day's user marks from the activity table, sorts them and stores the digest. Returns the count.</summary>
@@ -126,6 +128,83 @@ public sealed class ActivityDigests(TelemetryStorage storage)
                 await reader.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// Removes one user from a day's digest (an erasure), rewriting the blob with If-Match so a concurrent rebuild is
+    /// never overwritten with older content. True if the user was in it.
+    /// </summary>
+    public async Task<bool> RemoveUserAsync(DateOnly day, string userKey, CancellationToken cancellationToken)
+    {
+        if (!UInt128.TryParse(userKey, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var user))
+        {
+            return false;
+        }
+
+        var blob = (await ContainerAsync(cancellationToken)).GetBlobClient(BlobName(day));
+        for (var attempt = 1; attempt <= MaxRewriteAttempts; attempt++)
+        {
+            BlobDownloadResult digest;
+            try
+            {
+                digest = (await blob.DownloadContentAsync(cancellationToken)).Value;
+            }
+            catch (RequestFailedException e) when (e.Status == 404)
+            {
+                return false;
+            }
+
+            var bytes = digest.Content.ToMemory();
+            var index = IndexOf(bytes.Span, user);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            var without = new byte[bytes.Length - BytesPerUser];
+            bytes.Span[..(index * BytesPerUser)].CopyTo(without);
+            bytes.Span[((index + 1) * BytesPerUser)..].CopyTo(without.AsSpan(index * BytesPerUser));
+            try
+            {
+                await blob.UploadAsync(
+                    new BinaryData(without),
+                    new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = digest.Details.ETag } },
+                    cancellationToken);
+                return true;
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // Rebuilt meanwhile: read it again.
+            }
+        }
+
+        throw new StorageContentionException($"The digest of {TableKeys.Day(day)} kept changing through {MaxRewriteAttempts} attempts to remove a user.");
+    }
+
+    /// <summary>Binary search of a sorted digest for one pseudonym; its position, or -1.</summary>
+    private static int IndexOf(ReadOnlySpan<byte> digest, UInt128 user)
+    {
+        int low = 0, high = (digest.Length / BytesPerUser) - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) / 2);
+            var value = BinaryPrimitives.ReadUInt128BigEndian(digest.Slice(middle * BytesPerUser, BytesPerUser));
+            if (value == user)
+            {
+                return middle;
+            }
+
+            if (value < user)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Deletes digests of days before <paramref name="before"/> (they hold per-user data).</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Activity;
@@ -23,7 +24,8 @@ public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instance
 
 /// <summary>
 /// Deletes what is stored about a subject: raw events, activity marks, the instance record with its deadline and
-/// status history, the installation record and support requests. Aggregates computed before the erasure hold only counts and are kept.
+/// status history, the installation record and support requests, and the user's pseudonym in the daily digests.
+/// Aggregates computed before the erasure hold only counts and are kept.
 /// </summary>
 /// <remarks>
 /// Raw events are partitioned by day and source, not by subject, so erasing them is a filtered scan of the raw-event
@@ -32,6 +34,7 @@ public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instance
 public sealed partial class ErasureService(
     TelemetryStorage storage,
     ActivityStore activity,
+    ActivityDigests digests,
     InstanceRegistry instances,
     ILogger<ErasureService> logger)
 {
@@ -60,12 +63,20 @@ public sealed partial class ErasureService(
             activityKeys.Add(ActivityStore.InstallationPrefix + installation);
         }
 
+        // The days a user was active: after their marks are gone, they are taken out of those days' digests (the
+        // sorted pseudonyms WAU and MAU are counted from), which hold per-user data until retention deletes them.
+        var userDays = subject.UserKey is { } active ? await UserDaysAsync(active, cancellationToken) : [];
+
         var raw = rawFilters.Count == 0 ? 0 : await DeleteMatchingAsync(TableNames.RawEvents, string.Join(" or ", rawFilters.Select(f => $"({f})")), cancellationToken);
         var activityRows = activityKeys.Count == 0 ? 0 : await DeleteMatchingAsync(
             TableNames.Activity,
             string.Join(" or ", activityKeys.Select(k => $"({TableClient.CreateQueryFilter($"RowKey eq {k}")})")),
             cancellationToken);
         activity.Forget();
+        foreach (var day in userDays)
+        {
+            await digests.RemoveUserAsync(day, subject.UserKey!, cancellationToken);
+        }
 
         var instanceRows = 0;
         if (subject.InstanceKey is { } i)
@@ -87,6 +98,22 @@ public sealed partial class ErasureService(
         var result = new ErasureResult(raw, activityRows, instanceRows, installationRows, supportRows);
         LogErased(logger, raw, activityRows, instanceRows, installationRows, supportRows);
         return result;
+    }
+
+    private async Task<List<DateOnly>> UserDaysAsync(string userKey, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        var days = new List<DateOnly>();
+        var filter = TableClient.CreateQueryFilter($"RowKey eq {ActivityStore.UserPrefix + userKey}");
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey"], cancellationToken: cancellationToken))
+        {
+            if (DateOnly.TryParseExact(row.PartitionKey, "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+            {
+                days.Add(day);
+            }
+        }
+
+        return days;
     }
 
     private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken) =>

@@ -119,6 +119,28 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task An_opted_out_user_is_taken_out_of_the_daily_digests_so_recomputed_wau_no_longer_counts_them()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"), Use("also-stays"));
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), Use("leaves"));
+        time.SetUtcNow(At(Monday.AddDays(2), 1));
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await rollup.RunDayAsync(Monday, TestContext.Current.CancellationToken);
+        var before = await rollup.RunDayAsync(Monday.AddDays(1), TestContext.Current.CancellationToken);
+        Assert.Equal(3, before.Wau);
+
+        var optOut = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaves" }), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+
+        var digests = host.Services.GetRequiredService<ActivityDigests>();
+        Assert.Equal(2, await digests.CountDistinctAsync([Monday], TestContext.Current.CancellationToken));
+        Assert.Equal(0, await digests.CountDistinctAsync([Monday.AddDays(1)], TestContext.Current.CancellationToken));
+        Assert.Equal(2, await digests.CountDistinctAsync([Monday, Monday.AddDays(1)], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task The_day_boundary_follows_the_reporting_time_zone()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
