@@ -234,6 +234,14 @@ public sealed class IngestionOptions
     [Range(1, 100_000_000)]
     public int SourceBurstEvents { get; set; } = 100_000;
 
+    /// <summary>
+    /// A header a proxy in front of the app sets to the client's address (Front Door: <c>X-Azure-ClientIP</c>), used
+    /// for the per-client-address limit instead of the connection's address. Trusted as sent: set it only when the
+    /// app is reachable through that proxy alone. Unset (the default): the connection's address.
+    /// </summary>
+    [RegularExpression("^[A-Za-z0-9-]{1,64}$", ErrorMessage = "Telemetry__Ingestion__ClientAddressHeader must be a header name (letters, digits and '-').")]
+    public string? ClientAddressHeader { get; set; }
+
     /// <summary>Events one client address may send per second before it gets 429 (token bucket, per host, in memory only).</summary>
     [Range(1, 10_000_000)]
     public int ClientEventsPerSecond { get; set; } = 5_000;

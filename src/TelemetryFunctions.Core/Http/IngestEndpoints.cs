@@ -83,7 +83,7 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(IngestError.BadRequest("missing_subject", "Give a userId, an anonymousId or an instanceId to opt out."));
         }
 
-        if (rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, OptOutRateCost) is { } optOutWait)
+        if (rateLimiter.TryAcquire(source!, rateLimiter.ClientAddressOf(request.HttpContext), OptOutRateCost) is { } optOutWait)
         {
             LogRateLimited(logger, source!, OptOutRateCost);
             return JsonResponse.Error(IngestError.RateLimited(optOutWait));
@@ -133,7 +133,7 @@ public sealed partial class IngestEndpoints(
         }
 
         // A preview is limited like a real send: it reads the opt-out list and the instance registry for each event.
-        if (rateLimiter.TryAcquire(source!, request.HttpContext.Connection.RemoteIpAddress, elements.Count) is { } wait)
+        if (rateLimiter.TryAcquire(source!, rateLimiter.ClientAddressOf(request.HttpContext), elements.Count) is { } wait)
         {
             LogRateLimited(logger, source!, elements.Count);
             return JsonResponse.Error(IngestError.RateLimited(wait));

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
 
@@ -11,11 +12,31 @@ namespace TelemetryFunctions.Http;
 /// memory for the life of a bucket; they are never stored or logged. Per host: in Azure each instance limits on
 /// its own, and per-address limits at the edge belong to Front Door / WAF (docs/reliability.md).
 /// </summary>
+/// <remarks>
+/// Behind a proxy every request comes from the proxy's address, so all clients would share one bucket.
+/// <c>Ingestion:ClientAddressHeader</c> names a header the proxy sets to the client's address (Front Door:
+/// <c>X-Azure-ClientIP</c>); it is trusted as is, so set it only when the app can be reached through that proxy alone.
+/// </remarks>
 public sealed class IngestRateLimiter(IOptions<TelemetryOptions> options, TimeProvider time)
 {
     private const int MaxClientBuckets = 100_000;
+    private readonly string? _clientAddressHeader = options.Value.Ingestion.ClientAddressHeader;
     private readonly Limiter _sources = new(options.Value.Ingestion.SourceEventsPerSecond, options.Value.Ingestion.SourceBurstEvents, time);
     private readonly Limiter _clients = new(options.Value.Ingestion.ClientEventsPerSecond, options.Value.Ingestion.ClientBurstEvents, time);
+
+    /// <summary>The address a client's bucket is keyed on: the configured proxy header's, else the connection's.</summary>
+    public IPAddress? ClientAddressOf(HttpContext context)
+    {
+        if (_clientAddressHeader is not null
+            && context.Request.Headers.TryGetValue(_clientAddressHeader, out var values)
+            && values.Count == 1
+            && IPAddress.TryParse(values[0].AsSpan().Trim(), out var forwarded))
+        {
+            return forwarded;
+        }
+
+        return context.Connection.RemoteIpAddress;
+    }
 
     /// <summary>Takes <paramref name="events"/> tokens from the client's and the source's buckets, or returns how long to wait.</summary>
     public TimeSpan? TryAcquire(string source, IPAddress? client, int events)

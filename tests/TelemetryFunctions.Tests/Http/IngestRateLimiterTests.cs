@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Configuration;
@@ -46,5 +47,61 @@ public sealed class IngestRateLimiterTests
 
         Assert.NotNull(limiter.TryAcquire("server", IPAddress.Parse("198.51.100.200"), 100));
         Assert.Null(limiter.TryAcquire("installer", IPAddress.Parse("198.51.100.201"), 100));
+    }
+
+    [Fact]
+    public void Behind_a_proxy_the_configured_header_names_the_client_so_clients_of_one_proxy_get_buckets_of_their_own()
+    {
+        var limiter = new IngestRateLimiter(
+            Options.Create(new TelemetryOptions
+            {
+                Ingestion = new IngestionOptions { ClientEventsPerSecond = 10, ClientBurstEvents = 100, ClientAddressHeader = "X-Azure-ClientIP" },
+            }),
+            new FakeTimeProvider());
+        var proxy = IPAddress.Parse("203.0.113.5");
+
+        var flooder = limiter.ClientAddressOf(Request(proxy, "192.0.2.10"));
+        var neighbour = limiter.ClientAddressOf(Request(proxy, " 2001:db8::7 "));
+
+        Assert.Equal(IPAddress.Parse("192.0.2.10"), flooder);
+        Assert.Equal(IPAddress.Parse("2001:db8::7"), neighbour);
+        Assert.Null(limiter.TryAcquire("server", flooder, 100));
+        Assert.NotNull(limiter.TryAcquire("server", flooder, 1));
+        Assert.Null(limiter.TryAcquire("server", neighbour, 100));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("not an address")]
+    [InlineData("192.0.2.10, 192.0.2.11")]
+    public void Without_a_usable_proxy_header_the_connection_address_is_used(string? header)
+    {
+        var limiter = new IngestRateLimiter(
+            Options.Create(new TelemetryOptions { Ingestion = new IngestionOptions { ClientAddressHeader = "X-Azure-ClientIP" } }),
+            new FakeTimeProvider());
+        var connection = IPAddress.Parse("203.0.113.5");
+
+        Assert.Equal(connection, limiter.ClientAddressOf(Request(connection, header)));
+    }
+
+    [Fact]
+    public void The_proxy_header_is_ignored_unless_configured()
+    {
+        var limiter = Limiter(new FakeTimeProvider());
+        var connection = IPAddress.Parse("203.0.113.5");
+
+        Assert.Equal(connection, limiter.ClientAddressOf(Request(connection, "192.0.2.10")));
+    }
+
+    private static DefaultHttpContext Request(IPAddress connection, string? clientHeader)
+    {
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = connection;
+        if (clientHeader is not null)
+        {
+            context.Request.Headers["X-Azure-ClientIP"] = clientHeader;
+        }
+
+        return context;
     }
 }
