@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Installations;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 
@@ -323,11 +324,14 @@ public sealed partial class IngestEndpoints(
             });
         }
 
-        foreach (var row in ActivityStore.PlanMarks(outcome.Accepted).Concat(supportRequests.Plan(outcome.Accepted)))
+        var planned = ActivityStore.PlanMarks(outcome.Accepted).Select(row => (Table: TableNames.Activity, Row: row))
+            .Concat(InstallationRecorder.Plan(outcome.Accepted).Select(row => (Table: TableNames.Installations, Row: row)))
+            .Concat(supportRequests.Plan(outcome.Accepted).Select(row => (Table: TableNames.SupportRequests, Row: row)));
+        foreach (var (table, row) in planned)
         {
             var entity = new JsonObject
             {
-                ["table"] = row.ContainsKey("Email") ? TableNames.SupportRequests : TableNames.Activity,
+                ["table"] = table,
                 ["partitionKey"] = row.PartitionKey,
                 ["rowKey"] = row.RowKey,
             };

@@ -67,6 +67,21 @@ public sealed class InstallationRecorder(TelemetryStorage storage)
         throw new StorageContentionException($"The installation record could not be updated after {MaxAttempts} attempts because of concurrent writers.");
     }
 
+    /// <summary>The rows these events would write for installations not recorded before (what a preview shows).</summary>
+    public static IEnumerable<TableEntity> Plan(IReadOnlyList<PreparedEvent> events)
+    {
+        foreach (var group in events.Where(e => e.InstallationKey is not null).GroupBy(e => e.InstallationKey!, StringComparer.Ordinal))
+        {
+            var row = new TableEntity(PartitionKeyOf(group.Key), group.Key);
+            foreach (var e in group.OrderBy(e => e.Timestamp))
+            {
+                Apply(row, e);
+            }
+
+            yield return row;
+        }
+    }
+
     /// <summary>Applying the same event twice gives the same row: times are the earliest seen for each step.</summary>
     private static void Apply(TableEntity row, PreparedEvent e)
     {

@@ -238,4 +238,32 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Contains(TableNames.Instances, tables);
         Assert.Equal(0, await host.Tables.TotalRowsAsync());
     }
+
+    [Fact]
+    public async Task Preview_lists_the_installation_record_an_installation_event_would_write_and_it_matches_what_is_then_stored()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var failed = Segment.Track("Installation Errors", userId: null, anonymousId: "install-preview", properties: new JsonObject
+        {
+            ["os"] = "ubuntu",
+            ["version"] = "1.4.0",
+            ["error"] = "docker not found",
+        });
+
+        var preview = JsonNode.Parse(await (await client.PostAsync("/v1/preview", Segment.Json(Segment.Batch(failed)), TestContext.Current.CancellationToken))
+            .Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        var planned = Assert.Single(preview["wouldStore"]!.AsArray(), r => r!["table"]!.GetValue<string>() == TableNames.Installations)!;
+        Assert.Equal(0, await host.Tables.TotalRowsAsync());
+
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch((JsonObject)failed.DeepClone())), TestContext.Current.CancellationToken)).StatusCode);
+        var stored = Assert.Single(await host.Tables.RowsAsync(TableNames.Installations));
+
+        Assert.Equal(stored.RowKey, planned["rowKey"]!.GetValue<string>());
+        Assert.Equal("failed", planned["Status"]!.GetValue<string>());
+        foreach (var field in new[] { "Status", "Os", "Version", "LastError" })
+        {
+            Assert.Equal(stored.GetString(field), planned[field]!.GetValue<string>());
+        }
+    }
 }
