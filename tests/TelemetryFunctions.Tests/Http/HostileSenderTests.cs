@@ -194,37 +194,14 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
     [Fact]
     public async Task A_slow_drip_body_is_cut_off_with_408_and_nothing_is_stored()
     {
-        // Over real Kestrel and a socket: the minimum body data rate is a server setting the in-memory test server lacks.
-        await using var host = new LocalHostFactory(azurite);
-        host.UseKestrel(0);
-        host.StartServer();
-        var address = new Uri(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(address.Host, address.Port, Hostile.Cancel);
-        var stream = tcp.GetStream();
-        var key = Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
-        var head = $"POST /v1/batch HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nAuthorization: Basic {key}\r\nContent-Length: 100000\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head + "{\"batch\":["), Hostile.Cancel);
-
         // Two bytes a second, far under the host's minimum body data rate: at that pace the body would take half a day.
-        var started = Stopwatch.StartNew();
-        var buffer = new byte[4096];
-        var firstRead = stream.ReadAsync(buffer, Hostile.Cancel).AsTask();
-        while (started.Elapsed < TimeSpan.FromSeconds(60) && await Task.WhenAny(firstRead, Task.Delay(500, Hostile.Cancel)) != firstRead)
-        {
-            await stream.WriteAsync(" "u8.ToArray(), Hostile.Cancel);
-        }
+        await using var host = new LocalHostFactory(azurite);
 
-        Assert.True(firstRead.IsCompleted, "The server kept waiting for a body dripping at two bytes a second.");
-        var elapsed = started.Elapsed;
-        var answer = new StringBuilder();
-        for (var read = await firstRead; read > 0 && !answer.ToString().EndsWith('}'); read = await stream.ReadAsync(buffer, Hostile.Cancel))
-        {
-            answer.Append(Encoding.UTF8.GetString(buffer, 0, read));
-        }
+        var (answered, elapsed, answer) = await DripBodyAsync(host, bytesPerWrite: 1, every: TimeSpan.FromMilliseconds(500));
 
-        Assert.StartsWith("HTTP/1.1 408", answer.ToString(), StringComparison.Ordinal);
-        Assert.Contains("too slow", answer.ToString(), StringComparison.Ordinal);
+        Assert.True(answered, "The server kept waiting for a body dripping at two bytes a second.");
+        Assert.StartsWith("HTTP/1.1 408", answer, StringComparison.Ordinal);
+        Assert.Contains("too slow", answer, StringComparison.Ordinal);
         Assert.InRange(elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
         await Hostile.AssertNothingStoredAsync(host);
     }
@@ -234,6 +211,22 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
     {
         // 1,000 bytes a second keeps above Kestrel's minimum data rate, so only the overall read deadline stops it.
         await using var host = new LocalHostFactory(azurite, settings: new() { ["Telemetry:Ingestion:MaxBodyReadTime"] = "00:00:03" });
+
+        var (answered, elapsed, answer) = await DripBodyAsync(host, bytesPerWrite: 100, every: TimeSpan.FromMilliseconds(100));
+
+        Assert.True(answered, "The server kept reading a body dripping at 1,000 bytes a second past its read deadline.");
+        Assert.StartsWith("HTTP/1.1 408", answer, StringComparison.Ordinal);
+        Assert.Contains("did not arrive within 3 seconds", answer, StringComparison.Ordinal);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(20));
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    /// <summary>
+    /// Over real Kestrel and a socket (the minimum body data rate is a server setting the in-memory test server lacks):
+    /// announces a 100,000-byte batch and sends it a few bytes at a time until the server answers or a minute passes.
+    /// </summary>
+    private static async Task<(bool Answered, TimeSpan Elapsed, string Answer)> DripBodyAsync(LocalHostFactory host, int bytesPerWrite, TimeSpan every)
+    {
         host.UseKestrel(0);
         host.StartServer();
         var address = new Uri(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
@@ -247,13 +240,17 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
         var started = Stopwatch.StartNew();
         var buffer = new byte[4096];
         var firstRead = stream.ReadAsync(buffer, Hostile.Cancel).AsTask();
-        var chunk = Encoding.ASCII.GetBytes(new string(' ', 100));
-        while (started.Elapsed < TimeSpan.FromSeconds(60) && await Task.WhenAny(firstRead, Task.Delay(100, Hostile.Cancel)) != firstRead)
+        var chunk = Encoding.ASCII.GetBytes(new string(' ', bytesPerWrite));
+        while (started.Elapsed < TimeSpan.FromSeconds(60) && await Task.WhenAny(firstRead, Task.Delay(every, Hostile.Cancel)) != firstRead)
         {
             await stream.WriteAsync(chunk, Hostile.Cancel);
         }
 
-        Assert.True(firstRead.IsCompleted, "The server kept reading a body dripping at 1,000 bytes a second past its read deadline.");
+        if (!firstRead.IsCompleted)
+        {
+            return (false, started.Elapsed, "");
+        }
+
         var elapsed = started.Elapsed;
         var answer = new StringBuilder();
         for (var read = await firstRead; read > 0 && !answer.ToString().EndsWith('}'); read = await stream.ReadAsync(buffer, Hostile.Cancel))
@@ -261,10 +258,7 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
             answer.Append(Encoding.UTF8.GetString(buffer, 0, read));
         }
 
-        Assert.StartsWith("HTTP/1.1 408", answer.ToString(), StringComparison.Ordinal);
-        Assert.Contains("did not arrive within 3 seconds", answer.ToString(), StringComparison.Ordinal);
-        Assert.InRange(elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(20));
-        await Hostile.AssertNothingStoredAsync(host);
+        return (true, elapsed, answer.ToString());
     }
 
     private static JsonObject Batch(int events) => Segment.Batch([.. Enumerable.Range(0, events).Select(_ => Segment.Track("e"))]);
