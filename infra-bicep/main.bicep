@@ -31,6 +31,11 @@ param scale flexScaleType = {
   maximumInstanceCount: 100
 }
 
+@description('Optional. HTTP requests the platform sends one instance at a time before it scales out (Flex Consumption HTTP trigger concurrency). At most host.json\'s extensions.http.maxConcurrentRequests (100); docs/deploy.md explains how the two relate.')
+@minValue(1)
+@maxValue(100)
+param httpPerInstanceConcurrency int = 100
+
 @description('Optional. Schedules of the timer functions (NCRONTAB, six fields, UTC).')
 param schedules timerSchedulesType = {
   sweep: '0 */15 * * * *'
@@ -232,6 +237,7 @@ module functionApp 'modules/functionApp.bicep' = {
     applicationInsightsName: monitoring.outputs.name
     secretUris: keyVault.outputs.secretUris
     scale: scale
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     schedules: schedules
     reportingTimeZone: reportingTimeZone
   }

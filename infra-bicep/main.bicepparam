@@ -15,6 +15,10 @@ param scale = {
   maximumInstanceCount: 100
 }
 
+// Equal to host.json's extensions.http.maxConcurrentRequests: the platform hands an instance as many requests as its
+// host runs at once (docs/deploy.md, "HTTP concurrency").
+param httpPerInstanceConcurrency = 100
+
 param schedules = {
   sweep: '0 */15 * * * *'
   rollup: '0 15 0 * * *'

@@ -38,6 +38,11 @@ param scale flexScaleType = {
   maximumInstanceCount: 100
 }
 
+@description('Optional. The most HTTP requests the platform sends one instance at a time (Flex Consumption HTTP trigger concurrency); more in flight scale the app out. At most host.json\'s extensions.http.maxConcurrentRequests (100), which the host enforces on each instance: a higher value would send requests that the host only queues.')
+@minValue(1)
+@maxValue(100)
+param httpPerInstanceConcurrency int = 100
+
 @description('Optional. .NET version of the isolated worker.')
 param dotnetVersion string = '10.0'
 
@@ -105,6 +110,11 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: scale.instanceMemoryMB
         maximumInstanceCount: scale.maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'dotnet-isolated'
