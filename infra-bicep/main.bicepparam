@@ -28,6 +28,10 @@ param schedules = {
 
 param reportingTimeZone = 'UTC'
 
+// Usage-report customers: ids and entitlements only. Their signing secrets and report keys are Key Vault secrets
+// (usage-customer-<id>-signing-secret, -report-key) that scripts/deploy.sh creates when missing (docs/deploy.md).
+param usageReportCustomers = []
+
 // Comma-separated names of Key Vault secrets to keep as they are (the deploy script lists the existing ones).
 var secretsToKeepList = readEnvironmentVariable('TELEMETRY_SECRETS_TO_KEEP', '')
 param secretsToKeep = empty(secretsToKeepList) ? [] : split(secretsToKeepList, ',')
