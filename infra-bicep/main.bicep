@@ -3,7 +3,7 @@ metadata description = 'Everything TelemetryFunctions needs in one resource grou
 
 targetScope = 'resourceGroup'
 
-import { flexScaleType, principalReferenceType, tagsType, timerSchedulesType } from 'modules/types.bicep'
+import { flexScaleType, principalReferenceType, tagsType, timerSchedulesType, usageReportCustomerType } from 'modules/types.bicep'
 
 // ---------------------------------------------------------------------------------------------------------
 // Parameters
@@ -30,6 +30,11 @@ param scale flexScaleType = {
   instanceMemoryMB: 2048
   maximumInstanceCount: 100
 }
+
+@description('Optional. HTTP requests the platform sends one instance at a time before it scales out (Flex Consumption HTTP trigger concurrency). At most host.json\'s extensions.http.maxConcurrentRequests (100); docs/deploy.md explains how the two relate.')
+@minValue(1)
+@maxValue(100)
+param httpPerInstanceConcurrency int = 100
 
 @description('Optional. Schedules of the timer functions (NCRONTAB, six fields, UTC).')
 param schedules timerSchedulesType = {
@@ -79,6 +84,9 @@ param usageReportSigningKey string = '${newGuid()}${newGuid()}'
 
 @description('Optional. Key Vault secrets that already hold values to keep (the deploy script lists them). Secrets not named here are written, so a redeployment without this list replaces every secret with a newly generated one.')
 param secretsToKeep string[] = []
+
+@description('Optional. Self-Managed customers allowed to send usage reports: ids and entitlements, never secrets. Each customer\'s signing secret and report key are the Key Vault secrets usage-customer-<id>-signing-secret and usage-customer-<id>-report-key; a customer gets its app settings only once both are in the vault and named in secretsToKeep (the deploy script creates missing ones with random values and deploys again).')
+param usageReportCustomers usageReportCustomerType[] = []
 
 @description('Optional. Users, groups or service principals who may read the secrets (Key Vault Secrets User), for example the operator who hands out write keys.')
 param secretReaders principalReferenceType[] = []
@@ -130,6 +138,23 @@ var tables = [
   'UsageMonthly'
   'UsageReports'
 ]
+
+// Usage-report customers: secret names derived from the id; only customers whose secrets already exist (listed in
+// secretsToKeep) get app settings, so the app never sees a Key Vault reference to a missing secret.
+var usageCustomers = map(usageReportCustomers, customer => {
+  id: customer.id
+  signingSecretName: 'usage-customer-${customer.id}-signing-secret'
+  reportKeyName: 'usage-customer-${customer.id}-report-key'
+  entitlements: customer.?entitlements ?? []
+})
+var usageCustomersReady = filter(
+  usageCustomers,
+  customer => contains(secretsToKeep, customer.signingSecretName) && contains(secretsToKeep, customer.reportKeyName)
+)
+var usageCustomerSecretsMissing = filter(
+  flatten(map(usageCustomers, customer => [customer.signingSecretName, customer.reportKeyName])),
+  secretName => !contains(secretsToKeep, secretName)
+)
 
 // Module deployments are named after this deployment, so a redeployment updates the same ones.
 var deploymentPrefix = take(deployment().name, 40)
@@ -231,7 +256,10 @@ module functionApp 'modules/functionApp.bicep' = {
     deploymentContainerName: containers.deploymentPackage
     applicationInsightsName: monitoring.outputs.name
     secretUris: keyVault.outputs.secretUris
+    keyVaultUri: keyVault.outputs.vaultUri
+    usageReportCustomers: usageCustomersReady
     scale: scale
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     schedules: schedules
     reportingTimeZone: reportingTimeZone
   }
@@ -306,6 +334,12 @@ output keyVaultResourceId string = keyVault.outputs.resourceId
 
 @description('Names of the secrets in the Key Vault.')
 output secretNames string[] = keyVault.outputs.secretNames
+
+@description('Ids of the usage-report customers configured in the app by this deployment.')
+output usageReportCustomerIds string[] = map(usageCustomersReady, customer => customer.id)
+
+@description('Key Vault secrets of configured usage-report customers that do not exist yet (those customers got no app settings): the deploy script creates them and deploys again.')
+output usageReportCustomerSecretsMissing string[] = usageCustomerSecretsMissing
 
 @description('Name of the Application Insights component.')
 output applicationInsightsName string = monitoring.outputs.name

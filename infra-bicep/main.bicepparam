@@ -15,6 +15,10 @@ param scale = {
   maximumInstanceCount: 100
 }
 
+// Equal to host.json's extensions.http.maxConcurrentRequests: the platform hands an instance as many requests as its
+// host runs at once (docs/deploy.md, "HTTP concurrency").
+param httpPerInstanceConcurrency = 100
+
 param schedules = {
   sweep: '0 */15 * * * *'
   rollup: '0 15 0 * * *'
@@ -23,6 +27,10 @@ param schedules = {
 }
 
 param reportingTimeZone = 'UTC'
+
+// Usage-report customers: ids and entitlements only. Their signing secrets and report keys are Key Vault secrets
+// (usage-customer-<id>-signing-secret, -report-key) that scripts/deploy.sh creates when missing (docs/deploy.md).
+param usageReportCustomers = []
 
 // Comma-separated names of Key Vault secrets to keep as they are (the deploy script lists the existing ones).
 var secretsToKeepList = readEnvironmentVariable('TELEMETRY_SECRETS_TO_KEEP', '')

@@ -189,6 +189,41 @@ vault_name="$(output keyVaultName)"
 host_name="$(output functionAppHostName)"
 say "Function app $app_name, Key Vault $vault_name"
 
+# Usage-report customers (usageReportCustomers in main.bicepparam): the template gives a customer its app settings
+# only once both of its Key Vault secrets exist, so the app never holds a reference to a missing secret. Create the
+# missing ones with random values, through the control plane as the deployment writes the other secrets (your role on
+# the resource group is enough), then deploy again so those customers are configured. Values are never printed.
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+mapfile -t missing_customer_secrets < <(output usageReportCustomerSecretsMissing)
+if [ "${#missing_customer_secrets[@]}" -gt 0 ] && [ -n "${missing_customer_secrets[0]}" ]; then
+  say "Creating ${#missing_customer_secrets[@]} usage-report customer secret(s) in $vault_name"
+  vault_id="$(az resource show --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults \
+    --name "$vault_name" --query id -o tsv)"
+  secret_body="$(mktemp)"
+  chmod 600 "$secret_body"
+  for secret_name in "${missing_customer_secrets[@]}"; do
+    case "$secret_name" in
+      *-signing-secret) value="$(random_hex 32)"; content_type='usage-report signing secret (HMAC key)' ;;
+      *-report-key) value="$(random_hex 24)"; content_type='usage-report key' ;;
+      *) rm -f "$secret_body"; die "unexpected usage-report customer secret name '$secret_name'." ;;
+    esac
+    printf '{"properties":{"value":"%s","contentType":"%s"}}' "$value" "$content_type" >"$secret_body"
+    if ! az rest --method put --url "${vault_id}/secrets/${secret_name}?api-version=2024-11-01" \
+        --body "@$secret_body" --output none; then
+      rm -f "$secret_body"
+      die "could not create Key Vault secret $secret_name; rerun the script (customers without both secrets stay unconfigured)."
+    fi
+    echo "     $secret_name"
+  done
+  rm -f "$secret_body"
+  unset value
+  say "Deploying the infrastructure again to configure those usage-report customers"
+  deploy_infrastructure false
+  still_missing="$(output usageReportCustomerSecretsMissing)"
+  [ -z "$still_missing" ] || die "usage-report customer secrets still missing after creating them: $still_missing"
+fi
+mapfile -t usage_customers < <(output usageReportCustomerIds)
+
 # ---------------------------------------------------------------------------------------------------------
 # 2. Code
 # ---------------------------------------------------------------------------------------------------------
@@ -298,6 +333,12 @@ Read the keys (your account was granted Key Vault Secrets User on $vault_name; a
   az keyvault secret show --vault-name $vault_name --name telemetry-write-key-client    --query value -o tsv
   az keyvault secret show --vault-name $vault_name --name telemetry-admin-key           --query value -o tsv
 
+$(for customer in "${usage_customers[@]}"; do
+  [ -n "$customer" ] || continue
+  printf 'Usage-report customer %s (hand both over a secure channel):\n' "$customer"
+  printf '  az keyvault secret show --vault-name %s --name usage-customer-%s-signing-secret --query value -o tsv\n' "$vault_name" "$customer"
+  printf '  az keyvault secret show --vault-name %s --name usage-customer-%s-report-key     --query value -o tsv\n\n' "$vault_name" "$customer"
+done)
 Send a first event:
   curl -u "\$(az keyvault secret show --vault-name $vault_name --name telemetry-write-key-installer --query value -o tsv):" \\
     -H 'Content-Type: application/json' \\

@@ -79,3 +79,44 @@ type principalReferenceType = {
   @description('Required. Kind of principal.')
   principalType: 'User' | 'Group' | 'ServicePrincipal'
 }
+
+@export()
+@description('What a usage-report customer purchased of one metric.')
+type usageEntitlementType = {
+  @description('Required. Metric name (a letter, then up to 63 letters, digits, ".", "_" or "-").')
+  @minLength(1)
+  @maxLength(64)
+  metric: string
+
+  @description('Required. Units included per calendar month (UTC); usage above it is overage.')
+  @minValue(0)
+  monthlyQuantity: int
+}
+
+@export()
+@description('A Self-Managed customer allowed to send usage reports. No secrets: its signing secret and report key live in Key Vault as usage-customer-<id>-signing-secret and usage-customer-<id>-report-key.')
+type usageReportCustomerType = {
+  @description('Required. Customer id: 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit (reports carry it in customerId).')
+  @minLength(1)
+  @maxLength(63)
+  id: string
+
+  @description('Optional. What the customer purchased, per metric.')
+  entitlements: usageEntitlementType[]?
+}
+
+@export()
+@description('A usage-report customer whose two secrets exist in Key Vault, with their secret names.')
+type usageReportCustomerSettingsType = {
+  @description('Required. Customer id.')
+  id: string
+
+  @description('Required. Key Vault secret holding the customer\'s signing secret.')
+  signingSecretName: string
+
+  @description('Required. Key Vault secret holding the customer\'s report key.')
+  reportKeyName: string
+
+  @description('Required. What the customer purchased, per metric.')
+  entitlements: usageEntitlementType[]
+}

@@ -85,6 +85,36 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public void The_platforms_http_concurrency_per_instance_in_the_bicep_template_equals_host_json_maxConcurrentRequests()
+    {
+        using var hostJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")));
+        var hostLimit = hostJson.RootElement.GetProperty("extensions").GetProperty("http").GetProperty("maxConcurrentRequests").GetInt32();
+        var infra = Path.Combine(RepositoryPaths.Root, "infra-bicep");
+        var module = File.ReadAllText(Path.Combine(infra, "modules", "functionApp.bicep"));
+        var main = File.ReadAllText(Path.Combine(infra, "main.bicep"));
+        var parameters = File.ReadAllText(Path.Combine(infra, "main.bicepparam"));
+
+        // Both templates declare the parameter with the host's limit as default and as the highest value they accept:
+        // a higher platform concurrency would hand an instance requests its host only queues (and refuses with 429).
+        foreach (var (file, text) in new[] { ("modules/functionApp.bicep", module), ("main.bicep", main) })
+        {
+            var declaration = BicepHttpConcurrencyParameter().Match(text);
+            Assert.True(declaration.Success, $"{file} declares httpPerInstanceConcurrency with @minValue, @maxValue and a default.");
+            Assert.Equal(1, int.Parse(declaration.Groups["min"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(hostLimit, int.Parse(declaration.Groups["max"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(hostLimit, int.Parse(declaration.Groups["default"].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var value = BicepParamHttpConcurrency().Match(parameters);
+        Assert.True(value.Success, "main.bicepparam sets httpPerInstanceConcurrency.");
+        Assert.Equal(hostLimit, int.Parse(value.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
+
+        // The parameter reaches the site as functionAppConfig.scaleAndConcurrency.triggers.http.perInstanceConcurrency.
+        Assert.Matches(@"scaleAndConcurrency:\s*\{[^}]*triggers:\s*\{\s*http:\s*\{\s*perInstanceConcurrency:\s*httpPerInstanceConcurrency\s*\}", module);
+        Assert.Matches(@"httpPerInstanceConcurrency:\s*httpPerInstanceConcurrency\b", main);
+    }
+
+    [Fact]
     public async Task Each_route_needs_a_functions_key_in_azure_exactly_where_the_local_host_requires_the_admin_key()
     {
         var constants = typeof(TelemetryRoutes).GetFields().ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
@@ -172,6 +202,12 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
 
     [GeneratedRegex(@"^\s*usageReports:\s*'(?<container>[a-z0-9-]+)'", RegexOptions.Multiline)]
     private static partial Regex BicepUsageReportContainer();
+
+    [GeneratedRegex(@"@minValue\((?<min>\d+)\)\s*@maxValue\((?<max>\d+)\)\s*param httpPerInstanceConcurrency int = (?<default>\d+)")]
+    private static partial Regex BicepHttpConcurrencyParameter();
+
+    [GeneratedRegex(@"^param httpPerInstanceConcurrency = (?<value>\d+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex BicepParamHttpConcurrency();
 
     [GeneratedRegex(@"UseAdaptiveSampling\(maxTelemetryItemsPerSecond:\s*(?<max>\d+),\s*excludedTypes:\s*""(?<excluded>[^""]+)""\)")]
     private static partial Regex WorkerSampling();
