@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
+using TelemetryFunctions.Configuration;
 
 namespace TelemetryFunctions.UsageReports;
 
@@ -102,6 +103,18 @@ public sealed partial class UsageReportOptions : IValidatableObject
             if ((customer.ReportKey ?? "").Length < 16)
             {
                 yield return new ValidationResult($"{at}.ReportKey must be at least 16 characters.", [at]);
+            }
+
+            // App Service passes the reference text itself when it cannot resolve a Key Vault reference: that text
+            // names the vault and is no secret, so a customer configured that way must not start.
+            foreach (var (name, value) in new[] { ("SigningSecret", customer.SigningSecret), ("PreviousSigningSecret", customer.PreviousSigningSecret), ("ReportKey", customer.ReportKey) })
+            {
+                if (TelemetryOptions.IsUnresolvedKeyVaultReference(value))
+                {
+                    yield return new ValidationResult(
+                        $"{at}.{name} is an unresolved Key Vault reference: check the app's identity has 'Key Vault Secrets User' on the vault and the secret exists.",
+                        [at]);
+                }
             }
 
             foreach (var entitlement in customer.Entitlements)
