@@ -1,18 +1,20 @@
 using Azure;
 using Azure.Data.Tables;
+using Microsoft.Extensions.Logging;
 
 namespace TelemetryFunctions.Storage;
 
 /// <summary>
 /// Writes many entities with as few storage transactions as possible: grouped by partition (an entity-group
 /// transaction must stay in one partition) and chunked at the service's 100 operations per transaction.
-/// A transaction is all-or-nothing: a failed chunk leaves none of its rows written.
+/// A transaction is all-or-nothing: a failed chunk leaves none of its rows written; with a logger, the refusal is
+/// logged with the index of the action storage refused (never the entity itself).
 /// </summary>
-public static class TableBatchWriter
+public static partial class TableBatchWriter
 {
     public const int MaxOperationsPerTransaction = 100;
 
-    public static async Task<int> SubmitAsync(TableClient table, IEnumerable<TableTransactionAction> actions, CancellationToken cancellationToken, int maxParallel = 4)
+    public static async Task<int> SubmitAsync(TableClient table, IEnumerable<TableTransactionAction> actions, CancellationToken cancellationToken, int maxParallel = 4, ILogger? logger = null)
     {
         var chunks = new List<List<TableTransactionAction>>();
         foreach (var partition in actions.GroupBy(a => a.Entity.PartitionKey, StringComparer.Ordinal))
@@ -26,14 +28,14 @@ public static class TableBatchWriter
 
         if (chunks.Count == 1)
         {
-            await SubmitChunkAsync(table, chunks[0], cancellationToken);
+            await SubmitChunkAsync(table, chunks[0], logger, cancellationToken);
             return 1;
         }
 
         await Parallel.ForEachAsync(
             chunks,
             new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = cancellationToken },
-            async (chunk, token) => await SubmitChunkAsync(table, chunk, token));
+            async (chunk, token) => await SubmitChunkAsync(table, chunk, logger, token));
         return chunks.Count;
     }
 
@@ -82,7 +84,7 @@ public static class TableBatchWriter
         }
     }
 
-    private static async Task SubmitChunkAsync(TableClient table, List<TableTransactionAction> chunk, CancellationToken cancellationToken)
+    private static async Task SubmitChunkAsync(TableClient table, List<TableTransactionAction> chunk, ILogger? logger, CancellationToken cancellationToken)
     {
         if (chunk.Count == 1)
         {
@@ -101,6 +103,17 @@ public static class TableBatchWriter
             }
         }
 
-        await table.SubmitTransactionAsync(chunk, cancellationToken);
+        try
+        {
+            await table.SubmitTransactionAsync(chunk, cancellationToken);
+        }
+        catch (TableTransactionFailedException e) when (logger is not null)
+        {
+            LogTransactionRefused(logger, table.Name, chunk.Count, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
+            throw;
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Storage refused a transaction of {Actions} actions on {Table} because of action {FailedActionIndex} ({Status} {ErrorCode}); none of its rows was written")]
+    private static partial void LogTransactionRefused(ILogger logger, string table, int actions, int? failedActionIndex, int status, string? errorCode);
 }

@@ -55,15 +55,19 @@ public sealed class DeduplicationTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Separate_hosts_sharing_storage_store_a_messageId_once()
+    public async Task Separate_hosts_sharing_storage_both_answer_200_and_store_a_messageId_once()
     {
         await using var first = new LocalHostFactory(azurite);
         await using var second = new LocalHostFactory(azurite, settings: new() { ["Telemetry:Storage:TablePrefix"] = first.TablePrefix });
         var e = Segment.Track("Clicked", messageId: "shared-1", timestamp: DateTimeOffset.UtcNow);
 
-        await first.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
-        await second.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+        var fromFirst = await first.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+        var fromSecond = await second.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
 
+        Assert.Equal(HttpStatusCode.OK, fromFirst.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, fromSecond.StatusCode);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(fromFirst)).GetProperty("accepted").GetInt32());
+        Assert.True((await Segment.ReadJsonAsync(fromSecond)).GetProperty("success").GetBoolean());
         Assert.Single(await first.Tables.RowsAsync(TableNames.RawEvents));
     }
 

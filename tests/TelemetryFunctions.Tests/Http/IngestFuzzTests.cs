@@ -11,7 +11,8 @@ namespace TelemetryFunctions.Tests.Http;
 /// <summary>
 /// A bounded, seeded fuzz of <c>/v1/batch</c>: valid batches mutated at random (truncated, bytes flipped, deep
 /// nesting, huge numbers, odd Unicode and lone surrogate escapes, duplicate keys, wrong types, garbage) must never
-/// get a 5xx, always get a JSON answer with <c>success</c>, and only events reported as accepted may be stored.
+/// get a 5xx, always get a JSON answer with <c>success</c>, and only events reported as accepted may be stored; a request with
+/// none accepted must leave every table unchanged.
 /// </summary>
 /// <remarks>
 /// TELEMETRY_FUZZ_CASES sets the number of cases (300 by default); TELEMETRY_FUZZ_SEED the seed (fixed by default,
@@ -47,7 +48,7 @@ public sealed class IngestFuzzTests(AzuriteFixture azurite)
     private static readonly byte[][] BadBytes = [[0xFF], [0xFE], [0xC0, 0xAF], [0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x00], [0xEF, 0xBB, 0xBF]];
 
     [Fact]
-    public async Task Mutated_batches_never_get_a_server_error_and_only_events_reported_accepted_are_stored()
+    public async Task Mutated_batches_never_get_a_server_error_and_only_events_reported_accepted_are_stored_and_fully_rejected_ones_write_no_table()
     {
         var seed = EnvironmentInt("TELEMETRY_FUZZ_SEED", DefaultSeed);
         var cases = EnvironmentInt("TELEMETRY_FUZZ_CASES", DefaultCases);
@@ -57,6 +58,7 @@ public sealed class IngestFuzzTests(AzuriteFixture azurite)
         var accepted = 0;
         var failures = new List<string>();
         var statuses = new Dictionary<int, int>();
+        var rows = await RowVersionsAsync(host);
 
         for (var i = 0; i < cases && failures.Count < 10; i++)
         {
@@ -75,6 +77,15 @@ public sealed class IngestFuzzTests(AzuriteFixture azurite)
             statuses[(int)response.StatusCode] = statuses.GetValueOrDefault((int)response.StatusCode) + 1;
             var problem = Check(response.StatusCode, text, out var acceptedHere);
             accepted += acceptedHere;
+
+            // A request with nothing accepted must leave every table as it was: no row added, none rewritten.
+            var rowsAfter = await RowVersionsAsync(host);
+            if (problem is null && acceptedHere == 0 && !rowsAfter.SetEquals(rows))
+            {
+                problem = "nothing was accepted, yet rows were written: " + string.Join(", ", rowsAfter.Except(rows).Take(5));
+            }
+
+            rows = rowsAfter;
             if (problem is not null)
             {
                 failures.Add($"seed {seed}, case {i} [{string.Join(", ", mutations)}]: {problem}\n  answer: {(int)response.StatusCode} {Shorten(text)}\n  body: {Shorten(Encoding.UTF8.GetString(body))}");
@@ -86,6 +97,12 @@ public sealed class IngestFuzzTests(AzuriteFixture azurite)
         var stored = (await Hostile.RawEventsAsync(host)).Count;
         Assert.True(stored == accepted, $"seed {seed}: {stored} raw events stored, but the answers reported {accepted} accepted. Replay with TELEMETRY_FUZZ_SEED={seed}.");
     }
+
+    /// <summary>Every row of every table, as table, keys and ETag: a row added or rewritten changes the set.</summary>
+    private static async Task<HashSet<string>> RowVersionsAsync(LocalHostFactory host) =>
+        (await host.Tables.AllRowsAsync())
+            .SelectMany(t => t.Value.Select(r => $"{t.Key}/{r.PartitionKey}/{r.RowKey}@{r.ETag}"))
+            .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>What is wrong with an answer, or null; and how many events it reports accepted.</summary>
     private static string? Check(HttpStatusCode status, string text, out int accepted)

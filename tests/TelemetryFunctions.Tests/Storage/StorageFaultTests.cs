@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
@@ -113,6 +114,30 @@ public sealed class StorageFaultTests(AzuriteFixture azurite)
         Assert.Equal(1, faults.Injected);
         var instance = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
         Assert.Equal("3.1.0", instance.GetString("Version"));
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+    }
+
+    [Fact]
+    public async Task Lost_response_to_an_instance_update_makes_the_retry_fail_412_and_the_event_is_stored_once_with_200()
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/track", Segment.Json(Heartbeat("u-1")), TestContext.Current.CancellationToken)).StatusCode);
+        var before = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+
+        // A new version makes the second heartbeat an If-Match replace of the existing row, whatever the touch interval.
+        faults.LoseResponses(m => m.Request.Method == RequestMethod.Put
+            && m.Request.Headers.TryGetValue("If-Match", out var ifMatch) && ifMatch != "*"
+            && m.Request.Uri.Path.Contains(host.TablePrefix + TableNames.Instances + "(", StringComparison.Ordinal));
+        var upgraded = Segment.Track("Instance Active", messageId: "u-2", timestamp: DateTimeOffset.UtcNow, properties: new JsonObject { ["instanceId"] = "inst-f", ["version"] = "3.2.0" });
+        var response = await client.PostAsync("/v1/track", Segment.Json(upgraded), TestContext.Current.CancellationToken);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(1, faults.Injected);
+        var instance = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Equal("3.2.0", instance.GetString("Version"));
+        Assert.Equal(before.GetDateTimeOffset("FirstSeen"), instance.GetDateTimeOffset("FirstSeen"));
         Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
     }
 
