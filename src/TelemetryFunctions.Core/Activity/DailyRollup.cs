@@ -60,11 +60,7 @@ public sealed partial class DailyRollup(
     {
         var now = time.GetUtcNow();
         var lastComplete = calendar.LastCompleteDay(now);
-        var earliestAllowed = lastComplete.AddDays(-_options.MaxCatchUpDays + 1);
-        if (earliestAllowed < FirstRecomputableDay(now))
-        {
-            earliestAllowed = FirstRecomputableDay(now);
-        }
+        var earliestAllowed = Max(lastComplete.AddDays(-_options.MaxCatchUpDays + 1), FirstRecomputableDay(now));
 
         var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
         var watermark = await stats.GetEntityIfExistsAsync<TableEntity>(MetaPartition, WatermarkRow, cancellationToken: cancellationToken);
@@ -79,13 +75,13 @@ public sealed partial class DailyRollup(
         }
 
         var days = new SortedSet<DateOnly>();
-        AddRange(days, from < earliestAllowed ? earliestAllowed : from, lastComplete);
+        AddRange(days, Max(from, earliestAllowed), lastComplete);
 
         // Flags are read before any day is recomputed, so every mark written before a flag is seen by the recompute.
         var flags = await dirtyDays.ReadAsync(cancellationToken);
         foreach (var flag in flags)
         {
-            AddRange(days, flag.Day < earliestAllowed ? earliestAllowed : flag.Day, Min(flag.Day.AddDays(MauWindowDays - 1), lastComplete));
+            AddRange(days, Max(flag.Day, earliestAllowed), Min(flag.Day.AddDays(MauWindowDays - 1), lastComplete));
         }
 
         var results = await RunDaysAsync(days, progress: null, cancellationToken);
@@ -142,6 +138,8 @@ public sealed partial class DailyRollup(
     }
 
     private static DateOnly Min(DateOnly a, DateOnly b) => a < b ? a : b;
+
+    private static DateOnly Max(DateOnly a, DateOnly b) => a > b ? a : b;
 
     public async Task<DayFigures> RunDayAsync(DateOnly day, CancellationToken cancellationToken)
     {
@@ -283,7 +281,7 @@ public sealed partial class DailyRollup(
             }
         }
 
-        throw new InvalidOperationException("The rollup watermark kept changing during 8 attempts.");
+        throw new StorageContentionException("The rollup watermark kept changing during 8 attempts.");
     }
 
     private static TableEntity ToEntity(DayFigures f) => new(StatsPartition, TableKeys.Day(f.Day))

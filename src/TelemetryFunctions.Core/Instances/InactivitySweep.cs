@@ -122,7 +122,7 @@ public sealed partial class InactivitySweep(
             return (Outcome.MarkedInactive, record.LastSeen);
         }
 
-        throw new InvalidOperationException($"The instance row kept changing during {MaxAttempts} attempts of the sweep.");
+        throw new StorageContentionException($"The instance row kept changing during {MaxAttempts} attempts of the sweep.");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Inactivity sweep: {Examined} candidates examined so far, {Marked} marked inactive")]
