@@ -1,4 +1,3 @@
-using System.Globalization;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Activity;
@@ -63,15 +62,22 @@ public sealed partial class ErasureService(
             activityKeys.Add(ActivityStore.InstallationPrefix + installation);
         }
 
-        // The days a user was active: after their marks are gone, they are taken out of those days' digests (the
-        // sorted pseudonyms WAU and MAU are counted from), which hold per-user data until retention deletes them.
-        var userDays = subject.UserKey is { } active ? await UserDaysAsync(active, cancellationToken) : [];
-
         var raw = rawFilters.Count == 0 ? 0 : await DeleteMatchingAsync(TableNames.RawEvents, string.Join(" or ", rawFilters.Select(f => $"({f})")), cancellationToken);
+        // The days the user was active, seen as their marks are deleted: they are then taken out of those days'
+        // digests (the sorted pseudonyms WAU and MAU are counted from), which hold per-user data until retention.
+        var userMark = subject.UserKey is { } active ? ActivityStore.UserPrefix + active : null;
+        var userDays = new List<DateOnly>();
         var activityRows = activityKeys.Count == 0 ? 0 : await DeleteMatchingAsync(
             TableNames.Activity,
             string.Join(" or ", activityKeys.Select(k => $"({TableClient.CreateQueryFilter($"RowKey eq {k}")})")),
-            cancellationToken);
+            cancellationToken,
+            row =>
+            {
+                if (row.RowKey == userMark && TableKeys.TryParseDay(row.PartitionKey, out var day))
+                {
+                    userDays.Add(day);
+                }
+            });
         activity.Forget();
         foreach (var day in userDays)
         {
@@ -100,24 +106,8 @@ public sealed partial class ErasureService(
         return result;
     }
 
-    private async Task<List<DateOnly>> UserDaysAsync(string userKey, CancellationToken cancellationToken)
-    {
-        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        var days = new List<DateOnly>();
-        var filter = TableClient.CreateQueryFilter($"RowKey eq {ActivityStore.UserPrefix + userKey}");
-        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey"], cancellationToken: cancellationToken))
-        {
-            if (DateOnly.TryParseExact(row.PartitionKey, "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
-            {
-                days.Add(day);
-            }
-        }
-
-        return days;
-    }
-
-    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken) =>
-        await TableBatchWriter.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken);
+    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null) =>
+        await TableBatchWriter.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken, found);
 
     private async Task<int> DeleteOneAsync(string tableName, string partitionKey, string rowKey, CancellationToken cancellationToken) =>
         await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);

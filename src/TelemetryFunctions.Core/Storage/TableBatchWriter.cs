@@ -39,12 +39,23 @@ public static partial class TableBatchWriter
         return chunks.Count;
     }
 
-    /// <summary>Deletes every row matching <paramref name="filter"/>, a partition's rows at a time in transactions of 100. Returns how many.</summary>
-    public static async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes every row matching <paramref name="filter"/>, a partition's rows at a time in transactions of 100.
+    /// Returns how many. <paramref name="found"/>, if given, sees each row's keys as it is found, before its deletion.
+    /// </summary>
+    public static async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null)
     {
         var deleted = 0;
         await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
         {
+            if (found is not null)
+            {
+                foreach (var row in page.Values)
+                {
+                    found(row);
+                }
+            }
+
             foreach (var partition in page.Values.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
             {
                 foreach (var chunk in partition.Chunk(MaxOperationsPerTransaction))

@@ -13,6 +13,9 @@ public static class TableKeys
 
     public static DateOnly ParseDay(string key) => DateOnly.ParseExact(key, "yyyyMMdd", CultureInfo.InvariantCulture);
 
+    public static bool TryParseDay(string key, out DateOnly day) =>
+        DateOnly.TryParseExact(key, "yyyyMMdd", CultureInfo.InvariantCulture, DateTimeStyles.None, out day);
+
     /// <summary>One of 256 partitions chosen by a hash's first two hex digits: spreads a million instances evenly.</summary>
     public static string Bucket(string hash) => hash[..2];
 }
