@@ -27,9 +27,8 @@ public sealed partial class EventIngestor(
     ActivityStore activity,
     InstallationRecorder installations,
     SupportRequestStore supportRequests,
-    ErasureService erasure,
+    OptOutService optOut,
     IngestionMetrics metrics,
-    TimeProvider time,
     ILogger<EventIngestor> logger)
 {
     /// <summary>Subjects declaring sharing level disabled that one request erases itself; the retention job erases the rest.</summary>
@@ -208,12 +207,7 @@ public sealed partial class EventIngestor(
             return;
         }
 
-        await suppressions.AddAsync(subjects.Select(s => s.Subject), SuppressionReasons.SharingDisabled, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
-        foreach (var (subject, keys) in subjects.Take(MaxErasuresPerRequest))
-        {
-            await erasure.EraseAsync(keys, cancellationToken);
-            await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
-        }
+        await optOut.SuppressAndEraseAsync(subjects, SuppressionReasons.SharingDisabled, MaxErasuresPerRequest, cancellationToken);
 
         if (subjects.Count > MaxErasuresPerRequest)
         {

@@ -35,16 +35,26 @@ public sealed partial class OptOutService(
             subjects.Add((SuppressionList.InstanceSubject(instanceKey), new ErasureSubject(null, instanceKey, null)));
         }
 
-        await suppressions.AddAsync(subjects.Select(s => s.Subject), SuppressionReasons.OptOut, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
+        var total = await SuppressAndEraseAsync(subjects, SuppressionReasons.OptOut, subjects.Count, cancellationToken);
+        return (subjects.Count, total);
+    }
+
+    /// <summary>
+    /// Suppresses the subjects in one write, each row keeping its keys and pending erasure, then erases the first
+    /// <paramref name="eraseNow"/> of them and marks them erased; the daily retention job erases the rest.
+    /// </summary>
+    public async Task<ErasureResult> SuppressAndEraseAsync(IReadOnlyList<(string Subject, ErasureSubject Keys)> subjects, string reason, int eraseNow, CancellationToken cancellationToken)
+    {
+        await suppressions.AddAsync(subjects.Select(s => s.Subject), reason, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
 
         var total = new ErasureResult(0, 0, 0, 0, 0);
-        foreach (var (subject, keys) in subjects)
+        foreach (var (subject, keys) in subjects.Take(eraseNow))
         {
             total = total.Plus(await erasure.EraseAsync(keys, cancellationToken));
             await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
         }
 
-        return (subjects.Count, total);
+        return total;
     }
 
     /// <summary>Erases subjects whose erasure did not finish, and those opted out in the last two days once more. Returns how many.</summary>
