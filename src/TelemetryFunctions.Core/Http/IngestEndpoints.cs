@@ -84,10 +84,9 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(IngestError.BadRequest("missing_subject", "Give a userId, an anonymousId or an instanceId to opt out."));
         }
 
-        if (rateLimiter.TryAcquire(source!, rateLimiter.ClientAddressOf(request.HttpContext), OptOutRateCost) is { } optOutWait)
+        if (RateLimited(request, source!, OptOutRateCost) is { } refused)
         {
-            LogRateLimited(logger, source!, OptOutRateCost);
-            return JsonResponse.Error(IngestError.RateLimited(optOutWait));
+            return refused;
         }
 
         try
@@ -134,10 +133,9 @@ public sealed partial class IngestEndpoints(
         }
 
         // A preview is limited like a real send: it reads the opt-out list and the instance registry for each event.
-        if (rateLimiter.TryAcquire(source!, rateLimiter.ClientAddressOf(request.HttpContext), elements.Count) is { } wait)
+        if (RateLimited(request, source!, elements.Count) is { } refused)
         {
-            LogRateLimited(logger, source!, elements.Count);
-            return JsonResponse.Error(IngestError.RateLimited(wait));
+            return refused;
         }
 
         var receivedAt = time.GetUtcNow();
@@ -178,6 +176,18 @@ public sealed partial class IngestEndpoints(
         }
 
         return dryRun ? JsonResponse.Ok(DescribePreview(outcome, rejected)) : JsonResponse.Ok(Summarize(outcome, rejected));
+    }
+
+    /// <summary>Takes <paramref name="events"/> from the source's and the client's rate limits; a 429 answer when either is spent.</summary>
+    private JsonResponse? RateLimited(HttpRequest request, string source, int events)
+    {
+        if (rateLimiter.TryAcquire(source, rateLimiter.ClientAddressOf(request.HttpContext), events) is not { } wait)
+        {
+            return null;
+        }
+
+        LogRateLimited(logger, source, events);
+        return JsonResponse.Error(IngestError.RateLimited(wait));
     }
 
     private async Task<(RequestBody? Body, string? Source, JsonDocument? Document, IngestError? Error)> ReadAuthenticatedAsync(HttpRequest request, CancellationToken cancellationToken)
