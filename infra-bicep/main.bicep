@@ -85,7 +85,7 @@ param usageReportSigningKey string = '${newGuid()}${newGuid()}'
 @description('Optional. Key Vault secrets that already hold values to keep (the deploy script lists them). Secrets not named here are written, so a redeployment without this list replaces every secret with a newly generated one.')
 param secretsToKeep string[] = []
 
-@description('Optional. Self-Managed customers allowed to send usage reports: ids and entitlements, never secrets. Each customer\'s signing secret and report key are the Key Vault secrets usage-customer-<id>-signing-secret and usage-customer-<id>-report-key; a customer gets its app settings only once both are in the vault and named in secretsToKeep (the deploy script creates missing ones with random values and deploys again).')
+@description('Optional. Self-Managed customers allowed to send usage reports: ids, entitlements and, while a signing secret is rotated, the secret version still accepted; never secrets. Each customer\'s signing secret and report key are the Key Vault secrets usage-customer-<id>-signing-secret and usage-customer-<id>-report-key; a customer gets its app settings only once both are in the vault and named in secretsToKeep (the deploy script creates missing ones with random values and deploys again).')
 param usageReportCustomers usageReportCustomerType[] = []
 
 @description('Optional. Users, groups or service principals who may read the secrets (Key Vault Secrets User), for example the operator who hands out write keys.')
@@ -145,6 +145,7 @@ var usageCustomers = map(usageReportCustomers, customer => {
   id: customer.id
   signingSecretName: 'usage-customer-${customer.id}-signing-secret'
   reportKeyName: 'usage-customer-${customer.id}-report-key'
+  previousSigningSecretVersion: customer.?previousSigningSecretVersion
   entitlements: customer.?entitlements ?? []
 })
 var usageCustomersReady = filter(
@@ -337,6 +338,15 @@ output secretNames string[] = keyVault.outputs.secretNames
 
 @description('Ids of the usage-report customers configured in the app by this deployment.')
 output usageReportCustomerIds string[] = map(usageCustomersReady, customer => customer.id)
+
+@description('Usage-report customers configured by this deployment whose signing secret is being rotated, each with the version of usage-customer-<id>-signing-secret the app also accepts (PreviousSigningSecret). Versions, not values.')
+output usageReportSigningSecretRotations { id: string, previousSigningSecretVersion: string }[] = map(
+  filter(usageCustomersReady, customer => !empty(customer.?previousSigningSecretVersion ?? '')),
+  customer => {
+    id: customer.id
+    previousSigningSecretVersion: customer.?previousSigningSecretVersion ?? ''
+  }
+)
 
 @description('Key Vault secrets of configured usage-report customers that do not exist yet (those customers got no app settings): the deploy script creates them and deploys again.')
 output usageReportCustomerSecretsMissing string[] = usageCustomerSecretsMissing

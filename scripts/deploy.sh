@@ -224,6 +224,23 @@ if [ "${#missing_customer_secrets[@]}" -gt 0 ] && [ -n "${missing_customer_secre
 fi
 mapfile -t usage_customers < <(output usageReportCustomerIds)
 
+# Customers whose signing secret is being rotated (previousSigningSecretVersion in main.bicepparam): the app's
+# PreviousSigningSecret references that version of the secret, pinned. A version that does not exist leaves the reference
+# unresolved, and the app refuses to start with it, so check each one (only its attributes are printed, never a value).
+mapfile -t signing_rotations < <(az deployment group show --resource-group "$resource_group" --name "$deployment_name" \
+  --query 'properties.outputs.usageReportSigningSecretRotations.value[].[id, previousSigningSecretVersion]' -o tsv)
+for rotation in "${signing_rotations[@]}"; do
+  [ -n "$rotation" ] || continue
+  read -r rotating_customer previous_version <<<"$rotation"
+  enabled="$(az keyvault secret show --vault-name "$vault_name" --name "usage-customer-${rotating_customer}-signing-secret" \
+    --version "$previous_version" --query attributes.enabled -o tsv 2>/dev/null || true)"
+  case "$enabled" in
+    true) say "Usage-report customer $rotating_customer: signing secret version $previous_version is accepted as the previous one" ;;
+    false) die "version $previous_version of usage-customer-${rotating_customer}-signing-secret is disabled: the app cannot read it as PreviousSigningSecret and will not start. Enable it, or fix previousSigningSecretVersion in main.bicepparam and deploy again." ;;
+    *) echo "note: could not read version $previous_version of usage-customer-${rotating_customer}-signing-secret (it may not exist, or your role on $vault_name is still spreading). If it does not exist the app will not start: check previousSigningSecretVersion (docs/deploy.md, \"Rotating a customer's signing secret\")." ;;
+  esac
+done
+
 # ---------------------------------------------------------------------------------------------------------
 # 2. Code
 # ---------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ param secretUris secretUrisType
 @description('Required. URI of the Key Vault, ending with a slash.')
 param keyVaultUri string
 
-@description('Optional. Usage-report customers whose signing secret and report key exist in the vault; each becomes Telemetry__UsageReports__Customers__N__* settings, in this order.')
+@description('Optional. Usage-report customers whose signing secret and report key exist in the vault; each becomes Telemetry__UsageReports__Customers__N__* settings, in this order (PreviousSigningSecret only while its signing secret is rotated).')
 param usageReportCustomers usageReportCustomerSettingsType[] = []
 
 @description('Optional. Memory and scale-out limit of the app.')
@@ -140,12 +140,22 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
 var keyVaultReference = '@Microsoft.KeyVault(SecretUri={0})'
 
 // Telemetry__UsageReports__Customers__N__{Id,SigningSecret,ReportKey,Entitlements__M__{Metric,MonthlyQuantity}}, the
-// secrets as Key Vault references to version-less URIs (the app reads the current version).
+// secrets as Key Vault references to version-less URIs (the app reads the current version). While a customer's signing
+// secret is rotated, __PreviousSigningSecret references the version being replaced, pinned, so a new current version
+// does not move it.
 var usageCustomerSettings = reduce(
   map(
     range(0, length(usageReportCustomers)),
     n =>
       union(
+        empty(usageReportCustomers[n].?previousSigningSecretVersion ?? '')
+          ? {}
+          : {
+              'Telemetry__UsageReports__Customers__${n}__PreviousSigningSecret': format(
+                keyVaultReference,
+                '${keyVaultUri}secrets/${usageReportCustomers[n].signingSecretName}/${usageReportCustomers[n].?previousSigningSecretVersion ?? ''}'
+              )
+            },
         {
           'Telemetry__UsageReports__Customers__${n}__Id': usageReportCustomers[n].id
           'Telemetry__UsageReports__Customers__${n}__SigningSecret': format(

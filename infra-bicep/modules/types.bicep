@@ -103,6 +103,11 @@ type usageReportCustomerType = {
 
   @description('Optional. What the customer purchased, per metric.')
   entitlements: usageEntitlementType[]?
+
+  @description('Optional. Only while the customer\'s signing secret is rotated: the version of usage-customer-<id>-signing-secret that its installations may still sign with (the 32 characters after the last "/" of the secret\'s id). The app then also accepts that version, as PreviousSigningSecret, through a Key Vault reference pinned to it. A version id is no secret. docs/deploy.md, "Rotating a customer\'s signing secret".')
+  @minLength(32)
+  @maxLength(32)
+  previousSigningSecretVersion: string?
 }
 
 @export()
@@ -116,6 +121,9 @@ type usageReportCustomerSettingsType = {
 
   @description('Required. Key Vault secret holding the customer\'s report key.')
   reportKeyName: string
+
+  @description('Optional. While rotating: the version of the signing secret the app also accepts (PreviousSigningSecret).')
+  previousSigningSecretVersion: string?
 
   @description('Required. What the customer purchased, per metric.')
   entitlements: usageEntitlementType[]
