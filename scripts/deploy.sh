@@ -294,8 +294,11 @@ if [ "$publish" = 1 ]; then
     [ -n "$admin_key" ] && break
     sleep 10
   done
-  if [ -n "$admin_key" ] && az functionapp keys set --resource-group "$resource_group" --name "$app_name" \
-      --key-type functionKeys --key-name telemetry-admin --key-value "$admin_key" --output none; then
+  # The key reaches az on standard input ('@-': the Azure CLI reads an argument's value from there), never on a
+  # command line, where any local user could read it (ps, /proc/<pid>/cmdline). printf is a shell builtin: it starts no
+  # process. Never with an empty key: az would then generate a random one.
+  if [ -n "$admin_key" ] && printf '%s' "$admin_key" | az functionapp keys set --resource-group "$resource_group" \
+      --name "$app_name" --key-type functionKeys --key-name telemetry-admin --key-value @- --output none; then
     echo "ok: the admin key opens the read and admin routes (x-functions-key header or code parameter)."
   else
     echo "note: the admin key is not a Functions key yet, so the read and admin routes answer 401 with it."
@@ -356,8 +359,9 @@ $(for customer in "${usage_customers[@]}"; do
   printf '  az keyvault secret show --vault-name %s --name usage-customer-%s-signing-secret --query value -o tsv\n' "$vault_name" "$customer"
   printf '  az keyvault secret show --vault-name %s --name usage-customer-%s-report-key     --query value -o tsv\n\n' "$vault_name" "$customer"
 done)
-Send a first event:
-  curl -u "\$(az keyvault secret show --vault-name $vault_name --name telemetry-write-key-installer --query value -o tsv):" \\
+Send a first event (the key goes to curl through its configuration on standard input, not its command line):
+  az keyvault secret show --vault-name $vault_name --name telemetry-write-key-installer --query value -o tsv \\
+    | sed 's/.*/user = "&:"/' | curl --config - \\
     -H 'Content-Type: application/json' \\
     -d '{"type":"track","event":"Installation Started","anonymousId":"install-123"}' \\
     https://$host_name/v1/track
