@@ -165,9 +165,12 @@ output() {
 if [ "$what_if" = 1 ]; then
   say "What-if: changes the deployment would make (nothing is changed)"
   keep="$(existing_secrets)" || die "could not list the secrets already in Key Vault."
+  # Never with the event subscription, even when TELEMETRY_DEPLOY_EVENT_SUBSCRIPTION=true is in the environment: its
+  # webhook URL carries the blob extension's system key, which what-if may print in full.
   TELEMETRY_SECRETS_TO_KEEP="$keep" \
   TELEMETRY_SECRET_READER_ID="$reader_id" \
   TELEMETRY_SECRET_READER_TYPE="${reader_type:-User}" \
+  TELEMETRY_DEPLOY_EVENT_SUBSCRIPTION=false \
     az deployment group what-if \
       --resource-group "$resource_group" \
       --name "$deployment_name" \
