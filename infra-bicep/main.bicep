@@ -137,6 +137,7 @@ var tables = [
   'UsageRows'
   'UsageMonthly'
   'UsageReports'
+  'UsageReportBlobs'
 ]
 
 // Usage-report customers: secret names derived from the id; only customers whose secrets already exist (listed in

@@ -155,6 +155,25 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public void The_bicep_template_creates_every_table_and_container_the_library_uses()
+    {
+        var main = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "infra-bicep", "main.bicep"));
+        var tables = BicepTables().Match(main);
+        var containers = BicepContainers().Match(main);
+
+        Assert.True(tables.Success, "main.bicep declares var tables = [ ... ].");
+        Assert.True(containers.Success, "main.bicep declares var containers = { ... }.");
+        Assert.Equal(
+            TelemetryFunctions.Storage.TableNames.All.Order(StringComparer.Ordinal),
+            BicepQuoted().Matches(tables.Groups["body"].Value).Select(m => m.Groups["value"].Value).Order(StringComparer.Ordinal));
+        var containerNames = BicepQuoted().Matches(containers.Groups["body"].Value).Select(m => m.Groups["value"].Value).ToHashSet(StringComparer.Ordinal);
+        var options = new UsageReportOptions();
+        Assert.Contains(options.Container, containerNames);
+        Assert.Contains(options.QuarantineContainer, containerNames);
+        Assert.Contains(TelemetryFunctions.Storage.TableNames.ActivityDigestsContainer, containerNames);
+    }
+
+    [Fact]
     public void The_functions_worker_keeps_the_noisy_log_categories_at_warning_as_the_local_host_does()
     {
         using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.LocalHost", "appsettings.json")));
@@ -202,6 +221,15 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
 
     [GeneratedRegex(@"^\s*usageReports:\s*'(?<container>[a-z0-9-]+)'", RegexOptions.Multiline)]
     private static partial Regex BicepUsageReportContainer();
+
+    [GeneratedRegex(@"^var tables = \[(?<body>[^\]]*)\]", RegexOptions.Multiline)]
+    private static partial Regex BicepTables();
+
+    [GeneratedRegex(@"^var containers = \{(?<body>[^}]*)\}", RegexOptions.Multiline)]
+    private static partial Regex BicepContainers();
+
+    [GeneratedRegex(@"'(?<value>[^']+)'")]
+    private static partial Regex BicepQuoted();
 
     [GeneratedRegex(@"@minValue\((?<min>\d+)\)\s*@maxValue\((?<max>\d+)\)\s*param httpPerInstanceConcurrency int = (?<default>\d+)")]
     private static partial Regex BicepHttpConcurrencyParameter();
