@@ -18,6 +18,10 @@ builder.UseMiddleware<UnhandledHttpFailureMiddleware>();
 // The worker's own telemetry. Its default adaptive sampling may drop exceptions; replace it with the sampling host.json
 // gives the host (samplingSettings: 20 items per second, Exception and Request never sampled). HostParityTests checks
 // that the two agree.
+// Application Insights has local authentication disabled (infra-bicep): ConfigureFunctionsApplicationInsights registers
+// the worker package's TelemetryConfiguration setup, which reads APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+// (Authorization=AAD;ClientId=<the app's user-assigned identity>) and gives the worker's channel that managed identity
+// as its token credential, as the host does for its own telemetry. No credential is set here.
 builder.Services
     .AddApplicationInsightsTelemetryWorkerService(options => options.EnableAdaptiveSampling = false)
     .ConfigureFunctionsApplicationInsights();
