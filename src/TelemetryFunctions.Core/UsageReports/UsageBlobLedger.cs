@@ -66,16 +66,18 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
                 return current;
             }
 
-            var attempts = current is not null && current.BlobETag == Normalize(blobETag) ? current.Attempts + 1 : 1;
+            // The same upload tried before carries on (an attempt given back may have left its count at 0); a new upload starts afresh.
+            var again = current is not null && current.BlobETag == Normalize(blobETag);
+            var attempts = again ? current!.Attempts + 1 : 1;
             var row = new TableEntity(partition, rowKey)
             {
                 ["BlobName"] = blobName,
                 ["BlobETag"] = Normalize(blobETag),
                 ["Attempts"] = attempts,
                 ["Status"] = BlobLedgerEntry.Processing,
-                ["ReportId"] = attempts > 1 ? current!.ReportId : null,
-                ["LastError"] = attempts > 1 ? current!.LastError : null,
-                ["Committed"] = attempts > 1 && current!.Committed,
+                ["ReportId"] = again ? current!.ReportId : null,
+                ["LastError"] = again ? current!.LastError : null,
+                ["Committed"] = again && current!.Committed,
                 ["Reasons"] = "[]",
                 ["UpdatedAt"] = time.GetUtcNow(),
             };
@@ -93,7 +95,40 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
             }
         }
 
-        throw new InvalidOperationException($"Could not record an attempt at a usage report blob after {MaxRaces} concurrent tries.");
+        throw new StorageContentionException($"Could not record an attempt at a usage report blob: other attempts kept changing its entry through {MaxRaces} tries.");
+    }
+
+    /// <summary>
+    /// Takes back the attempt <see cref="BeginAttemptAsync"/> counted, for an attempt that concurrent writers stopped
+    /// (<see cref="StorageContentionException"/>): that is not a failure of the report, so it does not bring the blob
+    /// nearer quarantine. Under If-Match: if another attempt began meanwhile, only the error is recorded. Best effort.
+    /// </summary>
+    public async Task GiveBackAttemptAsync(BlobLedgerEntry entry, string? reportId, string error, bool committed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var table = await storage.GetTableAsync(TableNames.UsageReportBlobs, cancellationToken);
+            await table.UpdateEntityAsync(
+                new TableEntity(PartitionKey(entry.BlobName), RowKey(entry.BlobName))
+                {
+                    ["Attempts"] = Math.Max(0, entry.Attempts - 1),
+                    ["LastError"] = error,
+                    ["ReportId"] = reportId ?? entry.ReportId,
+                    ["Committed"] = committed || entry.Committed,
+                    ["UpdatedAt"] = time.GetUtcNow(),
+                },
+                entry.ETag,
+                TableUpdateMode.Merge,
+                cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 412)
+        {
+            await RecordErrorAsync(entry, reportId, error, committed, cancellationToken);
+        }
+        catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken) || e is RequestFailedException)
+        {
+            // As for RecordErrorAsync: the attempt stays counted, which only brings the quarantine nearer.
+        }
     }
 
     /// <summary>Remembers the last failure and whether the report got committed (best effort: storage may be what is failing).</summary>

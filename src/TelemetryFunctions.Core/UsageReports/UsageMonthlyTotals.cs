@@ -117,7 +117,7 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, UsageReportStor
             }
         }
 
-        throw new InvalidOperationException($"Could not recompute monthly usage after {MaxRaces} concurrent attempts.");
+        throw new StorageContentionException($"Could not recompute monthly usage: other recomputes of the month kept getting in first through {MaxRaces} attempts.");
     }
 
     /// <summary>Monthly usage of one customer (or all) for months <paramref name="from"/>..<paramref name="to"/> (<c>yyyyMM</c>, inclusive).</summary>

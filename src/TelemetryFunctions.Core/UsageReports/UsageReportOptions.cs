@@ -56,6 +56,14 @@ public sealed partial class UsageReportOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ReconcileMinimumAge { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long after a report failed the reconciliation pass deletes the rows its runs left: longer than any run can
+    /// last (the Functions host stops a run after 30 minutes, host.json <c>functionTimeout</c>), so no run of the failed
+    /// claim is still writing.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan AbandonedRowsMinimumAge { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>How often the local host looks for new blobs in the container.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan WatchInterval { get; set; } = TimeSpan.FromSeconds(5);

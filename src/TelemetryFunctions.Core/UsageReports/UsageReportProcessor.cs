@@ -3,6 +3,7 @@ using Azure;
 using Azure.Storage.Blobs.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.UsageReports;
 
@@ -24,7 +25,9 @@ public sealed record UsageReportOutcome(string Status, string BlobName, string? 
 /// <item>Write its rows (deterministic keys), then the commit marker, then recompute the months it touches.</item>
 /// </list>
 /// A storage failure propagates, so the trigger retries; every step is safe to repeat, so a crash at any point and a
-/// re-run leave the rows of exactly one run.
+/// re-run leave the rows of exactly one run. Contention (<see cref="StorageContentionException"/>: concurrent writers kept
+/// changing a row through every retry) propagates too but is not counted as an attempt. Giving up deletes the rows the
+/// report's runs wrote (the reconciliation pass deletes what this could not).
 /// </summary>
 public sealed partial class UsageReportProcessor(
     UsageReportContainers containers,
@@ -74,6 +77,16 @@ public sealed partial class UsageReportProcessor(
         try
         {
             return await ProcessOnceAsync(blob.Name, properties.ETag, entry, attempt, cancellationToken);
+        }
+        catch (StorageContentionException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Other writers (claims of the customer's other reports, another run of this report, recomputes of the same
+            // month) kept changing a row: the report is not at fault, and the next try usually gets through. The attempt
+            // is given back, so contention alone never quarantines a report; the trigger retries, then every
+            // reconciliation pass.
+            LogContended(logger, e, blobKey, entry.Attempts);
+            await ledger.GiveBackAttemptAsync(entry, attempt.ReportId, $"{e.GetType().Name}: {Shorten(e.Message)}", attempt.Committed, cancellationToken);
+            throw;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -181,8 +194,8 @@ public sealed partial class UsageReportProcessor(
                 return new UsageReportOutcome(status, blobName, report.ReportId, []);
 
             default:
-                var written = await rows.WriteAsync(report, cancellationToken);
-                await reports.CommitAsync(report, claim.ClaimETag, cancellationToken);
+                var written = await rows.WriteAsync(report, claim.Claim, cancellationToken);
+                await reports.CommitAsync(report, claim.ClaimETag, claim.Claim, cancellationToken);
                 attempt.Committed = true;
                 await monthly.RecomputeAsync(customer.Id, report.Metrics.SelectMany(m => m.Months.Keys), cancellationToken);
                 await ledger.CompleteAsync(entry, BlobLedgerEntry.Processed, report.ReportId, [], cancellationToken);
@@ -198,9 +211,21 @@ public sealed partial class UsageReportProcessor(
             $"Processing failed after {entry.Attempts} attempts{(lastError is null ? "." : $"; the last error was {lastError}")}",
             "The report itself may be fine: once the cause is fixed, move it back to the usage-reports container to process it again.",
         ];
-        if (reportId is not null && options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is { } customer)
+        if (reportId is not null && options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is { } customer
+            && await reports.MarkFailedAsync(customer.Id, reportId, reasons, cancellationToken) is { } failed)
         {
-            await reports.MarkFailedAsync(customer.Id, reportId, reasons, cancellationToken);
+            // The report will not be committed under this claim: its rows are abandoned. Best effort, as storage may be
+            // what failed; the reconciliation pass deletes what is left once no run of this claim can still be writing.
+            try
+            {
+                var deleted = await rows.DeleteAbandonedAsync(failed, cancellationToken);
+                LogAbandonedRowsDeleted(logger, customer.Id, reportId, deleted);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Whatever stopped the deletion, the quarantine below must still happen.
+                LogAbandonedRowsLeft(logger, e, customer.Id, reportId);
+            }
         }
 
         return await QuarantineAsync(entry, etag, BlobLedgerEntry.Failed, reportId, reasons, cancellationToken);
@@ -265,6 +290,15 @@ public sealed partial class UsageReportProcessor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} is counted but attempt {Attempt} failed after its commit; the monthly totals are retried, by the reconciliation pass at the latest")]
     private static partial void LogCommittedAttemptFailed(ILogger logger, Exception exception, string blobKey, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report blob {BlobKey} met concurrent writers on attempt {Attempt}; not counted as an attempt, it will be retried")]
+    private static partial void LogContended(ILogger logger, Exception exception, string blobKey, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Usage report {ReportId} of customer {CustomerId} failed; {Rows} rows its runs wrote were deleted")]
+    private static partial void LogAbandonedRowsDeleted(ILogger logger, string customerId, string reportId, int rows);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Usage report {ReportId} of customer {CustomerId} failed; its rows could not be deleted now, the reconciliation pass deletes them")]
+    private static partial void LogAbandonedRowsLeft(ILogger logger, Exception exception, string customerId, string reportId);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Usage report blob {BlobKey} failed {Attempts} times; quarantined as failed")]
     private static partial void LogGaveUp(ILogger logger, Exception exception, string blobKey, int attempts);

@@ -20,7 +20,20 @@ public sealed record UsageReportRecord(
     JsonObject? Months,
     DateTimeOffset? ProcessedAt,
     IReadOnlyList<string> Reasons,
-    ETag ETag);
+    ETag ETag)
+{
+    /// <summary>
+    /// Which claim on the report id this is: 1 for the first, one more each time a failed report is claimed again. The
+    /// rows a run writes carry it, so the rows of a given-up claim can be told from those of a later one.
+    /// </summary>
+    public int Claim { get; init; }
+
+    /// <summary>When processing last gave up (status failed).</summary>
+    public DateTimeOffset? FailedAt { get; init; }
+
+    /// <summary>The rows of this failed claim (and of earlier ones) were deleted.</summary>
+    public bool RowsDeleted { get; init; }
+}
 
 public enum ClaimOutcome
 {
@@ -37,14 +50,16 @@ public enum ClaimOutcome
     Overlap,
 }
 
-public sealed record ClaimResult(ClaimOutcome Outcome, UsageReportRecord? Existing, ETag ClaimETag);
+/// <summary>How a claim ended; <c>Claim</c> is the claim this run holds (<see cref="UsageReportRecord.Claim"/>): its rows carry it, and it commits only while the record still holds it.</summary>
+public sealed record ClaimResult(ClaimOutcome Outcome, UsageReportRecord? Existing, ETag ClaimETag, int Claim = 0);
 
 /// <summary>
 /// The <c>UsageReports</c> table: PartitionKey customer id, RowKey <c>r_{reportId}</c>, plus one <c>head</c> row per
 /// customer. A report is claimed (status <c>pending</c>) before its rows are written and marked <c>processed</c>, with
 /// its figures, after they all are: readers count only processed reports, so a report's rows become visible together.
 /// Claims are serialized per customer by an entity-group transaction that also bumps the head row under If-Match, so
-/// two reports with the same id, or overlapping periods of one installation, cannot both get in.
+/// two reports with the same id, or overlapping periods of one installation, cannot both get in. A row that concurrent
+/// writers keep changing through every attempt throws <see cref="StorageContentionException"/> (retry later).
 /// </summary>
 public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time)
 {
@@ -86,7 +101,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
 
                 if (existing.Status == Pending)
                 {
-                    return new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag);
+                    return new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag, existing.Claim);
                 }
 
                 // Otherwise an earlier run of the same content gave up (failed) and this one takes the claim back: like a
@@ -100,11 +115,14 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             }
 
             TableTransactionAction claimAction;
+            var claimNumber = existing is null ? 1 : existing.Claim + 1;
             if (existing is not null)
             {
                 var resumed = new TableEntity(report.CustomerId, RowKey(report.ReportId))
                 {
                     ["Status"] = Pending,
+                    ["Claim"] = claimNumber,
+                    ["RowsDeleted"] = false,
                     ["Blob"] = blobName,
                     ["ClaimedAt"] = time.GetUtcNow(),
                     ["Reasons"] = "[]",
@@ -116,6 +134,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
                 var claim = new TableEntity(report.CustomerId, RowKey(report.ReportId))
                 {
                     ["Status"] = Pending,
+                    ["Claim"] = claimNumber,
                     ["ContentHash"] = report.ContentHash,
                     ["InstallationId"] = report.InstallationId,
                     ["InstallationKey"] = installationKey,
@@ -150,7 +169,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
                     etag = (await GetAsync(report.CustomerId, report.ReportId, cancellationToken))?.ETag ?? default;
                 }
 
-                return new ClaimResult(ClaimOutcome.Claimed, null, etag);
+                return new ClaimResult(ClaimOutcome.Claimed, null, etag, claimNumber);
             }
             catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
             {
@@ -159,11 +178,15 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             }
         }
 
-        throw new InvalidOperationException($"Could not claim a usage report after {MaxRaces} concurrent attempts.");
+        throw new StorageContentionException($"Could not claim a usage report: other claims of the customer kept getting in first through {MaxRaces} attempts.");
     }
 
-    /// <summary>Marks the report processed with its figures: from now on readers count it.</summary>
-    public async Task CommitAsync(UsageReport report, ETag claimETag, CancellationToken cancellationToken)
+    /// <summary>
+    /// Marks the report processed with its figures: from now on readers count it. Only while the record still holds
+    /// <paramref name="claim"/>: a claim given up meanwhile (quarantined as failed by another run, its rows deleted)
+    /// or taken over by a later run is not this run's to commit.
+    /// </summary>
+    public async Task CommitAsync(UsageReport report, ETag claimETag, int claim, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
         var etag = claimETag;
@@ -193,18 +216,28 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
 
                 if (current.Status == Processed)
                 {
+                    // Another run of the same content committed first: the report is counted.
                     return;
+                }
+
+                if (current.Status != Pending || current.Claim != claim)
+                {
+                    throw new StorageContentionException(
+                        $"A usage report's claim was given up or taken over by another run (status {current.Status}, claim {current.Claim}, this run's {claim}) before this run's commit; a retry claims it again.");
                 }
 
                 etag = current.ETag;
             }
         }
 
-        throw new InvalidOperationException($"Could not commit a usage report after {MaxRaces} concurrent attempts.");
+        throw new StorageContentionException($"Could not commit a usage report: its record kept changing through {MaxRaces} attempts.");
     }
 
-    /// <summary>Records that processing gave up; a processed report is left alone.</summary>
-    public async Task MarkFailedAsync(string customerId, string reportId, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records that processing gave up, and returns the failed record (with the claim whose rows are now abandoned);
+    /// null when there is nothing to fail: no record, or a processed one, which is left alone.
+    /// </summary>
+    public async Task<UsageReportRecord?> MarkFailedAsync(string customerId, string reportId, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
         for (var race = 0; race < MaxRaces; race++)
@@ -212,21 +245,58 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             var current = await GetAsync(customerId, reportId, cancellationToken);
             if (current is null || current.Status == Processed)
             {
-                return;
+                return null;
             }
 
+            var now = time.GetUtcNow();
             try
             {
-                await table.UpdateEntityAsync(
-                    new TableEntity(customerId, RowKey(reportId)) { ["Status"] = Failed, ["Reasons"] = ReasonsJson(reasons) },
+                var response = await table.UpdateEntityAsync(
+                    new TableEntity(customerId, RowKey(reportId)) { ["Status"] = Failed, ["Reasons"] = ReasonsJson(reasons), ["FailedAt"] = now },
                     current.ETag,
                     TableUpdateMode.Merge,
                     cancellationToken);
-                return;
+                return current with { Status = Failed, Reasons = reasons, FailedAt = now, ETag = response.Headers.ETag ?? default };
             }
             catch (RequestFailedException e) when (e.Status == 412)
             {
             }
+        }
+
+        throw new StorageContentionException($"Could not mark a usage report failed: its record kept changing through {MaxRaces} attempts.");
+    }
+
+    /// <summary>Reports that failed before <paramref name="failedBefore"/> whose abandoned rows are not known to be deleted yet.</summary>
+    public async Task<List<UsageReportRecord>> FailedWithRowsAsync(DateTimeOffset failedBefore, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
+        var records = new List<UsageReportRecord>();
+        // RowsDeleted is filtered here rather than in the query: a record written before the column existed lacks it,
+        // and a comparison with a missing property matches nothing.
+        await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"Status eq {Failed}"), cancellationToken: cancellationToken))
+        {
+            if (row.RowKey.StartsWith(RowPrefix, StringComparison.Ordinal) && FromEntity(row) is { RowsDeleted: false } record && !(record.FailedAt >= failedBefore))
+            {
+                records.Add(record);
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// Notes that the rows of a failed record were deleted, under If-Match: if the record changed meanwhile (claimed
+    /// again, or its reasons rewritten) it is left as it is and the next sweep looks again.
+    /// </summary>
+    public async Task MarkRowsDeletedAsync(UsageReportRecord failed, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
+        try
+        {
+            await table.UpdateEntityAsync(new TableEntity(failed.CustomerId, RowKey(failed.ReportId)) { ["RowsDeleted"] = true }, failed.ETag, TableUpdateMode.Merge, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
         }
     }
 
@@ -255,6 +325,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
             {
             }
         }
+
+        throw new StorageContentionException($"Could not record why a usage report was refused: its record kept changing through {MaxRaces} attempts.");
     }
 
     /// <summary>Processed reports of a customer whose period overlaps [<paramref name="from"/>, <paramref name="to"/>).</summary>
@@ -347,5 +419,10 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
         row.GetString("Months") is { Length: > 0 } months ? JsonNode.Parse(months) as JsonObject : null,
         row.GetDateTimeOffset("ProcessedAt"),
         ParseReasons(row.GetString("Reasons")),
-        row.ETag);
+        row.ETag)
+    {
+        Claim = row.GetInt32("Claim") ?? 0,
+        FailedAt = row.GetDateTimeOffset("FailedAt"),
+        RowsDeleted = row.GetBoolean("RowsDeleted") ?? false,
+    };
 }

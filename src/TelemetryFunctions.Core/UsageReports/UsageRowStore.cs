@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 using TelemetryFunctions.Storage;
 
@@ -13,20 +14,81 @@ namespace TelemetryFunctions.UsageReports;
 /// <item><c>s_{metric}_{hash}</c>: per cluster and tenant, over the period (names in columns, hashed in the key).</item>
 /// </list>
 /// The rows carry no commit flag: they count only while the report's record in <c>UsageReports</c> says processed with
-/// the same content hash, and rows of a report that never commits (pending, failed, refused) stay. The service's readers
-/// use the processed records' figures, never these rows; any other reader must join on the record.
+/// the same content hash. Each row carries the claim (<see cref="UsageReportRecord.Claim"/>) of the run that wrote it,
+/// so the rows of a report that failed can be deleted (<see cref="DeleteAbandonedAsync"/>) without touching those a
+/// later claim of the same report writes. The service's readers use the processed records' figures, never these rows;
+/// any other reader must join on the record.
 /// </summary>
 public sealed class UsageRowStore(TelemetryStorage storage)
 {
     public static string PartitionKey(string customerId, string reportId) => $"{customerId}_{reportId}";
 
-    public async Task<int> WriteAsync(UsageReport report, CancellationToken cancellationToken)
+    public async Task<int> WriteAsync(UsageReport report, int claim, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageRows, cancellationToken);
-        var rows = Plan(report).Select(row => new TableTransactionAction(TableTransactionActionType.UpsertReplace, row)).ToList();
+        var rows = Plan(report).Select(row =>
+        {
+            row["Claim"] = claim;
+            return new TableTransactionAction(TableTransactionActionType.UpsertReplace, row);
+        }).ToList();
         // One transaction at a time: the rows share one partition, which serves transactions one after another anyway.
         await TableBatchWriter.SubmitAsync(table, rows, cancellationToken, maxParallel: 1);
         return rows.Count;
+    }
+
+    /// <summary>
+    /// Deletes the rows a failed report's runs left: those of its partition with its content and a claim no later than
+    /// the failed one. A later claim (the report brought back, or a concurrent retry of the same blob that took the
+    /// claim back) writes rows with a higher claim, which are never deleted, and a row rewritten after it was listed is
+    /// kept (each deletion is under the If-Match of the row as listed). A run still writing under the failed claim can
+    /// no longer commit (<see cref="UsageReportStore.CommitAsync"/>), so its rows are abandoned too. Returns how many.
+    /// </summary>
+    public async Task<int> DeleteAbandonedAsync(UsageReportRecord failed, CancellationToken cancellationToken)
+    {
+        if (failed.Status != UsageReportStore.Failed)
+        {
+            throw new ArgumentException("Only the rows of a failed report are abandoned.", nameof(failed));
+        }
+
+        var table = await storage.GetTableAsync(TableNames.UsageRows, cancellationToken);
+        var abandoned = new List<TableEntity>();
+        await foreach (var row in table.QueryAsync<TableEntity>(
+            TableClient.CreateQueryFilter($"PartitionKey eq {PartitionKey(failed.CustomerId, failed.ReportId)}"),
+            select: ["PartitionKey", "RowKey", "ContentHash", "Claim"],
+            cancellationToken: cancellationToken))
+        {
+            if (row.GetString("ContentHash") == failed.ContentHash && (row.GetInt32("Claim") ?? 0) <= failed.Claim)
+            {
+                abandoned.Add(row);
+            }
+        }
+
+        var deleted = 0;
+        foreach (var chunk in abandoned.Chunk(TableBatchWriter.MaxOperationsPerTransaction))
+        {
+            try
+            {
+                await table.SubmitTransactionAsync(chunk.Select(row => new TableTransactionAction(TableTransactionActionType.Delete, row, row.ETag)), cancellationToken);
+                deleted += chunk.Length;
+            }
+            catch (TableTransactionFailedException e) when (e.Status is 404 or 412)
+            {
+                // One of them was rewritten (by a later claim) or deleted meanwhile: the rest one by one.
+                foreach (var row in chunk)
+                {
+                    try
+                    {
+                        await table.DeleteEntityAsync(row.PartitionKey, row.RowKey, row.ETag, cancellationToken);
+                        deleted++;
+                    }
+                    catch (RequestFailedException single) when (single.Status is 404 or 412)
+                    {
+                    }
+                }
+            }
+        }
+
+        return deleted;
     }
 
     public async Task<List<TableEntity>> ReadAsync(string customerId, string reportId, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using TelemetryFunctions.Scheduling;
@@ -16,6 +17,25 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     private static long Value(TableEntity row) => row.GetInt64("Value") ?? -1;
 
     private static TableEntity Monthly(List<TableEntity> rows, string rowKey) => rows.Single(r => r.RowKey == rowKey);
+
+    /// <summary>A report of 159 rows (over a transaction of 100), spanning January to May.</summary>
+    private static (JsonObject Report, long Total, (string Day, string? Cluster, long Value)[] Days) LongReport(string reportId)
+    {
+        var days = Enumerable.Range(0, 150).Select(d => (new DateOnly(2026, 1, 1).AddDays(d).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), (string?)$"cluster-{d % 3}", (long)d)).ToArray();
+        var report = Report(reportId, start: "2026-01-01T00:00:00Z", end: "2026-06-01T00:00:00Z", metrics: [Metric("process-instances", days.Sum(d => d.Item3), days)]);
+        report["generatedAt"] = "2026-06-01T00:00:00Z";
+        return (report, days.Sum(d => d.Item3), days);
+    }
+
+    private const int LongReportRows = 1 + 5 + 150 + 3;
+
+    private static bool IsConditionalUpdateOfReportRecord(HttpMessage message) =>
+        message.Request.Method != RequestMethod.Get
+        && message.Request.Uri.Path.Contains(TableNames.UsageReports + "(", StringComparison.Ordinal)
+        && message.Request.Headers.TryGetValue("If-Match", out var etag) && etag != "*";
+
+    private static async Task<List<TableEntity>> RowsOfAsync(UsageReportHarness harness, string reportId) =>
+        [.. (await harness.RowsAsync(TableNames.UsageRows)).Where(r => r.PartitionKey == UsageRowStore.PartitionKey("acme", reportId))];
 
     private static async Task AssertNothingCountedAsync(UsageReportHarness harness)
     {
@@ -177,9 +197,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     {
         var faults = new FailAfter();
         await using var harness = new UsageReportHarness(azurite, storagePolicy: faults);
-        var days = Enumerable.Range(0, 150).Select(d => (new DateOnly(2026, 1, 1).AddDays(d).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), (string?)$"cluster-{d % 3}", (long)d)).ToArray();
-        var report = Report("r-h1", start: "2026-01-01T00:00:00Z", end: "2026-06-01T00:00:00Z", metrics: [Metric("process-instances", days.Sum(d => d.Item3), days)]);
-        report["generatedAt"] = "2026-06-01T00:00:00Z";
+        var (report, _, days) = LongReport("r-h1");
         await harness.UploadAsync("acme/h1.json", Signed(report));
 
         // The claim's transaction and the first transaction of rows go through; storage fails for everything after.
@@ -198,7 +216,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
 
         Assert.Equal(BlobLedgerEntry.Processed, rerun.Status);
         var rows = await harness.RowsAsync(TableNames.UsageRows);
-        Assert.Equal(1 + 5 + 150 + 3, rows.Count);
+        Assert.Equal(LongReportRows, rows.Count);
         Assert.Equal(rows.Count, rows.Select(r => r.RowKey).Distinct().Count());
         Assert.Equal(days.Sum(d => d.Item3), rows.Where(r => r.RowKey.StartsWith("d_", StringComparison.Ordinal)).Sum(Value));
         Assert.Equal(days.Sum(d => d.Item3), rows.Where(r => r.RowKey.StartsWith("m_", StringComparison.Ordinal)).Sum(Value));
@@ -298,6 +316,158 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal((1, 1), (pass.Examined, pass.Processed));
         Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
         Assert.Equal(BlobLedgerEntry.Processed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+    }
+
+    [Fact]
+    public async Task A_claim_that_other_claims_keep_beating_is_contention_not_an_attempt_so_it_is_never_quarantined_and_a_later_try_counts_it()
+    {
+        var otherClaims = new BeforeRequestPolicy(FailAfter.IsTransaction);
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: otherClaims, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+        // Before every transaction, another report of the customer gets its claim in: the head row changes each time.
+        var records = harness.Host.Tables.Table(TableNames.UsageReports);
+        otherClaims.Arm(() => records.UpsertEntityAsync(new TableEntity("acme", "head") { ["Other"] = Guid.NewGuid().ToString() }, TableUpdateMode.Merge), times: int.MaxValue);
+
+        await Assert.ThrowsAsync<StorageContentionException>(() => harness.ProcessAsync("acme/2026-01.json"));
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1, 0), (pass.Examined, pass.Failures, pass.Quarantined));
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+        var ledger = Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs));
+        Assert.Equal((0, BlobLedgerEntry.Processing), (ledger.GetInt32("Attempts"), ledger.GetString("Status")));
+        Assert.StartsWith("StorageContentionException: Could not claim", ledger.GetString("LastError"), StringComparison.Ordinal);
+        await AssertNothingCountedAsync(harness);
+
+        otherClaims.Disarm();
+        var later = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, later.Status);
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
+    [Fact]
+    public async Task A_commit_whose_record_keeps_changing_is_contention_the_attempt_is_given_back_and_a_later_try_commits_one_set_of_rows()
+    {
+        var faults = new StorageFaults();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        var (report, total, _) = LongReport("r-c1");
+        await harness.UploadAsync("acme/c1.json", Signed(report));
+        faults.Outage(IsConditionalUpdateOfReportRecord, status: 412);
+
+        await Assert.ThrowsAsync<StorageContentionException>(() => harness.ProcessAsync("acme/c1.json"));
+
+        Assert.Equal("pending", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Equal(["acme/c1.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal(0, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetInt32("Attempts"));
+        Assert.Empty(await harness.MonthlyAsync());
+
+        faults.Heal();
+        var later = await harness.ProcessAsync("acme/c1.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, later.Status);
+        Assert.Equal(LongReportRows, (await RowsOfAsync(harness, "r-c1")).Count);
+        Assert.Equal(total, (await harness.MonthlyAsync()).Where(r => r.GetString("Metric") == "process-instances").Sum(Value));
+    }
+
+    [Fact]
+    public async Task A_report_given_up_after_a_crash_before_its_commit_leaves_no_rows_and_brought_back_writes_exactly_one_set()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/kept.json", Signed(Report("r-kept", installation: "inst-kept")))).Status);
+        var kept = await RowsOfAsync(harness, "r-kept");
+        var (report, total, _) = LongReport("r-h2");
+        var content = Signed(report);
+        await harness.UploadAsync("acme/h2.json", content);
+
+        // The claim and the first 100 rows are written; the second transaction of rows fails, and with it the only attempt.
+        var transactions = 0;
+        faults.Matches = m => FailAfter.IsTransaction(m) && Interlocked.Increment(ref transactions) == 3;
+        var gaveUp = await harness.ProcessAsync("acme/h2.json");
+
+        Assert.Equal(BlobLedgerEntry.Failed, gaveUp.Status);
+        Assert.Equal(1, faults.Injected);
+        Assert.Empty(await RowsOfAsync(harness, "r-h2"));
+        Assert.Equal("failed", (await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-h2").GetString("Status"));
+        Assert.Equal(kept.Select(r => (r.RowKey, r.ETag)), (await RowsOfAsync(harness, "r-kept")).Select(r => (r.RowKey, r.ETag)));
+
+        faults.Heal();
+        var movedBack = await harness.UploadAndProcessAsync("acme/h2.json", content);
+
+        Assert.Equal(BlobLedgerEntry.Processed, movedBack.Status);
+        var rows = await RowsOfAsync(harness, "r-h2");
+        Assert.Equal(LongReportRows, rows.Count);
+        Assert.All(rows, r => Assert.Equal(2, r.GetInt32("Claim")));
+        Assert.Equal(total + 1200, (await harness.MonthlyAsync()).Where(r => r.GetString("Metric") == "process-instances").Sum(Value));
+    }
+
+    [Fact]
+    public async Task Rows_that_giving_up_could_not_delete_are_deleted_by_the_reconciliation_pass_once_no_run_of_the_claim_can_still_write()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        await harness.UploadAndProcessAsync("acme/kept.json", Signed(Report("r-kept", installation: "inst-kept")));
+        var kept = await RowsOfAsync(harness, "r-kept");
+        await harness.UploadAsync("acme/h3.json", Signed(LongReport("r-h3").Report));
+
+        // Storage stops taking transactions after the first 100 rows: the attempt fails, and so does the deletion.
+        faults.Matches = FailAfter.IsTransaction;
+        faults.Pass = 2;
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/h3.json")).Status);
+        Assert.Equal(100, (await RowsOfAsync(harness, "r-h3")).Count);
+        faults.Heal();
+        var reconciliation = harness.Host.Services.GetRequiredService<UsageReportReconciliation>();
+
+        var tooSoon = await reconciliation.RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+        harness.Time.Advance(TimeSpan.FromMinutes(61));
+        var pass = await reconciliation.RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+        var nextPass = await reconciliation.RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((0, 100, 0), (tooSoon.AbandonedRowsDeleted, pass.AbandonedRowsDeleted, nextPass.AbandonedRowsDeleted));
+        Assert.Empty(await RowsOfAsync(harness, "r-h3"));
+        var record = (await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-h3");
+        Assert.Equal(("failed", true), (record.GetString("Status"), record.GetBoolean("RowsDeleted")));
+        Assert.Equal(kept.Select(r => (r.RowKey, r.ETag)), (await RowsOfAsync(harness, "r-kept")).Select(r => (r.RowKey, r.ETag)));
+        Assert.Equal("processed", (await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-kept").GetString("Status"));
+    }
+
+    [Fact]
+    public async Task A_run_whose_claim_another_run_gave_up_does_not_commit_and_a_stale_deletion_never_touches_the_rows_of_the_claim_taken_back()
+    {
+        var commit = new BeforeRequestPolicy(IsConditionalUpdateOfReportRecord);
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: commit);
+        var (report, total, _) = LongReport("r-g1");
+        await harness.UploadAsync("acme/g1.json", Signed(report));
+        var store = harness.Host.Services.GetRequiredService<UsageReportStore>();
+        var rowStore = harness.Host.Services.GetRequiredService<UsageRowStore>();
+        UsageReportRecord? givenUp = null;
+        // Just before this run's commit, a concurrent run of the same report gives up: it marks the report failed and
+        // deletes its rows.
+        commit.Arm(async () =>
+        {
+            givenUp = await store.MarkFailedAsync("acme", "r-g1", ["Processing failed after 5 attempts."], TestContext.Current.CancellationToken);
+            await rowStore.DeleteAbandonedAsync(givenUp!, TestContext.Current.CancellationToken);
+        });
+
+        await Assert.ThrowsAsync<StorageContentionException>(() => harness.ProcessAsync("acme/g1.json"));
+
+        Assert.True(commit.Fired);
+        Assert.Equal("failed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Empty(await RowsOfAsync(harness, "r-g1"));
+        Assert.Empty(await harness.MonthlyAsync());
+        Assert.Equal(0, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetInt32("Attempts"));
+
+        // The retry takes the claim back and commits; a deletion still holding the given-up claim then runs late.
+        var retry = await harness.ProcessAsync("acme/g1.json");
+        var staleDeletion = await rowStore.DeleteAbandonedAsync(givenUp!, TestContext.Current.CancellationToken);
+
+        Assert.Equal(BlobLedgerEntry.Processed, retry.Status);
+        Assert.Equal(0, staleDeletion);
+        var rows = await RowsOfAsync(harness, "r-g1");
+        Assert.Equal(LongReportRows, rows.Count);
+        Assert.All(rows, r => Assert.Equal(2, r.GetInt32("Claim")));
+        Assert.Equal(total, (await harness.MonthlyAsync()).Where(r => r.GetString("Metric") == "process-instances").Sum(Value));
     }
 
     [Fact]
