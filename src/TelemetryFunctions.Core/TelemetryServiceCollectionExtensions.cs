@@ -26,8 +26,10 @@ public static class TelemetryServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
 
+        var section = configuration.GetSection(TelemetryOptions.SectionName);
         services.AddOptions<TelemetryOptions>()
-            .Bind(configuration.GetSection(TelemetryOptions.SectionName))
+            .Bind(section)
+            .PostConfigure(options => ConfiguredLists.ReplaceDefaults(options, section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
 

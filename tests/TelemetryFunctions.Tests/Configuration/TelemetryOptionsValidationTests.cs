@@ -73,4 +73,39 @@ public sealed class TelemetryOptionsValidationTests
         Assert.Contains("Telemetry__Storage__TablePrefix must be empty", error, StringComparison.Ordinal);
         Assert.Null(ValidationError(new() { ["Telemetry:Storage:TablePrefix"] = "shared" }));
     }
+
+    private static TelemetryOptions Bound(Dictionary<string, string?> overrides)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>(Valid).Concat(overrides)).Build();
+        return new ServiceCollection().AddTelemetryFunctions(configuration).BuildServiceProvider()
+            .GetRequiredService<IOptions<TelemetryOptions>>().Value;
+    }
+
+    [Fact]
+    public void A_configured_list_replaces_its_defaults_so_an_operator_can_narrow_it()
+    {
+        var options = Bound(new()
+        {
+            ["Telemetry:Privacy:AllowedPropertyNames:0"] = "os",
+            ["Telemetry:Privacy:AllowedPropertyNames:1"] = "version",
+            ["Telemetry:Events:InstanceIdPaths:0"] = "properties.serverId",
+            ["Telemetry:Events:HealthEvents:0"] = "Cluster Health",
+        });
+
+        Assert.Equal(["os", "version"], options.Privacy.AllowedPropertyNames);
+        Assert.Equal(["properties.serverId"], options.Events.InstanceIdPaths);
+        Assert.Equal(["Cluster Health"], options.Events.HealthEvents);
+    }
+
+    [Fact]
+    public void A_list_that_is_not_configured_keeps_its_defaults()
+    {
+        var options = Bound([]);
+        var defaults = new TelemetryOptions();
+
+        Assert.Equal(defaults.Privacy.AllowedPropertyNames, options.Privacy.AllowedPropertyNames);
+        Assert.Equal(defaults.Events.InstanceIdPaths, options.Events.InstanceIdPaths);
+        Assert.Equal(defaults.Events.ErrorPaths, options.Events.ErrorPaths);
+        Assert.Contains("timezone", options.Privacy.AllowedPropertyNames);
+    }
 }
