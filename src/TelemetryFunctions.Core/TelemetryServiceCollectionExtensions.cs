@@ -38,6 +38,7 @@ public static class TelemetryServiceCollectionExtensions
 
         services.AddSingleton<StorageRequestCounter>();
         services.AddSingleton<TelemetryStorage>();
+        services.AddSingleton<TableBatchWriter>();
 
         services.AddSingleton<ReportingCalendar>();
         services.AddSingleton<Pseudonymizer>();

@@ -15,7 +15,7 @@ namespace TelemetryFunctions.Activity;
 /// Row keys: <c>u_{subject}</c> a user with a usage event, <c>i_{instance}</c> an instance that sent anything,
 /// <c>n_{installation}</c> installation lifecycle flags (Started/Succeeded/Failed/SupportRequested), merged.
 /// </remarks>
-public sealed class ActivityStore(TelemetryStorage storage, DirtyDays dirtyDays)
+public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter batches, DirtyDays dirtyDays)
 {
     private const int MaxRemembered = 500_000;
     private readonly ConcurrentDictionary<string, byte> _marked = new(StringComparer.Ordinal);
@@ -80,7 +80,7 @@ public sealed class ActivityStore(TelemetryStorage storage, DirtyDays dirtyDays)
         }
 
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        await TableBatchWriter.SubmitAsync(table, pending.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertMerge, r)), cancellationToken);
+        await batches.SubmitAsync(table, pending.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertMerge, r)), cancellationToken);
         await dirtyDays.FlagEndedAsync(pending.Select(r => TableKeys.ParseDay(r.PartitionKey)).Distinct(), cancellationToken);
 
         if (_marked.Count > MaxRemembered)

@@ -4,7 +4,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Storage;
@@ -21,7 +20,7 @@ namespace TelemetryFunctions.Ingestion;
 /// the receive day, and is first looked up in the previous day's partition so a retry that crosses midnight is not
 /// stored twice.
 /// </remarks>
-public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOptions> options, ILogger<RawEventStore> logger)
+public sealed class RawEventStore(TelemetryStorage storage, TableBatchWriter batches, IOptions<TelemetryOptions> options)
 {
     /// <summary>The largest stored event: Azure Table storage holds at most 64 KiB in one binary property.</summary>
     public const int MaxPayloadBytes = 64 * 1024;
@@ -101,7 +100,7 @@ public sealed class RawEventStore(TelemetryStorage storage, IOptions<TelemetryOp
         }
 
         var table = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
-        await TableBatchWriter.SubmitAsync(table, events.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToEntity(e))), cancellationToken, logger: logger);
+        await batches.SubmitAsync(table, events.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToEntity(e))), cancellationToken);
     }
 
     private int Shard(string messageKey) =>

@@ -32,6 +32,7 @@ public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instance
 /// </remarks>
 public sealed partial class ErasureService(
     TelemetryStorage storage,
+    TableBatchWriter batches,
     ActivityStore activity,
     ActivityDigests digests,
     InstanceRegistry instances,
@@ -107,7 +108,7 @@ public sealed partial class ErasureService(
     }
 
     private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null) =>
-        await TableBatchWriter.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken, found);
+        await batches.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken, found);
 
     private async Task<int> DeleteOneAsync(string tableName, string partitionKey, string rowKey, CancellationToken cancellationToken) =>
         await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);

@@ -11,7 +11,7 @@ namespace TelemetryFunctions.Privacy;
 /// The address goes here, in its own table that analytics never reads, partitioned by day of receipt so rows past
 /// their retention are deleted by day; it is never copied into raw events or aggregates.
 /// </summary>
-public sealed class SupportRequestStore(TelemetryStorage storage, IOptions<TelemetryOptions> options)
+public sealed class SupportRequestStore(TelemetryStorage storage, TableBatchWriter batches, IOptions<TelemetryOptions> options)
 {
     private readonly int _retentionDays = options.Value.Privacy.SupportRequestRetentionDays;
 
@@ -38,6 +38,6 @@ public sealed class SupportRequestStore(TelemetryStorage storage, IOptions<Telem
         }
 
         var table = await storage.GetTableAsync(TableNames.SupportRequests, cancellationToken);
-        await TableBatchWriter.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
+        await batches.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
     }
 }

@@ -20,7 +20,7 @@ public static class SuppressionReasons
 /// and is cached in memory for <c>SuppressionRefreshInterval</c>; a change made on this host takes effect at once,
 /// one made on another host within that interval. Keys are <c>u_{userKey}</c> and <c>i_{instanceKey}</c>.
 /// </summary>
-public sealed class SuppressionList(TelemetryStorage storage, IOptions<TelemetryOptions> options, TimeProvider time) : IDisposable
+public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter batches, IOptions<TelemetryOptions> options, TimeProvider time) : IDisposable
 {
     public const string PartitionKey = "subject";
     private readonly TimeSpan _refreshInterval = options.Value.Ingestion.SuppressionRefreshInterval;
@@ -96,7 +96,7 @@ public sealed class SuppressionList(TelemetryStorage storage, IOptions<Telemetry
         }
 
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        await TableBatchWriter.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
+        await batches.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
         Update(d =>
         {
             foreach (var row in rows)

@@ -18,6 +18,7 @@ public sealed record RetentionResult(int RawEvents, int ActivityRows, int Digest
 /// </summary>
 public sealed partial class RetentionJob(
     TelemetryStorage storage,
+    TableBatchWriter batches,
     ActivityDigests digests,
     OptOutService optOut,
     IOptions<TelemetryOptions> options,
@@ -29,12 +30,12 @@ public sealed partial class RetentionJob(
         var now = time.GetUtcNow();
         var cutoff = TableKeys.Day(FirstKeptDay(now, options.Value.Activity));
 
-        var raw = await TableBatchWriter.DeleteMatchingAsync(
+        var raw = await batches.DeleteMatchingAsync(
             await storage.GetTableAsync(TableNames.RawEvents, cancellationToken), TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), cancellationToken);
-        var activity = await TableBatchWriter.DeleteMatchingAsync(
+        var activity = await batches.DeleteMatchingAsync(
             await storage.GetTableAsync(TableNames.Activity, cancellationToken), TableClient.CreateQueryFilter($"PartitionKey lt {cutoff}"), cancellationToken);
         var digestCount = await digests.DeleteBeforeAsync(TableKeys.ParseDay(cutoff), cancellationToken);
-        var support = await TableBatchWriter.DeleteMatchingAsync(
+        var support = await batches.DeleteMatchingAsync(
             await storage.GetTableAsync(TableNames.SupportRequests, cancellationToken), TableClient.CreateQueryFilter($"DeleteAfter le {now}"), cancellationToken);
         var erasures = await optOut.CompletePendingAsync(cancellationToken);
 

@@ -7,14 +7,15 @@ namespace TelemetryFunctions.Storage;
 /// <summary>
 /// Writes many entities with as few storage transactions as possible: grouped by partition (an entity-group
 /// transaction must stay in one partition) and chunked at the service's 100 operations per transaction.
-/// A transaction is all-or-nothing: a failed chunk leaves none of its rows written; with a logger, the refusal is
-/// logged with the index of the action storage refused (never the entity itself).
+/// A transaction is all-or-nothing: a failed chunk leaves none of its rows written. Every refused transaction is
+/// logged with its table, its size and the index of the action storage refused (never the entity or its keys), then
+/// thrown on to the caller. One singleton serves every store.
 /// </summary>
-public static partial class TableBatchWriter
+public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
 {
     public const int MaxOperationsPerTransaction = 100;
 
-    public static async Task<int> SubmitAsync(TableClient table, IEnumerable<TableTransactionAction> actions, CancellationToken cancellationToken, int maxParallel = 4, ILogger? logger = null)
+    public async Task<int> SubmitAsync(TableClient table, IEnumerable<TableTransactionAction> actions, CancellationToken cancellationToken, int maxParallel = 4)
     {
         var chunks = new List<List<TableTransactionAction>>();
         foreach (var partition in actions.GroupBy(a => a.Entity.PartitionKey, StringComparer.Ordinal))
@@ -28,14 +29,14 @@ public static partial class TableBatchWriter
 
         if (chunks.Count == 1)
         {
-            await SubmitChunkAsync(table, chunks[0], logger, cancellationToken);
+            await SubmitChunkAsync(table, chunks[0], cancellationToken);
             return 1;
         }
 
         await Parallel.ForEachAsync(
             chunks,
             new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = cancellationToken },
-            async (chunk, token) => await SubmitChunkAsync(table, chunk, logger, token));
+            async (chunk, token) => await SubmitChunkAsync(table, chunk, token));
         return chunks.Count;
     }
 
@@ -43,7 +44,7 @@ public static partial class TableBatchWriter
     /// Deletes every row matching <paramref name="filter"/>, a partition's rows at a time in transactions of 100.
     /// Returns how many. <paramref name="found"/>, if given, sees each row's keys as it is found, before its deletion.
     /// </summary>
-    public static async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null)
+    public async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null)
     {
         var deleted = 0;
         await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
@@ -72,6 +73,11 @@ public static partial class TableBatchWriter
                             await DeleteIfExistsAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
                         }
                     }
+                    catch (TableTransactionFailedException e)
+                    {
+                        LogTransactionRefused(logger, table.Name, chunk.Length, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
+                        throw;
+                    }
 
                     deleted += chunk.Length;
                 }
@@ -95,7 +101,7 @@ public static partial class TableBatchWriter
         }
     }
 
-    private static async Task SubmitChunkAsync(TableClient table, List<TableTransactionAction> chunk, ILogger? logger, CancellationToken cancellationToken)
+    private async Task SubmitChunkAsync(TableClient table, List<TableTransactionAction> chunk, CancellationToken cancellationToken)
     {
         if (chunk.Count == 1)
         {
@@ -118,13 +124,13 @@ public static partial class TableBatchWriter
         {
             await table.SubmitTransactionAsync(chunk, cancellationToken);
         }
-        catch (TableTransactionFailedException e) when (logger is not null)
+        catch (TableTransactionFailedException e)
         {
             LogTransactionRefused(logger, table.Name, chunk.Count, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
             throw;
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Storage refused a transaction of {Actions} actions on {Table} because of action {FailedActionIndex} ({Status} {ErrorCode}); none of its rows was written")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Storage refused a transaction of {Actions} actions on {Table} because of action {FailedActionIndex} ({Status} {ErrorCode}); none of its actions took effect")]
     private static partial void LogTransactionRefused(ILogger logger, string table, int actions, int? failedActionIndex, int status, string? errorCode);
 }

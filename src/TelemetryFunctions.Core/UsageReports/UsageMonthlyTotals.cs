@@ -18,7 +18,7 @@ public sealed record MonthlyUsage(string CustomerId, string Metric, string Month
 /// Counts add up across reports; distinct counts (<see cref="MetricAggregation.Max"/>) take each installation's
 /// largest report of the month and add up installations.
 /// </summary>
-public sealed class UsageMonthlyTotals(TelemetryStorage storage, UsageReportStore reports, IOptions<UsageReportOptions> options, TimeProvider time)
+public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWriter batches, UsageReportStore reports, IOptions<UsageReportOptions> options, TimeProvider time)
 {
     private const int MaxRaces = 16;
 
@@ -104,9 +104,10 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, UsageReportStor
                 else
                 {
                     // Too many metrics for one transaction: rows first, then the head under If-Match. A stale writer's rows
-                    // are overwritten by its own retry, which its failed head write forces.
-                    await TableBatchWriter.SubmitAsync(table, rows, cancellationToken);
-                    await TableBatchWriter.SubmitAsync(table, [headAction], cancellationToken);
+                    // are overwritten by its own retry, which its failed head write forces. The head goes on its own, not
+                    // through the batch writer: its 409 or 412 is an expected race, not a refusal to log.
+                    await batches.SubmitAsync(table, rows, cancellationToken);
+                    await table.SubmitTransactionAsync([headAction], cancellationToken);
                 }
 
                 return figures;

@@ -19,7 +19,7 @@ namespace TelemetryFunctions.UsageReports;
 /// later claim of the same report writes. The service's readers use the processed records' figures, never these rows;
 /// any other reader must join on the record.
 /// </summary>
-public sealed class UsageRowStore(TelemetryStorage storage)
+public sealed class UsageRowStore(TelemetryStorage storage, TableBatchWriter batches)
 {
     public static string PartitionKey(string customerId, string reportId) => $"{customerId}_{reportId}";
 
@@ -32,7 +32,7 @@ public sealed class UsageRowStore(TelemetryStorage storage)
             return new TableTransactionAction(TableTransactionActionType.UpsertReplace, row);
         }).ToList();
         // One transaction at a time: the rows share one partition, which serves transactions one after another anyway.
-        await TableBatchWriter.SubmitAsync(table, rows, cancellationToken, maxParallel: 1);
+        await batches.SubmitAsync(table, rows, cancellationToken, maxParallel: 1);
         return rows.Count;
     }
 

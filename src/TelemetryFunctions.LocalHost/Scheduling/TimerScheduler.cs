@@ -7,8 +7,9 @@ namespace TelemetryFunctions.LocalHost.Scheduling;
 /// <summary>
 /// Runs the timer jobs on the same NCRONTAB schedules (the same app settings) as the Functions app. Like a Functions
 /// timer with <c>UseMonitor</c>, it remembers each job's last run in storage: when the host was down through a
-/// scheduled time, the job runs as soon as the host is back. A failed run is logged and, as in Azure, the job runs
-/// again at its next occurrence.
+/// scheduled time, the job runs as soon as the host is back. A failed run is logged and counts as run: as in Azure, the
+/// job runs again at its next occurrence. When storage cannot tell the last run, nothing is recorded (the host may have
+/// missed a run); it asks again 30 seconds later.
 /// </summary>
 internal sealed partial class TimerScheduler(
     IConfiguration configuration,
@@ -18,6 +19,9 @@ internal sealed partial class TimerScheduler(
     IOptions<TelemetryOptions> options,
     ILogger<TimerScheduler> logger) : BackgroundService
 {
+    /// <summary>How long the scheduler waits before it tries storage again when it cannot read or record a run.</summary>
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(30);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _ = options.Value;
@@ -34,27 +38,24 @@ internal sealed partial class TimerScheduler(
         {
             try
             {
-                var now = time.GetUtcNow();
-                var lastRun = await monitor.LastRunAsync(job.Name, stoppingToken);
-                var due = lastRun is { } last ? schedule.NextAfter(last) : schedule.NextAfter(now);
-                if (lastRun is null)
-                {
-                    await monitor.RecordRunAsync(job.Name, now, stoppingToken);
-                }
+                await WaitUntilDueAsync(job, schedule, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The last run could not be read (storage unavailable): nothing ran, so nothing is recorded, and a run
+                // missed while the host was down still happens once storage answers.
+                LogScheduleUnavailable(logger, e, job.Name);
+                await PauseAsync(stoppingToken);
+                continue;
+            }
 
-                if (due > now)
-                {
-                    LogNextRun(logger, job.Name, due);
-                    await Task.Delay(due - now, time, stoppingToken);
-                }
-                else
-                {
-                    LogPastDue(logger, job.Name, due);
-                }
-
-                var jobs = services.GetRequiredService<TelemetryJobs>();
-                await jobs.RunAsync(job, stoppingToken);
-                await monitor.RecordRunAsync(job.Name, time.GetUtcNow(), stoppingToken);
+            try
+            {
+                await services.GetRequiredService<TelemetryJobs>().RunAsync(job, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -63,16 +64,41 @@ internal sealed partial class TimerScheduler(
             catch (Exception e)
             {
                 LogJobFailed(logger, e, job.Name);
-                await SkipToNextOccurrenceAsync(job, stoppingToken);
             }
+
+            await RecordRunAsync(job, stoppingToken);
+        }
+    }
+
+    /// <summary>Waits for the job's next occurrence after its last run; returns at once if that is past (the host was down).</summary>
+    private async Task WaitUntilDueAsync(ScheduleDefinition job, NCrontab.CrontabSchedule schedule, CancellationToken stoppingToken)
+    {
+        var now = time.GetUtcNow();
+        var lastRun = await monitor.LastRunAsync(job.Name, stoppingToken);
+        var due = lastRun is { } last ? schedule.NextAfter(last) : schedule.NextAfter(now);
+        if (lastRun is null)
+        {
+            await monitor.RecordRunAsync(job.Name, now, stoppingToken);
+        }
+
+        if (due > now)
+        {
+            var wait = Task.Delay(due - now, time, stoppingToken);
+            LogNextRun(logger, job.Name, due); // once the wait has started: from then on, the clock moving ends it
+            await wait;
+        }
+        else
+        {
+            LogPastDue(logger, job.Name, due);
         }
     }
 
     /// <summary>
-    /// Like a Functions timer, a failed run is not retried at once: it counts as run, so the job runs again at its next
-    /// occurrence. If even that cannot be recorded (storage unavailable), it tries again every 30 seconds.
+    /// Records the run, whether it succeeded or failed: like a Functions timer, a failed run is not retried at once but
+    /// counts as run, so the job runs again at its next occurrence. If the run cannot be recorded (storage unavailable),
+    /// it tries again every 30 seconds; a host stopped meanwhile runs the job again when it starts.
     /// </summary>
-    private async Task SkipToNextOccurrenceAsync(ScheduleDefinition job, CancellationToken stoppingToken)
+    private async Task RecordRunAsync(ScheduleDefinition job, CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -84,10 +110,14 @@ internal sealed partial class TimerScheduler(
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 LogRecordFailed(logger, e, job.Name);
-                await Task.Delay(TimeSpan.FromSeconds(30), time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                await PauseAsync(stoppingToken);
             }
         }
     }
+
+    /// <summary>Waits <see cref="RetryDelay"/> before storage is tried again, returning early (without throwing) when the host stops.</summary>
+    private Task PauseAsync(CancellationToken stoppingToken) =>
+        Task.Delay(RetryDelay, time, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Timer {Job} next runs at {Due:O}")]
     private static partial void LogNextRun(ILogger logger, string job, DateTimeOffset due);
@@ -98,6 +128,9 @@ internal sealed partial class TimerScheduler(
     [LoggerMessage(Level = LogLevel.Error, Message = "Timer {Job} failed; it runs again at its next occurrence")]
     private static partial void LogJobFailed(ILogger logger, Exception exception, string job);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Timer {Job}: its failed run could not be recorded; trying again in 30 seconds")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Timer {Job}: its run could not be recorded; trying again in 30 seconds")]
     private static partial void LogRecordFailed(ILogger logger, Exception exception, string job);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Timer {Job}: its last run could not be read; trying again in 30 seconds")]
+    private static partial void LogScheduleUnavailable(ILogger logger, Exception exception, string job);
 }

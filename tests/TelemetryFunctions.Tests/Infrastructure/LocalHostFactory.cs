@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Storage;
 
@@ -13,7 +14,8 @@ namespace TelemetryFunctions.Tests.Infrastructure;
 
 /// <summary>
 /// The local host's real ASP.NET Core pipeline, in process, against the shared Azurite with a table prefix of its own.
-/// Optionally with a fake clock, extra settings, or a storage pipeline policy that injects faults.
+/// Optionally with a fake clock, extra settings, a storage pipeline policy that injects faults, or a capture of its logs
+/// (Warning and above, as the host is configured).
 /// </summary>
 public sealed class LocalHostFactory : WebApplicationFactory<Program>
 {
@@ -23,13 +25,15 @@ public sealed class LocalHostFactory : WebApplicationFactory<Program>
     private readonly AzuriteFixture _azurite;
     private readonly Dictionary<string, string?> _settings;
     private readonly HttpPipelinePolicy? _storagePolicy;
+    private readonly CapturedLogs? _logs;
 
-    public LocalHostFactory(AzuriteFixture azurite, FakeTimeProvider? time = null, Dictionary<string, string?>? settings = null, HttpPipelinePolicy? storagePolicy = null)
+    public LocalHostFactory(AzuriteFixture azurite, FakeTimeProvider? time = null, Dictionary<string, string?>? settings = null, HttpPipelinePolicy? storagePolicy = null, CapturedLogs? logs = null)
     {
         _azurite = azurite;
         Time = time;
         _settings = settings ?? [];
         _storagePolicy = storagePolicy;
+        _logs = logs;
         Tables = new StorageProbe(azurite.ConnectionString, TablePrefix);
     }
 
@@ -49,6 +53,11 @@ public sealed class LocalHostFactory : WebApplicationFactory<Program>
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
+        }
+
+        if (_logs is not null)
+        {
+            builder.ConfigureLogging(logging => logging.AddProvider(_logs));
         }
 
         builder.ConfigureServices(services =>

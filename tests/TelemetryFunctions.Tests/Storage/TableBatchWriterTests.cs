@@ -1,6 +1,8 @@
 using Azure;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
@@ -21,38 +23,48 @@ public sealed class TableBatchWriterTests(AzuriteFixture azurite)
             new("p", "b") { ["Text"] = secret },
             new("p", "c") { ["Text"] = "fine" },
         ];
-        var logger = new CapturingLogger();
+        var logs = new CapturedLogs();
+        var writer = new TableBatchWriter(logs.CreateLogger<TableBatchWriter>());
 
         var refused = await Assert.ThrowsAnyAsync<RequestFailedException>(() =>
-            TableBatchWriter.SubmitAsync(table, entities.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), TestContext.Current.CancellationToken, logger: logger));
+            writer.SubmitAsync(table, entities.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, e)), TestContext.Current.CancellationToken));
 
         Assert.Empty(table.Query<TableEntity>(cancellationToken: TestContext.Current.CancellationToken));
         Assert.Equal(1, Assert.IsType<TableTransactionFailedException>(refused).FailedTransactionActionIndex);
-        var entry = Assert.Single(logger.Entries);
+        var entry = Assert.Single(logs.Entries);
         Assert.Equal(LogLevel.Error, entry.Level);
-        Assert.Equal(1, entry.State.Single(p => p.Key == "FailedActionIndex").Value);
-        Assert.Equal(3, entry.State.Single(p => p.Key == "Actions").Value);
+        Assert.Equal(1, entry.Value("FailedActionIndex"));
+        Assert.Equal(3, entry.Value("Actions"));
         Assert.DoesNotContain("payload-", entry.Message, StringComparison.Ordinal);
         Assert.Contains(table.Name, entry.Message, StringComparison.Ordinal);
     }
 
-    private sealed record LogEntry(LogLevel Level, string Message, IReadOnlyList<KeyValuePair<string, object?>> State);
-
-    private sealed class CapturingLogger : ILogger
+    [Fact]
+    public async Task A_store_other_than_raw_events_logs_its_refused_transaction_with_the_failed_index_through_the_shared_writer()
     {
-        public List<LogEntry> Entries { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        var logs = new CapturedLogs();
+        await using var host = new LocalHostFactory(azurite, logs: logs);
+        var suppressions = host.Services.GetRequiredService<SuppressionList>();
+        var tooLong = "key-" + new string('k', 40_000); // a pending erasure's key that Azurite refuses as a property
+        string[] subjects = [SuppressionList.UserSubject("a"), SuppressionList.UserSubject("b"), SuppressionList.UserSubject("c")];
+        var erasures = new Dictionary<string, ErasureSubject>
         {
-            lock (Entries)
-            {
-                Entries.Add(new LogEntry(logLevel, formatter(state, exception) + exception, state as IReadOnlyList<KeyValuePair<string, object?>> ?? []));
-            }
-        }
+            [subjects[0]] = new("a", null, null),
+            [subjects[1]] = new(tooLong, null, null),
+            [subjects[2]] = new("c", null, null),
+        };
+
+        var refused = await Assert.ThrowsAnyAsync<RequestFailedException>(() =>
+            suppressions.AddAsync(subjects, SuppressionReasons.OptOut, TestContext.Current.CancellationToken, erasures));
+
+        Assert.Equal(1, Assert.IsType<TableTransactionFailedException>(refused).FailedTransactionActionIndex);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        var entry = Assert.Single(logs.Of<TableBatchWriter>());
+        Assert.Equal(LogLevel.Error, entry.Level);
+        Assert.Equal(1, entry.Value("FailedActionIndex"));
+        Assert.Equal(3, entry.Value("Actions"));
+        Assert.Contains(host.TablePrefix + TableNames.Suppressions, entry.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("key-", entry.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(subjects[1], entry.Message, StringComparison.Ordinal);
     }
 }

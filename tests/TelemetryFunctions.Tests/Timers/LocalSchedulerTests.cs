@@ -1,5 +1,6 @@
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Scheduling;
@@ -74,5 +75,114 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
 
         Assert.Equal(time.GetUtcNow(), await monitor.LastRunAsync(TelemetrySchedules.Sweep.Name, TestContext.Current.CancellationToken));
         Assert.Empty(await host.Tables.RowsAsync(TableNames.DailyStats));
+    }
+
+    [Fact]
+    public async Task A_failed_run_is_logged_and_counts_as_run_so_the_job_waits_for_its_next_occurrence_while_the_others_run()
+    {
+        var time = new FakeTimeProvider(Now);
+        var logs = new CapturedLogs();
+        var faults = new StorageFaults();
+        var settings = new Dictionary<string, string?>
+        {
+            ["TelemetryDisableTimers"] = "false",
+            ["Logging:LogLevel:TelemetryFunctions.LocalHost.Scheduling"] = "Information", // "next runs at": the scheduler is waiting
+        };
+        await using var host = new LocalHostFactory(azurite, time, settings, faults, logs);
+        await RecordLastRunsAsync(host, Now.AddDays(-2));
+
+        // The sweep reads the deadline index; storage refuses that table (403 is not retried), so every sweep throws.
+        faults.Outage(m => m.Request.Uri.Path.Contains(host.TablePrefix + TableNames.InstanceDeadlines, StringComparison.Ordinal), status: 403);
+        _ = host.Services;
+        var monitor = host.Services.GetRequiredService<ScheduleMonitor>();
+
+        Assert.True(await EventuallyAsync(async () => (await LastRunsAsync(monitor)).All(r => r == Now)), "every past-due job, the failing one included, is recorded as run");
+        var failure = Assert.Single(SweepFailures(logs));
+        Assert.IsType<Azure.RequestFailedException>(failure.Exception, exactMatch: false);
+        var yesterday = DateOnly.FromDateTime(Now.UtcDateTime).AddDays(-1);
+        Assert.Single(await host.Services.GetRequiredService<DailyRollup>().ReadAsync(yesterday, yesterday, TestContext.Current.CancellationToken));
+
+        // No busy loop: with the clock standing still, the failed sweep is not tried again.
+        var injected = faults.Injected;
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
+        Assert.Equal(injected, faults.Injected);
+        Assert.Single(SweepFailures(logs));
+        Assert.Equal(Now, await monitor.LastRunAsync(TelemetrySchedules.Sweep.Name, TestContext.Current.CancellationToken));
+
+        // 09:15, its next occurrence: it runs (and fails) again, once, and that run is recorded too.
+        var quarterPast = new DateTimeOffset(2026, 11, 20, 9, 15, 0, TimeSpan.Zero);
+        Assert.True(await EventuallyAsync(() => Task.FromResult(IsWaitingFor(logs, quarterPast))));
+        time.SetUtcNow(quarterPast);
+        Assert.True(await EventuallyAsync(async () => await monitor.LastRunAsync(TelemetrySchedules.Sweep.Name, TestContext.Current.CancellationToken) == quarterPast));
+        Assert.Equal(2, SweepFailures(logs).Count);
+
+        // Storage heals; 09:30 runs it successfully.
+        faults.Heal();
+        var halfPast = new DateTimeOffset(2026, 11, 20, 9, 30, 0, TimeSpan.Zero);
+        Assert.True(await EventuallyAsync(() => Task.FromResult(IsWaitingFor(logs, halfPast))));
+        time.SetUtcNow(halfPast);
+        Assert.True(await EventuallyAsync(async () => await monitor.LastRunAsync(TelemetrySchedules.Sweep.Name, TestContext.Current.CancellationToken) == halfPast));
+        Assert.Equal(2, SweepFailures(logs).Count);
+    }
+
+    [Fact]
+    public async Task When_storage_cannot_tell_the_last_run_nothing_is_recorded_and_the_missed_runs_still_happen_once_it_answers()
+    {
+        var time = new FakeTimeProvider(Now);
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, time, new() { ["TelemetryDisableTimers"] = "false" }, faults);
+        await RecordLastRunsAsync(host, Now.AddDays(-2));
+
+        // Reads of the schedule table fail at start-up: the scheduler cannot know whether it missed a run.
+        faults.Outage(m => !StorageFaults.IsWrite(m) && m.Request.Uri.Path.Contains(host.TablePrefix + TableNames.Schedules, StringComparison.Ordinal), status: 403);
+        _ = host.Services;
+        Assert.True(await EventuallyAsync(() => Task.FromResult(faults.Injected >= TelemetrySchedules.All.Count)));
+        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
+        Assert.All(await host.Tables.RowsAsync(TableNames.Schedules), row => Assert.Equal(Now.AddDays(-2), row.GetDateTimeOffset("LastRun")));
+
+        // Storage answers again; 30 seconds later the scheduler asks again and catches up on the missed runs.
+        faults.Heal();
+        time.Advance(TimeSpan.FromSeconds(30));
+        var monitor = host.Services.GetRequiredService<ScheduleMonitor>();
+        Assert.True(await EventuallyAsync(async () => (await LastRunsAsync(monitor)).All(r => r == time.GetUtcNow())));
+        var yesterday = DateOnly.FromDateTime(Now.UtcDateTime).AddDays(-1);
+        Assert.Single(await host.Services.GetRequiredService<DailyRollup>().ReadAsync(yesterday, yesterday, TestContext.Current.CancellationToken));
+    }
+
+    private static async Task RecordLastRunsAsync(LocalHostFactory host, DateTimeOffset lastRun)
+    {
+        var schedules = host.Tables.Table(TableNames.Schedules);
+        await schedules.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
+        foreach (var job in TelemetrySchedules.All)
+        {
+            await schedules.UpsertEntityAsync(new TableEntity("timer", job.Name) { ["LastRun"] = lastRun }, cancellationToken: TestContext.Current.CancellationToken);
+        }
+    }
+
+    private static Task<DateTimeOffset?[]> LastRunsAsync(ScheduleMonitor monitor) =>
+        Task.WhenAll(TelemetrySchedules.All.Select(j => monitor.LastRunAsync(j.Name, TestContext.Current.CancellationToken)));
+
+    /// <summary>Whether the sweep's loop waits for <paramref name="due"/> (a clock moved before it starts waiting would move its wait too).</summary>
+    private static bool IsWaitingFor(CapturedLogs logs, DateTimeOffset due) =>
+        logs.Entries.Any(e => e.State.Any(p => p.Key == "Job" && Equals(p.Value, TelemetrySchedules.Sweep.Name)) && e.State.Any(p => p.Key == "Due" && Equals(p.Value, due)));
+
+    private static List<LogEntry> SweepFailures(CapturedLogs logs) =>
+        [.. logs.Entries.Where(e => e.Level == LogLevel.Error && e.State.Any(p => p.Key == "Job" && Equals(p.Value, TelemetrySchedules.Sweep.Name)))];
+
+    /// <summary>Polls <paramref name="condition"/> for up to 30 seconds of real time (the jobs run against Azurite).</summary>
+    private static async Task<bool> EventuallyAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+
+        return await condition();
     }
 }
