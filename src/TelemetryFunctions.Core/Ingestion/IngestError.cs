@@ -24,5 +24,5 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
         new(500, "internal_error", "An unexpected error occurred; it has been logged.");
 
     public static IngestError RateLimited(TimeSpan retryAfter) =>
-        new(429, "rate_limited", "This source is sending faster than its limit. Retry after the indicated delay.", retryAfter);
+        new(429, "rate_limited", "This source or client address is sending faster than its limit. Retry after the indicated delay.", retryAfter);
 }
