@@ -253,9 +253,25 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
 
         var elapsed = started.Elapsed;
         var answer = new StringBuilder();
-        for (var read = await firstRead; read > 0 && !answer.ToString().EndsWith('}'); read = await stream.ReadAsync(buffer, Hostile.Cancel))
+        var read = await firstRead;
+        while (read > 0)
         {
             answer.Append(Encoding.UTF8.GetString(buffer, 0, read));
+            if (answer.ToString().EndsWith('}'))
+            {
+                break;
+            }
+
+            try
+            {
+                read = await stream.ReadAsync(buffer, Hostile.Cancel);
+            }
+            catch (IOException)
+            {
+                // The server closes the connection after its answer while drip bytes it never read are still
+                // arriving, so the socket may be reset before the rest is read; the assertions judge what arrived.
+                break;
+            }
         }
 
         return (true, elapsed, answer.ToString());
