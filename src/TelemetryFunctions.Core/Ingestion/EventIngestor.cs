@@ -40,6 +40,7 @@ public sealed partial class EventIngestor(
         var rejected = new List<EventRejection>(rejectedUpstream);
         var dropped = new Dictionary<DropReason, int>();
         var accepted = new List<PreparedEvent>(events.Count);
+        var observed = new List<PreparedEvent>(events.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var newlyDisabled = new List<PreparedEvent>();
         var reenabled = new List<string>();
@@ -108,6 +109,12 @@ public sealed partial class EventIngestor(
                 {
                     newlyDisabled.Add(prepared);
                 }
+                else if (reason == DropReason.SharingBasic && prepared is { InstanceKey: not null, DeclaredSharingLevel: not null })
+                {
+                    // The event is dropped, but the level it declares (a downgrade) is recorded on the instance, so
+                    // later events that declare none inherit it.
+                    observed.Add(prepared);
+                }
 
                 continue;
             }
@@ -118,13 +125,14 @@ public sealed partial class EventIngestor(
                 continue;
             }
 
-            if (prepared.InstanceKey is { } reenabledInstance && prepared.DeclaredSharingLevel is SharingLevel.Basic or SharingLevel.Advanced
+            if (prepared.InstanceKey is { } reenabledInstance && prepared.EnablesSharing
                 && suppressed.ContainsKey(SuppressionList.InstanceSubject(reenabledInstance)))
             {
                 reenabled.Add(SuppressionList.InstanceSubject(reenabledInstance));
             }
 
             accepted.Add(prepared);
+            observed.Add(prepared);
         }
 
         if (!dryRun)
@@ -132,7 +140,9 @@ public sealed partial class EventIngestor(
             var storedBefore = await rawEvents.FindStoredYesterdayAsync(accepted, cancellationToken);
             if (storedBefore.Count > 0)
             {
-                accepted.RemoveAll(e => storedBefore.Contains(e.MessageKey));
+                var duplicates = accepted.Where(e => storedBefore.Contains(e.MessageKey)).ToHashSet(ReferenceEqualityComparer.Instance);
+                accepted.RemoveAll(duplicates.Contains);
+                observed.RemoveAll(duplicates.Contains);
                 dropped[DropReason.Duplicate] = dropped.GetValueOrDefault(DropReason.Duplicate) + storedBefore.Count;
             }
 
@@ -148,11 +158,11 @@ public sealed partial class EventIngestor(
                 installations.RecordAsync(accepted, cancellationToken),
                 supportRequests.StoreAsync(accepted, cancellationToken),
                 instances.RecordAsync(
-                    accepted.Where(e => e.InstanceKey is not null)
+                    observed.Where(e => e.InstanceKey is not null)
                         .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
                         .ToList(),
                     cancellationToken));
-            await TreatAsOptOutAsync(newlyDisabled, cancellationToken);
+            await TreatAsOptOutAsync(newlyDisabled, suppressed, cancellationToken);
             metrics.Record(source, accepted.Count, rejected.Count, dropped, scrubbed);
             var droppedTotal = dropped.Values.Sum();
             LogIngested(logger, source, accepted.Count, rejected.Count, droppedTotal, scrubbed);
@@ -173,13 +183,19 @@ public sealed partial class EventIngestor(
             return DropReason.OptedOut;
         }
 
+        // An alias naming an opted-out person as its previousId would link the erased person to a new id.
+        if (e.PreviousKey is { } p && suppressed.ContainsKey(SuppressionList.UserSubject(p)))
+        {
+            return DropReason.OptedOut;
+        }
+
         if (e.SharingLevel == SharingLevel.Disabled)
         {
             return DropReason.SharingDisabled;
         }
 
         if (e.InstanceKey is { } i && suppressed.TryGetValue(SuppressionList.InstanceSubject(i), out var reason)
-            && (reason == SuppressionReasons.OptOut || e.DeclaredSharingLevel is null))
+            && (reason == SuppressionReasons.OptOut || !e.EnablesSharing))
         {
             return DropReason.OptedOut;
         }
@@ -193,7 +209,11 @@ public sealed partial class EventIngestor(
     /// pending erasure; the first <see cref="MaxErasuresPerRequest"/> are erased now, the rest by the daily retention
     /// job, so one batch naming thousands of disabled instances cannot make its request scan storage for hours.
     /// </summary>
-    private async Task TreatAsOptOutAsync(List<PreparedEvent> disabled, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A subject already suppressed is left alone: rewriting its row would mark it pending again and have every
+    /// request (and every retention run) erase, for as long as it keeps declaring disabled, what was erased long ago.
+    /// </remarks>
+    private async Task TreatAsOptOutAsync(List<PreparedEvent> disabled, IReadOnlyDictionary<string, string> suppressed, CancellationToken cancellationToken)
     {
         var subjects = disabled
             .Where(e => e.InstanceKey is not null || e.SubjectKey is not null)
@@ -201,6 +221,7 @@ public sealed partial class EventIngestor(
             .Select(e => e.InstanceKey is { } instance
                 ? (Subject: SuppressionList.InstanceSubject(instance), Keys: new ErasureSubject(null, instance, null))
                 : (Subject: SuppressionList.UserSubject(e.SubjectKey!), Keys: new ErasureSubject(e.SubjectKey, null, null)))
+            .Where(s => !suppressed.ContainsKey(s.Subject))
             .ToList();
         if (subjects.Count == 0)
         {

@@ -65,20 +65,30 @@ public sealed class EventPreparer
             }
         }
 
+        // Every path is read: when an event declares more than one level, the most restrictive wins. A declaration
+        // the service does not recognize (a typo, false, 5, an object) must not widen collection: it counts as basic.
         SharingLevel? declared = null;
+        var unrecognized = false;
         foreach (var path in _names.SharingLevelPaths)
         {
-            if (declared is null && Read(e, path) is { } text)
+            if (LocateNode(e, path) is not { } node)
             {
-                if (SharingLevels.TryParse(text, out var level))
-                {
-                    declared = level;
-                }
-                else
-                {
-                    flags.Add("unknown sharing level ignored");
-                }
+                continue;
             }
+
+            var text = node is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+            if (!SharingLevels.TryParse(text, out var level))
+            {
+                level = SharingLevel.Basic;
+                unrecognized = true;
+            }
+
+            declared = declared is { } earlier && earlier < level ? earlier : level;
+        }
+
+        if (unrecognized)
+        {
+            flags.Add("unrecognized sharing level treated as basic");
         }
 
         var category = Categorize(e);
@@ -115,6 +125,7 @@ public sealed class EventPreparer
         scrubbed += _scrubber.Scrub(e.Traits, "traits");
 
         var messageKey = _pseudonymizer.Pseudonymize(IdentifierKind.Message, source + "\n" + e.MessageId);
+        var previousKey = Usable(e.PreviousId) is { } p ? _pseudonymizer.Pseudonymize(IdentifierKind.User, p) : null;
         var document = new JsonObject
         {
             ["type"] = e.Type,
@@ -124,7 +135,7 @@ public sealed class EventPreparer
             ["anonymousKey"] = anonymousKey,
             ["instanceKey"] = instanceKey,
             ["groupKey"] = Usable(e.GroupId) is { } g ? _pseudonymizer.Pseudonymize(IdentifierKind.Group, g) : null,
-            ["previousKey"] = Usable(e.PreviousId) is { } p && !PersonalDataScrubber.LooksLikeIpAddress(p) ? _pseudonymizer.Pseudonymize(IdentifierKind.User, p) : null,
+            ["previousKey"] = previousKey,
             ["timestamp"] = e.Timestamp,
             ["originalTimestamp"] = e.ClientTimestamp,
             ["sentAt"] = e.SentAt,
@@ -156,6 +167,7 @@ public sealed class EventPreparer
             EventName = e.EventName,
             UserKey = userKey,
             AnonymousKey = anonymousKey,
+            PreviousKey = previousKey,
             InstanceKey = instanceKey,
             InstallationKey = installationKey,
             Version = version,
@@ -163,6 +175,7 @@ public sealed class EventPreparer
             Edition = edition,
             Error = error,
             DeclaredSharingLevel = declared,
+            SharingLevelUnrecognized = unrecognized,
             SharingLevel = declared ?? _defaultLevel,
             ReceivedAt = e.ReceivedAt,
             Timestamp = e.Timestamp,
@@ -255,8 +268,14 @@ public sealed class EventPreparer
         {
             if (Read(e, path) is { } text)
             {
-                var trimmed = text.Length > MaxErrorLength ? text[..MaxErrorLength] : text;
-                return PersonalDataScrubber.LooksPersonal(trimmed) ? "[error text removed: it contained personal data]" : trimmed;
+                // Scrubbed whole, then cut: a cut first could leave half an address the patterns no longer see.
+                var scrubbed = _scrubber.ScrubText(text);
+                if (scrubbed is null)
+                {
+                    return "[error text removed: it contained personal data]";
+                }
+
+                return scrubbed.Length > MaxErrorLength ? scrubbed[..MaxErrorLength] : scrubbed;
             }
         }
 
@@ -275,6 +294,25 @@ public sealed class EventPreparer
 
     private static string? Locate(IncomingEvent e, string path, bool remove)
     {
+        if (LocateNode(e, path) is not JsonValue value)
+        {
+            return null;
+        }
+
+        string? text = value.TryGetValue(out string? s) ? s
+            : value.TryGetValue(out double d) ? d.ToString(CultureInfo.InvariantCulture)
+            : null;
+        if (text is not null && remove)
+        {
+            value.Parent!.AsObject().Remove(path.Split('.')[^1]);
+        }
+
+        return text;
+    }
+
+    /// <summary>The node (of any kind; JSON null is none) at a dot path.</summary>
+    private static JsonNode? LocateNode(IncomingEvent e, string path)
+    {
         var parts = path.Split('.');
         JsonObject? node = parts[0] switch
         {
@@ -288,19 +326,11 @@ public sealed class EventPreparer
             node = node[parts[i]] as JsonObject;
         }
 
-        if (node is null || parts.Length < 2 || node[parts[^1]] is not JsonValue value)
+        if (node is null || parts.Length < 2 || node[parts[^1]] is not { } found)
         {
             return null;
         }
 
-        string? text = value.TryGetValue(out string? s) ? s
-            : value.TryGetValue(out double d) ? d.ToString(CultureInfo.InvariantCulture)
-            : null;
-        if (text is not null && remove)
-        {
-            node.Remove(parts[^1]);
-        }
-
-        return text;
+        return found;
     }
 }

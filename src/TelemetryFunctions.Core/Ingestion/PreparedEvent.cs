@@ -29,6 +29,9 @@ public sealed record PreparedEvent
 
     /// <summary>The pseudonymous person behind the event (user id, else anonymous id): the unit of DAU/WAU/MAU.</summary>
     public string? SubjectKey => UserKey ?? AnonymousKey;
+
+    /// <summary>The pseudonymous key of an alias call's <c>previousId</c> (same key space as <see cref="UserKey"/>).</summary>
+    public string? PreviousKey { get; init; }
     public string? InstanceKey { get; init; }
     public string? InstallationKey { get; init; }
     public string? Version { get; init; }
@@ -37,6 +40,12 @@ public sealed record PreparedEvent
     public string? Error { get; init; }
     public SharingLevel? DeclaredSharingLevel { get; init; }
     public required SharingLevel SharingLevel { get; init; }
+
+    /// <summary>The event declared a sharing level the service does not recognize; it was taken as <c>basic</c>.</summary>
+    public bool SharingLevelUnrecognized { get; init; }
+
+    /// <summary>The event clearly declared basic or advanced: this lifts a sharing-level suppression of its instance.</summary>
+    public bool EnablesSharing => DeclaredSharingLevel is SharingLevel.Basic or SharingLevel.Advanced && !SharingLevelUnrecognized;
     public required DateTimeOffset ReceivedAt { get; init; }
     public required DateTimeOffset Timestamp { get; init; }
     /// <summary>Whether <see cref="RawDay"/> is the client clock's day; if not, it is the receive day, and a retry may have landed the day before.</summary>

@@ -1,5 +1,7 @@
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Privacy;
@@ -7,7 +9,7 @@ namespace TelemetryFunctions.Privacy;
 /// <summary>
 /// An explicit opt-out: the subject is suppressed first (so no new event slips in), then everything stored about
 /// it is erased, then the suppression row is marked erased. If erasure is interrupted, the row stays pending and
-/// the daily retention job completes it; it also erases once more anything another host accepted while its
+/// the daily retention job completes it; it also erases once more, once, anything another host accepted while its
 /// cached opt-out list was older than the opt-out.
 /// </summary>
 public sealed partial class OptOutService(
@@ -16,8 +18,12 @@ public sealed partial class OptOutService(
     ErasureService erasure,
     TelemetryStorage storage,
     TimeProvider time,
+    IOptions<TelemetryOptions> options,
     ILogger<OptOutService> logger)
 {
+    /// <summary>How long after a suppression another host may still accept the subject's events (its cached list, plus a request in flight).</summary>
+    private readonly TimeSpan _staleWindow = options.Value.Ingestion.SuppressionRefreshInterval + TimeSpan.FromMinutes(5);
+
     public async Task<(int Suppressed, ErasureResult Erased)> OptOutAsync(string? userId, string? anonymousId, string? instanceId, CancellationToken cancellationToken)
     {
         var userKeys = new[] { userId, anonymousId }.OfType<string>().Select(id => pseudonymizer.Pseudonymize(IdentifierKind.User, id)).Distinct().ToList();
@@ -57,17 +63,22 @@ public sealed partial class OptOutService(
         return total;
     }
 
-    /// <summary>Erases subjects whose erasure did not finish, and those opted out in the last two days once more. Returns how many.</summary>
+    /// <summary>
+    /// Erases subjects whose erasure did not finish, and, once, those erased before other hosts' cached lists could
+    /// have caught up with the suppression (events those hosts accepted meanwhile). An erasure done after that window
+    /// is final: it is never repeated, so the job's cost does not grow with the suppression list. Returns how many.
+    /// </summary>
     public async Task<int> CompletePendingAsync(CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        var recent = time.GetUtcNow().AddDays(-2);
+        var now = time.GetUtcNow();
+        var recent = now.AddDays(-2);
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {SuppressionList.PartitionKey} and (ErasurePending eq {true} or CreatedAt ge {recent})");
         var completed = 0;
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
             var keys = new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey"));
-            if (keys.UserKey is null && keys.InstanceKey is null)
+            if ((keys.UserKey is null && keys.InstanceKey is null) || !NeedsErasure(row, now))
             {
                 continue;
             }
@@ -79,6 +90,23 @@ public sealed partial class OptOutService(
 
         LogCompleted(logger, completed);
         return completed;
+    }
+
+    /// <summary>Pending, or erased only within the stale window and that window is now over.</summary>
+    private bool NeedsErasure(TableEntity row, DateTimeOffset now)
+    {
+        if (row.GetBoolean("ErasurePending") == true)
+        {
+            return true;
+        }
+
+        if (row.GetDateTimeOffset("CreatedAt") is not { } created)
+        {
+            return false;
+        }
+
+        var windowEnds = created + _staleWindow;
+        return now >= windowEnds && (row.GetDateTimeOffset("ErasedAt") is not { } erasedAt || erasedAt < windowEnds);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Completed or repeated {Count} erasures")]

@@ -8,8 +8,10 @@ using TelemetryFunctions.Configuration;
 namespace TelemetryFunctions.Privacy;
 
 /// <summary>
-/// Removes personal data from event properties, context and traits before anything is stored:
-/// keys that name personal data, and values that look like e-mail or IP addresses or secrets.
+/// Removes personal data from event properties, context and traits before anything is stored: keys that name
+/// personal data are removed; in string values, e-mail addresses, card numbers, home-directory user names and the
+/// values of secret or personal <c>name=value</c> fragments (URL query parameters included) are redacted in place,
+/// and a value that is wholly personal, or still holds an IP address or a secret, is removed.
 /// An allow-list (names, or dot paths such as <c>context.library.name</c>) keeps what the product needs.
 /// </summary>
 public sealed partial class PersonalDataScrubber
@@ -18,18 +20,27 @@ public sealed partial class PersonalDataScrubber
     {
         "email", "emailaddress", "mail", "ip", "ipaddress", "ipv4", "ipv6", "clientip", "remoteip", "remoteaddr",
         "xforwardedfor", "forwardedfor", "name", "firstname", "lastname", "fullname", "username", "displayname",
-        "nickname", "login", "phone", "phonenumber", "mobile", "fax", "password", "passwd", "pwd", "passphrase",
+        "nickname", "login", "phone", "phonenumber", "mobile", "fax", "password", "passwd", "pwd", "pw", "passphrase",
         "secret", "clientsecret", "token", "accesstoken", "refreshtoken", "idtoken", "apikey", "apitoken",
         "authorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid",
     };
+
+    /// <summary>Dot paths removed although their last name (<c>id</c>) is harmless elsewhere.</summary>
+    private static readonly HashSet<string> BuiltInDeniedPaths = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "context.device.id", "context.device.advertisingId",
+    };
+
+    /// <summary>What a redacted fragment becomes: the surrounding text is kept.</summary>
+    public const string Redacted = "[redacted]";
 
     /// <summary>Fragments that make any key personal or secret wherever they occur in it.</summary>
     private static readonly string[] DeniedFragments =
     [
-        "email", "password", "passwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
+        "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
         "creditcard", "username", "firstname", "lastname", "fullname",
     ];
 
@@ -42,6 +53,7 @@ public sealed partial class PersonalDataScrubber
     private readonly HashSet<string> _deniedNames;
     private readonly HashSet<string> _allowedNames;
     private readonly HashSet<string> _allowedPaths;
+    private readonly HashSet<string> _deniedPaths;
 
     public PersonalDataScrubber(IOptions<TelemetryOptions> options)
         : this(options.Value.Privacy)
@@ -51,8 +63,14 @@ public sealed partial class PersonalDataScrubber
     public PersonalDataScrubber(PrivacyOptions options)
     {
         _deniedNames = new HashSet<string>(BuiltInDeniedNames, StringComparer.Ordinal);
+        _deniedPaths = new HashSet<string>(BuiltInDeniedPaths, StringComparer.OrdinalIgnoreCase);
         foreach (var name in options.DeniedPropertyNames)
         {
+            if (name.Contains('.', StringComparison.Ordinal))
+            {
+                _deniedPaths.Add(name);
+            }
+
             _deniedNames.Add(Normalize(name));
         }
 
@@ -71,12 +89,22 @@ public sealed partial class PersonalDataScrubber
         }
     }
 
-    /// <summary>Scrubs <paramref name="node"/> in place and returns how many keys or values were removed.</summary>
+    /// <summary>Scrubs <paramref name="node"/> in place and returns how many keys or values were removed or redacted.</summary>
     public int Scrub(JsonNode? node, string path)
     {
         var removed = 0;
         ScrubNode(node, path, ref removed);
         return removed;
+    }
+
+    /// <summary>
+    /// Free text (an error message, a URL) with its personal fragments redacted, or null when nothing is left worth
+    /// keeping: the text was wholly personal, or still holds an IP address or a secret.
+    /// </summary>
+    public string? ScrubText(string text, bool ipv4IsPersonal = true)
+    {
+        var redacted = Redact(text);
+        return IsOnlyRedaction(redacted) || LooksPersonal(redacted, ipv4IsPersonal) ? null : redacted;
     }
 
     /// <summary>True when a free-form string holds an e-mail address, an IP address or a secret.</summary>
@@ -86,12 +114,15 @@ public sealed partial class PersonalDataScrubber
     /// or a garbage collection would have had harmless text judged personal.
     /// </remarks>
     public static bool LooksPersonal(string value, bool ipv4IsPersonal = true) =>
-        ContainsEmail(value) || (ipv4IsPersonal && ContainsIPv4(value)) || ContainsIPv6(value) || LooksLikeSecret(value);
+        ContainsEmail(value) || (ipv4IsPersonal && ContainsIPv4(value)) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
 
     public static bool LooksLikeIpAddress(string value) =>
         Ipv4Exact().IsMatch(value.Trim()) || IsIPv6(value.Trim());
 
-    public static bool ContainsEmail(string value) => value.Contains('@', StringComparison.Ordinal) && Email().IsMatch(value);
+    public static bool ContainsEmail(string value) => MayHoldEmail(value) && Email().IsMatch(value);
+
+    private static bool MayHoldEmail(string value) =>
+        value.Contains('@', StringComparison.Ordinal) || value.Contains("%40", StringComparison.OrdinalIgnoreCase);
 
     private void ScrubNode(JsonNode? node, string path, ref int removed)
     {
@@ -99,19 +130,29 @@ public sealed partial class PersonalDataScrubber
         {
             case JsonObject obj:
                 List<string>? toRemove = null;
+                List<(string Key, string Value)>? toReplace = null;
                 foreach (var (key, child) in obj)
                 {
                     var childPath = path.Length == 0 ? key : path + "." + key;
                     var allowed = IsAllowed(key, childPath);
-                    if (!allowed && (IsDeniedName(key) || LooksPersonal(key)))
+                    if (!allowed && (IsDeniedName(key) || _deniedPaths.Contains(childPath) || LooksPersonal(key)))
                     {
                         (toRemove ??= []).Add(key);
                         continue;
                     }
 
-                    if (child is JsonValue value && value.TryGetValue(out string? text) && LooksPersonal(text, ipv4IsPersonal: !allowed))
+                    if (child is JsonValue value && value.TryGetValue(out string? text))
                     {
-                        (toRemove ??= []).Add(key);
+                        var scrubbed = allowed ? (LooksPersonal(text, ipv4IsPersonal: false) ? null : text) : ScrubText(text);
+                        if (scrubbed is null)
+                        {
+                            (toRemove ??= []).Add(key);
+                        }
+                        else if (!ReferenceEquals(scrubbed, text))
+                        {
+                            (toReplace ??= []).Add((key, scrubbed));
+                        }
+
                         continue;
                     }
 
@@ -128,15 +169,34 @@ public sealed partial class PersonalDataScrubber
                     removed += toRemove.Count;
                 }
 
+                if (toReplace is not null)
+                {
+                    foreach (var (key, text) in toReplace)
+                    {
+                        obj[key] = text;
+                    }
+
+                    removed += toReplace.Count;
+                }
+
                 break;
 
             case JsonArray array:
                 for (var i = array.Count - 1; i >= 0; i--)
                 {
-                    if (array[i] is JsonValue item && item.TryGetValue(out string? text) && LooksPersonal(text))
+                    if (array[i] is JsonValue item && item.TryGetValue(out string? text))
                     {
-                        array.RemoveAt(i);
-                        removed++;
+                        var scrubbed = ScrubText(text);
+                        if (scrubbed is null)
+                        {
+                            array.RemoveAt(i);
+                            removed++;
+                        }
+                        else if (!ReferenceEquals(scrubbed, text))
+                        {
+                            array[i] = scrubbed;
+                            removed++;
+                        }
                     }
                     else
                     {
@@ -146,6 +206,169 @@ public sealed partial class PersonalDataScrubber
 
                 break;
         }
+    }
+
+    /// <summary>
+    /// Redacts personal fragments of free text: the values of <c>name=value</c> or <c>name: value</c> fragments whose
+    /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL), e-mail addresses (also
+    /// internationalized or percent-encoded), Luhn-valid card numbers and the user name in a home-directory path (and wherever
+    /// else the text repeats it).
+    /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
+    /// match, and all run on the non-backtracking engine.
+    /// </summary>
+    private string Redact(string text)
+    {
+        var result = text;
+        if (result.Contains('=', StringComparison.Ordinal) || result.Contains(':', StringComparison.Ordinal))
+        {
+            result = RedactNamedValues(result);
+        }
+
+        if (MayHoldEmail(result))
+        {
+            result = Email().Replace(result, Redacted);
+        }
+
+        if (result.Length >= 13 && CountDigits(result) >= 13)
+        {
+            result = CardNumber().Replace(result, m => PassesLuhn(m.Value) ? Redacted : m.Value);
+        }
+
+        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("Users", StringComparison.Ordinal))
+        {
+            // The user name a home directory gives away is redacted wherever else the text repeats it.
+            List<string>? users = null;
+            result = HomeDirectory().Replace(result, m =>
+            {
+                var user = m.Groups["user"].Value;
+                if (user.Length >= 2 && user != Redacted)
+                {
+                    (users ??= []).Add(user);
+                }
+
+                return m.Groups["root"].Value + Redacted;
+            });
+            foreach (var user in users ?? [])
+            {
+                result = result.Replace(user, Redacted, StringComparison.Ordinal);
+            }
+        }
+
+        return string.Equals(result, text, StringComparison.Ordinal) ? text : result;
+    }
+
+    /// <summary>
+    /// Redacts the value after each <c>name=</c> or <c>name:</c> whose name is denied. Only the names are matched (so
+    /// <c>failed: passwd=x</c> sees both <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator.
+    /// </summary>
+    private string RedactNamedValues(string text)
+    {
+        System.Text.StringBuilder? builder = null;
+        var copied = 0;
+        foreach (var match in NamedValue().EnumerateMatches(text))
+        {
+            if (match.Index < copied)
+            {
+                continue;
+            }
+
+            var nameLength = 0;
+            while (nameLength < match.Length && text[match.Index + nameLength] is not ('=' or ':' or ' ' or '\t'))
+            {
+                nameLength++;
+            }
+
+            if (!IsDeniedName(text.Substring(match.Index, nameLength)))
+            {
+                continue;
+            }
+
+            var start = match.Index + match.Length;
+            while (start < text.Length && text[start] is ' ' or '"' or '\'')
+            {
+                start++;
+            }
+
+            var end = start;
+            while (end < text.Length && !char.IsWhiteSpace(text[end]) && text[end] is not ('&' or ';' or ',' or ')' or '(' or '"' or '\'' or '#'))
+            {
+                end++;
+            }
+
+            if (end == start)
+            {
+                continue;
+            }
+
+            builder ??= new System.Text.StringBuilder(text.Length);
+            builder.Append(text, copied, start - copied).Append(Redacted);
+            copied = end;
+        }
+
+        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    private static bool IsOnlyRedaction(string text) => text.Trim() == Redacted;
+
+    private static int CountDigits(string text)
+    {
+        var digits = 0;
+        foreach (var c in text)
+        {
+            if (char.IsAsciiDigit(c))
+            {
+                digits++;
+            }
+        }
+
+        return digits;
+    }
+
+    private static bool ContainsCardNumber(string value)
+    {
+        if (value.Length < 13 || CountDigits(value) < 13)
+        {
+            return false;
+        }
+
+        foreach (var match in CardNumber().EnumerateMatches(value))
+        {
+            if (PassesLuhn(value.AsSpan(match.Index, match.Length)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The Luhn check digit test of a 13 to 19 digit card number written with or without spaces or dashes.</summary>
+    private static bool PassesLuhn(ReadOnlySpan<char> candidate)
+    {
+        var sum = 0;
+        var count = 0;
+        for (var i = candidate.Length - 1; i >= 0; i--)
+        {
+            if (!char.IsAsciiDigit(candidate[i]))
+            {
+                continue;
+            }
+
+            var digit = candidate[i] - '0';
+            if (count % 2 == 1)
+            {
+                digit *= 2;
+                if (digit > 9)
+                {
+                    digit -= 9;
+                }
+            }
+
+            sum += digit;
+            count++;
+        }
+
+        return count is >= 13 and <= 19 && sum % 10 == 0;
     }
 
     private bool IsAllowed(string key, string path) =>
@@ -220,8 +443,21 @@ public sealed partial class PersonalDataScrubber
     private static bool LooksLikeSecret(string value) =>
         value.Length >= 16 && (Jwt().IsMatch(value) || KnownSecretPrefix().IsMatch(value) || value.Contains("-----BEGIN", StringComparison.Ordinal));
 
-    [GeneratedRegex(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    /// <summary>An e-mail address, internationalized (letters and digits of any script) or with its '@' percent-encoded.</summary>
+    [GeneratedRegex(@"[\p{L}\p{N}._%+\-]+(@|%40)[\p{L}\p{N}\-]+(\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.NonBacktracking)]
     private static partial Regex Email();
+
+    /// <summary>The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator.</summary>
+    [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex NamedValue();
+
+    /// <summary>13 to 19 digits, optionally grouped by single spaces or dashes, starting with a card network's digit (2 to 6).</summary>
+    [GeneratedRegex(@"\b[2-6]([ \-]?[0-9]){12,18}\b", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex CardNumber();
+
+    /// <summary>The user-name segment of a home directory: <c>/home/jane</c>, <c>/Users/jane</c>, <c>C:\Users\jane</c>.</summary>
+    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex HomeDirectory();
 
     [GeneratedRegex(@"(?<![0-9.])(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9]|\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();

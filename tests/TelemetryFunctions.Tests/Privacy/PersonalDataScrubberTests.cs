@@ -38,7 +38,7 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
-    [InlineData("contact me at jane@example.com")]
+    [InlineData("jane@example.com")]
     [InlineData("10.0.0.1")]
     [InlineData("http://192.168.1.20:8080/app")]
     [InlineData("2001:db8::8a2e:370:7334")]
@@ -56,6 +56,35 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(2, removed);
         Assert.False(properties.ContainsKey("note"));
         Assert.Equal(["keep"], properties["nested"]!["list"]!.AsArray().Select(n => n!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("contact me at jane@example.com", "contact me at [redacted]")]
+    [InlineData("write to jöhn@exämple.de today", "write to [redacted] today")]
+    [InlineData("paid with 4111 1111 1111 1111 on Monday", "paid with [redacted] on Monday")]
+    [InlineData("failed: passwd=hunter2; retrying", "failed: passwd=[redacted]; retrying")]
+    [InlineData("https://x.example/?email=jane%40example.com&page=2", "https://x.example/?email=[redacted]&page=2")]
+    public void Personal_fragments_of_free_text_are_redacted_and_the_rest_kept(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value, ["nested"] = new JsonObject { ["list"] = new JsonArray(value, "keep") } };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(2, scrubbed);
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+        Assert.Equal([expected, "keep"], properties["nested"]!["list"]!.AsArray().Select(n => n!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("build 1700000000000 done")]
+    [InlineData("4111 1111 1111 1112")]
+    [InlineData("ratio=0.5 mode: fast")]
+    public void Text_without_personal_fragments_is_kept_as_it_is(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
     }
 
     [Theory]

@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Retention;
+using TelemetryFunctions.Storage;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Privacy;
+
+/// <summary>Ways around opt-out, sharing levels and scrubbing that ingestion must close.</summary>
+public sealed class PrivacyGapTests(AzuriteFixture azurite)
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 10, 12, 0, 0, TimeSpan.Zero);
+
+    private static JsonObject InstanceProps(string instanceId, JsonNode? level = null)
+    {
+        var p = new JsonObject { ["instanceId"] = instanceId, ["version"] = "2.0.0" };
+        if (level is not null)
+        {
+            p["sharingLevel"] = level;
+        }
+
+        return p;
+    }
+
+    [Fact]
+    public async Task An_alias_whose_previousId_opted_out_is_dropped_as_opted_out()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("x", userId: "oo2-user")), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "oo2-user" }), TestContext.Current.CancellationToken);
+
+        var alias = await client.PostAsync("/v1/alias", Segment.Json(new JsonObject { ["userId"] = "new2", ["previousId"] = "oo2-user" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, alias.StatusCode);
+        var body = await Segment.ReadJsonAsync(alias);
+        Assert.Equal(0, body.GetProperty("accepted").GetInt32());
+        Assert.Equal(1, body.GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task A_downgrade_declared_by_a_dropped_event_is_recorded_and_inherited()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-down", "advanced"))), TestContext.Current.CancellationToken);
+
+        var downgrade = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-down", "basic"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(downgrade)).GetProperty("dropped").GetProperty("sharingBasic").GetInt32());
+        Assert.Equal("basic", Assert.Single(await host.Tables.RowsAsync(TableNames.Instances)).GetString("SharingLevel"));
+
+        var undeclared = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-down"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(undeclared)).GetProperty("dropped").GetProperty("sharingBasic").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task Conflicting_declarations_in_one_event_take_the_most_restrictive()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var track = Segment.Track("Feature Used", properties: InstanceProps("inst-conflict", "disabled"));
+        track["context"] = new JsonObject { ["sharingLevel"] = "advanced" };
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(track), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(response)).GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    public static TheoryData<string> UnrecognizedLevels => ["\"false\"", "5", "{}", "false"];
+
+    [Theory]
+    [MemberData(nameof(UnrecognizedLevels))]
+    public async Task An_unrecognized_sharing_level_counts_as_basic_and_never_lifts_a_suppression(string level)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+
+        var feature = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-odd", JsonNode.Parse(level)))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(feature)).GetProperty("dropped").GetProperty("sharingBasic").GetInt32());
+        var heartbeat = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-odd", JsonNode.Parse(level)))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(heartbeat)).GetProperty("accepted").GetInt32());
+        Assert.Contains("unrecognized sharing level treated as basic", StorageProbe.Dump(await host.Tables.RowsAsync(TableNames.RawEvents)), StringComparison.Ordinal);
+        Assert.Equal("basic", Assert.Single(await host.Tables.RowsAsync(TableNames.Instances)).GetString("SharingLevel"));
+
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-odd", "disabled"))), TestContext.Current.CancellationToken);
+        var odd = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-odd", JsonNode.Parse(level)))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(odd)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Fact]
+    public async Task Personal_fragments_of_free_text_urls_and_device_ids_are_redacted_and_the_rest_kept()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        const string Error = "permission denied: /home/jane.doe/x (user jane.doe, password=S3cr3t!)";
+        var failed = Segment.Track("Installation Errors", userId: null, anonymousId: "install-redact", properties: new JsonObject
+        {
+            ["error"] = Error,
+            ["contact"] = "jöhn@exämple.de",
+            ["url"] = "https://app.example/reset?token=abc123&email=a%40b.com&page=2",
+            ["link"] = "https://x.example/?email=jane%40example.com",
+            ["card"] = "paid with 4111 1111 1111 1111",
+            ["pw"] = "hunter2",
+            ["db_pwd"] = "hunter3",
+            ["note"] = "login with passwd=hunter4 or pwd: hunter5",
+        });
+        failed["context"] = new JsonObject
+        {
+            ["page"] = new JsonObject { ["url"] = "https://app.example/reset?token=abc123&email=a%40b.com" },
+            ["device"] = new JsonObject { ["id"] = "dev-123456", ["advertisingId"] = "ad-7890", ["model"] = "Pixel" },
+        };
+
+        var response = await host.CreateSegmentClient(LocalHostFactory.InstallerKey).PostAsync("/v1/track", Segment.Json(failed), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True((await Segment.ReadJsonAsync(response)).GetProperty("scrubbed").GetInt32() >= 11);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var secret in new[] { "jane", "S3cr3t", "jöhn", "exämple", "abc123", "a%40b.com", "jane%40example.com", "4111", "hunter", "dev-123456", "ad-7890" })
+        {
+            Assert.DoesNotContain(secret, everything, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("permission denied: /home/[redacted]/x (user [redacted], password=[redacted])", everything, StringComparison.Ordinal);
+        Assert.Contains("https://app.example/reset?token=[redacted]&email=[redacted]&page=2", everything, StringComparison.Ordinal);
+        Assert.Contains("Pixel", everything, StringComparison.Ordinal);
+        var installation = Assert.Single(await host.Tables.RowsAsync(TableNames.Installations));
+        Assert.Equal("permission denied: /home/[redacted]/x (user [redacted], password=[redacted])", installation.GetString("LastError"));
+    }
+
+    [Fact]
+    public async Task Retention_repeats_a_recent_erasure_once_and_then_never_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        var client = host.CreateSegmentClient();
+        for (var i = 0; i < 3; i++)
+        {
+            await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = $"leaver-{i}" }), TestContext.Current.CancellationToken);
+        }
+
+        Assert.All(await host.Tables.RowsAsync(TableNames.Suppressions), r => Assert.False(r.GetBoolean("ErasurePending")));
+        var job = host.Services.GetRequiredService<RetentionJob>();
+
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(3, (await job.RunAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.Equal(0, (await job.RunAsync(TestContext.Current.CancellationToken)).Erasures);
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(0, (await job.RunAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    [Fact]
+    public async Task An_instance_that_keeps_declaring_disabled_is_not_suppressed_and_erased_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-quiet", "disabled"))), TestContext.Current.CancellationToken);
+        var first = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+
+        time.Advance(TimeSpan.FromHours(6));
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-quiet", "disabled"))), TestContext.Current.CancellationToken);
+
+        var again = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.Equal(first.GetDateTimeOffset("CreatedAt"), again.GetDateTimeOffset("CreatedAt"));
+        Assert.False(again.GetBoolean("ErasurePending"));
+        var job = host.Services.GetRequiredService<RetentionJob>();
+        Assert.Equal(1, (await job.RunAsync(TestContext.Current.CancellationToken)).Erasures);
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-quiet", "disabled"))), TestContext.Current.CancellationToken);
+        Assert.Equal(0, (await job.RunAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+}
