@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
@@ -94,7 +93,7 @@ public static class RequestBodyReader
             if (gzip)
             {
                 compressed = new CappedReadStream(request.Body, maxBytes);
-                await using var inflater = new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true);
+                await using var inflater = new SingleMemberGzipStream(compressed);
                 length = await FillAsync(inflater, buffer, maxBytes + 1, reading.Token);
                 if (compressed.Exceeded)
                 {
@@ -138,7 +137,7 @@ public static class RequestBodyReader
         }
         catch (InvalidDataException)
         {
-            return Fail(buffer, IngestError.BadRequest("invalid_gzip", "The request body is not valid gzip data."));
+            return Fail(buffer, IngestError.BadRequest("invalid_gzip", "The request body is not valid gzip data (corrupt, cut short, followed by other bytes, or more than one gzip member)."));
         }
         catch (BadHttpRequestException e)
         {
