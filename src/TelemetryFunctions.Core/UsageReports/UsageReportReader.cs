@@ -178,7 +178,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
         {
             return parser.Unreadable(
                 sawContent || !final
-                    ? $"The report is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {Describe(e)}"
+                    ? $"The report is not valid JSON {StrictJson.Position(e.LineNumber ?? 0, e.BytePositionInLine ?? 0)}: {Describe(e)}"
                     : "The report is empty.",
                 total, gzip, peakBuffer);
         }
