@@ -232,6 +232,9 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     [InlineData("application/xml", "Content-Type must be application/json")]
     [InlineData("application/json; charset=utf-16", "utf-8 charset")]
     [InlineData("application/json; charset=iso-8859-1", "utf-8 charset")]
+    [InlineData("application/json; charset=utf-8; charset=latin1", "charset more than once")]
+    [InlineData("application/json; charset=utf-8; CHARSET=utf-8", "charset more than once")]
+    [InlineData("application/json; charset=\"latin1\"", "utf-8 charset")]
     [InlineData("json", "Content-Type is malformed")]
     [InlineData(null, "Content-Type must be application/json")]
     public async Task A_wrong_content_type_is_refused_with_415(string? contentType, string reason)
@@ -252,6 +255,8 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     [Theory]
     [InlineData("application/json; charset=UTF-8")]
     [InlineData("application/json;charset=utf8")]
+    [InlineData("application/json; charset=\"utf-8\"")]
+    [InlineData("application/json; charset=\"UTF-8\"")]
     [InlineData("APPLICATION/JSON")]
     [InlineData("application/vnd.segment+json")]
     public async Task Json_content_types_are_accepted(string contentType)
