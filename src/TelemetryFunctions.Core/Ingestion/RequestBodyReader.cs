@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
@@ -94,7 +93,7 @@ public static class RequestBodyReader
             if (gzip)
             {
                 compressed = new CappedReadStream(request.Body, maxBytes);
-                await using var inflater = new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true);
+                await using var inflater = new SingleMemberGzipStream(compressed);
                 length = await FillAsync(inflater, buffer, maxBytes + 1, reading.Token);
                 if (compressed.Exceeded)
                 {
@@ -138,7 +137,7 @@ public static class RequestBodyReader
         }
         catch (InvalidDataException)
         {
-            return Fail(buffer, IngestError.BadRequest("invalid_gzip", "The request body is not valid gzip data."));
+            return Fail(buffer, IngestError.BadRequest("invalid_gzip", "The request body is not valid gzip data (corrupt, cut short, followed by other bytes, or more than one gzip member)."));
         }
         catch (BadHttpRequestException e)
         {
@@ -186,7 +185,20 @@ public static class RequestBodyReader
             return IngestError.UnsupportedMediaType("Content-Type must be application/json.");
         }
 
-        var charset = mediaType.Charset.Value;
+        return CheckCharset(mediaType);
+    }
+
+    /// <summary>Refuses a charset other than UTF-8, or one named twice; a quoted value counts as the bare one.</summary>
+    internal static IngestError? CheckCharset(MediaTypeHeaderValue mediaType)
+    {
+        var charsets = mediaType.Parameters.Where(p => p.Name.Equals("charset", StringComparison.OrdinalIgnoreCase)).ToList();
+        if (charsets.Count > 1)
+        {
+            return IngestError.UnsupportedMediaType("Content-Type names a charset more than once; send one: charset=utf-8.");
+        }
+
+        // A parameter value may be a quoted string (RFC 9110): charset="utf-8" is the same as charset=utf-8.
+        var charset = charsets.Count == 0 ? null : HeaderUtilities.RemoveQuotes(charsets[0].Value).Value;
         if (charset is not null && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
         {
             return IngestError.UnsupportedMediaType("Only the utf-8 charset is accepted.");

@@ -26,11 +26,24 @@ internal static class StrictJson
         }
         catch (JsonException e)
         {
-            var reason = e.Message.Contains("maximum configured depth", StringComparison.Ordinal)
-                ? $"The JSON is nested deeper than the limit of {maxDepth} levels."
-                : e.Message.Contains("Duplicate property", StringComparison.Ordinal)
-                    ? $"The JSON repeats a key in one object (line {e.LineNumber}, byte {e.BytePositionInLine}); duplicate keys are not accepted."
-                    : $"The body is not valid JSON (line {e.LineNumber}, byte {e.BytePositionInLine}).";
+            string reason;
+            if (e.Message.Contains("maximum configured depth", StringComparison.Ordinal))
+            {
+                reason = $"The JSON is nested deeper than the limit of {maxDepth} levels.";
+            }
+            else if (e.Message.Contains("Duplicate property", StringComparison.Ordinal))
+            {
+                // The parser's duplicate-key error carries no position; a second pass finds the repeated key.
+                var at = FindDuplicateKey(utf8.Span, new JsonReaderOptions { MaxDepth = maxDepth });
+                reason = $"The JSON repeats a key in one object{(at is null ? "" : " " + Position(at.Value))}; duplicate keys are not accepted.";
+            }
+            else
+            {
+                reason = e.LineNumber is { } line && e.BytePositionInLine is { } column
+                    ? $"The body is not valid JSON {Position(line, column)}."
+                    : "The body is not valid JSON.";
+            }
+
             error = IngestError.BadRequest("invalid_json", reason);
             return null;
         }
@@ -40,6 +53,49 @@ internal static class StrictJson
             error = IngestError.BadRequest("invalid_json", "A property name in the JSON holds invalid Unicode (a lone surrogate escape).");
             return null;
         }
+    }
+
+    /// <summary>A position as people count it: line and byte within the line, both from 1.</summary>
+    /// <param name="line">The zero-based line, as <see cref="JsonException.LineNumber"/>.</param>
+    /// <param name="byteInLine">The zero-based byte within the line, as <see cref="JsonException.BytePositionInLine"/>.</param>
+    internal static string Position(long line, long byteInLine) => $"at line {line + 1}, byte {byteInLine + 1} (counted from 1)";
+
+    private static string Position((long Line, long ByteInLine) at) => Position(at.Line, at.ByteInLine);
+
+    /// <summary>The zero-based line and byte of the first property name that repeats one before it in the same object.</summary>
+    private static (long Line, long ByteInLine)? FindDuplicateKey(ReadOnlySpan<byte> utf8, JsonReaderOptions options)
+    {
+        var reader = new Utf8JsonReader(utf8, options);
+        var objects = new Stack<HashSet<string>?>();
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        objects.Push(new HashSet<string>(StringComparer.Ordinal));
+                        break;
+                    case JsonTokenType.StartArray:
+                        objects.Push(null);
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        objects.Pop();
+                        break;
+                    case JsonTokenType.PropertyName when !objects.Peek()!.Add(reader.GetString()!):
+                        var start = (int)reader.TokenStartIndex;
+                        var before = utf8[..start];
+                        var lineStart = before.LastIndexOf((byte)'\n') + 1;
+                        return (before.Count((byte)'\n'), start - lineStart);
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+
+        return null;
     }
 
     /// <summary>Returns the path of the first string that is not valid Unicode or number that is not finite, or null.</summary>

@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Globalization;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using TelemetryFunctions.Ingestion;
 
 namespace TelemetryFunctions.UsageReports;
 
@@ -72,7 +72,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
         Stream source = new PrefixedReadStream(head.AsMemory(0, headLength), content);
         if (gzip)
         {
-            source = new GZipStream(source, CompressionMode.Decompress, leaveOpen: true);
+            source = new SingleMemberGzipStream(source);
         }
 
         var parser = new ReportDocumentParser(options, customer, time.GetUtcNow());
@@ -178,7 +178,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
         {
             return parser.Unreadable(
                 sawContent || !final
-                    ? $"The report is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {Describe(e)}"
+                    ? $"The report is not valid JSON {StrictJson.Position(e.LineNumber ?? 0, e.BytePositionInLine ?? 0)}: {Describe(e)}"
                     : "The report is empty.",
                 total, gzip, peakBuffer);
         }

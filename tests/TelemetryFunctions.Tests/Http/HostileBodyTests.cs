@@ -145,8 +145,10 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     }
 
     /// <summary>
-    /// Each kind of corruption, and the reason it is refused with. The runtime's gzip decoder ends a stream cut
-    /// short without an error, so a truncated body is refused by the JSON parser as the incomplete JSON it is.
+    /// Each kind of corruption, and the reason it is refused with. The runtime's gzip decoder ends data cut short
+    /// without an error and ignores bytes after the trailer; the reader checks the trailer itself, so each of these
+    /// is refused as gzip, not stored or left to the JSON parser. Several gzip members (valid per RFC 1952, never
+    /// sent by a Segment SDK) are refused too.
     /// </summary>
     public static TheoryData<string, string> CorruptGzipKinds => new()
     {
@@ -154,9 +156,14 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
         { "garbage after a gzip header", "not valid gzip" },
         { "flipped bytes in the deflate stream", "not valid gzip" },
         { "wrong checksum", "not valid gzip" },
-        { "cut in half", "not valid JSON" },
+        { "wrong length in the trailer", "not valid gzip" },
+        { "cut in half", "not valid gzip" },
+        { "trailer cut off", "not valid gzip" },
+        { "last byte cut off", "not valid gzip" },
+        { "garbage after the trailer", "not valid gzip" },
+        { "one byte after the trailer", "not valid gzip" },
+        { "two gzip members", "not valid gzip" },
     };
-
     [Theory]
     [MemberData(nameof(CorruptGzipKinds))]
     public async Task Corrupt_gzip_is_refused_with_400_and_nothing_is_stored(string kind, string reason)
@@ -169,7 +176,13 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
             "garbage after a gzip header" => [.. good[..10], .. Enumerable.Repeat((byte)0xFF, 64)],
             "flipped bytes in the deflate stream" => Flip(good, 12, 13, 14, 15),
             "wrong checksum" => Flip(good, good.Length - 8),
+            "wrong length in the trailer" => Flip(good, good.Length - 4),
             "cut in half" => good[..(good.Length / 2)],
+            "trailer cut off" => good[..^8],
+            "last byte cut off" => good[..^1],
+            "garbage after the trailer" => [.. good, .. "GARBAGE"u8.ToArray()],
+            "one byte after the trailer" => [.. good, 0x00],
+            "two gzip members" => [.. Gzip(Encoding.UTF8.GetBytes("{\"batch\":[")), .. Gzip(Encoding.UTF8.GetBytes(Hostile.TrackJson() + "]}"))],
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
 
@@ -219,6 +232,9 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     [InlineData("application/xml", "Content-Type must be application/json")]
     [InlineData("application/json; charset=utf-16", "utf-8 charset")]
     [InlineData("application/json; charset=iso-8859-1", "utf-8 charset")]
+    [InlineData("application/json; charset=utf-8; charset=latin1", "charset more than once")]
+    [InlineData("application/json; charset=utf-8; CHARSET=utf-8", "charset more than once")]
+    [InlineData("application/json; charset=\"latin1\"", "utf-8 charset")]
     [InlineData("json", "Content-Type is malformed")]
     [InlineData(null, "Content-Type must be application/json")]
     public async Task A_wrong_content_type_is_refused_with_415(string? contentType, string reason)
@@ -239,6 +255,8 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     [Theory]
     [InlineData("application/json; charset=UTF-8")]
     [InlineData("application/json;charset=utf8")]
+    [InlineData("application/json; charset=\"utf-8\"")]
+    [InlineData("application/json; charset=\"UTF-8\"")]
     [InlineData("APPLICATION/JSON")]
     [InlineData("application/vnd.segment+json")]
     public async Task Json_content_types_are_accepted(string contentType)

@@ -197,6 +197,20 @@ public sealed class HostileJsonTests(AzuriteFixture azurite)
         await Hostile.AssertNothingStoredAsync(host);
     }
 
+    [Theory]
+    [InlineData("""{"event":"a","anonymousId":"x","anonymousId":"y"}""", "repeats a key in one object at line 1, byte 32 (counted from 1)")]
+    [InlineData("{\n  \"type\": \"track\",\n  \"type\": \"track\"\n}", "repeats a key in one object at line 3, byte 3 (counted from 1)")]
+    [InlineData("{\"batch\":[\nx]}", "not valid JSON at line 2, byte 1 (counted from 1)")]
+    public async Task A_json_error_names_its_position_counted_from_1(string json, string reason)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", json);
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, reason);
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
     [Fact]
     public async Task A_duplicate_batch_key_is_refused_with_400()
     {
