@@ -94,6 +94,13 @@ internal static class IngestRouteMappings
             (TelemetryRoutes.Screen, SegmentCall.Screen),
             (TelemetryRoutes.Group, SegmentCall.Group),
             (TelemetryRoutes.Alias, SegmentCall.Alias),
+            (TelemetryRoutes.BatchShort, SegmentCall.Batch),
+            (TelemetryRoutes.TrackShort, SegmentCall.Track),
+            (TelemetryRoutes.IdentifyShort, SegmentCall.Identify),
+            (TelemetryRoutes.PageShort, SegmentCall.Page),
+            (TelemetryRoutes.ScreenShort, SegmentCall.Screen),
+            (TelemetryRoutes.GroupShort, SegmentCall.Group),
+            (TelemetryRoutes.AliasShort, SegmentCall.Alias),
         })
         {
             app.MapPost("/" + route, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>

@@ -44,7 +44,13 @@ public sealed class JsonResponse : IResult
         response.ContentType = "application/json; charset=utf-8";
         if (RetryAfter is { } retryAfter)
         {
-            response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            response.Headers.RetryAfter = seconds;
+            if (StatusCode == StatusCodes.Status429TooManyRequests)
+            {
+                // Segment's browser library waits for this header's seconds after a 429, not for Retry-After.
+                response.Headers["X-RateLimit-Reset"] = seconds;
+            }
         }
 
         response.ContentLength = _body.Length;

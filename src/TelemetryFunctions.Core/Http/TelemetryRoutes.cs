@@ -13,6 +13,20 @@ public static class TelemetryRoutes
     public const string Screen = "v1/screen";
     public const string Group = "v1/group";
     public const string Alias = "v1/alias";
+
+    /// <summary>
+    /// The paths Segment's browser library (analytics.js / analytics-next) posts to: each call to
+    /// <c>v1/{first letter of its type}</c>, a batch to <c>v1/b</c>, with <c>Content-Type: text/plain</c> and the write
+    /// key in the body. Same handling as the long paths.
+    /// </summary>
+    public const string BatchShort = "v1/b";
+    public const string TrackShort = "v1/t";
+    public const string IdentifyShort = "v1/i";
+    public const string PageShort = "v1/p";
+    public const string ScreenShort = "v1/s";
+    public const string GroupShort = "v1/g";
+    public const string AliasShort = "v1/a";
+
     public const string OptOut = "v1/opt-out";
     public const string Preview = "v1/preview";
 

@@ -178,8 +178,11 @@ public static class RequestBodyReader
         }
 
         var type = mediaType.MediaType.Value ?? "";
+        // text/plain: Segment's browser library labels its JSON so, which lets a page send it cross-origin without a
+        // preflight. The body must still be JSON, as with application/json.
         var isJson = type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase))
+            || type.Equals("text/plain", StringComparison.OrdinalIgnoreCase);
         if (!isJson)
         {
             return IngestError.UnsupportedMediaType("Content-Type must be application/json.");

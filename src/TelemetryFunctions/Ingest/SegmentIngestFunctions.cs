@@ -59,6 +59,50 @@ public sealed class SegmentIngestFunctions(IngestEndpoints endpoints)
         CancellationToken cancellationToken) =>
         endpoints.IngestAsync(request, SegmentCall.Alias, cancellationToken);
 
+    // The browser library's short paths (see TelemetryRoutes.BatchShort): the same calls.
+
+    [Function("IngestBatchShort")]
+    public Task<IResult> IngestBatchShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.BatchShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Batch, cancellationToken);
+
+    [Function("IngestTrackShort")]
+    public Task<IResult> IngestTrackShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.TrackShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Track, cancellationToken);
+
+    [Function("IngestIdentifyShort")]
+    public Task<IResult> IngestIdentifyShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.IdentifyShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Identify, cancellationToken);
+
+    [Function("IngestPageShort")]
+    public Task<IResult> IngestPageShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.PageShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Page, cancellationToken);
+
+    [Function("IngestScreenShort")]
+    public Task<IResult> IngestScreenShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.ScreenShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Screen, cancellationToken);
+
+    [Function("IngestGroupShort")]
+    public Task<IResult> IngestGroupShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.GroupShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Group, cancellationToken);
+
+    [Function("IngestAliasShort")]
+    public Task<IResult> IngestAliasShortAsync(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TelemetryRoutes.AliasShort)] HttpRequest request,
+        CancellationToken cancellationToken) =>
+        endpoints.IngestAsync(request, SegmentCall.Alias, cancellationToken);
+
     /// <summary><c>POST /v1/preview</c>, answered by the library's preview endpoint.</summary>
     [Function("PreviewTelemetry")]
     public Task<IResult> PreviewTelemetryAsync(

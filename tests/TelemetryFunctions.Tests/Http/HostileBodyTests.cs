@@ -226,7 +226,8 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     }
 
     [Theory]
-    [InlineData("text/plain", "Content-Type must be application/json")]
+    [InlineData("text/html", "Content-Type must be application/json")]
+    [InlineData("text/plain; charset=utf-16", "utf-8 charset")]
     [InlineData("application/x-www-form-urlencoded", "Content-Type must be application/json")]
     [InlineData("multipart/form-data; boundary=x", "Content-Type must be application/json")]
     [InlineData("application/xml", "Content-Type must be application/json")]
