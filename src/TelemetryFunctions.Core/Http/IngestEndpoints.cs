@@ -93,6 +93,18 @@ public sealed partial class IngestEndpoints(
             {
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters without control characters."));
             }
+
+            // The identifier rules of ingestion: a placeholder is no one, and an IP address is never stored as an
+            // identifier (ingestion discards it), so there is nothing to erase or suppress under either.
+            if (Field(name) is { } word && SegmentEventReader.IsPlaceholder(word))
+            {
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} '{word.Trim()}' is not an identifier."));
+            }
+
+            if (Field(name) is { } address && PersonalDataScrubber.LooksLikeIpAddress(address))
+            {
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} is an IP address, which is never stored as an identifier: there is nothing to opt out of under it."));
+            }
         }
 
         var userId = Field("userId");

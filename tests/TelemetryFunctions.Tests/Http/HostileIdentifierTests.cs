@@ -191,4 +191,20 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
 
         Hostile.AssertAccepted(answer, 1);
     }
+
+    [Theory]
+    [InlineData("userId", "null", "is not an identifier")]
+    [InlineData("anonymousId", "undefined", "is not an identifier")]
+    [InlineData("instanceId", " 0 ", "is not an identifier")]
+    [InlineData("userId", "10.1.2.3", "is an IP address")]
+    [InlineData("anonymousId", "2001:db8::1", "is an IP address")]
+    public async Task An_opt_out_for_an_identifier_ingestion_would_never_store_is_refused_and_writes_nothing(string field, string value, string reason)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/opt-out", new JsonObject { [field] = value });
+
+        Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, reason);
+        await Hostile.AssertNothingStoredAsync(host);
+    }
 }
