@@ -11,7 +11,7 @@ using TelemetryFunctions.UsageReports;
 namespace TelemetryFunctions.Tests.Http;
 
 /// <summary>
-/// The Azure Functions app cannot be compiled here, so its function attributes are read from its source and compared
+/// The Azure Functions app cannot be run here (no Functions host), so its function attributes are read from its source and compared
 /// with what the local host actually serves and schedules: the two hosts must expose the same routes and timers.
 /// </summary>
 public sealed partial class HostParityTests(AzuriteFixture azurite)
