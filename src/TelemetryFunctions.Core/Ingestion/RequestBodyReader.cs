@@ -228,16 +228,12 @@ public static class RequestBodyReader
     }
 
     /// <summary>Passes reads through until <c>limit</c> bytes, then reports end of stream and remembers that more was sent.</summary>
-    private sealed class CappedReadStream(Stream inner, int limit) : Stream
+    private sealed class CappedReadStream(Stream inner, int limit) : ReadOnlyForwardStream
     {
         private int _read;
 
         public bool Exceeded { get; private set; }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => _read; set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -258,13 +254,5 @@ public static class RequestBodyReader
             return read;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Synchronous reads are not used.");
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

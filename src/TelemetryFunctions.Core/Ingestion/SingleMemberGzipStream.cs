@@ -18,7 +18,7 @@ namespace TelemetryFunctions.Ingestion;
 /// member's own eight trailer bytes appended again (they pass as its trailer); what is decompressed is then still
 /// exactly what the sender compressed and checked by CRC.
 /// </remarks>
-internal sealed class SingleMemberGzipStream : Stream
+internal sealed class SingleMemberGzipStream : ReadOnlyForwardStream
 {
     private const int TrailerBytes = 8;
     private const int MinimumMemberBytes = 18; // 10-byte header, an empty deflate block (2 bytes at least), trailer
@@ -35,10 +35,6 @@ internal sealed class SingleMemberGzipStream : Stream
         _gzip = new GZipStream(_input, CompressionMode.Decompress, leaveOpen: true);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _length; set => throw new NotSupportedException(); }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -60,15 +56,6 @@ internal sealed class SingleMemberGzipStream : Stream
         _verified = true;
         return 0;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Synchronous reads are not used.");
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -109,7 +96,7 @@ internal sealed class SingleMemberGzipStream : Stream
     }
 
     /// <summary>Passes reads through, counting the bytes and keeping the last eight.</summary>
-    private sealed class TailRecordingStream(Stream inner) : Stream
+    private sealed class TailRecordingStream(Stream inner) : ReadOnlyForwardStream
     {
         private readonly byte[] _tail = new byte[TrailerBytes];
 
@@ -118,10 +105,6 @@ internal sealed class SingleMemberGzipStream : Stream
         /// <summary>The last eight bytes read, oldest first (valid once at least eight were read).</summary>
         public ReadOnlySpan<byte> Tail => _tail;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => Total; set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -131,20 +114,12 @@ internal sealed class SingleMemberGzipStream : Stream
             return read;
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
         public override int Read(byte[] buffer, int offset, int count)
         {
             var read = inner.Read(buffer, offset, count);
             Remember(buffer.AsSpan(offset, read));
             return read;
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         private void Remember(ReadOnlySpan<byte> read)
         {
