@@ -58,6 +58,7 @@ public sealed class RawEventStore(TelemetryStorage storage, TableBatchWriter bat
             ["Category"] = e.Category.ToString(),
             ["UserKey"] = e.UserKey,
             ["AnonymousKey"] = e.AnonymousKey,
+            ["PreviousKey"] = e.PreviousKey,
             ["InstanceKey"] = e.InstanceKey,
             ["InstallationKey"] = e.InstallationKey,
             ["EventTime"] = e.Timestamp,

@@ -46,6 +46,8 @@ public sealed partial class ErasureService(
         {
             rawFilters.Add(TableClient.CreateQueryFilter($"UserKey eq {user}"));
             rawFilters.Add(TableClient.CreateQueryFilter($"AnonymousKey eq {user}"));
+            // An alias call links the person's earlier id to a new one: the row names the erased id too.
+            rawFilters.Add(TableClient.CreateQueryFilter($"PreviousKey eq {user}"));
             activityKeys.Add(ActivityStore.UserPrefix + user);
         }
 

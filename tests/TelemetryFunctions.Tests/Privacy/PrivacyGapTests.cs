@@ -42,6 +42,24 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Erasing_a_person_deletes_the_alias_calls_that_named_their_earlier_id()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("x", userId: "oo3-old")), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/alias", Segment.Json(new JsonObject { ["userId"] = "oo3-new", ["previousId"] = "oo3-old" }), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("y", userId: "oo3-new")), TestContext.Current.CancellationToken);
+        Assert.Equal(3, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+
+        var optOut = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "oo3-old" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        var left = Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal("track", left.GetString("Type"));
+        Assert.Null(left.GetString("PreviousKey"));
+    }
+
+    [Fact]
     public async Task A_downgrade_declared_by_a_dropped_event_is_recorded_and_inherited()
     {
         await using var host = new LocalHostFactory(azurite);
