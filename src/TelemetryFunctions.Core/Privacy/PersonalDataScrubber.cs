@@ -34,6 +34,13 @@ public sealed partial class PersonalDataScrubber
         "context.device.id", "context.device.advertisingId",
     };
 
+    /// <summary>Words that, after <c>name:</c> in free text, describe a value's state rather than give the value.</summary>
+    private static readonly HashSet<string> StateWords = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "expired", "invalid", "missing", "required", "revoked", "empty", "null", "none", "undefined", "unset", "denied",
+        "rejected", "incorrect", "wrong", "mismatch", "unknown", "not", "no", "yes", "true", "false", "ok", "valid", "set",
+    };
+
     /// <summary>What a redacted fragment becomes: the surrounding text is kept.</summary>
     public const string Redacted = "[redacted]";
 
@@ -99,11 +106,11 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// Free text (an error message, a URL) with its personal fragments redacted, or null when nothing is left worth
-    /// keeping: the text was wholly personal, or still holds an IP address or a secret.
+    /// keeping: the text was wholly personal, or holds a secret (a secret's extent cannot be told reliably).
     /// </summary>
     public string? ScrubText(string text, bool ipv4IsPersonal = true)
     {
-        var redacted = Redact(text);
+        var redacted = Redact(text, ipv4IsPersonal);
         return IsOnlyRedaction(redacted) || LooksPersonal(redacted, ipv4IsPersonal) ? null : redacted;
     }
 
@@ -211,12 +218,12 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// Redacts personal fragments of free text: the values of <c>name=value</c> or <c>name: value</c> fragments whose
     /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL), e-mail addresses (also
-    /// internationalized or percent-encoded), Luhn-valid card numbers and the user name in a home-directory path (and wherever
-    /// else the text repeats it).
+    /// internationalized or percent-encoded), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
+    /// home-directory path (and wherever else the text repeats it).
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
     /// match, and all run on the non-backtracking engine.
     /// </summary>
-    private string Redact(string text)
+    private string Redact(string text, bool ipv4IsPersonal)
     {
         var result = text;
         if (result.Contains('=', StringComparison.Ordinal) || result.Contains(':', StringComparison.Ordinal))
@@ -227,6 +234,16 @@ public sealed partial class PersonalDataScrubber
         if (MayHoldEmail(result))
         {
             result = Email().Replace(result, Redacted);
+        }
+
+        if (ipv4IsPersonal && ContainsIPv4(result))
+        {
+            result = Ipv4Anywhere().Replace(result, Redacted);
+        }
+
+        if (result.Length >= 2 && result.Contains(':', StringComparison.Ordinal))
+        {
+            result = RedactIPv6(result);
         }
 
         if (result.Length >= 13 && CountDigits(result) >= 13)
@@ -300,6 +317,13 @@ public sealed partial class PersonalDataScrubber
                 continue;
             }
 
+            // "token: expired" in an error message describes the token's state and holds no secret; "token=expired"
+            // is a value and is redacted like any other.
+            if (text[match.Index + match.Length - 1] == ':' && StateWords.Contains(text[start..end]))
+            {
+                continue;
+            }
+
             builder ??= new System.Text.StringBuilder(text.Length);
             builder.Append(text, copied, start - copied).Append(Redacted);
             copied = end;
@@ -307,6 +331,49 @@ public sealed partial class PersonalDataScrubber
 
         return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
     }
+
+    /// <summary>
+    /// Redacts each run of hexadecimal digits, colons and dots that parses as an IPv6 address (<c>fe80::1</c>, also
+    /// in <c>[2001:db8::1]:443</c>); times such as <c>10:20:30</c> and MAC addresses do not parse and are kept.
+    /// </summary>
+    private static string RedactIPv6(string text)
+    {
+        System.Text.StringBuilder? builder = null;
+        var copied = 0;
+        var i = 0;
+        while (i < text.Length)
+        {
+            if (!IsIPv6Char(text[i]))
+            {
+                i++;
+                continue;
+            }
+
+            var start = i;
+            while (i < text.Length && IsIPv6Char(text[i]))
+            {
+                i++;
+            }
+
+            // A sentence may end the address with a colon or a full stop ("refused by fe80::1.").
+            var end = i;
+            while (end > start && text[end - 1] is '.' || (end > start + 2 && text[end - 1] == ':' && text[end - 2] != ':'))
+            {
+                end--;
+            }
+
+            if (end - start >= 2 && IsIPv6(text[start..end]))
+            {
+                builder ??= new System.Text.StringBuilder(text.Length);
+                builder.Append(text, copied, start - copied).Append(Redacted);
+                copied = end;
+            }
+        }
+
+        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    private static bool IsIPv6Char(char c) => char.IsAsciiHexDigit(c) || c is ':' or '.';
 
     private static bool IsOnlyRedaction(string text) => text.Trim() == Redacted;
 
