@@ -80,6 +80,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         { "malformed JSON", "acme/malformed.json", Encoding.UTF8.GetBytes("{\"report\": {\"reportId\": "), "not valid JSON" },
         { "wrong schema", "acme/schema.json", Signed(new JsonObject { ["reportId"] = "x", ["metrics"] = 3 }), "report.metrics must be an array" },
         { "negative counts", "acme/negative.json", Signed(Report(metrics: [Metric("process-instances", -1)])), "is negative (-1)" },
+        { "a period in year 1", "acme/year-1.json", Signed(Report(start: "0001-01-01T00:00:00Z", end: "0001-02-01T00:00:00Z", metrics: [Metric("process-instances", 1)])), "report.period.start (0001-01-01T00:00:00.0000000+00:00) is before 2000-01-01 (UTC)" },
         { "end before start", "acme/backwards.json", Signed(Report(start: "2026-01-31T00:00:00Z", end: "2026-01-01T00:00:00Z", metrics: [Metric("process-instances", 1)])), "is not after report.period.start" },
         { "missing signature", "acme/unsigned.json", Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString()), secret: null), "The report is not signed" },
         { "bad signature", "acme/other-secret.json", Signed(Report(), OtherSecret), "The signature does not match" },
