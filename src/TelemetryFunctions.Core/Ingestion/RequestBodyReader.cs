@@ -191,7 +191,10 @@ public static class RequestBodyReader
         return CheckCharset(mediaType);
     }
 
-    /// <summary>Refuses a charset other than UTF-8, or one named twice; a quoted value counts as the bare one.</summary>
+    /// <summary>
+    /// Refuses a charset other than UTF-8, or one named twice; a quoted value counts as the bare one. Ingest and the
+    /// usage-report upload (for a JSON body) both answer with it.
+    /// </summary>
     internal static IngestError? CheckCharset(MediaTypeHeaderValue mediaType)
     {
         var charsets = mediaType.Parameters.Where(p => p.Name.Equals("charset", StringComparison.OrdinalIgnoreCase)).ToList();

@@ -9,7 +9,8 @@ namespace TelemetryFunctions.Storage;
 /// transaction must stay in one partition) and chunked at the service's 100 operations per transaction.
 /// A transaction is all-or-nothing: a failed chunk leaves none of its rows written. Every refused transaction is
 /// logged with its table, its size and the index of the action storage refused (never the entity or its keys), then
-/// thrown on to the caller. One singleton serves every store.
+/// thrown on to the caller; a store that builds its own transaction submits it through
+/// <see cref="SubmitTransactionAsync"/> to be logged the same way. One singleton serves every store.
 /// </summary>
 public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
 {
@@ -63,7 +64,7 @@ public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
                 {
                     try
                     {
-                        await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All)), cancellationToken);
+                        await SubmitTransactionAsync(table, [.. chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All))], [404], cancellationToken);
                     }
                     catch (TableTransactionFailedException e) when (e.Status == 404)
                     {
@@ -72,11 +73,6 @@ public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
                         {
                             await DeleteIfExistsAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
                         }
-                    }
-                    catch (TableTransactionFailedException e)
-                    {
-                        LogTransactionRefused(logger, table.Name, chunk.Length, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
-                        throw;
                     }
 
                     deleted += chunk.Length;
@@ -120,13 +116,26 @@ public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
             }
         }
 
+        await SubmitTransactionAsync(table, chunk, [], cancellationToken);
+    }
+
+    /// <summary>
+    /// Submits <paramref name="actions"/> as one entity-group transaction exactly as given (one partition, at most
+    /// <see cref="MaxOperationsPerTransaction"/>; nothing grouped, deduplicated or chunked), for a store whose actions
+    /// must succeed or fail together, such as rows with a head row under If-Match. A refusal is logged like any other
+    /// and thrown on, except one whose status is in <paramref name="expectedStatuses"/>: a race or a condition the caller
+    /// handles itself (409 or 412 from a concurrent writer, 404 from a row deleted meanwhile), thrown on unlogged.
+    /// </summary>
+    public async Task<Response<IReadOnlyList<Response>>> SubmitTransactionAsync(
+        TableClient table, IReadOnlyCollection<TableTransactionAction> actions, IReadOnlyCollection<int> expectedStatuses, CancellationToken cancellationToken)
+    {
         try
         {
-            await table.SubmitTransactionAsync(chunk, cancellationToken);
+            return await table.SubmitTransactionAsync(actions, cancellationToken);
         }
-        catch (TableTransactionFailedException e)
+        catch (TableTransactionFailedException e) when (!expectedStatuses.Contains(e.Status))
         {
-            LogTransactionRefused(logger, table.Name, chunk.Count, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
+            LogTransactionRefused(logger, table.Name, actions.Count, e.FailedTransactionActionIndex, e.Status, e.ErrorCode);
             throw;
         }
     }

@@ -97,17 +97,17 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
 
             try
             {
+                // The head's 409 or 412 is an expected race (read again below), not a refusal to log.
                 if (rows.Count < TableBatchWriter.MaxOperationsPerTransaction)
                 {
-                    await table.SubmitTransactionAsync([.. rows, headAction], cancellationToken);
+                    await batches.SubmitTransactionAsync(table, [.. rows, headAction], [409, 412], cancellationToken);
                 }
                 else
                 {
                     // Too many metrics for one transaction: rows first, then the head under If-Match. A stale writer's rows
-                    // are overwritten by its own retry, which its failed head write forces. The head goes on its own, not
-                    // through the batch writer: its 409 or 412 is an expected race, not a refusal to log.
+                    // are overwritten by its own retry, which its failed head write forces.
                     await batches.SubmitAsync(table, rows, cancellationToken);
-                    await table.SubmitTransactionAsync([headAction], cancellationToken);
+                    await batches.SubmitTransactionAsync(table, [headAction], [409, 412], cancellationToken);
                 }
 
                 return figures;

@@ -75,6 +75,13 @@ public sealed class UsageReport
     /// <summary>SHA-256 (lowercase hex) of the signed bytes: the identity of the report's content.</summary>
     public required string ContentHash { get; init; }
 
+    /// <summary>
+    /// The earliest instant a report's period may start. Nothing before it was ever used (or billed), so an earlier
+    /// period (year 0001, a clock reset to the epoch) is a broken clock or a forged report. Its end, its generation time
+    /// and its days are bounded by it too: they lie within or after the period.
+    /// </summary>
+    public static readonly DateTimeOffset EarliestPeriodStart = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     public static string MonthKey(DateOnly day) => day.ToString("yyyyMM", CultureInfo.InvariantCulture);
 
     public static string MonthKey(DateTimeOffset instant) => instant.UtcDateTime.ToString("yyyyMM", CultureInfo.InvariantCulture);

@@ -419,6 +419,8 @@ public sealed partial class UsageReportEndpoints
             return (false, IngestError.UnsupportedMediaType("Content-Type must be application/json or application/gzip."));
         }
 
+        // The types differ from ingest's (application/gzip here; no text/plain or +json), the charset rule does not: a
+        // JSON body's charset is checked by the one check ingest uses. A gzip body is bytes, so a charset says nothing.
         var type = mediaType.MediaType.Value ?? "";
         if (type.Equals("application/gzip", StringComparison.OrdinalIgnoreCase) || type.Equals("application/x-gzip", StringComparison.OrdinalIgnoreCase))
         {
@@ -430,13 +432,7 @@ public sealed partial class UsageReportEndpoints
             return (false, IngestError.UnsupportedMediaType("Content-Type must be application/json or application/gzip."));
         }
 
-        var charset = mediaType.Charset.Value;
-        if (charset is not null && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
-        {
-            return (false, IngestError.UnsupportedMediaType("Only the utf-8 charset is accepted."));
-        }
-
-        return (compressed, null);
+        return RequestBodyReader.CheckCharset(mediaType) is { } charsetError ? (false, charsetError) : (compressed, null);
     }
 
     /// <summary>Copies the body to a temporary file, never more than the upload limit, so a report of any size costs no memory.</summary>

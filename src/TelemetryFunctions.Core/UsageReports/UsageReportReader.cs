@@ -839,6 +839,11 @@ internal sealed class ReportDocumentParser : IDisposable
             return;
         }
 
+        if (start < UsageReport.EarliestPeriodStart)
+        {
+            Reason($"report.period.start ({start:O}) is before {UsageReport.EarliestPeriodStart:yyyy-MM-dd} (UTC), the earliest a report may count.");
+        }
+
         if (end <= start)
         {
             Reason($"report.period.end ({end:O}) is not after report.period.start ({start:O}).");

@@ -61,7 +61,7 @@ public sealed record ClaimResult(ClaimOutcome Outcome, UsageReportRecord? Existi
 /// two reports with the same id, or overlapping periods of one installation, cannot both get in. A row that concurrent
 /// writers keep changing through every attempt throws <see cref="StorageContentionException"/> (retry later).
 /// </summary>
-public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time)
+public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter batches, TimeProvider time)
 {
     public const string Pending = "pending";
     public const string Processed = "processed";
@@ -162,7 +162,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TimeProvider time
 
             try
             {
-                var response = await table.SubmitTransactionAsync(actions, cancellationToken);
+                var response = await batches.SubmitTransactionAsync(table, actions, [409, 412], cancellationToken);
                 var etag = response.Value.Count > 0 ? response.Value[0].Headers.ETag ?? default : default;
                 if (etag == default)
                 {

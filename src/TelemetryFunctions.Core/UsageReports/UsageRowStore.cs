@@ -68,7 +68,7 @@ public sealed class UsageRowStore(TelemetryStorage storage, TableBatchWriter bat
         {
             try
             {
-                await table.SubmitTransactionAsync(chunk.Select(row => new TableTransactionAction(TableTransactionActionType.Delete, row, row.ETag)), cancellationToken);
+                await batches.SubmitTransactionAsync(table, [.. chunk.Select(row => new TableTransactionAction(TableTransactionActionType.Delete, row, row.ETag))], [404, 412], cancellationToken);
                 deleted += chunk.Length;
             }
             catch (TableTransactionFailedException e) when (e.Status is 404 or 412)

@@ -40,6 +40,32 @@ public sealed class TableBatchWriterTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_transaction_submitted_whole_is_logged_with_its_failed_index_unless_its_status_is_one_the_caller_expects()
+    {
+        var table = new TableServiceClient(azurite.ConnectionString).GetTableClient(AzuriteFixture.UniquePrefix() + "Whole");
+        await table.CreateAsync(TestContext.Current.CancellationToken);
+        await table.AddEntityAsync(new TableEntity("p", "taken"), TestContext.Current.CancellationToken);
+        TableTransactionAction[] actions =
+        [
+            new(TableTransactionActionType.Add, new TableEntity("p", "new")),
+            new(TableTransactionActionType.Add, new TableEntity("p", "taken")),
+        ];
+        var logs = new CapturedLogs();
+        var writer = new TableBatchWriter(logs.CreateLogger<TableBatchWriter>());
+
+        var expected = await Assert.ThrowsAsync<TableTransactionFailedException>(() =>
+            writer.SubmitTransactionAsync(table, actions, [409, 412], TestContext.Current.CancellationToken));
+        var unexpected = await Assert.ThrowsAsync<TableTransactionFailedException>(() =>
+            writer.SubmitTransactionAsync(table, actions, [412], TestContext.Current.CancellationToken));
+
+        Assert.Equal((409, 1), (expected.Status, expected.FailedTransactionActionIndex));
+        Assert.Equal((409, 1), (unexpected.Status, unexpected.FailedTransactionActionIndex));
+        var entry = Assert.Single(logs.Entries);
+        Assert.Equal((1, 2, 409), ((int?)entry.Value("FailedActionIndex"), (int)entry.Value("Actions")!, (int)entry.Value("Status")!));
+        Assert.Equal(["taken"], table.Query<TableEntity>(cancellationToken: TestContext.Current.CancellationToken).Select(e => e.RowKey));
+    }
+
+    [Fact]
     public async Task A_store_other_than_raw_events_logs_its_refused_transaction_with_the_failed_index_through_the_shared_writer()
     {
         var logs = new CapturedLogs();

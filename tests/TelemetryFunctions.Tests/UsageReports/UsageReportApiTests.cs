@@ -224,6 +224,47 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
     }
 
+    private static ByteArrayContent Labelled(byte[] content, string contentType)
+    {
+        var body = new ByteArrayContent(content);
+        Assert.True(body.Headers.TryAddWithoutValidation("Content-Type", contentType));
+        return body;
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8; charset=latin1", "Content-Type names a charset more than once")]
+    [InlineData("application/json; charset=utf-8; CHARSET=utf-8", "Content-Type names a charset more than once")]
+    [InlineData("application/json; charset=latin1", "Only the utf-8 charset is accepted")]
+    [InlineData("application/json; charset=\"latin1\"", "Only the utf-8 charset is accepted")]
+    [InlineData("application/json; charset=utf-16", "Only the utf-8 charset is accepted")]
+    public async Task A_json_upload_with_a_charset_other_than_utf8_or_named_twice_is_415_like_ingest_and_nothing_is_stored(string contentType, string reason)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+
+        using var response = await client.PostAsync("/v1/usage-reports", Labelled(Signed(Report()), contentType), Token);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains(reason, (await JsonAsync(response)).GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Theory]
+    [InlineData("application/json; charset=utf-8")]
+    [InlineData("application/json;charset=UTF8")]
+    [InlineData("application/json; charset=\"utf-8\"")]
+    [InlineData("application/json; charset=\"UTF-8\"")]
+    public async Task A_json_upload_labelled_utf8_bare_or_quoted_is_accepted_like_ingest(string contentType)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+
+        using var response = await client.PostAsync("/v1/usage-reports", Labelled(Signed(Report()), contentType), Token);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
     [Fact]
     public async Task An_upload_over_the_limit_is_413_whether_or_not_it_declares_its_length()
     {

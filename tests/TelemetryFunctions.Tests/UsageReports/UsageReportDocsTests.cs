@@ -43,6 +43,14 @@ public sealed class UsageReportDocsTests
         Assert.Equal(1250, result.Report!.Metrics.Single(m => m.Name == "process-instances").Value);
     }
 
+    /// <summary>The sample report moved to another period, with a metric that has no breakdown days to fall outside it.</summary>
+    private static JsonObject Period(JsonObject report, string start, string end)
+    {
+        report["period"] = new JsonObject { ["start"] = start, ["end"] = end };
+        report["metrics"] = new JsonArray(Metric("process-instances", 1));
+        return report;
+    }
+
     public static TheoryData<string, Func<JsonObject, JsonObject>> Breaks() => new()
     {
         { "negative count", r => { r["metrics"]![0]!["value"] = -1; return r; } },
@@ -50,6 +58,8 @@ public sealed class UsageReportDocsTests
         { "missing period", r => { r.Remove("period"); return r; } },
         { "report id with a slash", r => { r["reportId"] = "a/b"; return r; } },
         { "timestamp without offset", r => { r["generatedAt"] = "2026-02-01T00:05:00"; return r; } },
+        { "period in year 1", r => Period(r, "0001-01-01T00:00:00Z", "0001-02-01T00:00:00Z") },
+        { "period in 1999", r => Period(r, "1999-12-01T00:00:00Z", "2000-01-01T00:00:00Z") },
         { "fraction", r => { r["metrics"]![0]!["value"] = 1.5; return r; } },
         { "schema version 2", r => { r["schemaVersion"] = 2; return r; } },
         { "no metrics", r => { r["metrics"] = new JsonArray(); return r; } },

@@ -16,11 +16,11 @@ internal sealed class UsageReportHarness : IAsyncDisposable
 {
     private readonly AzuriteFixture _azurite;
 
-    public UsageReportHarness(AzuriteFixture azurite, FakeTimeProvider? time = null, HttpPipelinePolicy? storagePolicy = null, Dictionary<string, string?>? settings = null)
+    public UsageReportHarness(AzuriteFixture azurite, FakeTimeProvider? time = null, HttpPipelinePolicy? storagePolicy = null, Dictionary<string, string?>? settings = null, CapturedLogs? logs = null)
     {
         _azurite = azurite;
         Time = time ?? new FakeTimeProvider(UsageReportSamples.Now);
-        Host = new LocalHostFactory(azurite, Time, UsageReportSamples.Settings(settings), storagePolicy);
+        Host = new LocalHostFactory(azurite, Time, UsageReportSamples.Settings(settings), storagePolicy, logs);
     }
 
     public LocalHostFactory Host { get; }

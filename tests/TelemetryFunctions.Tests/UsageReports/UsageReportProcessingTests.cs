@@ -80,6 +80,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         { "malformed JSON", "acme/malformed.json", Encoding.UTF8.GetBytes("{\"report\": {\"reportId\": "), "not valid JSON" },
         { "wrong schema", "acme/schema.json", Signed(new JsonObject { ["reportId"] = "x", ["metrics"] = 3 }), "report.metrics must be an array" },
         { "negative counts", "acme/negative.json", Signed(Report(metrics: [Metric("process-instances", -1)])), "is negative (-1)" },
+        { "a period in year 1", "acme/year-1.json", Signed(Report(start: "0001-01-01T00:00:00Z", end: "0001-02-01T00:00:00Z", metrics: [Metric("process-instances", 1)])), "report.period.start (0001-01-01T00:00:00.0000000+00:00) is before 2000-01-01 (UTC)" },
         { "end before start", "acme/backwards.json", Signed(Report(start: "2026-01-31T00:00:00Z", end: "2026-01-01T00:00:00Z", metrics: [Metric("process-instances", 1)])), "is not after report.period.start" },
         { "missing signature", "acme/unsigned.json", Envelope(Encoding.UTF8.GetBytes(Report().ToJsonString()), secret: null), "The report is not signed" },
         { "bad signature", "acme/other-secret.json", Signed(Report(), OtherSecret), "The signature does not match" },
@@ -316,6 +317,63 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal((1, 1), (pass.Examined, pass.Processed));
         Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
         Assert.Equal(BlobLedgerEntry.Processed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+    }
+
+    /// <summary>The one entry the shared batch writer logged for a refused transaction: its size and the refused action's index, no data.</summary>
+    private static void AssertRefusalLogged(CapturedLogs logs, UsageReportHarness harness, string table, int actions, int failedActionIndex)
+    {
+        var entry = Assert.Single(logs.Of<TableBatchWriter>());
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Error, entry.Level);
+        Assert.Equal((actions, failedActionIndex, 400), ((int)entry.Value("Actions")!, (int?)entry.Value("FailedActionIndex"), (int)entry.Value("Status")!));
+        Assert.Contains(harness.Host.TablePrefix + table, entry.Message, StringComparison.Ordinal);
+        foreach (var data in new[] { OversizedTransactionAction.Padding, "acme", "r-2026-01", "inst-1", "process-instances" })
+        {
+            Assert.DoesNotContain(data, entry.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_claim_transaction_storage_refuses_is_logged_with_the_index_of_the_refused_action_counts_nothing_and_a_later_try_counts_it()
+    {
+        var logs = new CapturedLogs();
+        var refusal = new OversizedTransactionAction(TableNames.UsageReports, actionIndex: 1, times: 1);
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: refusal, logs: logs);
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        await Assert.ThrowsAnyAsync<Azure.RequestFailedException>(() => harness.ProcessAsync("acme/2026-01.json"));
+
+        // The claim and the customer's head row go in one transaction: storage refused the head row (action 1).
+        Assert.Equal(1, refusal.Injected);
+        AssertRefusalLogged(logs, harness, TableNames.UsageReports, actions: 2, failedActionIndex: 1);
+        await AssertNothingCountedAsync(harness);
+
+        var again = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, again.Status);
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
+    [Fact]
+    public async Task A_monthly_totals_transaction_storage_refuses_is_logged_with_the_index_of_the_refused_action_writes_no_month_and_a_later_try_writes_it()
+    {
+        var logs = new CapturedLogs();
+        var refusal = new OversizedTransactionAction(TableNames.UsageMonthly, actionIndex: 0, times: 1);
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: refusal, logs: logs);
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        await Assert.ThrowsAnyAsync<Azure.RequestFailedException>(() => harness.ProcessAsync("acme/2026-01.json"));
+
+        // January's two metric rows and its head row go in one transaction: storage refused the first row (action 0).
+        Assert.Equal(1, refusal.Injected);
+        AssertRefusalLogged(logs, harness, TableNames.UsageMonthly, actions: 3, failedActionIndex: 0);
+        Assert.Empty(await harness.RowsAsync(TableNames.UsageMonthly));
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+
+        var again = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, again.Status);
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+        Assert.Single(logs.Of<TableBatchWriter>());
     }
 
     [Fact]

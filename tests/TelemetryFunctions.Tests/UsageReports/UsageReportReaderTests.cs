@@ -253,10 +253,12 @@ public sealed class UsageReportReaderTests
         Assert.Contains("the breakdown adds up to 900, but value is 1000", reasons, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Breakdown_days_outside_the_period_are_refused()
+    [Theory]
+    [InlineData("2025-12-31")]
+    [InlineData("2026-02-01")]
+    public async Task Breakdown_days_outside_the_period_are_refused(string day)
     {
-        var reasons = await RefusedAsync(Signed(Report(metrics: [Metric("process-instances", 10, ("2026-02-01", "c", 10))])));
+        var reasons = await RefusedAsync(Signed(Report(metrics: [Metric("process-instances", 10, (day, "c", 10))])));
 
         Assert.Contains("breakdown days outside the period 2026-01-01..2026-01-31", reasons, StringComparison.Ordinal);
     }
@@ -298,6 +300,69 @@ public sealed class UsageReportReaderTests
 
         Assert.Contains("is in the future", await RefusedAsync(Signed(future)), StringComparison.Ordinal);
         Assert.Contains("the report was made before its period was over", await RefusedAsync(Signed(early)), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0001-01-01T00:00:00Z", "0001-02-01T00:00:00Z")]
+    [InlineData("1970-01-01T00:00:00Z", "1970-02-01T00:00:00Z")]
+    [InlineData("1999-12-01T00:00:00Z", "2000-01-01T00:00:00Z")]
+    [InlineData("2000-01-01T00:30:00+01:00", "2000-02-01T00:00:00Z")]
+    public async Task A_period_starting_before_the_year_2000_is_refused_even_when_generated_since(string start, string end)
+    {
+        var reasons = await RefusedAsync(Signed(Report(start: start, end: end, metrics: [Metric("process-instances", 1, (start[..10], "c", 1))])));
+
+        Assert.Contains($"report.period.start ({DateTimeOffset.Parse(start, System.Globalization.CultureInfo.InvariantCulture):O}) is before 2000-01-01 (UTC)", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_period_starting_at_the_first_instant_of_2000_is_read()
+    {
+        var report = Report(start: "2000-01-01T00:00:00Z", end: "2000-02-01T00:00:00Z", metrics: [Metric("process-instances", 5, ("2000-01-01", "c", 5))]);
+        report["generatedAt"] = "2000-02-01T00:00:00Z";
+
+        var result = await ReadAsync(Signed(report));
+
+        Assert.Empty(result.Reasons);
+        Assert.Equal(UsageReport.EarliestPeriodStart, result.Report!.PeriodStart);
+        Assert.Equal(new Dictionary<string, long> { ["200001"] = 5 }, Assert.Single(result.Report.Metrics).Months);
+    }
+
+    [Fact]
+    public async Task A_period_end_or_generation_time_may_be_ahead_of_the_server_clock_by_the_allowed_skew_and_no_more()
+    {
+        // The server clock reads Now (2026-06-01T12:00:00Z); MaxClockSkew is one day.
+        static JsonObject Ending(string end, string generatedAt)
+        {
+            var report = Report(start: "2026-06-01T00:00:00Z", end: end, metrics: [Metric("process-instances", 1)]);
+            report["generatedAt"] = generatedAt;
+            return report;
+        }
+
+        var atTheLimit = await ReadAsync(Signed(Ending("2026-06-02T12:00:00Z", "2026-06-02T12:00:00Z")));
+        var endPastIt = await RefusedAsync(Signed(Ending("2026-06-02T12:00:01Z", "2026-06-02T12:00:01Z")));
+        var generatedPastIt = await RefusedAsync(Signed(Ending("2026-06-01T12:00:00Z", "2026-06-02T12:00:01Z")));
+
+        Assert.Empty(atTheLimit.Reasons);
+        Assert.Contains("report.period.end (2026-06-02T12:00:01.0000000+00:00) is in the future", endPastIt, StringComparison.Ordinal);
+        Assert.Equal("report.generatedAt (2026-06-02T12:00:01.0000000+00:00) is in the future.", generatedPastIt);
+    }
+
+    [Fact]
+    public async Task A_period_of_the_longest_allowed_length_is_read_and_one_second_longer_is_refused()
+    {
+        // MaxPeriodDays is 370: 2025-01-01 plus 370 days is 2026-01-06.
+        static JsonObject Lasting(string end)
+        {
+            var report = Report(start: "2025-01-01T00:00:00Z", end: end, metrics: [Metric("process-instances", 3, ("2025-01-01", "c", 1), ("2026-01-05", "c", 2))]);
+            report["generatedAt"] = "2026-01-07T00:00:00Z";
+            return report;
+        }
+
+        var longest = await ReadAsync(Signed(Lasting("2026-01-06T00:00:00Z")));
+        var longer = await RefusedAsync(Signed(Lasting("2026-01-06T00:00:01Z")));
+
+        Assert.Empty(longest.Reasons);
+        Assert.Equal("The report's period is longer than 370 days; send one report per month or per year.", longer);
     }
 
     [Fact]
