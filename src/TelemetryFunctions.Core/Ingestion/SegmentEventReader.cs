@@ -401,7 +401,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return false;
     }
 
-    private static string Describe(JsonValueKind kind) => kind switch
+    internal static string Describe(JsonValueKind kind) => kind switch
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
