@@ -37,7 +37,7 @@ public sealed partial class IngestEndpoints(
         return HandleEventsAsync(request, call, dryRun: false, cancellationToken);
     }
 
-    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event, storing nothing.</summary>
+    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         AllowBrowserCallers(request);
@@ -274,7 +274,7 @@ public sealed partial class IngestEndpoints(
         var isBatch = call == SegmentCall.Batch || (call is null && root.TryGetProperty("batch", out _));
         if (!isBatch)
         {
-            events.Add((root, "event", call?.ImpliedType()));
+            events.Add((root, SegmentEventReader.SingleEventPath, call?.ImpliedType()));
             return (events, null, null, null);
         }
 
