@@ -20,8 +20,8 @@ internal static class ReportingRoutes
             endpoints.InstallationsAsync(request, cancellationToken));
         read.MapGet("/" + TelemetryRoutes.StatsInstances, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.InstancesAsync(request, cancellationToken));
-        read.MapGet("/" + TelemetryRoutes.Instance, (string instanceId, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
-            endpoints.InstanceAsync(instanceId, cancellationToken));
+        read.MapGet("/" + TelemetryRoutes.Instance, (HttpRequest request, string instanceId, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
+            endpoints.InstanceAsync(request, instanceId, cancellationToken));
 
         app.MapGet("/" + TelemetryRoutes.OpenApi, (DashboardEndpoints endpoints) => endpoints.OpenApi());
         app.MapGet("/" + TelemetryRoutes.Dashboard, (DashboardEndpoints endpoints) => endpoints.Page());

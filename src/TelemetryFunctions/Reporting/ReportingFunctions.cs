@@ -37,7 +37,7 @@ public sealed class ReportingFunctions(StatsEndpoints stats, DashboardEndpoints 
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.Instance)] HttpRequest request,
         string instanceId,
         CancellationToken cancellationToken) =>
-        stats.InstanceAsync(instanceId, cancellationToken);
+        stats.InstanceAsync(request, instanceId, cancellationToken);
 
     [Function("OpenApi")]
     public IResult OpenApi(
