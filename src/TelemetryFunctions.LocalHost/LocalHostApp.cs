@@ -57,6 +57,7 @@ public static class LocalHostApp
             await JsonResponse.Error(IngestError.Unexpected()).ExecuteAsync(context);
         }));
 
+        app.UseStatusCodePages(UnmatchedRequests.AnswerAsync);
         app.UseRateLimiter();
         app.MapIngestRoutes();
         app.MapAdminRoutes();

@@ -137,7 +137,7 @@ public sealed partial class StatsEndpoints(
             var row = await table.GetEntityIfExistsAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(key), key, cancellationToken: cancellationToken);
             if (!row.HasValue)
             {
-                return JsonResponse.Error(new IngestError(StatusCodes.Status404NotFound, "not_found", "No instance with this id is known: it never sent an event, sent none that was kept, or was erased."));
+                return JsonResponse.Error(IngestError.NotFound("No instance with this id is known: it never sent an event, sent none that was kept, or was erased."));
             }
 
             var record = InstanceRegistry.FromEntity(row.Value!);

@@ -9,10 +9,71 @@ using TelemetryFunctions.Tests.Reporting;
 
 namespace TelemetryFunctions.Tests.Http;
 
-/// <summary>Every GET route also answers HEAD, with the status and headers of GET and no body.</summary>
+/// <summary>
+/// Requests no route takes get the JSON error shape with a reason, as every other refusal does: 404 for a path no
+/// route serves, 405 with <c>Allow</c> for a method its route does not take. Every GET route also answers HEAD, with
+/// the status and headers of GET and no body.
+/// </summary>
 public sealed class RouteMethodTests(AzuriteFixture azurite)
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("GET", "/nope")]
+    [InlineData("POST", "/v1/nope")]
+    [InlineData("GET", "/api/stats/nope")]
+    [InlineData("DELETE", "/v2/batch")]
+    [InlineData("GET", "/api/instances/a/b")]
+    [InlineData("OPTIONS", "/favicon.ico")]
+    public async Task A_path_no_route_serves_answers_404_with_the_json_error_and_a_reason(string method, string path)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        using var response = await host.CreateClient().SendAsync(new HttpRequestMessage(new HttpMethod(method), path), Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var error = await ErrorOfAsync(response);
+        Assert.Equal("not_found", error.Code);
+        Assert.Equal("No route serves this path. The OpenAPI document at /api/openapi.json lists every route.", error.Message);
+    }
+
+    [Theory]
+    [InlineData("GET", "/v1/batch", "POST")]
+    [InlineData("PUT", "/v1/t", "POST")]
+    [InlineData("GET", "/v1/preview", "POST")]
+    [InlineData("GET", "/v1/opt-out", "POST")]
+    [InlineData("GET", "/api/admin/sweep", "POST")]
+    [InlineData("DELETE", "/v1/usage-reports", "POST")]
+    [InlineData("PUT", "/v1/usage-reports/r-1", "GET, HEAD")]
+    [InlineData("DELETE", "/api/stats/instances", "GET, HEAD")]
+    [InlineData("POST", "/api/instances/i-1", "GET, HEAD")]
+    [InlineData("POST", "/api/openapi.json", "GET, HEAD")]
+    [InlineData("POST", "/dashboard", "GET, HEAD")]
+    [InlineData("PATCH", "/dashboard/dashboard.js", "GET, HEAD")]
+    [InlineData("POST", "/health", "GET, HEAD")]
+    public async Task A_method_its_route_does_not_take_answers_405_with_allow_and_the_json_error(string method, string path, string allowed)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        using var response = await host.CreateClient().SendAsync(new HttpRequestMessage(new HttpMethod(method), path), Cancel);
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(allowed.Split(", ").Order(StringComparer.Ordinal), response.Content.Headers.Allow.Order(StringComparer.Ordinal));
+        var error = await ErrorOfAsync(response);
+        Assert.Equal("method_not_allowed", error.Code);
+        Assert.Equal($"This route does not take {method}; it takes {allowed}.", error.Message);
+    }
+
+    [Fact]
+    public async Task A_dashboard_file_that_does_not_exist_answers_404_with_the_json_error()
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        using var response = await host.CreateClient().GetAsync("/dashboard/secrets.json", Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(("not_found", "The dashboard has no file of this name."), await ErrorOfAsync(response));
+    }
 
     [Fact]
     public async Task Every_route_that_answers_get_also_answers_head_and_no_other_does()
@@ -68,6 +129,15 @@ public sealed class RouteMethodTests(AzuriteFixture azurite)
                 Assert.Equal(getBody.Length.ToString(CultureInfo.InvariantCulture), length);
             }
         }
+    }
+
+    private static async Task<(string Code, string Message)> ErrorOfAsync(HttpResponseMessage response)
+    {
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var body = await Segment.ReadJsonAsync(response);
+        Assert.False(body.GetProperty("success").GetBoolean());
+        var error = body.GetProperty("error");
+        return (error.GetProperty("code").GetString()!, error.GetProperty("message").GetString()!);
     }
 
     /// <summary>
