@@ -57,19 +57,20 @@ public static class LocalHostApp
             await JsonResponse.Error(IngestError.Unexpected()).ExecuteAsync(context);
         }));
 
+        app.UseStatusCodePages(UnmatchedRequests.AnswerAsync);
         app.UseRateLimiter();
         app.MapIngestRoutes();
         app.MapAdminRoutes();
         app.MapReportingRoutes();
         app.MapUsageReportRoutes();
-        app.MapGet("/", (IOptions<TelemetryOptions> options) => Results.Json(new
+        app.MapMethods("/", TelemetryRoutes.ReadMethods, (IOptions<TelemetryOptions> options) => Results.Json(new
         {
             service = "TelemetryFunctions (local host)",
             ingest = new[] { TelemetryRoutes.Batch, TelemetryRoutes.Track, TelemetryRoutes.Identify, TelemetryRoutes.Page, TelemetryRoutes.Screen, TelemetryRoutes.Group, TelemetryRoutes.Alias }.Select(r => "/" + r),
             privacy = new[] { "/" + TelemetryRoutes.OptOut, "/" + TelemetryRoutes.Preview },
             sources = options.Value.WriteKeys.Where(k => !k.Revoked).Select(k => k.Source).Distinct(),
         }));
-        app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        app.MapMethods("/health", TelemetryRoutes.ReadMethods, () => Results.Json(new { status = "ok" }));
         return app;
     }
 }

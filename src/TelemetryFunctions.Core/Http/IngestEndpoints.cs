@@ -37,7 +37,7 @@ public sealed partial class IngestEndpoints(
         return HandleEventsAsync(request, call, dryRun: false, cancellationToken);
     }
 
-    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event, storing nothing.</summary>
+    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         AllowBrowserCallers(request);
@@ -274,7 +274,7 @@ public sealed partial class IngestEndpoints(
         var isBatch = call == SegmentCall.Batch || (call is null && root.TryGetProperty("batch", out _));
         if (!isBatch)
         {
-            events.Add((root, "event", call?.ImpliedType()));
+            events.Add((root, SegmentEventReader.SingleEventPath, call?.ImpliedType()));
             return (events, null, null, null);
         }
 
@@ -299,17 +299,26 @@ public sealed partial class IngestEndpoints(
             return (events, null, null, IngestError.TooLarge($"The batch has {count} events; the limit is {_limits.MaxBatchEvents}."));
         }
 
-        DateTimeOffset? sentAt = null;
-        if (root.TryGetProperty("sentAt", out var sent) && sent.ValueKind == JsonValueKind.String
-            && EventTimestamps.TryParse(sent.GetString() ?? "", out var parsed) == EventTimestamps.ParseOutcome.Valid)
+        var (sentAt, sentAtError) = ReadEnvelopeSentAt(root);
+        if (sentAtError is not null)
         {
-            sentAt = parsed;
+            return (events, null, null, sentAtError);
         }
 
-        JsonElement? context = root.TryGetProperty("context", out var c) && c.ValueKind == JsonValueKind.Object ? c : null;
-        if (context is { } shared && new SegmentEventReader(_limits).FindBadSharedContext(shared) is { } problem)
+        JsonElement? context = null;
+        if (root.TryGetProperty("context", out var shared) && shared.ValueKind != JsonValueKind.Null)
         {
-            return (events, null, null, IngestError.BadRequest("invalid_context", problem));
+            if (shared.ValueKind != JsonValueKind.Object)
+            {
+                return (events, null, null, IngestError.BadRequest("invalid_context", $"context must be an object, not {SegmentEventReader.Describe(shared.ValueKind)}."));
+            }
+
+            if (new SegmentEventReader(_limits).FindBadSharedContext(shared) is { } problem)
+            {
+                return (events, null, null, IngestError.BadRequest("invalid_context", problem));
+            }
+
+            context = shared;
         }
 
         var index = 0;
@@ -319,6 +328,31 @@ public sealed partial class IngestEndpoints(
         }
 
         return (events, context, sentAt, null);
+    }
+
+    /// <summary>
+    /// A batch's own <c>sentAt</c>, the send time of every event that has none of its own. It moves every event of
+    /// the batch, so a value that cannot be one refuses the whole request (an event's own unreadable <c>sentAt</c>
+    /// only flags that event). Absent or null: none.
+    /// </summary>
+    private static (DateTimeOffset? SentAt, IngestError? Error) ReadEnvelopeSentAt(JsonElement root)
+    {
+        if (!root.TryGetProperty("sentAt", out var sent) || sent.ValueKind == JsonValueKind.Null)
+        {
+            return (null, null);
+        }
+
+        if (sent.ValueKind != JsonValueKind.String)
+        {
+            return (null, IngestError.BadRequest("invalid_sent_at", $"sentAt must be a string, not {SegmentEventReader.Describe(sent.ValueKind)}."));
+        }
+
+        return EventTimestamps.TryParse(sent.GetString()!, out var parsed) switch
+        {
+            EventTimestamps.ParseOutcome.Valid => (parsed, null),
+            EventTimestamps.ParseOutcome.OutOfRange => (null, IngestError.BadRequest("invalid_sent_at", "sentAt is outside the years 1601-9999.")),
+            _ => (null, IngestError.BadRequest("invalid_sent_at", "sentAt is not an ISO 8601 date-time (such as 2025-06-15T10:00:00.000Z); it is the send time of every event in the batch.")),
+        };
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http;
+
 namespace TelemetryFunctions.Http;
 
 /// <summary>
@@ -52,4 +54,11 @@ public static class TelemetryRoutes
     public const string OpenApi = "api/openapi.json";
     public const string Dashboard = "dashboard";
     public const string DashboardFile = "dashboard/{file}";
+
+    /// <summary>
+    /// The methods of every route that is read (the read API, the usage-report status, the OpenAPI document, the
+    /// dashboard): GET, and HEAD, which the same handler answers and the server sends without the body, as HTTP
+    /// asks of every GET resource. The Functions app lists the same two in each of these routes' HttpTrigger.
+    /// </summary>
+    public static IReadOnlyList<string> ReadMethods { get; } = [HttpMethods.Get, HttpMethods.Head];
 }

@@ -11,6 +11,10 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
 
     public static IngestError Unauthorized(string reason) => new(401, "unauthorized", reason);
 
+    public static IngestError NotFound(string reason) => new(404, "not_found", reason);
+
+    public static IngestError MethodNotAllowed(string reason) => new(405, "method_not_allowed", reason);
+
     public static IngestError RequestTimeout(string reason) => new(408, "request_timeout", reason);
 
     /// <summary>How long a client is asked to wait when storage is unavailable.</summary>

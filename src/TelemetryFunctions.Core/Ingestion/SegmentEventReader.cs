@@ -16,6 +16,9 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         "null", "undefined", "0", "nil", "none", "nan",
     };
 
+    /// <summary>The field path of an event sent on its own rather than in a batch.</summary>
+    public const string SingleEventPath = "event";
+
     /// <summary>Blank, or a word a client writes where it has no identifier ("null", "undefined", "0", ...).</summary>
     public static bool IsPlaceholder(string value) => value.Trim().Length == 0 || NonIdentifiers.Contains(value.Trim());
 
@@ -81,7 +84,9 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         }
         else if (type is null)
         {
-            return (null, Reject($"{path}.type is required in a batch (track, identify, page, screen, group or alias)."));
+            return (null, Reject(path == SingleEventPath
+                ? $"{path}.type is required to preview one event: give track, identify, page, screen, group or alias (the routes that store one event, such as /v1/track, imply it; /v1/preview does not)."
+                : $"{path}.type is required in a batch (track, identify, page, screen, group or alias)."));
         }
         else if (!SegmentCalls.IsKnownType(type))
         {
@@ -401,7 +406,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return false;
     }
 
-    private static string Describe(JsonValueKind kind) => kind switch
+    internal static string Describe(JsonValueKind kind) => kind switch
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",

@@ -1,5 +1,7 @@
+using System.Text.RegularExpressions;
 using Azure.Data.Tables;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Http;
@@ -120,10 +122,9 @@ public sealed partial class StatsEndpoints(
     }
 
     /// <summary><c>GET /api/instances/{instanceId}</c>: one instance by its raw id, which is pseudonymized here and never stored or logged.</summary>
-    public async Task<IResult> InstanceAsync(string? instanceId, CancellationToken cancellationToken)
+    public async Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, CancellationToken cancellationToken)
     {
-        // A '/' inside the id reaches the route still encoded.
-        var raw = (instanceId ?? "").Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+        var raw = DecodedOnce(request, instanceId ?? "");
         if (raw.Trim().Length == 0 || raw.Length > 1024 || SegmentEventReader.HasControlCharacters(raw))
         {
             return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", "Give the instance id as sent in events: 1-1024 characters without control characters."));
@@ -136,7 +137,7 @@ public sealed partial class StatsEndpoints(
             var row = await table.GetEntityIfExistsAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(key), key, cancellationToken: cancellationToken);
             if (!row.HasValue)
             {
-                return JsonResponse.Error(new IngestError(StatusCodes.Status404NotFound, "not_found", "No instance with this id is known: it never sent an event, sent none that was kept, or was erased."));
+                return JsonResponse.Error(IngestError.NotFound("No instance with this id is known: it never sent an event, sent none that was kept, or was erased."));
             }
 
             var record = InstanceRegistry.FromEntity(row.Value!);
@@ -148,6 +149,34 @@ public sealed partial class StatsEndpoints(
             return JsonResponse.Ok(body, ReadJsonContext.Default.InstanceResponse);
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// A route value of the last path segment, percent-decoded exactly once. The server decodes the path before routing
+    /// except <c>%2F</c>, which it leaves encoded so that it cannot split the segment; so <c>q%2Fb</c> (the id
+    /// <c>q/b</c>) and <c>q%252Fb</c> (the id <c>q%2Fb</c>) both arrive as <c>q%2Fb</c>. Only a value holding
+    /// <c>%2F</c> is ambiguous: it is decoded again from the segment as the request sent it, when the request target
+    /// is there and decodes, bar <c>%2F</c>, to the same value; without it, its <c>%2F</c> is taken for a '/'.
+    /// </summary>
+    private static string DecodedOnce(HttpRequest request, string routeValue)
+    {
+        if (!EncodedSlash().IsMatch(routeValue))
+        {
+            return routeValue;
+        }
+
+        var target = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
+        var path = target.Split('?', 2)[0];
+        var segment = path[(path.LastIndexOf('/') + 1)..];
+
+        // Split keeps the captured separators at the odd indexes: every other piece is decoded.
+        var decodedButSlashes = string.Concat(EncodedSlash().Split(segment).Select((piece, i) => i % 2 == 1 ? piece : Uri.UnescapeDataString(piece)));
+        return segment.Length > 0 && decodedButSlashes == routeValue
+            ? Uri.UnescapeDataString(segment)
+            : EncodedSlash().Replace(routeValue, "/");
+    }
+
+    [GeneratedRegex("(%2[Ff])")]
+    private static partial Regex EncodedSlash();
 
     private DateOnly Today() => calendar.DayOf(time.GetUtcNow());
 

@@ -14,17 +14,17 @@ internal static class ReportingRoutes
     public static void MapReportingRoutes(this IEndpointRouteBuilder app)
     {
         var read = app.MapGroup("/").AddEndpointFilter<AdminKeyFilter>();
-        read.MapGet("/" + TelemetryRoutes.StatsActiveUsers, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
+        read.MapMethods("/" + TelemetryRoutes.StatsActiveUsers, TelemetryRoutes.ReadMethods, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.ActiveUsersAsync(request, cancellationToken));
-        read.MapGet("/" + TelemetryRoutes.StatsInstallations, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
+        read.MapMethods("/" + TelemetryRoutes.StatsInstallations, TelemetryRoutes.ReadMethods, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.InstallationsAsync(request, cancellationToken));
-        read.MapGet("/" + TelemetryRoutes.StatsInstances, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
+        read.MapMethods("/" + TelemetryRoutes.StatsInstances, TelemetryRoutes.ReadMethods, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.InstancesAsync(request, cancellationToken));
-        read.MapGet("/" + TelemetryRoutes.Instance, (string instanceId, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
-            endpoints.InstanceAsync(instanceId, cancellationToken));
+        read.MapMethods("/" + TelemetryRoutes.Instance, TelemetryRoutes.ReadMethods, (HttpRequest request, string instanceId, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
+            endpoints.InstanceAsync(request, instanceId, cancellationToken));
 
-        app.MapGet("/" + TelemetryRoutes.OpenApi, (DashboardEndpoints endpoints) => endpoints.OpenApi());
-        app.MapGet("/" + TelemetryRoutes.Dashboard, (DashboardEndpoints endpoints) => endpoints.Page());
-        app.MapGet("/" + TelemetryRoutes.DashboardFile, (string file, DashboardEndpoints endpoints) => endpoints.File(file));
+        app.MapMethods("/" + TelemetryRoutes.OpenApi, TelemetryRoutes.ReadMethods, (DashboardEndpoints endpoints) => endpoints.OpenApi());
+        app.MapMethods("/" + TelemetryRoutes.Dashboard, TelemetryRoutes.ReadMethods, (DashboardEndpoints endpoints) => endpoints.Page());
+        app.MapMethods("/" + TelemetryRoutes.DashboardFile, TelemetryRoutes.ReadMethods, (string file, DashboardEndpoints endpoints) => endpoints.File(file));
     }
 }

@@ -14,11 +14,11 @@ internal static class UsageReportRoutes
     {
         app.MapPost("/" + TelemetryRoutes.UsageReports, (HttpRequest request, UsageReportEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.UploadAsync(request, cancellationToken));
-        app.MapGet("/" + TelemetryRoutes.UsageReportStatus, (HttpRequest request, string id, UsageReportEndpoints endpoints, CancellationToken cancellationToken) =>
+        app.MapMethods("/" + TelemetryRoutes.UsageReportStatus, TelemetryRoutes.ReadMethods, (HttpRequest request, string id, UsageReportEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.StatusAsync(request, id, cancellationToken));
 
         app.MapGroup("/").AddEndpointFilter<AdminKeyFilter>()
-            .MapGet("/" + TelemetryRoutes.AdminUsage, (HttpRequest request, UsageReportEndpoints endpoints, CancellationToken cancellationToken) =>
+            .MapMethods("/" + TelemetryRoutes.AdminUsage, TelemetryRoutes.ReadMethods, (HttpRequest request, UsageReportEndpoints endpoints, CancellationToken cancellationToken) =>
                 endpoints.UsageAsync(request, cancellationToken));
     }
 }

@@ -16,42 +16,42 @@ public sealed class ReportingFunctions(StatsEndpoints stats, DashboardEndpoints 
 {
     [Function("StatsActiveUsers")]
     public Task<IResult> ActiveUsersAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.StatsActiveUsers)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.StatsActiveUsers)] HttpRequest request,
         CancellationToken cancellationToken) =>
         stats.ActiveUsersAsync(request, cancellationToken);
 
     [Function("StatsInstallations")]
     public Task<IResult> InstallationsAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.StatsInstallations)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.StatsInstallations)] HttpRequest request,
         CancellationToken cancellationToken) =>
         stats.InstallationsAsync(request, cancellationToken);
 
     [Function("StatsInstances")]
     public Task<IResult> InstancesAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.StatsInstances)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.StatsInstances)] HttpRequest request,
         CancellationToken cancellationToken) =>
         stats.InstancesAsync(request, cancellationToken);
 
     [Function("Instance")]
     public Task<IResult> InstanceAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.Instance)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.Instance)] HttpRequest request,
         string instanceId,
         CancellationToken cancellationToken) =>
-        stats.InstanceAsync(instanceId, cancellationToken);
+        stats.InstanceAsync(request, instanceId, cancellationToken);
 
     [Function("OpenApi")]
     public IResult OpenApi(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = TelemetryRoutes.OpenApi)] HttpRequest request) =>
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = TelemetryRoutes.OpenApi)] HttpRequest request) =>
         dashboard.OpenApi();
 
     [Function("Dashboard")]
     public IResult Dashboard(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = TelemetryRoutes.Dashboard)] HttpRequest request) =>
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = TelemetryRoutes.Dashboard)] HttpRequest request) =>
         dashboard.Page();
 
     [Function("DashboardFile")]
     public IResult DashboardFile(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = TelemetryRoutes.DashboardFile)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = TelemetryRoutes.DashboardFile)] HttpRequest request,
         string file) =>
         dashboard.File(file);
 }

@@ -37,14 +37,14 @@ public sealed class UsageReportFunctions(UsageReportProcessor processor, UsageRe
 
     [Function("UsageReportStatus")]
     public Task<IResult> UsageReportStatusAsync(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = TelemetryRoutes.UsageReportStatus)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = TelemetryRoutes.UsageReportStatus)] HttpRequest request,
         string id,
         CancellationToken cancellationToken) =>
         endpoints.StatusAsync(request, id, cancellationToken);
 
     [Function("AdminUsage")]
     public Task<IResult> AdminUsageAsync(
-        [HttpTrigger(AuthorizationLevel.Function, "get", Route = TelemetryRoutes.AdminUsage)] HttpRequest request,
+        [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.AdminUsage)] HttpRequest request,
         CancellationToken cancellationToken) =>
         endpoints.UsageAsync(request, cancellationToken);
 

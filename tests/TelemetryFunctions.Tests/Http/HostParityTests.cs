@@ -17,7 +17,7 @@ namespace TelemetryFunctions.Tests.Http;
 public sealed partial class HostParityTests(AzuriteFixture azurite)
 {
     /// <summary>Routes only the local host serves (a landing page and a health probe Azure provides itself).</summary>
-    private static readonly HashSet<string> LocalHostOnly = ["GET /", "GET /health"];
+    private static readonly HashSet<string> LocalHostOnly = ["GET /", "HEAD /", "GET /health", "HEAD /health"];
 
     private static string FunctionsSource() =>
         string.Join('\n', Directory.EnumerateFiles(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions"), "*.cs", SearchOption.AllDirectories)
@@ -29,7 +29,7 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
     {
         var constants = typeof(TelemetryRoutes).GetFields().ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
         var functionRoutes = HttpTrigger().Matches(FunctionsSource())
-            .Select(m => $"{m.Groups["method"].Value.ToUpperInvariant()} /{constants[m.Groups["route"].Value]}")
+            .SelectMany(m => Methods(m).Select(method => $"{method.ToUpperInvariant()} /{constants[m.Groups["route"].Value]}"))
             .ToHashSet();
 
         await using var host = new LocalHostFactory(azurite);
@@ -126,10 +126,12 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
         foreach (var trigger in triggers)
         {
             // Route parameters get a harmless value; no key is sent, so the admin-key filter answers before any handler.
+            // The key is required per function, whatever its method: the first one listed is sent (HEAD would carry no body).
             var path = "/" + RouteParameter().Replace(constants[trigger.Groups["route"].Value], "x");
-            using var request = new HttpRequestMessage(new HttpMethod(trigger.Groups["method"].Value.ToUpperInvariant()), path)
+            var method = Methods(trigger)[0];
+            using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), path)
             {
-                Content = trigger.Groups["method"].Value == "post" ? new StringContent("{}", System.Text.Encoding.UTF8, "application/json") : null,
+                Content = method == "post" ? new StringContent("{}", System.Text.Encoding.UTF8, "application/json") : null,
             };
             using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
             var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
@@ -213,8 +215,15 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
         Assert.True(integration >= 0 && middleware > integration, "UseMiddleware<UnhandledHttpFailureMiddleware>() comes after ConfigureFunctionsWebApplication().");
     }
 
-    [GeneratedRegex(@"HttpTrigger\(\s*AuthorizationLevel\.(?<level>\w+)\s*,\s*""(?<method>\w+)""\s*,\s*Route\s*=\s*TelemetryRoutes\.(?<route>\w+)\s*\)")]
+    /// <summary>The methods an HttpTrigger lists, in its order, as written (lower case).</summary>
+    private static List<string> Methods(Match trigger) =>
+        [.. Quoted().Matches(trigger.Groups["methods"].Value).Select(m => m.Groups["value"].Value)];
+
+    [GeneratedRegex(@"HttpTrigger\(\s*AuthorizationLevel\.(?<level>\w+)\s*,\s*(?<methods>""\w+""(?:\s*,\s*""\w+"")*)\s*,\s*Route\s*=\s*TelemetryRoutes\.(?<route>\w+)\s*\)")]
     private static partial Regex HttpTrigger();
+
+    [GeneratedRegex(@"""(?<value>\w+)""")]
+    private static partial Regex Quoted();
 
     [GeneratedRegex(@"BlobTrigger\(""(?<container>[a-z0-9-]+)/\{name\}""")]
     private static partial Regex BlobTrigger();

@@ -1,6 +1,8 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
+using TelemetryFunctions.Http;
+using TelemetryFunctions.Ingestion;
 
 namespace TelemetryFunctions.Reporting.Dashboard;
 
@@ -36,9 +38,11 @@ public sealed class DashboardEndpoints
     /// <summary><c>GET /dashboard</c>.</summary>
     public IResult Page() => new AssetResult(_assets["index.html"]);
 
-    /// <summary><c>GET /dashboard/{file}</c>: one of the embedded files, else 404.</summary>
+    /// <summary><c>GET /dashboard/{file}</c>: one of the embedded files, else 404 with the JSON error body.</summary>
     public IResult File(string? file) =>
-        file is not null && _assets.TryGetValue(file, out var asset) ? new AssetResult(asset) : Results.NotFound();
+        file is not null && _assets.TryGetValue(file, out var asset)
+            ? new AssetResult(asset)
+            : JsonResponse.Error(IngestError.NotFound("The dashboard has no file of this name."));
 
     /// <summary><c>GET /api/openapi.json</c>: the OpenAPI 3 description of every route.</summary>
     public IResult OpenApi() => new AssetResult(_openApi);

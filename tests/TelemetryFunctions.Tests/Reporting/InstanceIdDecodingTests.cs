@@ -1,0 +1,109 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.Reporting;
+
+/// <summary>
+/// <c>GET /api/instances/{instanceId}</c> takes the id URL-encoded once and decodes it exactly once: a '/' sent as
+/// <c>%2F</c> is a slash, and a '%' sent as <c>%25</c> is a percent sign, so <c>q%252Fb</c> is the id <c>q%2Fb</c>,
+/// not <c>q/b</c>. Each instance below reports a version of its own, so an answer shows which one was found.
+/// </summary>
+/// <remarks>
+/// Kestrel decodes the path before routing except <c>%2F</c>, so <c>q%2Fb</c> and <c>q%252Fb</c> reach the route as the
+/// same value and only the request target as sent tells them apart. The in-process test server passes no request
+/// target, so the twice-encoded cases are proven against the host running on Kestrel.
+/// </remarks>
+public sealed class InstanceIdDecodingTests(AzuriteFixture azurite)
+{
+    /// <summary>Raw id, as the product sends it in events, and the version it reports.</summary>
+    private static readonly (string Id, string Version)[] Instances =
+    [
+        ("q/b", "slash"),
+        ("q%2Fb", "percent-2F"),
+        ("q%2fb", "percent-2f"),
+        ("a/b/c", "two-slashes"),
+        ("50%", "percent"),
+        ("inst-7f3a", "plain"),
+    ];
+
+    /// <summary>A path as sent, and the version of the instance it must find.</summary>
+    private static readonly (string Path, string Version)[] EncodedOnce =
+    [
+        ("/api/instances/inst-7f3a", "plain"),
+        ("/api/instances/q%2Fb", "slash"),
+        ("/api/instances/q%2fb", "slash"),
+        ("/api/instances/a%2Fb%2Fc", "two-slashes"),
+        ("/api/instances/50%25", "percent"),
+        ("/api/instances/inst-7f3a?code=" + ReadApiTests.AdminKey, "plain"),
+    ];
+
+    /// <summary>Ids that hold an encoded slash themselves, so their '%' is sent as <c>%25</c>.</summary>
+    private static readonly (string Path, string Version)[] EncodedSlashInTheId =
+    [
+        ("/api/instances/q%252Fb", "percent-2F"),
+        ("/api/instances/q%252fb", "percent-2f"),
+        ("/api/instances/q%252Fb?code=" + ReadApiTests.AdminKey, "percent-2F"),
+    ];
+
+    public static TheoryData<string, string> EncodedOnceLookups => new(EncodedOnce);
+
+    [Theory]
+    [MemberData(nameof(EncodedOnceLookups))]
+    public async Task An_instance_id_with_slashes_or_percent_signs_is_found_by_its_encoded_path(string path, string version)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        await SeedAsync(host.CreateSegmentClient(), Instances);
+
+        var (status, found) = await LookUpAsync(host.CreateClient(), path);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(version, found);
+    }
+
+    [Fact]
+    public async Task An_instance_id_in_the_path_is_decoded_exactly_once_by_the_host_on_kestrel()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var host = await LocalHostProcess.StartAsync(azurite, cancellationToken: cancellationToken);
+        await SeedAsync(host.CreateSegmentClient(), Instances);
+        using var client = host.CreateClient();
+
+        foreach (var (path, version) in EncodedOnce.Concat(EncodedSlashInTheId))
+        {
+            var (status, found) = await LookUpAsync(client, path);
+            Assert.True(status == HttpStatusCode.OK && found == version, $"{path}: {(int)status}, version {found}; expected {version}");
+        }
+    }
+
+    [Fact]
+    public async Task A_twice_encoded_slash_is_not_taken_for_a_slash_by_the_host_on_kestrel()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var host = await LocalHostProcess.StartAsync(azurite, cancellationToken: cancellationToken);
+        await SeedAsync(host.CreateSegmentClient(), [("q/b", "slash")]);
+        using var client = host.CreateClient();
+
+        Assert.Equal(HttpStatusCode.OK, (await LookUpAsync(client, "/api/instances/q%2Fb")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await LookUpAsync(client, "/api/instances/q%252Fb")).Status);
+    }
+
+    private static JsonObject Heartbeat(string instanceId, string version) =>
+        Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = instanceId, ["version"] = version });
+
+    private static async Task SeedAsync(HttpClient segmentClient, (string Id, string Version)[] instances)
+    {
+        using var response = await segmentClient.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. instances.Select(i => Heartbeat(i.Id, i.Version))])), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>The status of a lookup with the admin key, and the version of the instance it found.</summary>
+    private static async Task<(HttpStatusCode Status, string? Version)> LookUpAsync(HttpClient client, string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add("x-functions-key", ReadApiTests.AdminKey);
+        using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        return (response.StatusCode, body["version"]?.GetValue<string>());
+    }
+}
