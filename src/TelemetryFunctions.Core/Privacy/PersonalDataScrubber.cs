@@ -11,7 +11,7 @@ namespace TelemetryFunctions.Privacy;
 /// Removes personal data from event properties, context and traits before anything is stored: keys that name
 /// personal data are removed; in string values, e-mail addresses, card numbers, home-directory user names and the
 /// values of secret or personal <c>name=value</c> fragments (URL query parameters included) are redacted in place,
-/// and a value that is wholly personal, or still holds an IP address or a secret, is removed.
+/// as are IPv4 and IPv6 addresses; a value that is wholly personal, or holds a secret, is removed.
 /// An allow-list (names, or dot paths such as <c>context.library.name</c>) keeps what the product needs.
 /// </summary>
 public sealed partial class PersonalDataScrubber
@@ -236,14 +236,16 @@ public sealed partial class PersonalDataScrubber
             result = Email().Replace(result, Redacted);
         }
 
-        if (ipv4IsPersonal && ContainsIPv4(result))
-        {
-            result = Ipv4Anywhere().Replace(result, Redacted);
-        }
-
+        // IPv6 first: a full address may end in an IPv4 address (2001:db8:1:2:3:4:10.0.0.1), and redacting that part
+        // first would leave a prefix that no longer parses.
         if (result.Length >= 2 && result.Contains(':', StringComparison.Ordinal))
         {
             result = RedactIPv6(result);
+        }
+
+        if (ipv4IsPersonal && ContainsIPv4(result))
+        {
+            result = Ipv4Anywhere().Replace(result, Redacted);
         }
 
         if (result.Length >= 13 && CountDigits(result) >= 13)
@@ -319,7 +321,7 @@ public sealed partial class PersonalDataScrubber
 
             // "token: expired" in an error message describes the token's state and holds no secret; "token=expired"
             // is a value and is redacted like any other.
-            if (text[match.Index + match.Length - 1] == ':' && StateWords.Contains(text[start..end]))
+            if (text[match.Index + match.Length - 1] == ':' && StateWords.Contains(text[start..end].TrimEnd('.', '!', '?', ':')))
             {
                 continue;
             }
@@ -334,7 +336,9 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// Redacts each run of hexadecimal digits, colons and dots that parses as an IPv6 address (<c>fe80::1</c>, also
-    /// in <c>[2001:db8::1]:443</c>); times such as <c>10:20:30</c> and MAC addresses do not parse and are kept.
+    /// in <c>[2001:db8::1]:443</c>, <c>fe80::1%eth0</c> or <c>peer:fe80::1</c>). A run must stand on its own (no letter,
+    /// digit or '_' right before or after it), so the scope operator of <c>std::vector</c> is kept; times such as
+    /// <c>10:20:30</c> and MAC addresses do not parse and are kept too.
     /// </summary>
     private static string RedactIPv6(string text)
     {
@@ -355,22 +359,58 @@ public sealed partial class PersonalDataScrubber
                 i++;
             }
 
-            // A sentence may end the address with a colon or a full stop ("refused by fe80::1.").
-            var end = i;
-            while (end > start && text[end - 1] is '.' || (end > start + 2 && text[end - 1] == ':' && text[end - 2] != ':'))
-            {
-                end--;
-            }
-
-            if (end - start >= 2 && IsIPv6(text[start..end]))
+            if (FindIPv6(text, start, i) is { } address)
             {
                 builder ??= new System.Text.StringBuilder(text.Length);
-                builder.Append(text, copied, start - copied).Append(Redacted);
-                copied = end;
+                builder.Append(text, copied, address.Start - copied).Append(Redacted);
+                copied = address.End;
             }
         }
 
         return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>The IPv6 address a run of address characters holds, if any.</summary>
+    private static (int Start, int End)? FindIPv6(string text, int start, int end)
+    {
+        // A sentence may end the address with a colon or a full stop ("refused by fe80::1."), and a label may be glued
+        // to it with a colon ("peer:fe80::1", where the run starts at "ee:" or ":").
+        while (end > start && (text[end - 1] == '.' || (text[end - 1] == ':' && end - start > 2 && text[end - 2] != ':')))
+        {
+            end--;
+        }
+
+        if (text.AsSpan(start, end - start).Count(':') < 2)
+        {
+            return null;
+        }
+
+        if (StandsAlone(text, start, end) && IsIPv6(text[start..end]))
+        {
+            return (start, end);
+        }
+
+        // "ee:fe80::1" (the tail of "peer"): try again after the first single colon.
+        var colon = text.IndexOf(':', start, end - start);
+        if (colon >= 0 && colon + 1 < end && text[colon + 1] != ':')
+        {
+            var after = colon + 1;
+            if (text.AsSpan(after, end - after).Count(':') >= 2 && StandsAlone(text, after, end) && IsIPv6(text[after..end]))
+            {
+                return (after, end);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when the run is not part of a word and holds a hexadecimal digit (so "::" alone is not an address).</summary>
+    private static bool StandsAlone(string text, int start, int end)
+    {
+        static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c == '_';
+        return (start == 0 || !IsWordChar(text[start - 1]))
+            && (end == text.Length || !IsWordChar(text[end]))
+            && text.AsSpan(start, end - start).ContainsAnyExcept(':', '.');
     }
 
     private static bool IsIPv6Char(char c) => char.IsAsciiHexDigit(c) || c is ':' or '.';

@@ -122,9 +122,13 @@ public sealed partial class StatsEndpoints(
     }
 
     /// <summary><c>GET /api/instances/{instanceId}</c>: one instance by its raw id, which is pseudonymized here and never stored or logged.</summary>
-    public async Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, CancellationToken cancellationToken)
+    /// <param name="request">The request.</param>
+    /// <param name="instanceId">The route value.</param>
+    /// <param name="target">Whether the request target this server sees is the one the client sent (see <see cref="RequestTarget"/>).</param>
+    /// <param name="cancellationToken">Cancels the lookup.</param>
+    public async Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
-        var raw = DecodedOnce(request, instanceId ?? "");
+        var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
         if (raw.Trim().Length == 0 || raw.Length > 1024 || SegmentEventReader.HasControlCharacters(raw))
         {
             return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", "Give the instance id as sent in events: 1-1024 characters without control characters."));
@@ -172,8 +176,10 @@ public sealed partial class StatsEndpoints(
         var decodedButSlashes = string.Concat(EncodedSlash().Split(segment).Select((piece, i) => i % 2 == 1 ? piece : Uri.UnescapeDataString(piece)));
         return segment.Length > 0 && decodedButSlashes == routeValue
             ? Uri.UnescapeDataString(segment)
-            : EncodedSlash().Replace(routeValue, "/");
+            : SlashesDecoded(routeValue);
     }
+
+    private static string SlashesDecoded(string routeValue) => EncodedSlash().Replace(routeValue, "/");
 
     [GeneratedRegex("(%2[Ff])")]
     private static partial Regex EncodedSlash();
@@ -254,4 +260,17 @@ public sealed partial class StatsEndpoints(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Storage unavailable during a read request; answered 503")]
     private static partial void LogStorageUnavailable(ILogger logger, Exception exception);
+}
+
+/// <summary>Whether the request target a server sees is the one the client sent.</summary>
+public enum RequestTarget
+{
+    /// <summary>The server received the request from the client (the local host on Kestrel): its target is the client's.</summary>
+    AsSent,
+
+    /// <summary>
+    /// The request was forwarded (the Functions host forwards HTTP requests to the isolated worker), and the forwarder
+    /// may have encoded the path again: only the route value counts, and a <c>%2F</c> in it is read as '/'.
+    /// </summary>
+    Forwarded,
 }

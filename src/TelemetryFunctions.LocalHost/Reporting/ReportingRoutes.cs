@@ -21,7 +21,7 @@ internal static class ReportingRoutes
         read.MapMethods("/" + TelemetryRoutes.StatsInstances, TelemetryRoutes.ReadMethods, (HttpRequest request, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.InstancesAsync(request, cancellationToken));
         read.MapMethods("/" + TelemetryRoutes.Instance, TelemetryRoutes.ReadMethods, (HttpRequest request, string instanceId, StatsEndpoints endpoints, CancellationToken cancellationToken) =>
-            endpoints.InstanceAsync(request, instanceId, cancellationToken));
+            endpoints.InstanceAsync(request, instanceId, RequestTarget.AsSent, cancellationToken));
 
         app.MapMethods("/" + TelemetryRoutes.OpenApi, TelemetryRoutes.ReadMethods, (DashboardEndpoints endpoints) => endpoints.OpenApi());
         app.MapMethods("/" + TelemetryRoutes.Dashboard, TelemetryRoutes.ReadMethods, (DashboardEndpoints endpoints) => endpoints.Page());

@@ -37,7 +37,7 @@ public sealed class ReportingFunctions(StatsEndpoints stats, DashboardEndpoints 
         [HttpTrigger(AuthorizationLevel.Function, "get", "head", Route = TelemetryRoutes.Instance)] HttpRequest request,
         string instanceId,
         CancellationToken cancellationToken) =>
-        stats.InstanceAsync(request, instanceId, cancellationToken);
+        stats.InstanceAsync(request, instanceId, RequestTarget.Forwarded, cancellationToken);
 
     [Function("OpenApi")]
     public IResult OpenApi(

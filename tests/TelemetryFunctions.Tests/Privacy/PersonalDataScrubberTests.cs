@@ -67,6 +67,10 @@ public sealed class PersonalDataScrubberTests
     [InlineData("connect to 10.0.0.5 refused", "connect to [redacted] refused")]
     [InlineData("[2001:db8::1]:443 unreachable", "[[redacted]]:443 unreachable")]
     [InlineData("no route to fe80::1.", "no route to [redacted].")]
+    [InlineData("via 2001:db8:1:2:3:4:10.0.0.1 failed", "via [redacted] failed")]
+    [InlineData("from ::ffff:10.0.0.1 port 22", "from [redacted] port 22")]
+    [InlineData("peer:fe80::1 lost", "peer:[redacted] lost")]
+    [InlineData("link fe80::1%eth0 down", "link [redacted]%eth0 down")]
     [InlineData("login failed, token=expired", "login failed, token=[redacted]")]
     [InlineData("login failed, password: hunter2", "login failed, password: [redacted]")]
     public void Personal_fragments_of_free_text_are_redacted_and_the_rest_kept(string value, string expected)
@@ -86,6 +90,9 @@ public sealed class PersonalDataScrubberTests
     [InlineData("ratio=0.5 mode: fast")]
     [InlineData("session token: expired at 10:20:30")]
     [InlineData("Password: Required")]
+    [InlineData("refresh failed, token: expired.")]
+    [InlineData("panicked at core::panicking::panic in std::vector")]
+    [InlineData("ActiveRecord::RecordNotFound at 12:30:45")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };

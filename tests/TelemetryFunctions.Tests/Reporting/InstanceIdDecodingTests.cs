@@ -1,5 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Tests.Infrastructure;
 
 namespace TelemetryFunctions.Tests.Reporting;
@@ -86,6 +90,28 @@ public sealed class InstanceIdDecodingTests(AzuriteFixture azurite)
 
         Assert.Equal(HttpStatusCode.OK, (await LookUpAsync(client, "/api/instances/q%2Fb")).Status);
         Assert.Equal(HttpStatusCode.NotFound, (await LookUpAsync(client, "/api/instances/q%252Fb")).Status);
+    }
+
+    [Theory]
+    [InlineData("/api/instances/q%252Fb")]
+    [InlineData("/api/instances/q%2Fb")]
+    public async Task A_forwarded_request_reads_an_encoded_slash_in_the_route_value_as_a_slash_whatever_its_target(string forwardedTarget)
+    {
+        // The Functions host forwards requests to the worker and may encode the path again, so the target the worker
+        // sees says nothing about what the client sent: the route value (q%2Fb) alone counts.
+        await using var host = new LocalHostFactory(azurite);
+        await SeedAsync(host.CreateSegmentClient(), Instances);
+        var context = new DefaultHttpContext { RequestServices = host.Services };
+        context.Features.Get<IHttpRequestFeature>()!.RawTarget = forwardedTarget;
+        context.Request.Headers["x-functions-key"] = ReadApiTests.AdminKey;
+        context.Response.Body = new MemoryStream();
+
+        var result = await host.Services.GetRequiredService<StatsEndpoints>().InstanceAsync(context.Request, "q%2Fb", RequestTarget.Forwarded, TestContext.Current.CancellationToken);
+        await result.ExecuteAsync(context);
+
+        Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+        context.Response.Body.Position = 0;
+        Assert.Equal("slash", JsonNode.Parse(context.Response.Body)!["version"]!.GetValue<string>());
     }
 
     private static JsonObject Heartbeat(string instanceId, string version) =>
