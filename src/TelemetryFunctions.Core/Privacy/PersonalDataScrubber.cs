@@ -248,6 +248,12 @@ public sealed partial class PersonalDataScrubber
             result = Ipv4Anywhere().Replace(result, Redacted);
         }
 
+        // Host names that spell the address with dashes: ip-10-0-0-5.ec2.internal, c-73-22-1-5.hsd1.example.net.
+        if (ipv4IsPersonal && result.Length >= 7 && result.Contains('-', StringComparison.Ordinal))
+        {
+            result = DashedIpv4().Replace(result, Redacted);
+        }
+
         if (result.Length >= 13 && CountDigits(result) >= 13)
         {
             result = CardNumber().Replace(result, m => PassesLuhn(m.Value) ? Redacted : m.Value);
@@ -568,6 +574,9 @@ public sealed partial class PersonalDataScrubber
 
     [GeneratedRegex(@"(?<![0-9.])(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9]|\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
+
+    [GeneratedRegex(@"(?<![0-9])(?<![0-9]-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
+    private static partial Regex DashedIpv4();
 
     [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Exact();

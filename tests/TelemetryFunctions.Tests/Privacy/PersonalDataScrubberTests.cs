@@ -71,6 +71,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("from ::ffff:10.0.0.1 port 22", "from [redacted] port 22")]
     [InlineData("peer:fe80::1 lost", "peer:[redacted] lost")]
     [InlineData("link fe80::1%eth0 down", "link [redacted]%eth0 down")]
+    [InlineData("timeout from ip-10-0-0-5.ec2.internal", "timeout from ip-[redacted].ec2.internal")]
+    [InlineData("reset by c-73-22-1-5.hsd1.ca.example.net", "reset by c-[redacted].hsd1.ca.example.net")]
     [InlineData("login failed, token=expired", "login failed, token=[redacted]")]
     [InlineData("login failed, password: hunter2", "login failed, password: [redacted]")]
     public void Personal_fragments_of_free_text_are_redacted_and_the_rest_kept(string value, string expected)
@@ -93,6 +95,7 @@ public sealed class PersonalDataScrubberTests
     [InlineData("refresh failed, token: expired.")]
     [InlineData("panicked at core::panicking::panic in std::vector")]
     [InlineData("ActiveRecord::RecordNotFound at 12:30:45")]
+    [InlineData("release 2026-12-02, build 1-2-3-4-5, id 123e4567-e89b-12d3-a456-426614174000")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };
