@@ -42,12 +42,49 @@ dotnet build src/TelemetryFunctions.LocalHost -c Release -nologo -v quiet
 out="$root/src/TelemetryFunctions.LocalHost/bin/Release/net10.0"
 
 pids=()
+host_pid=""
+azurite_pid=""
+
+# True while the process runs (an exited child not yet waited for is a zombie: not running).
+running() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
+
+# Asks a process to stop and waits until it has exited, or until the optional check says its work is done, for at
+# most some seconds; then kills it.
+stop_process() {
+  local pid=$1 name=$2 grace=$3 done_check=${4:-}
+  [ -n "$pid" ] && running "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 $((grace * 5))); do
+    running "$pid" || return 0
+    if [ -n "$done_check" ] && "$done_check"; then kill -KILL "$pid" 2>/dev/null || true; return 0; fi
+    sleep 0.2
+  done
+  echo "    $name did not stop within ${grace} s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Azurite reports each service closed once its data is saved; its node process can linger for a minute after that.
+azurite_log=""
+azurite_closed() { [ "$(grep -c 'successfully closed' "$azurite_log" 2>/dev/null)" -ge 3 ]; }
+
 cleanup() {
   trap - INT TERM EXIT
   echo
   echo "==> Stopping"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # The host first, so that nothing writes while the emulator shuts down. Azurite saves its data when it stops:
+  # it is given longer when it keeps data on disk; in memory there is nothing to save.
+  stop_process "$host_pid" "the local host" 15
+  if [ -n "$azurite_pid" ] && running "$azurite_pid"; then
+    [ "$in_memory" = 1 ] || echo "    Azurite is saving its data in .local-data/azurite"
+    stop_process "$azurite_pid" "Azurite" 60 azurite_closed
+  fi
   wait 2>/dev/null || true
+  [ -z "$azurite_log" ] || rm -f "$azurite_log"
+  echo "==> Stopped"
 }
 trap cleanup INT TERM EXIT
 
@@ -63,15 +100,20 @@ else
     azurite_args+=(--location .local-data/azurite)
     echo "==> Starting Azurite (data in .local-data/azurite)"
   fi
-  node_modules/.bin/azurite "${azurite_args[@]}" &
-  pids+=($!)
+  # In a session of its own, so that a Ctrl-C in the terminal reaches only this script and the host: the cleanup
+  # below then stops the emulator once, after the host.
+  azurite_log=$(mktemp -t azurite.XXXXXX.log)
+  setsid node_modules/.bin/azurite "${azurite_args[@]}" >"$azurite_log" 2>&1 &
+  azurite_pid=$!
+  pids+=("$azurite_pid")
   for _ in $(seq 1 100); do port_open 10002 && break; sleep 0.2; done
-  port_open 10002 || { echo "error: Azurite did not start." >&2; exit 1; }
+  port_open 10002 || { echo "error: Azurite did not start:" >&2; cat "$azurite_log" >&2; exit 1; }
 fi
 
 echo "==> Starting the local host"
 (cd "$out" && ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}" exec dotnet TelemetryFunctions.LocalHost.dll --urls "http://127.0.0.1:$port") &
-pids+=($!)
+host_pid=$!
+pids+=("$host_pid")
 for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
 
