@@ -7,6 +7,7 @@ using TelemetryFunctions.Activity;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Installations;
+using TelemetryFunctions.Instances;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 
@@ -412,7 +413,7 @@ public sealed partial class IngestEndpoints(
             };
             foreach (var (key, value) in row.Where(p => p.Key is not ("PartitionKey" or "RowKey")))
             {
-                entity[key] = JsonValue.Create(value?.ToString());
+                entity[key] = PreviewValue(value);
             }
 
             rows.Add(entity);
@@ -423,6 +424,7 @@ public sealed partial class IngestEndpoints(
             rows.Add(new JsonObject
             {
                 ["table"] = TableNames.Instances,
+                ["partitionKey"] = InstanceRegistry.PartitionKeyOf(instance.InstanceKey!),
                 ["rowKey"] = instance.InstanceKey,
                 ["lastSeen"] = instance.ReceivedAt,
                 ["version"] = instance.Version,
@@ -445,6 +447,21 @@ public sealed partial class IngestEndpoints(
             ["scrubbed"] = summary.Scrubbed,
         };
     }
+
+    /// <summary>A table property as the preview shows it: times in ISO 8601, numbers and booleans as JSON values, like the other rows.</summary>
+    private static JsonValue? PreviewValue(object? value) => value switch
+    {
+        null => null,
+        string text => JsonValue.Create(text),
+        bool flag => JsonValue.Create(flag),
+        DateTimeOffset time => JsonValue.Create(time),
+        DateTime time => JsonValue.Create(new DateTimeOffset(DateTime.SpecifyKind(time, DateTimeKind.Utc))),
+        int number => JsonValue.Create(number),
+        long number => JsonValue.Create(number),
+        double number => JsonValue.Create(number),
+        byte[] bytes => JsonValue.Create(Convert.ToBase64String(bytes)),
+        _ => JsonValue.Create(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)),
+    };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Storage unavailable while ingesting from {Source}; answered 503")]
     private static partial void LogStorageUnavailable(ILogger logger, Exception exception, string source);

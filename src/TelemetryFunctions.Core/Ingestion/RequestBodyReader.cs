@@ -165,11 +165,13 @@ public static class RequestBodyReader
         return (null, error);
     }
 
+    private const string WrongContentType = "Content-Type must be application/json, or text/plain holding JSON (as Segment's browser library sends it).";
+
     private static IngestError? CheckContentType(string? contentType)
     {
         if (string.IsNullOrWhiteSpace(contentType))
         {
-            return IngestError.UnsupportedMediaType("Content-Type must be application/json.");
+            return IngestError.UnsupportedMediaType(WrongContentType);
         }
 
         if (!MediaTypeHeaderValue.TryParse(contentType, out var mediaType))
@@ -185,7 +187,7 @@ public static class RequestBodyReader
             || type.Equals("text/plain", StringComparison.OrdinalIgnoreCase);
         if (!isJson)
         {
-            return IngestError.UnsupportedMediaType("Content-Type must be application/json.");
+            return IngestError.UnsupportedMediaType(WrongContentType);
         }
 
         return CheckCharset(mediaType);

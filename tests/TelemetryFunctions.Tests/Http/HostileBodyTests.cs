@@ -230,7 +230,7 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
     [InlineData("text/plain; charset=utf-16", "utf-8 charset")]
     [InlineData("application/x-www-form-urlencoded", "Content-Type must be application/json")]
     [InlineData("multipart/form-data; boundary=x", "Content-Type must be application/json")]
-    [InlineData("application/xml", "Content-Type must be application/json")]
+    [InlineData("application/xml", "Content-Type must be application/json, or text/plain holding JSON")]
     [InlineData("application/json; charset=utf-16", "utf-8 charset")]
     [InlineData("application/json; charset=iso-8859-1", "utf-8 charset")]
     [InlineData("application/json; charset=utf-8; charset=latin1", "charset more than once")]

@@ -58,4 +58,29 @@ public sealed class PreviewTests(AzuriteFixture azurite)
         Assert.Equal(type, raw["event"]!["type"]!.GetValue<string>());
         await Hostile.AssertNothingStoredAsync(host);
     }
+
+    [Fact]
+    public async Task The_preview_shows_times_in_iso_8601_and_every_row_with_its_partition_key()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var failed = new JsonObject
+        {
+            ["type"] = "track",
+            ["event"] = "Installation Errors",
+            ["anonymousId"] = "install-preview-1",
+            ["timestamp"] = DateTimeOffset.UtcNow.AddMinutes(-5).ToString("O"),
+            ["properties"] = new JsonObject { ["os"] = "ubuntu", ["version"] = "1.4.0", ["instanceId"] = "inst-preview-1" },
+        };
+
+        using var response = await host.CreateSegmentClient().PostAsync("/v1/preview", Segment.Json(failed), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var rows = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["wouldStore"]!.AsArray();
+        var installation = Assert.Single(rows, r => r!["table"]!.GetValue<string>() == TableNames.Installations)!;
+        var failedAt = installation["FailedAt"]!.GetValue<string>();
+        Assert.True(DateTimeOffset.TryParseExact(failedAt, "yyyy-MM-ddTHH:mm:ss.FFFFFFFzzz", null, System.Globalization.DateTimeStyles.None, out _), failedAt);
+        Assert.All(rows, r => Assert.False(string.IsNullOrEmpty(r!["partitionKey"]?.GetValue<string>()), r!["table"]!.GetValue<string>()));
+        Assert.Contains(rows, r => r!["table"]!.GetValue<string>() == TableNames.Instances);
+        await Hostile.AssertNothingStoredAsync(host);
+    }
 }
