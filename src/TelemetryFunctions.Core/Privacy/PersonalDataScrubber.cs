@@ -243,6 +243,12 @@ public sealed partial class PersonalDataScrubber
             result = RedactIPv6(result);
         }
 
+        // In a URL's query an IPv6 address has its colons percent-encoded: ?host=2001%3Adb8%3A%3A1.
+        if (result.Contains("%3A", StringComparison.OrdinalIgnoreCase))
+        {
+            result = EncodedIpv6().Replace(result, m => RedactEncodedIPv6(m, result));
+        }
+
         if (ipv4IsPersonal && ContainsIPv4(result))
         {
             result = Ipv4Anywhere().Replace(result, Redacted);
@@ -419,6 +425,22 @@ public sealed partial class PersonalDataScrubber
             && text.AsSpan(start, end - start).ContainsAnyExcept(':', '.');
     }
 
+    private static string RedactEncodedIPv6(Match match, string text)
+    {
+        var address = match.Groups["address"].Value;
+        var trimmed = address.TrimEnd('.');
+        var decoded = trimmed.Replace("%3A", ":", StringComparison.OrdinalIgnoreCase);
+        var after = match.Index + match.Length;
+        var standsAlone = after == text.Length || !(char.IsLetterOrDigit(text[after]) || text[after] == '_');
+        if (!standsAlone || decoded.AsSpan().Count(':') < 2 || !decoded.AsSpan().ContainsAnyExcept(':', '.') || !IsIPv6(decoded))
+        {
+            return match.Value;
+        }
+
+        var prefix = match.Value[..(match.Length - address.Length)];
+        return prefix + Redacted + address[trimmed.Length..];
+    }
+
     private static bool IsIPv6Char(char c) => char.IsAsciiHexDigit(c) || c is ':' or '.';
 
     private static bool IsOnlyRedaction(string text) => text.Trim() == Redacted;
@@ -574,6 +596,10 @@ public sealed partial class PersonalDataScrubber
 
     [GeneratedRegex(@"(?<![0-9.])(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9]|\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
+
+    /// <summary>A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every alternative starts with a different character.</summary>
+    [GeneratedRegex(@"(?<![0-9A-Za-z_])(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
+    private static partial Regex EncodedIpv6();
 
     [GeneratedRegex(@"(?<![0-9])(?<![0-9]-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex DashedIpv4();

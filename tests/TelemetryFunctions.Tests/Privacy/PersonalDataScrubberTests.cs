@@ -71,6 +71,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("from ::ffff:10.0.0.1 port 22", "from [redacted] port 22")]
     [InlineData("peer:fe80::1 lost", "peer:[redacted] lost")]
     [InlineData("link fe80::1%eth0 down", "link [redacted]%eth0 down")]
+    [InlineData("https://x.example/?host=2001%3Adb8%3A%3A1&page=2", "https://x.example/?host=[redacted]&page=2")]
+    [InlineData("http://%5B2001%3Adb8%3A%3A1%5D:8080/app", "http://%5B[redacted]%5D:8080/app")]
     [InlineData("timeout from ip-10-0-0-5.ec2.internal", "timeout from ip-[redacted].ec2.internal")]
     [InlineData("reset by c-73-22-1-5.hsd1.ca.example.net", "reset by c-[redacted].hsd1.ca.example.net")]
     [InlineData("login failed, token=expired", "login failed, token=[redacted]")]
