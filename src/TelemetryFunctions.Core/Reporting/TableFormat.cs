@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using TelemetryFunctions.Ingestion;
@@ -11,7 +13,7 @@ public enum TableFormat
     Csv,
 }
 
-public static class TableFormats
+public static partial class TableFormats
 {
     public const string CsvMediaType = "text/csv";
 
@@ -40,7 +42,7 @@ public static class TableFormats
         double csv = 0, json = 0;
         foreach (var media in accepted)
         {
-            var quality = media.Quality ?? 1;
+            var quality = Weight(media);
             if (media.MediaType.Equals(CsvMediaType, StringComparison.OrdinalIgnoreCase))
             {
                 csv = Math.Max(csv, quality);
@@ -53,4 +55,23 @@ public static class TableFormats
 
         return (csv > 0 && csv > json ? TableFormat.Csv : TableFormat.Json, null);
     }
+
+    /// <summary>
+    /// A media range's q, 1 when it has none. A q that is not a qvalue as HTTP spells it (0 to 1 with at most three
+    /// decimals: not q=NaN, q=-1, q=2 or q=1e999) counts for nothing rather than as q=1, so it cannot make the answer CSV.
+    /// </summary>
+    private static double Weight(MediaTypeHeaderValue media)
+    {
+        var q = media.Parameters.FirstOrDefault(p => p.Name.Equals("q", StringComparison.OrdinalIgnoreCase));
+        if (q is null)
+        {
+            return 1;
+        }
+
+        var value = q.Value.Value ?? "";
+        return QValue().IsMatch(value) ? double.Parse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture) : 0;
+    }
+
+    [GeneratedRegex(@"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)\z", RegexOptions.CultureInvariant)]
+    private static partial Regex QValue();
 }

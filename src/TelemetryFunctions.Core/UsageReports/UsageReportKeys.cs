@@ -32,6 +32,7 @@ public static partial class UsageReportKeys
     public static string UploadBlobName(string customerId, string reportId, bool compressed) =>
         $"{customerId}/{reportId}.json{(compressed ? ".gz" : "")}";
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    // \z, not $: $ also matches before a final newline, so "r1\n" would pass.
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\z")]
     private static partial Regex ReportIdPattern();
 }

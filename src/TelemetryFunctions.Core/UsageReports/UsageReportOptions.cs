@@ -160,10 +160,11 @@ public sealed partial class UsageReportOptions : IValidatableObject
         }
     }
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    // \z, not $: $ also matches before a final newline, so "acme\n" would pass.
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
     internal static partial Regex CustomerIdPattern();
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9._-]{0,63}$")]
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9._-]{0,63}\z")]
     internal static partial Regex MetricNamePattern();
 }
 
