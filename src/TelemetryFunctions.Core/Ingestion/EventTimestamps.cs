@@ -80,7 +80,7 @@ public static partial class EventTimestamps
             : new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex Iso8601();
 
     [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant)]

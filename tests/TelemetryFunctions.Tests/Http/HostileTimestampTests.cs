@@ -25,6 +25,7 @@ public sealed class HostileTimestampTests(AzuriteFixture azurite)
     [InlineData("2025-02-30T00:00:00Z")]
     [InlineData("2025-06-15T25:00:00Z")]
     [InlineData("2025-6-15T10:00:00Z")]
+    [InlineData("2025-06-15T10:00:00Z\n")]
     [InlineData("")]
     [InlineData("2025-06-15T10:00:00Z and then some text that makes this value far longer than any ISO 8601 date-time")]
     public async Task A_non_iso_timestamp_is_accepted_with_the_server_time_and_flagged(string timestamp)
