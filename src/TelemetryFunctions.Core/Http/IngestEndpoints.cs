@@ -300,26 +300,15 @@ public sealed partial class IngestEndpoints(
             return (events, null, null, IngestError.TooLarge($"The batch has {count} events; the limit is {_limits.MaxBatchEvents}."));
         }
 
-        var (sentAt, sentAtError) = ReadEnvelopeSentAt(root);
-        if (sentAtError is not null)
+        // The batch's own members, read before its events: they apply to every one of them.
+        if (SegmentEventReader.ReadBatchSentAt(root, out var sentAt) is { } sentAtProblem)
         {
-            return (events, null, null, sentAtError);
+            return (events, null, null, IngestError.BadRequest("invalid_sent_at", sentAtProblem));
         }
 
-        JsonElement? context = null;
-        if (root.TryGetProperty("context", out var shared) && shared.ValueKind != JsonValueKind.Null)
+        if (new SegmentEventReader(_limits).ReadBatchContext(root, out var context) is { } contextProblem)
         {
-            if (shared.ValueKind != JsonValueKind.Object)
-            {
-                return (events, null, null, IngestError.BadRequest("invalid_context", $"context must be an object, not {SegmentEventReader.Describe(shared.ValueKind)}."));
-            }
-
-            if (new SegmentEventReader(_limits).FindBadSharedContext(shared) is { } problem)
-            {
-                return (events, null, null, IngestError.BadRequest("invalid_context", problem));
-            }
-
-            context = shared;
+            return (events, null, null, IngestError.BadRequest("invalid_context", contextProblem));
         }
 
         var index = 0;
@@ -329,31 +318,6 @@ public sealed partial class IngestEndpoints(
         }
 
         return (events, context, sentAt, null);
-    }
-
-    /// <summary>
-    /// A batch's own <c>sentAt</c>, the send time of every event that has none of its own. It moves every event of
-    /// the batch, so a value that cannot be one refuses the whole request (an event's own unreadable <c>sentAt</c>
-    /// only flags that event). Absent or null: none.
-    /// </summary>
-    private static (DateTimeOffset? SentAt, IngestError? Error) ReadEnvelopeSentAt(JsonElement root)
-    {
-        if (!root.TryGetProperty("sentAt", out var sent) || sent.ValueKind == JsonValueKind.Null)
-        {
-            return (null, null);
-        }
-
-        if (sent.ValueKind != JsonValueKind.String)
-        {
-            return (null, IngestError.BadRequest("invalid_sent_at", $"sentAt must be a string, not {SegmentEventReader.Describe(sent.ValueKind)}."));
-        }
-
-        return EventTimestamps.TryParse(sent.GetString()!, out var parsed) switch
-        {
-            EventTimestamps.ParseOutcome.Valid => (parsed, null),
-            EventTimestamps.ParseOutcome.OutOfRange => (null, IngestError.BadRequest("invalid_sent_at", "sentAt is outside the years 1601-9999.")),
-            _ => (null, IngestError.BadRequest("invalid_sent_at", "sentAt is not an ISO 8601 date-time (such as 2025-06-15T10:00:00.000Z); it is the send time of every event in the batch.")),
-        };
     }
 
     /// <summary>

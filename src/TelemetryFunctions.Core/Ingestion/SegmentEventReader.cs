@@ -225,8 +225,38 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return (incoming, null);
     }
 
-    /// <summary>Why a batch's shared <c>context</c>, merged into each of its events, breaks the rules for an event's own context; or null.</summary>
-    public string? FindBadSharedContext(JsonElement context) => FindBadNameOrValue(context, "context");
+    /// <summary>
+    /// A batch's own <c>sentAt</c>, the send time of every event that has none of its own, read by the rules of an
+    /// event's own (absent or null: none), except that a value that is not ISO 8601 refuses the request rather than
+    /// being flagged: it would move every event of the batch. Returns why it is refused, or null.
+    /// </summary>
+    public static string? ReadBatchSentAt(JsonElement batch, out DateTimeOffset? sentAt)
+    {
+        var notIso = new List<string>(1);
+        if (!TryGetTimestamp(batch, "sentAt", "", notIso, out sentAt, out var error))
+        {
+            return error;
+        }
+
+        return notIso.Count == 0 ? null : "sentAt is not an ISO 8601 date-time (such as 2025-06-15T10:00:00.000Z); it is the send time of every event in the batch.";
+    }
+
+    /// <summary>
+    /// A batch's own <c>context</c>, merged into each of its events (absent or null: none): an object that keeps the
+    /// rules for an event's own context. Returns why it is refused, or null.
+    /// </summary>
+    public string? ReadBatchContext(JsonElement batch, out JsonElement? context)
+    {
+        if (!TryGetObject(batch, "context", "", out context, out var error))
+        {
+            return error;
+        }
+
+        return context is { } shared ? FindBadNameOrValue(shared, "context") : null;
+    }
+
+    /// <summary>A field's name in a reason: under its path, or alone for a member of the request itself (empty path).</summary>
+    private static string Field(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
     private static bool TryGetString(JsonElement element, string name, string path, out string? value, out string? error)
     {
@@ -239,7 +269,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
 
         if (property.ValueKind != JsonValueKind.String)
         {
-            error = $"{path}.{name} must be a string, not {Describe(property.ValueKind)}.";
+            error = $"{Field(path, name)} must be a string, not {Describe(property.ValueKind)}.";
             return false;
         }
 
@@ -286,7 +316,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
 
         if (property.ValueKind != JsonValueKind.Object)
         {
-            error = $"{path}.{name} must be an object, not {Describe(property.ValueKind)}.";
+            error = $"{Field(path, name)} must be an object, not {Describe(property.ValueKind)}.";
             return false;
         }
 
@@ -308,7 +338,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
                 value = parsed;
                 return true;
             case EventTimestamps.ParseOutcome.OutOfRange:
-                error = $"{path}.{name} is outside the years 1601-9999.";
+                error = $"{Field(path, name)} is outside the years 1601-9999.";
                 return false;
             default:
                 flags.Add($"{name} is not ISO 8601; server time used");
@@ -406,7 +436,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return false;
     }
 
-    internal static string Describe(JsonValueKind kind) => kind switch
+    private static string Describe(JsonValueKind kind) => kind switch
     {
         JsonValueKind.Object => "an object",
         JsonValueKind.Array => "an array",
