@@ -246,7 +246,8 @@ public sealed partial class PersonalDataScrubber
         // In a URL's query an IPv6 address has its colons percent-encoded: ?host=2001%3Adb8%3A%3A1.
         if (result.Contains("%3A", StringComparison.OrdinalIgnoreCase))
         {
-            result = EncodedIpv6().Replace(result, m => RedactEncodedIPv6(m, result));
+            var encoded = result;
+            result = EncodedIpv6().Replace(encoded, m => RedactEncodedIPv6(m, encoded));
         }
 
         if (ipv4IsPersonal && ContainsIPv4(result))
@@ -392,47 +393,40 @@ public sealed partial class PersonalDataScrubber
             end--;
         }
 
-        if (text.AsSpan(start, end - start).Count(':') < 2)
-        {
-            return null;
-        }
-
-        if (StandsAlone(text, start, end) && IsIPv6(text[start..end]))
+        if (NoWordBefore(text, start) && NoWordAfter(text, end) && IsIPv6WithDigits(text.AsSpan(start, end - start)))
         {
             return (start, end);
         }
 
         // "ee:fe80::1" (the tail of "peer"): try again after the first single colon.
         var colon = text.IndexOf(':', start, end - start);
-        if (colon >= 0 && colon + 1 < end && text[colon + 1] != ':')
+        if (colon >= 0 && colon + 1 < end && text[colon + 1] != ':' && NoWordAfter(text, end) && IsIPv6WithDigits(text.AsSpan(colon + 1, end - colon - 1)))
         {
-            var after = colon + 1;
-            if (text.AsSpan(after, end - after).Count(':') >= 2 && StandsAlone(text, after, end) && IsIPv6(text[after..end]))
-            {
-                return (after, end);
-            }
+            return (colon + 1, end);
         }
 
         return null;
     }
 
-    /// <summary>True when the run is not part of a word and holds a hexadecimal digit (so "::" alone is not an address).</summary>
-    private static bool StandsAlone(string text, int start, int end)
-    {
-        static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c == '_';
-        return (start == 0 || !IsWordChar(text[start - 1]))
-            && (end == text.Length || !IsWordChar(text[end]))
-            && text.AsSpan(start, end - start).ContainsAnyExcept(':', '.');
-    }
+    private static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c == '_';
+
+    /// <summary>True when a run starting at <paramref name="start"/> is not the end of a word (the "d::" of "std::").</summary>
+    private static bool NoWordBefore(string text, int start) => start == 0 || !IsWordChar(text[start - 1]);
+
+    /// <summary>True when a run ending at <paramref name="end"/> is not the start of a word (the "::" of "::vector").</summary>
+    private static bool NoWordAfter(string text, int end) => end == text.Length || !IsWordChar(text[end]);
+
+    /// <summary>An IPv6 address with at least one hexadecimal digit: "::" alone (a scope operator) is not taken for one.</summary>
+    private static bool IsIPv6WithDigits(ReadOnlySpan<char> candidate) =>
+        candidate.ContainsAnyExcept(':', '.') && IsIPv6(candidate);
 
     private static string RedactEncodedIPv6(Match match, string text)
     {
         var address = match.Groups["address"].Value;
         var trimmed = address.TrimEnd('.');
         var decoded = trimmed.Replace("%3A", ":", StringComparison.OrdinalIgnoreCase);
-        var after = match.Index + match.Length;
-        var standsAlone = after == text.Length || !(char.IsLetterOrDigit(text[after]) || text[after] == '_');
-        if (!standsAlone || decoded.AsSpan().Count(':') < 2 || !decoded.AsSpan().ContainsAnyExcept(':', '.') || !IsIPv6(decoded))
+        // The pattern itself requires no word before the run.
+        if (!NoWordAfter(text, match.Index + match.Length) || !IsIPv6WithDigits(decoded))
         {
             return match.Value;
         }
@@ -567,9 +561,9 @@ public sealed partial class PersonalDataScrubber
         return false;
     }
 
-    private static bool IsIPv6(string token)
+    private static bool IsIPv6(ReadOnlySpan<char> token)
     {
-        var colons = token.AsSpan().Count(':');
+        var colons = token.Count(':');
         return colons >= 2
             && IPAddress.TryParse(token, out var address)
             && address.AddressFamily == AddressFamily.InterNetworkV6;
