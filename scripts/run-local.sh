@@ -41,7 +41,6 @@ echo "==> Building the local host"
 dotnet build src/TelemetryFunctions.LocalHost -c Release -nologo -v quiet
 out="$root/src/TelemetryFunctions.LocalHost/bin/Release/net10.0"
 
-pids=()
 host_pid=""
 azurite_pid=""
 
@@ -105,7 +104,6 @@ else
   azurite_log=$(mktemp -t azurite.XXXXXX.log)
   setsid node_modules/.bin/azurite "${azurite_args[@]}" >"$azurite_log" 2>&1 &
   azurite_pid=$!
-  pids+=("$azurite_pid")
   for _ in $(seq 1 100); do port_open 10002 && break; sleep 0.2; done
   port_open 10002 || { echo "error: Azurite did not start:" >&2; cat "$azurite_log" >&2; exit 1; }
 fi
@@ -113,7 +111,6 @@ fi
 echo "==> Starting the local host"
 (cd "$out" && ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}" exec dotnet TelemetryFunctions.LocalHost.dll --urls "http://127.0.0.1:$port") &
 host_pid=$!
-pids+=("$host_pid")
 for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
 
@@ -133,4 +130,5 @@ Send an event:
 Press Ctrl-C to stop.
 INFO
 
-wait -n "${pids[@]}"
+# Until either process ends (Azurite is not ours when one was already listening).
+wait -n "$host_pid" ${azurite_pid:+"$azurite_pid"}
