@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
@@ -85,16 +86,20 @@ public static class RequestBodyReader
 
         var buffer = ArrayPool<byte>.Shared.Rent(maxBytes + 1);
         CappedReadStream? compressed = null;
+        // The deadline cancels the pending read through the body's own pipe rather than a cancellation token: a read
+        // cancelled by token leaves the server's body reader in the middle of a read, and after the 408 the server then
+        // fails to drain the rest of the body and logs that as an error, one for every slow sender.
         using var deadline = new CancellationTokenSource(maxReadTime);
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        await using var cutOffAtDeadline = deadline.Token.Register(static reader => ((PipeReader)reader!).CancelPendingRead(), request.BodyReader);
+        var body = new PipeBodyStream(request.BodyReader);
         try
         {
             int length;
             if (gzip)
             {
-                compressed = new CappedReadStream(request.Body, maxBytes);
+                compressed = new CappedReadStream(body, maxBytes);
                 await using var inflater = new SingleMemberGzipStream(compressed);
-                length = await FillAsync(inflater, buffer, maxBytes + 1, reading.Token);
+                length = await FillAsync(inflater, buffer, maxBytes + 1, cancellationToken);
                 if (compressed.Exceeded)
                 {
                     return Fail(buffer, IngestError.TooLarge($"The compressed request body is larger than the limit of {maxBytes} bytes."));
@@ -102,7 +107,7 @@ public static class RequestBodyReader
             }
             else
             {
-                length = await FillAsync(request.Body, buffer, maxBytes + 1, reading.Token);
+                length = await FillAsync(body, buffer, maxBytes + 1, cancellationToken);
             }
 
             if (length > maxBytes)
@@ -230,6 +235,30 @@ public static class RequestBodyReader
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// The request body read from its pipe. A read cut off by <see cref="PipeReader.CancelPendingRead"/> marks what it
+    /// was given as unread and throws <see cref="OperationCanceledException"/>, which leaves the pipe ready for the
+    /// server to drain what is left.
+    /// </summary>
+    private sealed class PipeBodyStream(PipeReader reader) : ReadOnlyForwardStream
+    {
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            var data = result.Buffer;
+            if (result.IsCanceled)
+            {
+                reader.AdvanceTo(data.Start);
+                throw new OperationCanceledException("The request body was cut off at its read deadline.");
+            }
+
+            var count = (int)Math.Min(buffer.Length, data.Length);
+            data.Slice(0, count).CopyTo(buffer.Span);
+            reader.AdvanceTo(data.GetPosition(count));
+            return count;
+        }
     }
 
     /// <summary>Passes reads through until <c>limit</c> bytes, then reports end of stream and remembers that more was sent.</summary>
