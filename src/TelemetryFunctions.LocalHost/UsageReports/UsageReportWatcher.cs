@@ -57,10 +57,15 @@ internal sealed partial class UsageReportWatcher(
 
 internal static class UsageReportWatcherRegistration
 {
-    /// <summary>Starts the watcher unless the timers are off (tests drive processing themselves) or it is switched off on its own.</summary>
+    /// <summary>
+    /// Starts the watcher unless it is switched off on its own (<c>TelemetryDisableUsageReportWatcher=true</c>) or,
+    /// when that setting is absent, the timers are off (tests drive processing themselves). An explicit
+    /// <c>false</c> keeps it on with the timers off, for a host whose jobs a test runs itself but whose reports it uploads.
+    /// </summary>
     public static void AddUsageReportWatcher(this WebApplicationBuilder builder)
     {
-        if (!builder.Configuration.GetValue("TelemetryDisableTimers", false) && !builder.Configuration.GetValue("TelemetryDisableUsageReportWatcher", false))
+        var disabled = builder.Configuration.GetValue<bool?>("TelemetryDisableUsageReportWatcher") ?? builder.Configuration.GetValue("TelemetryDisableTimers", false);
+        if (!disabled)
         {
             builder.Services.AddHostedService<UsageReportWatcher>();
         }

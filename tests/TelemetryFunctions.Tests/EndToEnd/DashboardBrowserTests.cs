@@ -9,8 +9,9 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 
 /// <summary>
 /// The dashboard in a real headless Chromium (Debian's, installed by scripts/install-browser.sh) against the local
-/// host as a process: signing in, the empty state of a fresh install, then six weeks of seeded data whose figures on
-/// the page must equal the API's, before and after choosing another range. Screenshots go to
+/// host as a process: signing in, the empty state of a fresh install, then six weeks of seeded data and two months of
+/// usage reports whose figures on the page must equal the API's, before and after choosing another range, and the
+/// usage chart's explanation for a range no report covers. Screenshots go to
 /// artifacts/screenshots/ (and docs/dashboard.png when TELEMETRY_UPDATE_SCREENSHOTS=1 or it does not exist yet).
 /// </summary>
 public sealed class DashboardBrowserTests(AzuriteFixture azurite)
@@ -103,34 +104,28 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         // Another range through the date picker: a past week.
         var from = today.AddDays(-20);
         var to = today.AddDays(-14);
-        await page.FillAsync("#range-from", from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-        await page.FillAsync("#range-to", to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-        await page.ClickAsync("#range-apply");
-        await page.WaitForFunctionAsync("hash => document.body.dataset.state === 'ready' && location.hash === hash", $"#from={from:yyyy-MM-dd}&to={to:yyyy-MM-dd}");
+        await ShowRangeAsync(page, from, to);
         await AssertPageMatchesApiAsync(page, api, from, to);
         Assert.Equal(7, await page.Locator("#chart-active-users table tbody tr").CountAsync());
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard-past-week.png"), FullPage = true });
 
-        // Without usage reports the usage chart explains itself; with them it draws each customer's latest month.
-        Assert.True(await page.Locator("#chart-usage .chart-empty").IsVisibleAsync());
-        Assert.Contains("usage reports", await page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "", StringComparison.OrdinalIgnoreCase);
-        await page.RouteAsync(url => new Uri(url).AbsolutePath == "/api/usage", route => route.FulfillAsync(new RouteFulfillOptions
-        {
-            Status = 200,
-            ContentType = "application/json",
-            Body = """
-                {"rows":[
-                  {"customer":"acme","metric":"processInstances","month":"2026-09","reported":90000,"entitlement":100000,"overage":0},
-                  {"customer":"acme","metric":"processInstances","month":"2026-10","reported":120000,"entitlement":100000,"overage":20000},
-                  {"customer":"globex","metric":"taskUsers","month":"2026-10","reported":40,"entitlement":50,"overage":0}]}
-                """,
-        }));
-        await page.ClickAsync("#range-apply");
-        await page.WaitForFunctionAsync("() => document.body.dataset.state === 'ready' && document.querySelector('#chart-usage svg') !== null");
-        Assert.Equal(2, await page.Locator("#chart-usage svg .value-text").CountAsync());
-        Assert.Equal("120,000 of 100,000 (+20,000)", await page.Locator("#chart-usage svg .value-text").First.TextContentAsync());
-        Assert.Equal(3, await page.Locator("#chart-usage table tbody tr").CountAsync());
+        // The last complete month: each customer's usage of that month against what it purchased, acme over its
+        // process-instance entitlement, initech reporting decision instances it did not purchase.
+        var lastMonth = DashboardSeed.LastReportedMonth(today);
+        await ShowRangeAsync(page, lastMonth, lastMonth.AddMonths(1).AddDays(-1));
+        Assert.Equal(7, (await AssertUsageMatchesApiAsync(page, api, lastMonth, lastMonth.AddMonths(1).AddDays(-1))).Count);
+        Assert.Equal(
+            ["acme · decision-instances", "acme · process-instances", "acme · task-users", "globex · process-instances", "globex · task-users", "initech · decision-instances", "initech · process-instances"],
+            await page.Locator("#chart-usage svg .label-text").AllTextContentsAsync());
+        Assert.Equal(
+            ["655,300 of 1,000,000", "268,950 of 250,000 (+18,950)", "38 of 40", "44,870 of 60,000", "13 of 15", "3,540 (no entitlement)", "9,150 of 20,000"],
+            await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
         await page.Locator("#chart-usage").ScreenshotAsync(new LocatorScreenshotOptions { Path = ScreenshotPath("dashboard-usage.png") });
+
+        // A week of the month before the first reports: the usage chart explains why it is empty.
+        var before = lastMonth.AddMonths(-2);
+        await ShowRangeAsync(page, before, before.AddDays(6));
+        Assert.Empty(await AssertUsageMatchesApiAsync(page, api, before, before.AddDays(6)));
 
         // The key went only into headers: never into a URL the page loaded or shows.
         Assert.DoesNotContain(AdminKey, page.Url, StringComparison.Ordinal);
@@ -174,6 +169,54 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(
             [totals.GetProperty("started").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("succeeded").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("failed").GetInt32().ToString(CultureInfo.InvariantCulture), totals.GetProperty("supportRequests").GetInt32().ToString(CultureInfo.InvariantCulture)],
             funnel.Select(r => r[1]));
+
+        await AssertUsageMatchesApiAsync(page, api, from, to);
+    }
+
+    /// <summary>
+    /// The usage chart shows what <c>GET /api/usage</c> answers for the range: a bar for the latest month per customer
+    /// and metric, labelled with its figures against the entitlement, and every row in the table; or, without rows,
+    /// the explanation. Returns the API's rows.
+    /// </summary>
+    private static async Task<List<JsonElement>> AssertUsageMatchesApiAsync(IPage page, HttpClient api, DateOnly from, DateOnly to)
+    {
+        var rows = (await GetJsonAsync(api, $"/api/usage?from={from:yyyy-MM-dd}&to={to:yyyy-MM-dd}")).GetProperty("rows").EnumerateArray().ToList();
+        if (rows.Count == 0)
+        {
+            Assert.Contains("No usage report covers this range yet.", await page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "", StringComparison.Ordinal);
+            Assert.Equal(0, await page.Locator("#chart-usage svg").CountAsync());
+            return rows;
+        }
+
+        static string Number(JsonElement value) => value.ValueKind == JsonValueKind.Null ? "–" : value.GetInt64().ToString("N0", CultureInfo.InvariantCulture);
+        var table = await page.Locator("#chart-usage table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))");
+        Assert.Equal(
+            rows.Select(r => new[] { r.GetProperty("customer").GetString()!, r.GetProperty("metric").GetString()!, r.GetProperty("month").GetString()!, Number(r.GetProperty("reported")), Number(r.GetProperty("entitlement")), Number(r.GetProperty("overage")) }).ToArray(),
+            table);
+
+        var latest = rows
+            .GroupBy(r => (Customer: r.GetProperty("customer").GetString()!, Metric: r.GetProperty("metric").GetString()!))
+            .Select(g => g.MaxBy(r => r.GetProperty("month").GetString(), StringComparer.Ordinal))
+            .OrderBy(r => r.GetProperty("customer").GetString(), StringComparer.Ordinal).ThenBy(r => r.GetProperty("metric").GetString(), StringComparer.Ordinal)
+            .ToList();
+        Assert.Equal(
+            latest.Select(r => $"{r.GetProperty("customer").GetString()} · {r.GetProperty("metric").GetString()}"),
+            await page.Locator("#chart-usage svg .label-text").AllTextContentsAsync());
+        Assert.Equal(
+            latest.Select(r => r.GetProperty("entitlement").ValueKind == JsonValueKind.Null || r.GetProperty("entitlement").GetInt64() == 0
+                ? $"{Number(r.GetProperty("reported"))} (no entitlement)"
+                : $"{Number(r.GetProperty("reported"))} of {Number(r.GetProperty("entitlement"))}{(r.GetProperty("overage").GetInt64() > 0 ? $" (+{Number(r.GetProperty("overage"))})" : "")}"),
+            await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
+        return rows;
+    }
+
+    /// <summary>Chooses a range with the date picker and waits until the page shows it.</summary>
+    private static async Task ShowRangeAsync(IPage page, DateOnly from, DateOnly to)
+    {
+        await page.FillAsync("#range-from", from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await page.FillAsync("#range-to", to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        await page.ClickAsync("#range-apply");
+        await page.WaitForFunctionAsync("hash => document.body.dataset.state === 'ready' && location.hash === hash", $"#from={from:yyyy-MM-dd}&to={to:yyyy-MM-dd}");
     }
 
     private static async Task<T> FigureAsync<T>(IPage page, string name)

@@ -14,35 +14,6 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 /// </summary>
 public sealed class UsageReportEndToEndTests(AzuriteFixture azurite)
 {
-    // Generous: on a loaded 2-core machine a restarted host takes a while to pick the interrupted report up again.
-    private static readonly TimeSpan ProcessingTimeout = TimeSpan.FromSeconds(120);
-
-    private static async Task<JsonElement> WaitForStatusAsync(HttpClient client, string reportId, string status, CancellationToken cancellationToken)
-    {
-        var deadline = DateTime.UtcNow + ProcessingTimeout;
-        while (true)
-        {
-            using var response = await client.GetAsync($"/v1/usage-reports/{reportId}", cancellationToken);
-            if (response.StatusCode == HttpStatusCode.OK)
-            {
-                var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken)).RootElement.Clone();
-                // "processed" counts once the whole run is over: a committed report whose monthly totals are still
-                // being recomputed says so with monthlyTotals "pending".
-                var reached = body.GetProperty("status").GetString() == status && !body.TryGetProperty("monthlyTotals", out _);
-                if (reached || DateTime.UtcNow > deadline)
-                {
-                    return body;
-                }
-            }
-            else if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Report {reportId} answered {(int)response.StatusCode} until the deadline.");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
-        }
-    }
-
     [Fact]
     public async Task Reports_uploaded_directly_to_Azurite_and_through_the_API_are_processed_and_their_usage_and_overage_read_back()
     {

@@ -1,8 +1,10 @@
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.LocalHost.UsageReports;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -147,6 +149,24 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
         Assert.True(await EventuallyAsync(async () => (await LastRunsAsync(monitor)).All(r => r == time.GetUtcNow())));
         var yesterday = DateOnly.FromDateTime(Now.UtcDateTime).AddDays(-1);
         Assert.Single(await host.Services.GetRequiredService<DailyRollup>().ReadAsync(yesterday, yesterday, TestContext.Current.CancellationToken));
+    }
+
+    [Theory]
+    [InlineData("false", null, true)]
+    [InlineData("true", null, false)]
+    [InlineData("true", "false", true)]
+    [InlineData("false", "true", false)]
+    public async Task The_usage_report_watcher_follows_the_timers_unless_its_own_setting_says_otherwise(string disableTimers, string? disableWatcher, bool runs)
+    {
+        var settings = new Dictionary<string, string?> { ["TelemetryDisableTimers"] = disableTimers };
+        if (disableWatcher is not null)
+        {
+            settings["TelemetryDisableUsageReportWatcher"] = disableWatcher;
+        }
+
+        // The clock stands still, so a watcher or timer that does start does nothing after its first look.
+        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now), settings);
+        Assert.Equal(runs, host.Services.GetServices<IHostedService>().OfType<UsageReportWatcher>().Any());
     }
 
     private static async Task RecordLastRunsAsync(LocalHostFactory host, DateTimeOffset lastRun)

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.IO.Compression;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -22,6 +24,12 @@ internal static class UsageReportSamples
     public const string OtherSecret = "globex-signing-secret-for-tests-only-987654321";
     public const string OtherReportKey = "globex-report-key-9876543210";
     public const string AdminKey = "dev-admin-key";
+
+    /// <summary>
+    /// How long a local host process may take to process an uploaded report. Generous: on a loaded 2-core machine a
+    /// restarted host takes a while to pick an interrupted report up again.
+    /// </summary>
+    public static readonly TimeSpan ProcessingTimeout = TimeSpan.FromSeconds(120);
 
     /// <summary>A clock well after every sample period, so no sample lies in the future.</summary>
     public static readonly DateTimeOffset Now = new(2026, 6, 1, 12, 0, 0, TimeSpan.Zero);
@@ -141,6 +149,37 @@ internal static class UsageReportSamples
     }
 
     public static AuthenticationHeaderValue Basic(string key) => new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(key + ":")));
+
+    /// <summary>
+    /// Asks <c>GET /v1/usage-reports/{id}</c> (with <paramref name="client"/>'s report key) until the report has
+    /// <paramref name="status"/> and its monthly totals are not pending, or <see cref="ProcessingTimeout"/> passed;
+    /// answers the last status body either way, so the caller asserts what it expects.
+    /// </summary>
+    public static async Task<JsonElement> WaitForStatusAsync(HttpClient client, string reportId, string status, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + ProcessingTimeout;
+        while (true)
+        {
+            using var response = await client.GetAsync($"/v1/usage-reports/{reportId}", cancellationToken);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken)).RootElement.Clone();
+                // "processed" counts once the whole run is over: a committed report whose monthly totals are still
+                // being recomputed says so with monthlyTotals "pending".
+                var reached = body.GetProperty("status").GetString() == status && !body.TryGetProperty("monthlyTotals", out _);
+                if (reached || DateTime.UtcNow > deadline)
+                {
+                    return body;
+                }
+            }
+            else if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Report {reportId} answered {(int)response.StatusCode} until the deadline.");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+        }
+    }
 
     /// <summary>A report of <paramref name="days"/> days × <paramref name="clusters"/> clusters × 3 metrics, written as it is generated.</summary>
     public static void WriteLarge(Stream output, string reportId, int days, int clusters, string secret = Secret)

@@ -159,11 +159,10 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
 /**
  * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
  * color }], note }]. A row's total (or its note) is written after the bar. marker: optional { value, name } per
- * row drawn as a vertical tick (an entitlement, say).
+ * row drawn as a vertical tick (an entitlement, say). A label longer than labelWidth allows ends in an ellipsis.
  */
-export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112 }) {
+export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112, labelWidth = Math.min(170, Math.round(width * 0.24)) }) {
   const rowHeight = 28;
-  const labelWidth = Math.min(170, Math.round(width * 0.24));
   const height = Math.max(1, rows.length) * rowHeight + 8;
   const box = { left: labelWidth, right: width - noteWidth };
   const svg = svgRoot(width, height, label);
@@ -184,11 +183,14 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
       }
       left += width;
     }
+    // The note goes after the bar, or after the marker where the bar ends before it, so the tick never crosses the text.
+    let noteX = left;
     if (row.marker && row.marker.value !== null && row.marker.value !== undefined) {
       const mx = box.left + w(row.marker.value);
       titled(el('line', { x1: mx, x2: mx, y1: y + 1, y2: y + rowHeight - 1, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
+      noteX = Math.max(noteX, mx + 1.25);
     }
-    el('text', { class: 'value-text', x: left + 6, y: y + rowHeight / 2 + 4 }, svg).textContent = row.note ?? format(total);
+    el('text', { class: 'value-text', x: noteX + 6, y: y + rowHeight / 2 + 4 }, svg).textContent = row.note ?? format(total);
   });
   return svg;
 }

@@ -503,7 +503,8 @@ function renderUsage({ usage }) {
   const max = Math.max(1, ...rows.map((r) => r.segments[0].value + r.segments[1].value));
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
-    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210 }),
+    // "customer · metric" labels are long: room for about 33 characters.
+    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210, labelWidth: 220 }),
     numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatNumber(r.reported), formatNumber(r.entitlement), formatNumber(r.overage)])),
   );
 }
