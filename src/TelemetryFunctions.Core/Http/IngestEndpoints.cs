@@ -213,13 +213,14 @@ public sealed partial class IngestEndpoints(
     /// <summary>Takes <paramref name="events"/> from the source's and the client's rate limits; a 429 answer when either is spent.</summary>
     private JsonResponse? RateLimited(HttpRequest request, string source, int events)
     {
-        if (rateLimiter.TryAcquire(source, rateLimiter.ClientAddressOf(request.HttpContext), events) is not { } wait)
+        if (rateLimiter.TryAcquire(source, rateLimiter.ClientAddressOf(request.HttpContext), events) is not { } refusal)
         {
             return null;
         }
 
-        LogRateLimited(logger, source, events);
-        return JsonResponse.Error(IngestError.RateLimited(wait));
+        // The client's address is never logged: the limit that refused is named instead.
+        LogRateLimited(logger, source, refusal.Limit, events);
+        return JsonResponse.Error(IngestError.RateLimited(refusal.RetryAfter, byClientAddress: refusal.Limit == RateLimit.ClientAddress));
     }
 
     private async Task<(RequestBody? Body, string? Source, JsonDocument? Document, IngestError? Error)> ReadAuthenticatedAsync(HttpRequest request, CancellationToken cancellationToken)
@@ -430,8 +431,8 @@ public sealed partial class IngestEndpoints(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Storage unavailable while ingesting from {Source}; answered 503")]
     private static partial void LogStorageUnavailable(ILogger logger, Exception exception, string source);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Source {Source} is over its rate limit; refused {Events} events with 429")]
-    private static partial void LogRateLimited(ILogger logger, string source, int events);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused {Events} events of source {Source} with 429: over the {Limit} rate limit")]
+    private static partial void LogRateLimited(ILogger logger, string source, RateLimit limit, int events);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Opt-out from source {Source}: {Subjects} subjects suppressed and erased")]
     private static partial void LogOptedOut(ILogger logger, string source, int subjects);

@@ -38,23 +38,38 @@ public sealed class IngestRateLimiter(IOptions<TelemetryOptions> options, TimePr
         return context.Connection.RemoteIpAddress;
     }
 
-    /// <summary>Takes <paramref name="events"/> tokens from the client's and the source's buckets, or returns how long to wait.</summary>
-    public TimeSpan? TryAcquire(string source, IPAddress? client, int events)
+    /// <summary>
+    /// Takes <paramref name="events"/> tokens from the client's and the source's buckets, or says which limit refused
+    /// and how long to wait. A request refused by its source's limit gives its client's tokens back, so a client of a
+    /// flooding source is not charged for events that were not taken.
+    /// </summary>
+    public RateLimitRefusal? TryAcquire(string source, IPAddress? client, int events)
     {
-        if (client is not null)
+        var clientKey = client?.ToString();
+        if (clientKey is not null)
         {
             if (_clients.Count > MaxClientBuckets)
             {
                 _clients.Clear();
             }
 
-            if (_clients.TryAcquire(client.ToString(), events) is { } clientWait)
+            if (_clients.TryAcquire(clientKey, events) is { } clientWait)
             {
-                return clientWait;
+                return new RateLimitRefusal(RateLimit.ClientAddress, clientWait);
             }
         }
 
-        return _sources.TryAcquire(source, events);
+        if (_sources.TryAcquire(source, events) is { } sourceWait)
+        {
+            if (clientKey is not null)
+            {
+                _clients.Return(clientKey, events);
+            }
+
+            return new RateLimitRefusal(RateLimit.Source, sourceWait);
+        }
+
+        return null;
     }
 
     private sealed class Limiter(double rate, double burst, TimeProvider time)
@@ -87,6 +102,18 @@ public sealed class IngestRateLimiter(IOptions<TelemetryOptions> options, TimePr
                 return TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling(missing / rate)));
             }
         }
+
+        /// <summary>Gives back tokens taken for a request another limit refused.</summary>
+        public void Return(string key, int events)
+        {
+            if (_buckets.TryGetValue(key, out var bucket))
+            {
+                lock (bucket)
+                {
+                    bucket.Tokens = Math.Min(burst, bucket.Tokens + events);
+                }
+            }
+        }
     }
 
     private sealed class Bucket(double tokens, long stamp)
@@ -95,3 +122,16 @@ public sealed class IngestRateLimiter(IOptions<TelemetryOptions> options, TimePr
         public long Stamp { get; set; } = stamp;
     }
 }
+
+/// <summary>The limit that refused a request.</summary>
+public enum RateLimit
+{
+    /// <summary>One client address sent faster than <c>Ingestion:ClientEventsPerSecond</c>.</summary>
+    ClientAddress,
+
+    /// <summary>All the clients of one source together sent faster than <c>Ingestion:SourceEventsPerSecond</c>.</summary>
+    Source,
+}
+
+/// <summary>A refused request: which limit refused it, and how long its sender should wait.</summary>
+public readonly record struct RateLimitRefusal(RateLimit Limit, TimeSpan RetryAfter);

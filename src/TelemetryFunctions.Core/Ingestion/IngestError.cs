@@ -27,6 +27,11 @@ public sealed record IngestError(int StatusCode, string Code, string Reason, Tim
     public static IngestError Unexpected() =>
         new(500, "internal_error", "An unexpected error occurred; it has been logged.");
 
-    public static IngestError RateLimited(TimeSpan retryAfter) =>
-        new(429, "rate_limited", "This source or client address is sending faster than its limit. Retry after the indicated delay.", retryAfter);
+    public static IngestError RateLimited(TimeSpan retryAfter, bool byClientAddress) => new(
+        429,
+        "rate_limited",
+        byClientAddress
+            ? "This client address is sending events faster than its limit. Retry after the indicated delay."
+            : "This source (write key) is sending events faster than its limit, counting all its clients. Retry after the indicated delay.",
+        retryAfter);
 }

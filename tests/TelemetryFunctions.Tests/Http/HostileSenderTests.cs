@@ -135,7 +135,7 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
         Hostile.AssertAccepted(await Hostile.PostJsonAsync(client, "/v1/batch", Batch(5)), 5);
         var flooded = await Hostile.PostJsonAsync(client, "/v1/batch", Batch(3));
 
-        Hostile.AssertRefused(flooded, HttpStatusCode.TooManyRequests, "faster than its limit");
+        Hostile.AssertRefused(flooded, HttpStatusCode.TooManyRequests, "This source (write key) is sending events faster than its limit");
         Assert.Equal("3", flooded.RetryAfter);
         Assert.Equal(5, (await Hostile.RawEventsAsync(host)).Count);
 

@@ -25,9 +25,9 @@ public sealed class IngestRateLimiterTests
         var neighbour = IPAddress.Parse("192.0.2.11");
 
         Assert.Null(limiter.TryAcquire("server", flooder, 100));
-        var wait = limiter.TryAcquire("server", flooder, 50);
+        var refusal = limiter.TryAcquire("server", flooder, 50);
 
-        Assert.Equal(TimeSpan.FromSeconds(5), wait);
+        Assert.Equal(new RateLimitRefusal(RateLimit.ClientAddress, TimeSpan.FromSeconds(5)), refusal);
         Assert.Null(limiter.TryAcquire("server", neighbour, 50));
 
         time.Advance(TimeSpan.FromSeconds(5));
@@ -45,8 +45,31 @@ public sealed class IngestRateLimiterTests
             Assert.Null(limiter.TryAcquire("server", IPAddress.Parse($"198.51.100.{i}"), 100));
         }
 
-        Assert.NotNull(limiter.TryAcquire("server", IPAddress.Parse("198.51.100.200"), 100));
+        Assert.Equal(RateLimit.Source, limiter.TryAcquire("server", IPAddress.Parse("198.51.100.200"), 100)?.Limit);
         Assert.Null(limiter.TryAcquire("installer", IPAddress.Parse("198.51.100.201"), 100));
+    }
+
+    [Fact]
+    public void A_request_its_source_limit_refuses_does_not_use_up_its_client_address_limit()
+    {
+        var time = new FakeTimeProvider();
+        var limiter = Limiter(time);
+        var client = IPAddress.Parse("192.0.2.20");
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Null(limiter.TryAcquire("server", IPAddress.Parse($"198.51.100.{i}"), 100));
+        }
+
+        // The source is spent: the client's request is refused by the source's limit, as often as it is retried...
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            Assert.Equal(RateLimit.Source, limiter.TryAcquire("server", client, 100)?.Limit);
+        }
+
+        // ...and none of those refusals was charged to the client: with the source's bucket full again, the client's
+        // own full burst of 100 passes at once.
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Null(limiter.TryAcquire("server", client, 100));
     }
 
     [Fact]
