@@ -120,6 +120,7 @@ TelemetryFunctions is running at http://127.0.0.1:$port
 
   Write keys   dev-write-key (source "server"), dev-installer-key ("installer"), dev-client-key ("client")
   Admin key    dev-admin-key
+  Report key   dev-usage-report-key (usage reports of customer "dev-customer")
   Storage      UseDevelopmentStorage=true (Azurite on 127.0.0.1:10000-10002)
 
 Send an event:

@@ -17,7 +17,10 @@ internal static class RollupCommand
 
         var builder = WebApplication.CreateBuilder();
         builder.Services.AddTelemetryFunctions(builder.Configuration);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // The progress lines are the output; the rollup's own Information lines would repeat each day among them. A
+        // filter rule, not SetMinimumLevel: the Logging:LogLevel:Default of appsettings.json is a rule too, and a rule
+        // wins over the minimum level; of two rules for every category, the one added last applies.
+        builder.Logging.AddFilter(level => level >= LogLevel.Warning);
         await using var app = builder.Build();
 
         var admin = app.Services.GetRequiredService<AdminEndpoints>();

@@ -62,6 +62,25 @@ public sealed class BrowserLibraryTests(AzuriteFixture azurite)
         Assert.Equal(type, stored.GetString("Type"));
     }
 
+    [Theory]
+    [InlineData("/v1/preview", "text/plain")]
+    [InlineData("/v1/preview", "application/vnd.segment+json")]
+    [InlineData("/v1/opt-out", "text/plain")]
+    [InlineData("/v1/opt-out", "application/vnd.segment+json")]
+    public async Task Preview_and_opt_out_take_the_content_types_of_the_event_routes(string path, string contentType)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var body = path == "/v1/preview"
+            ? Segment.Batch(Segment.Track("Button Clicked", "browser-user-3"))
+            : new JsonObject { ["userId"] = "browser-user-3" };
+
+        using var response = await host.CreateClient().PostAsync(path, new StringContent(WithWriteKey(body).ToJsonString(), Encoding.UTF8, contentType), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("*", Assert.Single(response.Headers.GetValues("Access-Control-Allow-Origin")));
+        Assert.True((await Segment.ReadJsonAsync(response)).GetProperty("success").GetBoolean());
+    }
+
     [Fact]
     public async Task A_call_on_a_short_path_that_does_not_match_its_type_is_refused_as_on_the_long_path()
     {

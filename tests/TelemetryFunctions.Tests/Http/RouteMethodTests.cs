@@ -40,6 +40,7 @@ public sealed class RouteMethodTests(AzuriteFixture azurite)
     [Theory]
     [InlineData("GET", "/v1/batch", "POST")]
     [InlineData("PUT", "/v1/t", "POST")]
+    [InlineData("OPTIONS", "/v1/t", "POST")]
     [InlineData("GET", "/v1/preview", "POST")]
     [InlineData("GET", "/v1/opt-out", "POST")]
     [InlineData("GET", "/api/admin/sweep", "POST")]

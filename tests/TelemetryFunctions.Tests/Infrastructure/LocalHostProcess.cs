@@ -243,7 +243,8 @@ public sealed class LocalHostProcess : IAsyncDisposable
         Failed,
     }
 
-    private static string DotnetHost() =>
+    /// <summary>The <c>dotnet</c> that runs this test run, else the one on the PATH.</summary>
+    internal static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path && File.Exists(path) ? path : "dotnet";
 
     private static string FindOutputDirectory()
