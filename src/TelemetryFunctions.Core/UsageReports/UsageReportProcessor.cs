@@ -161,6 +161,12 @@ public sealed partial class UsageReportProcessor(
             return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, result.ReportId, result.Reasons, cancellationToken);
         }
 
+        if (UsageReportStore.FiguresTooLarge(report) is { } tooLarge)
+        {
+            LogRejected(logger, customer.Id, UsageBlobLedger.RowKey(blobName), 1);
+            return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId, [tooLarge], cancellationToken);
+        }
+
         var claim = await reports.ClaimAsync(report, blobName, cancellationToken);
         switch (claim.Outcome)
         {

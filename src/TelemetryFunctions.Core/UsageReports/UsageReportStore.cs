@@ -195,11 +195,11 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
             var marker = new TableEntity(report.CustomerId, RowKey(report.ReportId))
             {
                 ["Status"] = Processed,
-                ["Figures"] = Figures(report).ToJsonString(),
-                ["Months"] = Months(report).ToJsonString(),
                 ["ProcessedAt"] = time.GetUtcNow(),
                 ["Reasons"] = "[]",
             };
+            WriteChunked(marker, "Figures", Figures(report).ToJsonString());
+            WriteChunked(marker, "Months", Months(report).ToJsonString());
             try
             {
                 await table.UpdateEntityAsync(marker, etag == default ? ETag.All : etag, TableUpdateMode.Merge, cancellationToken);
@@ -344,6 +344,57 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         return records;
     }
 
+    /// <summary>
+    /// Why a report's figures cannot be recorded, or null when they can. The record keeps each metric's figures and
+    /// its share of every month (what monthly totals are computed from) in string properties of at most
+    /// <see cref="ChunkChars"/> characters each, and the whole record must stay within Table Storage's 1 MiB entity:
+    /// very many metrics over a long period do not fit, whatever the configured limits allow.
+    /// </summary>
+    public static string? FiguresTooLarge(UsageReport report)
+    {
+        var chars = Figures(report).ToJsonString().Length + Months(report).ToJsonString().Length;
+        return chars <= MaxFigureChars
+            ? null
+            : $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.";
+    }
+
+    /// <summary>Characters per string property: Table Storage holds at most 32K UTF-16 characters (64 KiB) in one.</summary>
+    internal const int ChunkChars = 32_000;
+
+    /// <summary>What the figures may take in all: 14 chunks, 896,000 bytes as UTF-16, leaving room for the rest of the record within 1 MiB.</summary>
+    internal const int MaxFigureChars = 14 * ChunkChars;
+
+    /// <summary>Writes <paramref name="text"/> as <c>{name}</c>, <c>{name}_1</c>, ... with <c>{name}Chunks</c> saying how many.</summary>
+    private static void WriteChunked(TableEntity entity, string name, string text)
+    {
+        var chunks = 0;
+        for (var start = 0; start < text.Length || chunks == 0; chunks++)
+        {
+            var length = Math.Min(ChunkChars, text.Length - start);
+            if (length > 0 && start + length < text.Length && char.IsHighSurrogate(text[start + length - 1]))
+            {
+                length--;
+            }
+
+            entity[chunks == 0 ? name : $"{name}_{chunks}"] = text.Substring(start, length);
+            start += length;
+        }
+
+        entity[name + "Chunks"] = chunks;
+    }
+
+    /// <summary>Reads what <see cref="WriteChunked"/> wrote (a record without <c>{name}Chunks</c> holds one chunk).</summary>
+    private static string? ReadChunked(TableEntity entity, string name)
+    {
+        var chunks = entity.GetInt32(name + "Chunks") ?? 1;
+        if (chunks <= 1)
+        {
+            return entity.GetString(name);
+        }
+
+        return string.Concat(Enumerable.Range(0, chunks).Select(i => entity.GetString(i == 0 ? name : $"{name}_{i}")));
+    }
+
     public static JsonObject Figures(UsageReport report) => new()
     {
         ["metrics"] = new JsonArray([.. report.Metrics.Select(m => (JsonNode)new JsonObject
@@ -415,8 +466,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         row.GetDateTimeOffset("PeriodStart") ?? default,
         row.GetDateTimeOffset("PeriodEnd") ?? default,
         row.GetString("Blob") ?? "",
-        row.GetString("Figures") is { Length: > 0 } figures ? JsonNode.Parse(figures) as JsonObject : null,
-        row.GetString("Months") is { Length: > 0 } months ? JsonNode.Parse(months) as JsonObject : null,
+        ReadChunked(row, "Figures") is { Length: > 0 } figures ? JsonNode.Parse(figures) as JsonObject : null,
+        ReadChunked(row, "Months") is { Length: > 0 } months ? JsonNode.Parse(months) as JsonObject : null,
         row.GetDateTimeOffset("ProcessedAt"),
         ParseReasons(row.GetString("Reasons")),
         row.ETag)
