@@ -321,7 +321,7 @@ public sealed partial class DailyRollup(
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollup caught up: {Days} days computed, {DirtyFlags} dirty-day flags read, {Cleared} cleared")]
     private static partial void LogCaughtUp(ILogger logger, int days, int dirtyFlags, int cleared);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Rolled up {Day}: DAU {Dau}, WAU {Wau}, MAU {Mau}, {Instances} active instances")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rolled up {Day:yyyy-MM-dd}: DAU {Dau}, WAU {Wau}, MAU {Mau}, {Instances} active instances")]
     private static partial void LogRolledUp(ILogger logger, DateOnly day, int dau, int wau, int mau, int instances);
 
     /// <summary>Counts per dimension value; unknown values count as "unknown", the long tail as "other".</summary>
