@@ -49,8 +49,16 @@ internal static class RequestConcurrency
                         QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
                     }));
             limiter.OnRejected = (rejected, cancellationToken) =>
-                new ValueTask(JsonResponse.Error(new IngestError(429, "too_many_requests", "The host has too many requests in progress. Retry after the indicated delay.", RetryAfter))
+            {
+                if (TelemetryRoutes.IsIngest(rejected.HttpContext.Request.Path))
+                {
+                    // A browser sender must be able to read the 429 and its Retry-After, as it can every other answer.
+                    IngestEndpoints.AllowBrowserCallers(rejected.HttpContext.Response);
+                }
+
+                return new ValueTask(JsonResponse.Error(new IngestError(429, "too_many_requests", "The host has too many requests in progress. Retry after the indicated delay.", RetryAfter))
                     .ExecuteAsync(rejected.HttpContext));
+            };
         });
         return builder;
     }

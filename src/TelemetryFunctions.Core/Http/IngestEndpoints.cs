@@ -34,25 +34,26 @@ public sealed partial class IngestEndpoints(
     /// <summary><c>POST /v1/batch</c>, <c>/v1/track</c>, <c>/v1/identify</c>, <c>/v1/page</c>, <c>/v1/screen</c>, <c>/v1/group</c>, <c>/v1/alias</c>.</summary>
     public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken)
     {
-        AllowBrowserCallers(request);
+        AllowBrowserCallers(request.HttpContext.Response);
         return HandleEventsAsync(request, call, dryRun: false, cancellationToken);
     }
 
     /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        AllowBrowserCallers(request);
+        AllowBrowserCallers(request.HttpContext.Response);
         return HandleEventsAsync(request, call: null, dryRun: true, cancellationToken);
     }
 
     /// <summary>
     /// Lets a page on any origin read the answer: Segment's browser library sends from the product's own pages, with
     /// the write key in the body and <c>Content-Type: text/plain</c>, a request browsers send without a preflight. No
-    /// cookie or ambient credential is ever honoured here, so any origin may call, as Segment's own API allows.
+    /// cookie or ambient credential is ever honoured here, so any origin may call, as Segment's own API allows. A host
+    /// that refuses an ingest request before it gets here (the local host's concurrency limit) adds the same headers.
     /// </summary>
-    private static void AllowBrowserCallers(HttpRequest request)
+    public static void AllowBrowserCallers(HttpResponse response)
     {
-        var headers = request.HttpContext.Response.Headers;
+        var headers = response.Headers;
         headers.AccessControlAllowOrigin = "*";
         headers.AccessControlExposeHeaders = "Retry-After, X-RateLimit-Reset";
     }
@@ -66,7 +67,7 @@ public sealed partial class IngestEndpoints(
     /// <summary><c>POST /v1/opt-out</c> with <c>userId</c>, <c>anonymousId</c> and/or <c>instanceId</c>: erases what is stored about them and drops their future events.</summary>
     public async Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        AllowBrowserCallers(request);
+        AllowBrowserCallers(request.HttpContext.Response);
         var (body, source, root, error) = await ReadAuthenticatedAsync(request, cancellationToken);
         if (error is not null)
         {

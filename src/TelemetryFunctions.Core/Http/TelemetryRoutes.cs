@@ -32,6 +32,18 @@ public static class TelemetryRoutes
     public const string OptOut = "v1/opt-out";
     public const string Preview = "v1/preview";
 
+    /// <summary>Every ingest route: the Segment calls, their short paths, opt-out and preview (what browsers may call).</summary>
+    public static IReadOnlyList<string> Ingest { get; } =
+    [
+        Batch, Track, Identify, Page, Screen, Group, Alias,
+        BatchShort, TrackShort, IdentifyShort, PageShort, ScreenShort, GroupShort, AliasShort,
+        OptOut, Preview,
+    ];
+
+    /// <summary>Whether <paramref name="path"/> (with its leading slash, as a request has it) is an ingest route.</summary>
+    public static bool IsIngest(PathString path) =>
+        path.HasValue && Ingest.Contains(path.Value!.TrimStart('/').TrimEnd('/'), StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Admin routes: the admin key (<c>x-functions-key</c> header or <c>code</c> query parameter) is required.</summary>
     public const string AdminRollup = "api/admin/rollup";
     public const string AdminSweep = "api/admin/sweep";

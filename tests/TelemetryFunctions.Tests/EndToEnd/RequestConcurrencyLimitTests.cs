@@ -56,6 +56,7 @@ public sealed class RequestConcurrencyLimitTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
         Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
         Assert.Equal("too_many_requests", (await Segment.ReadJsonAsync(refused)).GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("*", string.Join(",", refused.Headers.GetValues("Access-Control-Allow-Origin")));
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health", token)).StatusCode);
 
         release.SetResult();
