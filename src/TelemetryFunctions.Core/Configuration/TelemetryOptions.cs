@@ -35,6 +35,32 @@ public sealed class TelemetryOptions : IValidatableObject
     [Required]
     public string ReportingTimeZone { get; set; } = "UTC";
 
+    /// <summary>
+    /// An event accepted up to <c>Ingestion:MaxEventAge</c> late marks a day the rollup must recompute with its whole
+    /// MAU window (the day and the 29 before it), and the rollup recomputes only days whose window is still kept: raw
+    /// events and activity must be kept for the late days plus that window plus one (the reporting day may start a
+    /// day before the UTC one), and the nightly catch-up must reach back as far as events arrive late.
+    /// </summary>
+    private void CheckLateEventsCanBeRecomputed(List<ValidationResult> results)
+    {
+        var lateDays = (int)Math.Ceiling(Ingestion.MaxEventAge.TotalDays);
+        var retentionNeeded = lateDays + global::TelemetryFunctions.Activity.DailyRollup.MauWindowDays + 1;
+        if (Activity.RawEventRetentionDays < retentionNeeded)
+        {
+            results.Add(new ValidationResult(
+                $"Activity:RawEventRetentionDays ({Activity.RawEventRetentionDays}) must be at least {retentionNeeded}: events are accepted up to {lateDays} days late (Ingestion:MaxEventAge), and the day such an event lands on can only be recomputed while its 30-day MAU window is kept. Keep raw events longer, or accept late events for fewer days.",
+                [$"{nameof(Activity)}.{nameof(ActivityOptions.RawEventRetentionDays)}"]));
+        }
+
+        var catchUpNeeded = lateDays + global::TelemetryFunctions.Activity.DailyRollup.MauWindowDays;
+        if (Activity.MaxCatchUpDays < catchUpNeeded)
+        {
+            results.Add(new ValidationResult(
+                $"Activity:MaxCatchUpDays ({Activity.MaxCatchUpDays}) must be at least {catchUpNeeded}: the nightly rollup must reach back to the days that events accepted up to {lateDays} days late (Ingestion:MaxEventAge) land on, and the 30 days whose WAU/MAU include them.",
+                [$"{nameof(Activity)}.{nameof(ActivityOptions.MaxCatchUpDays)}"]));
+        }
+    }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         var results = new List<ValidationResult>();
@@ -61,6 +87,8 @@ public sealed class TelemetryOptions : IValidatableObject
         {
             results.Add(new ValidationResult("The same write key is configured more than once.", [nameof(WriteKeys)]));
         }
+
+        CheckLateEventsCanBeRecomputed(results);
 
         // App Service hands the app the reference text itself when it cannot resolve a Key Vault reference; that
         // text is public knowledge (it names the vault), so it must never pass for a secret.

@@ -57,6 +57,35 @@ public sealed class TelemetryOptionsValidationTests
         Assert.Contains(expected, error, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("30", "30.00:00:00", "400", "Activity:RawEventRetentionDays (30) must be at least 61")]
+    [InlineData("60", "30.00:00:00", "400", "Activity:RawEventRetentionDays (60) must be at least 61")]
+    [InlineData("90", "60.00:00:00", "400", "Activity:RawEventRetentionDays (90) must be at least 91")]
+    [InlineData("90", "30.00:00:00", "59", "Activity:MaxCatchUpDays (59) must be at least 60")]
+    public void Retention_and_catch_up_too_short_for_the_accepted_late_events_stop_start_up(string retentionDays, string maxEventAge, string catchUpDays, string expected)
+    {
+        var error = ValidationError(new()
+        {
+            ["Telemetry:Activity:RawEventRetentionDays"] = retentionDays,
+            ["Telemetry:Ingestion:MaxEventAge"] = maxEventAge,
+            ["Telemetry:Activity:MaxCatchUpDays"] = catchUpDays,
+        });
+
+        Assert.NotNull(error);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("61", "30.00:00:00", "60")]
+    [InlineData("35", "3.00:00:00", "33")]
+    public void Retention_and_catch_up_that_cover_the_accepted_late_events_pass(string retentionDays, string maxEventAge, string catchUpDays) =>
+        Assert.Null(ValidationError(new()
+        {
+            ["Telemetry:Activity:RawEventRetentionDays"] = retentionDays,
+            ["Telemetry:Ingestion:MaxEventAge"] = maxEventAge,
+            ["Telemetry:Activity:MaxCatchUpDays"] = catchUpDays,
+        }));
+
     [Fact]
     public void A_table_prefix_is_rejected_with_service_uris_because_the_blob_trigger_watches_the_unprefixed_container()
     {

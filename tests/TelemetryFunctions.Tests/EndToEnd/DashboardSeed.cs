@@ -27,7 +27,7 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 /// purchase.</item>
 /// </list>
 /// Events carry their day's timestamp (the host accepts them while younger than <c>MaxEventAge</c>, set to 60 days
-/// by the caller). The host records first and last seen at receive time, so the seed then moves each instance's
+/// by the caller, with raw events kept long enough for such late days to be recomputed). The host records first and last seen at receive time, so the seed then moves each instance's
 /// first-seen time back to the day it joined, and a stopped instance's last-seen time back to the day it stopped
 /// (with the deadline the host would have scheduled then), before asking the host itself to sweep and roll up. The
 /// usage reports are processed by the host's watcher; the seed returns once each one is counted.
@@ -83,6 +83,7 @@ internal static class DashboardSeed
                 ["TelemetryDisableUsageReportWatcher"] = "false",
                 ["Telemetry:Reporting:InstanceCountCacheFor"] = "00:00:00",
                 ["Telemetry:Ingestion:MaxEventAge"] = "60.00:00:00",
+                ["Telemetry:Activity:RawEventRetentionDays"] = "120",
                 ["Telemetry:Privacy:PseudonymizationKey"] = PseudonymizationKey,
                 ["Telemetry:UsageReports:WatchInterval"] = "00:00:00.500",
             };
