@@ -84,11 +84,18 @@ public sealed partial class DailyRollup(
             AddRange(days, Max(flag.Day, earliestAllowed), Min(flag.Day.AddDays(MauWindowDays - 1), lastComplete));
         }
 
-        var results = await RunDaysAsync(days, progress: null, cancellationToken);
+        var results = await RunDaysAsync(days, progress: null, WatermarkMove.ToEveryDayComputed, cancellationToken);
 
         var cleared = 0;
         foreach (var flag in flags)
         {
+            if (flag.Day < earliestAllowed)
+            {
+                // Start-up validation keeps retention and catch-up long enough for every accepted late event; a flag
+                // older than that (left by an earlier configuration) cannot be recomputed, so it is said, not dropped silently.
+                LogFlagTooOld(logger, flag.Day, earliestAllowed);
+            }
+
             if (await dirtyDays.ClearAsync(flag, cancellationToken))
             {
                 cleared++;
@@ -107,15 +114,29 @@ public sealed partial class DailyRollup(
     public DateOnly FirstRecomputableDay(DateTimeOffset now) =>
         RetentionJob.FirstKeptDay(now, _options).AddDays(MauWindowDays);
 
-    /// <summary>Computes each day of a range in order, reporting progress; the watermark only moves forward.</summary>
+    /// <summary>
+    /// Computes each day of a range in order, reporting progress. The watermark (the last day the nightly catch-up
+    /// knows to be computed) moves only while the range continues it without a gap: a backfill of a later day leaves the
+    /// missed days before it for the catch-up to compute.
+    /// </summary>
     public Task<IReadOnlyList<DayFigures>> RunRangeAsync(DateOnly from, DateOnly to, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
     {
         var days = new SortedSet<DateOnly>();
         AddRange(days, from, to);
-        return RunDaysAsync(days, progress, cancellationToken);
+        return RunDaysAsync(days, progress, WatermarkMove.OnlyWithoutGap, cancellationToken);
     }
 
-    private async Task<IReadOnlyList<DayFigures>> RunDaysAsync(SortedSet<DateOnly> days, IProgress<DayFigures>? progress, CancellationToken cancellationToken)
+    /// <summary>How computing a day moves the watermark.</summary>
+    private enum WatermarkMove
+    {
+        /// <summary>The catch-up computes every day from the watermark on (but those it can no longer recompute): each moves it.</summary>
+        ToEveryDayComputed,
+
+        /// <summary>A backfill moves it only to a day right after it, never over days left uncomputed.</summary>
+        OnlyWithoutGap,
+    }
+
+    private async Task<IReadOnlyList<DayFigures>> RunDaysAsync(SortedSet<DateOnly> days, IProgress<DayFigures>? progress, WatermarkMove move, CancellationToken cancellationToken)
     {
         var results = new List<DayFigures>();
         foreach (var day in days)
@@ -123,7 +144,7 @@ public sealed partial class DailyRollup(
             var figures = await RunDayAsync(day, cancellationToken);
             results.Add(figures);
             progress?.Report(figures);
-            await AdvanceWatermarkAsync(day, cancellationToken);
+            await AdvanceWatermarkAsync(day, move, cancellationToken);
         }
 
         return results;
@@ -251,8 +272,11 @@ public sealed partial class DailyRollup(
         return null;
     }
 
-    /// <summary>Moves the watermark to <paramref name="day"/> if that is later, with If-Match so a concurrent run never moves it back.</summary>
-    private async Task AdvanceWatermarkAsync(DateOnly day, CancellationToken cancellationToken)
+    /// <summary>
+    /// Moves the watermark to <paramref name="day"/> if that is later (and, for <see cref="WatermarkMove.OnlyWithoutGap"/>,
+    /// the day right after it), with If-Match so a concurrent run never moves it back.
+    /// </summary>
+    private async Task AdvanceWatermarkAsync(DateOnly day, WatermarkMove move, CancellationToken cancellationToken)
     {
         var stats = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
         var advanced = new TableEntity(MetaPartition, WatermarkRow) { ["Day"] = TableKeys.Day(day) };
@@ -263,11 +287,19 @@ public sealed partial class DailyRollup(
             {
                 if (!current.HasValue)
                 {
-                    await stats.AddEntityAsync(advanced, cancellationToken);
+                    // Without a watermark the catch-up starts from the earliest activity: a backfill must not set one
+                    // that would make it skip the days before the range.
+                    if (move == WatermarkMove.ToEveryDayComputed)
+                    {
+                        await stats.AddEntityAsync(advanced, cancellationToken);
+                    }
+
                     return;
                 }
 
-                if (current.Value!.GetString("Day") is { } existing && string.CompareOrdinal(existing, TableKeys.Day(day)) >= 0)
+                if (current.Value!.GetString("Day") is { } existing
+                    && (string.CompareOrdinal(existing, TableKeys.Day(day)) >= 0
+                        || (move == WatermarkMove.OnlyWithoutGap && TableKeys.ParseDay(existing).AddDays(1) < day)))
                 {
                     return;
                 }
@@ -317,6 +349,9 @@ public sealed partial class DailyRollup(
         JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, int>>>(e.GetString("Breakdowns") ?? "{}")!
             .ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, int>)p.Value),
         e.GetDateTimeOffset("ComputedAt") ?? default);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Late activity for {Day:yyyy-MM-dd} cannot be recomputed (the earliest day that can is {Earliest:yyyy-MM-dd}): its figures stay as computed before")]
+    private static partial void LogFlagTooOld(ILogger logger, DateOnly day, DateOnly earliest);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rollup caught up: {Days} days computed, {DirtyFlags} dirty-day flags read, {Cleared} cleared")]
     private static partial void LogCaughtUp(ILogger logger, int days, int dirtyFlags, int cleared);

@@ -243,6 +243,54 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_backfill_of_a_later_day_leaves_the_missed_days_before_it_to_the_next_timer_run()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        Assert.Equal([Monday], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+
+        // The timer's runs on Wednesday and Thursday are missed while events arrive; on Friday an operator backfills
+        // Thursday alone.
+        await SendAsync(host, time, At(Monday.AddDays(1), 9), Use("b"));
+        await SendAsync(host, time, At(Monday.AddDays(2), 9), Use("c"), Use("d"));
+        await SendAsync(host, time, At(Monday.AddDays(3), 9), Use("e"));
+        time.SetUtcNow(At(Monday.AddDays(4), 10));
+        await rollup.RunRangeAsync(Monday.AddDays(3), Monday.AddDays(3), progress: null, TestContext.Current.CancellationToken);
+
+        // The next run still computes Tuesday and Wednesday, which nobody computed.
+        time.SetUtcNow(At(Monday.AddDays(5), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        var stored = await rollup.ReadAsync(Monday, Monday.AddDays(4), TestContext.Current.CancellationToken);
+        Assert.Equal(
+            [(Monday, 1), (Monday.AddDays(1), 1), (Monday.AddDays(2), 2), (Monday.AddDays(3), 1), (Monday.AddDays(4), 0)],
+            stored.OrderBy(d => d.Day).Select(d => (d.Day, d.Dau)));
+    }
+
+    [Fact]
+    public async Task A_backfill_that_continues_the_computed_days_lets_the_next_run_start_after_it()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        time.SetUtcNow(At(Monday.AddDays(4), 10));
+        await rollup.RunRangeAsync(Monday.AddDays(1), Monday.AddDays(3), progress: null, TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(5), 0).AddMinutes(15));
+
+        // Only the last computed day (re-done, as every run re-does it) and the new one.
+        Assert.Equal([Monday.AddDays(3), Monday.AddDays(4)], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+    }
+
+    [Fact]
     public async Task Rolling_up_a_day_counts_earlier_days_that_were_never_rolled_up_in_wau()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
