@@ -13,7 +13,8 @@ namespace TelemetryFunctions.Activity;
 /// </summary>
 /// <remarks>
 /// Row keys: <c>u_{subject}</c> a user with a usage event, <c>i_{instance}</c> an instance that sent anything,
-/// <c>n_{installation}</c> installation lifecycle flags (Started/Succeeded/Failed/SupportRequested), merged.
+/// <c>n_{installation}</c> installation flags: SupportRequested, merged here on the day of the request;
+/// Started/Succeeded/Failed, written by <see cref="Installations.InstallationRecorder"/> on the installation's start day.
 /// </remarks>
 public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter batches, DirtyDays dirtyDays)
 {
@@ -52,19 +53,12 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
                 SetIfKnown(row, "Edition", e.Edition);
             }
 
-            if (e.InstallationKey is { } installation)
+            // Started, Succeeded and Failed are attributed to the installation's start day from its record
+            // (InstallationRecorder); a support request counts on the day it is made.
+            if (e.InstallationKey is { } installation && e.Category is EventCategory.InstallationSupport)
             {
                 var row = Row(rows, day, InstallationPrefix + installation);
-                switch (e.Category)
-                {
-                    case EventCategory.InstallationStarted: row["Started"] = true; break;
-                    case EventCategory.InstallationSucceeded: row["Succeeded"] = true; break;
-                    case EventCategory.InstallationFailed: row["Failed"] = true; break;
-                    case EventCategory.InstallationSupport: row["SupportRequested"] = true; break;
-                }
-
-                SetIfKnown(row, "Version", e.Version);
-                SetIfKnown(row, "Os", e.Os);
+                row["SupportRequested"] = true;
             }
         }
 

@@ -28,8 +28,8 @@ public sealed record DayFigures(
 
 /// <summary>
 /// Computes a day's figures from that day's activity partition alone: DAU (distinct people with a usage event),
-/// daily active instances, new and gone-inactive instances, installations started/succeeded/failed and the success
-/// rate, with breakdowns by version, OS and source; WAU and MAU are exact distinct counts over the day digests of
+/// daily active instances, new and gone-inactive instances, installations started/succeeded/failed (each installation
+/// once, on its start day; succeeded + failed never exceeds started) and the success rate, with breakdowns by version, OS and source; WAU and MAU are exact distinct counts over the day digests of
 /// the trailing 7 and 30 days. Re-running a day recomputes it from what is stored now (late events included) and
 /// overwrites the same row, so it is idempotent.
 /// </summary>
@@ -197,23 +197,29 @@ public sealed partial class DailyRollup(
             }
             else if (key.StartsWith(ActivityStore.InstallationPrefix, StringComparison.Ordinal))
             {
+                // One installation, counted at most once per step: an outcome implies a start, and a success
+                // overrides a failure. Marks follow this already (InstallationRecorder writes them on the start
+                // day); counting this way keeps a mark written otherwise (by an earlier version) from counting
+                // more outcomes than starts.
                 var os = row.GetString("Os");
                 var version = row.GetString("Version");
-                if (row.GetBoolean("Started") == true)
+                var rowSucceeded = row.GetBoolean("Succeeded") == true;
+                var rowFailed = row.GetBoolean("Failed") == true && !rowSucceeded;
+                if (row.GetBoolean("Started") == true || rowSucceeded || rowFailed)
                 {
                     started++;
                     tally.Add("installationsStartedByOs", os);
                     tally.Add("installationsStartedByVersion", version);
                 }
 
-                if (row.GetBoolean("Succeeded") == true)
+                if (rowSucceeded)
                 {
                     succeeded++;
                     tally.Add("installationsSucceededByOs", os);
                     tally.Add("installationsSucceededByVersion", version);
                 }
 
-                if (row.GetBoolean("Failed") == true)
+                if (rowFailed)
                 {
                     failed++;
                     tally.Add("installationsFailedByOs", os);
@@ -231,6 +237,13 @@ public sealed partial class DailyRollup(
         users.Clear();
         var wau = await digests.CountDistinctAsync(Window(day, 7), cancellationToken);
         var mau = await digests.CountDistinctAsync(Window(day, 30), cancellationToken);
+
+        if (succeeded + failed > started)
+        {
+            // Cannot happen: each mark counts as started whenever it counts an outcome. Publishing a rate above 1
+            // (or clamping it) would hide the fault.
+            throw new InvalidOperationException($"The installation figures of {TableKeys.Day(day)} count {succeeded} succeeded and {failed} failed of {started} started.");
+        }
 
         var figures = new DayFigures(
             day, dau, wau, mau, activeInstances, newInstances, goneInactive, started, succeeded, failed, support,

@@ -25,6 +25,7 @@ public sealed partial class IngestEndpoints(
     EventIngestor ingestor,
     RawEventStore rawEvents,
     SupportRequestStore supportRequests,
+    InstallationRecorder installations,
     OptOutService optOut,
     TimeProvider time,
     ILogger<IngestEndpoints> logger)
@@ -367,7 +368,7 @@ public sealed partial class IngestEndpoints(
         }
 
         var planned = ActivityStore.PlanMarks(outcome.Accepted).Select(row => (Table: TableNames.Activity, Row: row))
-            .Concat(InstallationRecorder.Plan(outcome.Accepted).Select(row => (Table: TableNames.Installations, Row: row)))
+            .Concat(installations.Plan(outcome.Accepted))
             .Concat(supportRequests.Plan(outcome.Accepted).Select(row => (Table: TableNames.SupportRequests, Row: row)));
         foreach (var (table, row) in planned)
         {
