@@ -83,7 +83,7 @@ type principalReferenceType = {
 @export()
 @description('What a usage-report customer purchased of one metric.')
 type usageEntitlementType = {
-  @description('Required. Metric name (a letter, then up to 63 letters, digits, ".", "_" or "-").')
+  @description('Required. Metric name, lower case as reports name it (a lowercase letter, then up to 63 lowercase letters, digits, ".", "_" or "-"); the app refuses to start with another.')
   @minLength(1)
   @maxLength(64)
   metric: string

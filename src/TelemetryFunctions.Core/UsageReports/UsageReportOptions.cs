@@ -127,9 +127,9 @@ public sealed partial class UsageReportOptions : IValidatableObject
 
             foreach (var entitlement in customer.Entitlements)
             {
-                if (!MetricNamePattern().IsMatch(entitlement.Metric ?? ""))
+                if (MetricNameProblem(entitlement.Metric) is { } problem)
                 {
-                    yield return new ValidationResult($"{at}.Entitlements: '{entitlement.Metric}' is not a metric name (a letter, then up to 63 letters, digits, '.', '_' or '-').", [at]);
+                    yield return new ValidationResult($"{at}.Entitlements: {problem}.", [at]);
                 }
 
                 if (entitlement.MonthlyQuantity < 0)
@@ -141,6 +141,14 @@ public sealed partial class UsageReportOptions : IValidatableObject
             if (customer.Entitlements.GroupBy(e => e.Metric, StringComparer.Ordinal).Any(g => g.Count() > 1))
             {
                 yield return new ValidationResult($"{at}.Entitlements names a metric more than once.", [at]);
+            }
+        }
+
+        foreach (var metric in DistinctCountMetrics ?? [])
+        {
+            if (MetricNameProblem(metric) is { } problem)
+            {
+                yield return new ValidationResult($"{nameof(DistinctCountMetrics)}: {problem}.", [nameof(DistinctCountMetrics)]);
             }
         }
 
@@ -164,7 +172,24 @@ public sealed partial class UsageReportOptions : IValidatableObject
     [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]
     internal static partial Regex CustomerIdPattern();
 
-    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9._-]{0,63}\z")]
+    /// <summary>What a metric name is, as the reasons for refusing one say it.</summary>
+    internal const string MetricNameRule = "a lowercase letter, then up to 63 lowercase letters, digits, '.', '_' or '-'";
+
+    /// <summary>
+    /// Why <paramref name="name"/> is not a metric name, or null when it is one. Metric names are lower case: names
+    /// compare exactly everywhere (entitlements, distinct counts, monthly totals), so a name in other case would
+    /// otherwise be another metric, outside its entitlement.
+    /// </summary>
+    internal static string? MetricNameProblem(string? name) =>
+        MetricNamePattern().IsMatch(name ?? "") ? null
+        : LowerCaseOf(name) is { } lower ? $"metric names are lower case: '{name}' is written '{lower}'"
+        : $"'{name}' is not a metric name ({MetricNameRule})";
+
+    /// <summary>The name in lower case, when that is a metric name (<paramref name="name"/> differs from one only in case).</summary>
+    internal static string? LowerCaseOf(string? name) =>
+        name?.ToLowerInvariant() is { } lower && MetricNamePattern().IsMatch(lower) ? lower : null;
+
+    [GeneratedRegex(@"^[a-z][a-z0-9._-]{0,63}\z")]
     internal static partial Regex MetricNamePattern();
 }
 

@@ -675,7 +675,9 @@ internal sealed class ReportDocumentParser : IDisposable
                 var name = ReadText(ref reader, Kind.Metric, "name");
                 if (name is not null && !UsageReportOptions.MetricNamePattern().IsMatch(name))
                 {
-                    Reason($"{MetricPath()}.name must be a letter followed by up to 63 letters, digits, '.', '_' or '-'.");
+                    Reason(UsageReportOptions.LowerCaseOf(name) is { } lower
+                        ? $"{MetricPath()}.name: metric names are lower case: '{name}' is written '{lower}'."
+                        : $"{MetricPath()}.name must be {UsageReportOptions.MetricNameRule}.");
                     _metric!.Invalid = true;
                 }
                 else

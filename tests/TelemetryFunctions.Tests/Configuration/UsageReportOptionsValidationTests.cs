@@ -36,4 +36,19 @@ public sealed class UsageReportOptionsValidationTests
 
         Assert.Contains(Errors(customer), e => e.Contains($"Customers[0].{setting} is an unresolved Key Vault reference", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void An_entitlement_or_distinct_count_metric_named_in_capitals_stops_start_up_as_it_would_never_match_a_report()
+    {
+        var customer = Acme();
+        customer.Entitlements = [new() { Metric = "Process-Instances", MonthlyQuantity = 1000 }, new() { Metric = "process instances", MonthlyQuantity = 1 }];
+        var options = new UsageReportOptions { Customers = [customer], DistinctCountMetrics = ["Task-Users", "task-users"] };
+
+        var errors = options.Validate(new ValidationContext(new object())).Select(r => r.ErrorMessage ?? "").ToList();
+
+        Assert.Contains("Customers[0].Entitlements: metric names are lower case: 'Process-Instances' is written 'process-instances'.", errors);
+        Assert.Contains("Customers[0].Entitlements: 'process instances' is not a metric name (a lowercase letter, then up to 63 lowercase letters, digits, '.', '_' or '-').", errors);
+        Assert.Contains("DistinctCountMetrics: metric names are lower case: 'Task-Users' is written 'task-users'.", errors);
+        Assert.Equal(3, errors.Count);
+    }
 }

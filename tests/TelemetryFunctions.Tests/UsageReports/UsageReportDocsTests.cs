@@ -64,6 +64,7 @@ public sealed class UsageReportDocsTests
         { "schema version 2", r => { r["schemaVersion"] = 2; return r; } },
         { "no metrics", r => { r["metrics"] = new JsonArray(); return r; } },
         { "control character", r => { r["installationId"] = "a\u0001b"; return r; } },
+        { "metric name with capitals", r => { r["metrics"]![0]!["name"] = "Process-Instances"; return r; } },
     };
 
     [Theory]

@@ -194,6 +194,25 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_metric_named_in_other_case_is_refused_so_it_cannot_escape_the_entitlement_or_the_distinct_count()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var lower = Report("r-inst-1", metrics: [Metric("process-instances", 800), Metric("task-users", 5)]);
+        var upper = Report("r-inst-2", installation: "inst-2", metrics: [Metric("Process-Instances", 800), Metric("Task-Users", 6)]);
+
+        var counted = await harness.UploadAndProcessAsync("acme/inst-1.json", Signed(lower));
+        var refused = await harness.UploadAndProcessAsync("acme/inst-2.json", Signed(upper));
+
+        Assert.Equal(BlobLedgerEntry.Processed, counted.Status);
+        Assert.Equal(BlobLedgerEntry.Rejected, refused.Status);
+        Assert.Contains("report.metrics[0].name: metric names are lower case: 'Process-Instances' is written 'process-instances'.", refused.Reasons);
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal(["202601_process-instances", "202601_task-users"], monthly.Select(r => r.RowKey));
+        var instances = Monthly(monthly, "202601_process-instances");
+        Assert.Equal((800L, 1000L, 0L, 1), (Value(instances), instances.GetInt64("Entitlement"), instances.GetInt64("Overage"), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
     public async Task A_crash_while_writing_rows_leaves_nothing_counted_and_the_rerun_leaves_exactly_the_rows_of_one_run()
     {
         var faults = new FailAfter();

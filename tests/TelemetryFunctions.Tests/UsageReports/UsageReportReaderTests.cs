@@ -201,6 +201,22 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task Metric_names_are_lower_case_so_a_case_variant_is_refused_rather_than_counted_as_another_metric()
+    {
+        var reasons = await RefusedAsync(Signed(Report(metrics:
+        [
+            Metric("process-instances", 800),
+            Metric("Process-Instances", 800),
+            Metric("TASK-USERS", 3),
+            Metric("Ärger", 1),
+        ])));
+
+        Assert.Contains("report.metrics[1].name: metric names are lower case: 'Process-Instances' is written 'process-instances'.", reasons, StringComparison.Ordinal);
+        Assert.Contains("report.metrics[2].name: metric names are lower case: 'TASK-USERS' is written 'task-users'.", reasons, StringComparison.Ordinal);
+        Assert.Contains("report.metrics[3].name must be a lowercase letter, then up to 63 lowercase letters, digits, '.', '_' or '-'.", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_lone_surrogate_escape_is_refused_naming_the_field()
     {
         var report = Report();
