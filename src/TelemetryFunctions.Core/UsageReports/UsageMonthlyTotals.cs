@@ -65,7 +65,10 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                             peaks[metric] = byInstallation = new Dictionary<string, long>(StringComparer.Ordinal);
                         }
 
-                        byInstallation[report.InstallationKey] = Math.Max(byInstallation.GetValueOrDefault(report.InstallationKey), value);
+                        // By the id ignoring case, not the stored key: a record claimed before ids were compared
+                        // ignoring case has the hash of the id as written.
+                        var installation = UsageReportKeys.Installation(report.InstallationId);
+                        byInstallation[installation] = Math.Max(byInstallation.GetValueOrDefault(installation), value);
                     }
                 }
             }

@@ -26,6 +26,15 @@ public static partial class UsageReportKeys
     /// <summary>32 lowercase hex characters of the SHA-256 of <paramref name="text"/>.</summary>
     public static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..32];
 
+    /// <summary>
+    /// The key that tells installations apart (their periods must not overlap; their distinct counts are combined by
+    /// maximum): the hash of the id ignoring case, as <see cref="StringComparison.OrdinalIgnoreCase"/> compares, so
+    /// <c>INST-1</c> and <c>inst-1</c> are one installation. Upper-casing first makes every pair that comparison calls
+    /// equal hash alike; lower-casing after keeps the key of an id already in lower case the hash of the id as written,
+    /// as keys were before ids were compared ignoring case.
+    /// </summary>
+    public static string Installation(string installationId) => Hash(installationId.ToUpperInvariant().ToLowerInvariant());
+
     public static string Scope(UsageScope scope) => Hash((scope.Cluster ?? "") + "\u001F" + (scope.Tenant ?? ""));
 
     /// <summary>The blob name the HTTP upload stores a report under.</summary>

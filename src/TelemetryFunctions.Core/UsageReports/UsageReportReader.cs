@@ -632,7 +632,17 @@ internal sealed class ReportDocumentParser : IDisposable
 
                 return;
             case (Kind.Report, Prop.InstallationId):
-                _installationId = ReadText(ref reader, Kind.Report, "installationId");
+                var installationId = ReadText(ref reader, Kind.Report, "installationId");
+                if (installationId is not null && (IsSpace(installationId[0]) || IsSpace(installationId[^1])))
+                {
+                    // "inst-1 " would be another installation than "inst-1", whose periods it could overlap.
+                    Reason("report.installationId starts or ends with white space; name the installation without it, the same way in every report.");
+                }
+                else
+                {
+                    _installationId = installationId;
+                }
+
                 return;
             case (Kind.Report, Prop.Product):
                 if (Expect(ref reader, JsonTokenType.StartObject, Kind.Report, "product", "an object"))
@@ -1151,6 +1161,9 @@ internal sealed class ReportDocumentParser : IDisposable
 
         return day;
     }
+
+    /// <summary>White space as JSON Schema's <c>\s</c> means it (ECMAScript: Unicode spaces and the byte order mark).</summary>
+    private static bool IsSpace(char c) => char.IsWhiteSpace(c) || c == '\uFEFF';
 
     private void Reason(string reason)
     {

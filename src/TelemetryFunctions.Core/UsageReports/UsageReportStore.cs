@@ -82,7 +82,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     public async Task<ClaimResult> ClaimAsync(UsageReport report, string blobName, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
-        var installationKey = UsageReportKeys.Hash(report.InstallationId);
+        var installationKey = UsageReportKeys.Installation(report.InstallationId);
         for (var race = 0; race < MaxRaces; race++)
         {
             var head = await table.GetEntityIfExistsAsync<TableEntity>(report.CustomerId, Head, cancellationToken: cancellationToken);
@@ -442,8 +442,10 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
 
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
+        // A record claimed before installation ids were compared ignoring case has the hash of the id as written.
+        var asWritten = UsageReportKeys.Hash(report.InstallationId);
         var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and InstallationKey eq {installationKey} and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
+            $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and (InstallationKey eq {installationKey} or InstallationKey eq {asWritten}) and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
             var record = FromEntity(row);

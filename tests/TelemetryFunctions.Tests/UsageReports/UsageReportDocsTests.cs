@@ -65,6 +65,8 @@ public sealed class UsageReportDocsTests
         { "no metrics", r => { r["metrics"] = new JsonArray(); return r; } },
         { "control character", r => { r["installationId"] = "a\u0001b"; return r; } },
         { "metric name with capitals", r => { r["metrics"]![0]!["name"] = "Process-Instances"; return r; } },
+        { "installation id with a trailing space", r => { r["installationId"] = "inst-1 "; return r; } },
+        { "installation id with a leading no-break space", r => { r["installationId"] = "\u00A0inst-1"; return r; } },
     };
 
     [Theory]

@@ -174,6 +174,72 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Reports_naming_an_installation_in_other_case_or_with_white_space_around_it_are_not_counted_again()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+
+        var counted = await harness.UploadAndProcessAsync("acme/a.json", Signed(Report("r-a", installation: "inst-1")));
+        var spaced = await harness.UploadAndProcessAsync("acme/b.json", Signed(Report("r-b", installation: "inst-1 ")));
+        var upper = await harness.UploadAndProcessAsync("acme/c.json", Signed(Report("r-c", installation: "INST-1")));
+
+        Assert.Equal(
+            [BlobLedgerEntry.Processed, BlobLedgerEntry.Rejected, BlobLedgerEntry.Rejected],
+            new[] { counted, spaced, upper }.Select(o => o.Status));
+        Assert.Contains("report.installationId starts or ends with white space", spaced.Reasons[0], StringComparison.Ordinal);
+        Assert.Contains("overlaps report 'r-a' (2026-01-01T00:00:00.0000000+00:00 to 2026-02-01T00:00:00.0000000+00:00) of the same installation", upper.Reasons[0], StringComparison.Ordinal);
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task Distinct_counts_of_an_installation_named_in_other_case_are_its_largest_report_not_added_up()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var firstHalf = Report("r-1a", installation: "inst-1", end: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 100), Metric("task-users", 7)]);
+        var secondHalf = Report("r-1b", installation: "Inst-1", start: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 200), Metric("task-users", 9)]);
+
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/1a.json", Signed(firstHalf))).Status);
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/1b.json", Signed(secondHalf))).Status);
+
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal(300, Value(Monthly(monthly, "202601_process-instances")));
+        Assert.Equal(9, Value(Monthly(monthly, "202601_task-users")));
+    }
+
+    [Fact]
+    public async Task A_record_keyed_by_the_installation_id_as_written_still_blocks_an_overlapping_period_and_shares_its_distinct_counts()
+    {
+        // Before installation ids were compared ignoring case, a record's key was the hash of the id as written.
+        await using var harness = new UsageReportHarness(azurite);
+        var table = harness.Host.Tables.Table(TableNames.UsageReports);
+        await table.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
+        await table.AddEntityAsync(new TableEntity("acme", UsageReportStore.RowKey("r-old"))
+        {
+            ["Status"] = UsageReportStore.Processed,
+            ["Claim"] = 1,
+            ["ContentHash"] = new string('0', 64),
+            ["InstallationId"] = "INST-1",
+            ["InstallationKey"] = UsageReportKeys.Hash("INST-1"),
+            ["PeriodStart"] = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            ["PeriodEnd"] = new DateTimeOffset(2026, 1, 16, 0, 0, 0, TimeSpan.Zero),
+            ["Blob"] = "acme/old.json",
+            ["Months"] = "{\"202601\":{\"task-users\":7}}",
+            ["Reasons"] = "[]",
+        }, TestContext.Current.CancellationToken);
+        var overlapping = Report("r-overlapping", installation: "INST-1", end: "2026-01-10T00:00:00Z", metrics: [Metric("task-users", 5)]);
+        var secondHalf = Report("r-second-half", installation: "INST-1", start: "2026-01-16T00:00:00Z", metrics: [Metric("task-users", 9)]);
+
+        var refused = await harness.UploadAndProcessAsync("acme/overlapping.json", Signed(overlapping));
+        var counted = await harness.UploadAndProcessAsync("acme/second-half.json", Signed(secondHalf));
+
+        Assert.Equal(BlobLedgerEntry.Rejected, refused.Status);
+        Assert.Contains("overlaps report 'r-old'", refused.Reasons[0], StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Processed, counted.Status);
+        var users = Monthly(await harness.MonthlyAsync(), "202601_task-users");
+        Assert.Equal((9L, 2), (Value(users), users.GetInt32("Reports")));
+    }
+
+    [Fact]
     public async Task Counts_add_up_across_reports_and_distinct_counts_take_each_installations_largest_report()
     {
         await using var harness = new UsageReportHarness(azurite);

@@ -216,6 +216,19 @@ public sealed class UsageReportReaderTests
         Assert.Contains("report.metrics[3].name must be a lowercase letter, then up to 63 lowercase letters, digits, '.', '_' or '-'.", reasons, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(" inst-1")]
+    [InlineData("inst-1 ")]
+    [InlineData("inst-1\u00A0")]
+    [InlineData("\u3000inst-1")]
+    [InlineData("inst-1\uFEFF")]
+    public async Task An_installation_id_with_white_space_at_either_end_is_refused(string installation)
+    {
+        var reasons = await RefusedAsync(Signed(Report(installation: installation)));
+
+        Assert.Equal("report.installationId starts or ends with white space; name the installation without it, the same way in every report.", reasons);
+    }
+
     [Fact]
     public async Task A_lone_surrogate_escape_is_refused_naming_the_field()
     {
