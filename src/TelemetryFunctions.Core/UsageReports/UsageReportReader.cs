@@ -676,10 +676,10 @@ internal sealed class ReportDocumentParser : IDisposable
                 _productVersion = ReadText(ref reader, Kind.Product, "version");
                 return;
             case (Kind.Period, Prop.Start):
-                _periodStart = ReadInstant(ref reader, Kind.Period, "start");
+                _periodStart = ReadInstant(ref reader, Kind.Period, "start", toTheMillisecond: true);
                 return;
             case (Kind.Period, Prop.End):
-                _periodEnd = ReadInstant(ref reader, Kind.Period, "end");
+                _periodEnd = ReadInstant(ref reader, Kind.Period, "end", toTheMillisecond: true);
                 return;
             case (Kind.Metric, Prop.Name):
                 var name = ReadText(ref reader, Kind.Metric, "name");
@@ -1127,7 +1127,13 @@ internal sealed class ReportDocumentParser : IDisposable
         return value;
     }
 
-    private DateTimeOffset? ReadInstant(ref Utf8JsonReader reader, Kind where, string field)
+    /// <summary>
+    /// An RFC 3339 date-time. <paramref name="toTheMillisecond"/> refuses a fraction of a second finer than a
+    /// millisecond: a period's instants are compared in storage queries (which reports overlap a month), and the
+    /// storage emulator keeps instants to the millisecond, so an end of 00:00:00.0000001 would be stored as 00:00:00
+    /// and the report's share of the month it reaches into would be left out of that month.
+    /// </summary>
+    private DateTimeOffset? ReadInstant(ref Utf8JsonReader reader, Kind where, string field, bool toTheMillisecond = false)
     {
         var text = ReadText(ref reader, where, field);
         if (text is null)
@@ -1143,7 +1149,31 @@ internal sealed class ReportDocumentParser : IDisposable
             return null;
         }
 
+        if (toTheMillisecond && FinerThanMilliseconds(text))
+        {
+            Reason($"{Where(where, field)} ({text}) has a fraction of a second finer than a millisecond; period instants are kept to the millisecond, so give at most three decimals (a month ends at 00:00:00Z of the next).");
+            return null;
+        }
+
         return instant;
+    }
+
+    /// <summary>
+    /// Whether the text's fraction of a second has a digit other than 0 after its third, read from the text rather than
+    /// the parsed value, which drops digits past the seventh (as the schema's pattern reads it).
+    /// </summary>
+    private static bool FinerThanMilliseconds(string text)
+    {
+        var separator = text.AsSpan(19).IndexOfAny('.', ',');
+        if (separator < 0)
+        {
+            return false;
+        }
+
+        var fraction = text.AsSpan(19 + separator + 1);
+        var digits = fraction.IndexOfAnyExceptInRange('0', '9');
+        fraction = digits < 0 ? fraction : fraction[..digits];
+        return fraction.Length > 3 && fraction[3..].ContainsAnyExcept('0');
     }
 
     private DateOnly? ReadDay(ref Utf8JsonReader reader, Kind where, string field)

@@ -61,6 +61,8 @@ public sealed class UsageReportDocsTests
         { "period in year 1", r => Period(r, "0001-01-01T00:00:00Z", "0001-02-01T00:00:00Z") },
         { "period in 1999", r => Period(r, "1999-12-01T00:00:00Z", "2000-01-01T00:00:00Z") },
         { "fraction", r => { r["metrics"]![0]!["value"] = 1.5; return r; } },
+        { "period end finer than a millisecond", r => Period(r, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.0000001Z") },
+        { "period start finer than a millisecond", r => Period(r, "2026-01-01T00:00:00.0001Z", "2026-02-01T00:00:00Z") },
         { "schema version 2", r => { r["schemaVersion"] = 2; return r; } },
         { "no metrics", r => { r["metrics"] = new JsonArray(); return r; } },
         { "control character", r => { r["installationId"] = "a\u0001b"; return r; } },

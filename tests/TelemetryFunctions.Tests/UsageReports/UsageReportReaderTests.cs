@@ -343,6 +343,33 @@ public sealed class UsageReportReaderTests
         Assert.Contains($"report.period.start ({DateTimeOffset.Parse(start, System.Globalization.CultureInfo.InvariantCulture):O}) is before 2000-01-01 (UTC)", reasons, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("start", "2026-01-01T00:00:00.0000001Z", "2026-02-01T00:00:00Z")]
+    [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.0000001Z")]
+    [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.00000001Z")]
+    [InlineData("end", "2026-01-01T00:00:00Z", "2026-01-31T23:59:59.9995+00:00")]
+    [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00,0001Z")]
+    public async Task A_period_start_or_end_finer_than_a_millisecond_is_refused_as_storage_compares_to_the_millisecond(string field, string start, string end)
+    {
+        var reasons = await RefusedAsync(Signed(Report(start: start, end: end, metrics: [Metric("process-instances", 1)])));
+
+        Assert.Equal(
+            $"report.period.{field} ({(field == "start" ? start : end)}) has a fraction of a second finer than a millisecond; period instants are kept to the millisecond, so give at most three decimals (a month ends at 00:00:00Z of the next).",
+            reasons);
+    }
+
+    [Fact]
+    public async Task Period_instants_to_the_millisecond_and_a_generation_time_finer_than_that_are_read()
+    {
+        var report = Report(start: "2026-01-01T00:00:00.000Z", end: "2026-01-31T23:59:59.9990000Z", metrics: [Metric("process-instances", 1)]);
+        report["generatedAt"] = "2026-02-01T00:05:00.1234567Z";
+
+        var result = await ReadAsync(Signed(report));
+
+        Assert.Empty(result.Reasons);
+        Assert.Equal(new DateTimeOffset(2026, 1, 31, 23, 59, 59, 999, TimeSpan.Zero), result.Report!.PeriodEnd);
+    }
+
     [Fact]
     public async Task A_period_starting_at_the_first_instant_of_2000_is_read()
     {
