@@ -905,7 +905,8 @@ internal sealed class ReportDocumentParser : IDisposable
                 }
             }
 
-            if (!singleMonth && (aggregation == MetricAggregation.Max || metric.Entries == 0))
+            // Nothing used needs no splitting: a 0 is 0 in every month.
+            if (!singleMonth && metric.Value != 0 && (aggregation == MetricAggregation.Max || metric.Entries == 0))
             {
                 Reason(aggregation == MetricAggregation.Max
                     ? $"{path} ('{metric.Name}') counts distinct items, which cannot be split between months: send one report per calendar month (UTC)."
@@ -953,11 +954,19 @@ internal sealed class ReportDocumentParser : IDisposable
     {
         var result = new List<UsageMetric>(_metrics.Count);
         var firstDay = DateOnly.FromDateTime(_periodStart!.Value.UtcDateTime);
+        var lastDay = UsageReport.LastDay(_periodEnd!.Value);
         foreach (var draft in _metrics)
         {
             var aggregation = _options.AggregationOf(draft.Name!);
             var days = draft.Days.ToDictionary(d => d.Key, d => d.Value.Of(aggregation));
             var months = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            // Every month the period touches has the metric's share, 0 where nothing was used: the report speaks for
+            // those months, so they show it (reported as 0), as a month without any report does not.
+            for (var month = new DateOnly(firstDay.Year, firstDay.Month, 1); month <= lastDay; month = month.AddMonths(1))
+            {
+                months[UsageReport.MonthKey(month)] = 0;
+            }
+
             if (aggregation == MetricAggregation.Sum && draft.Entries > 0)
             {
                 foreach (var (day, value) in days)
@@ -968,6 +977,7 @@ internal sealed class ReportDocumentParser : IDisposable
             }
             else
             {
+                // The period lies in one month, or the value is 0 (CheckReport refuses anything else).
                 months[UsageReport.MonthKey(firstDay)] = draft.Value!.Value;
             }
 

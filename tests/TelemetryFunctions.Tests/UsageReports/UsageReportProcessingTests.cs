@@ -279,6 +279,25 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_metric_stated_as_0_over_two_months_is_counted_as_0_in_both_months_not_left_out()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var report = Report(start: "2026-01-15T00:00:00Z", end: "2026-02-15T00:00:00Z", metrics:
+            [Metric("process-instances", 10, ("2026-01-20", null, 4), ("2026-02-02", null, 6)), Metric("decision-instances", 0), Metric("task-users", 0)]);
+        report["generatedAt"] = "2026-02-15T00:00:00Z";
+
+        var outcome = await harness.UploadAndProcessAsync("acme/mid-january.json", Signed(report));
+
+        Assert.Equal(BlobLedgerEntry.Processed, outcome.Status);
+        Assert.Equal(
+            [
+                ("202601_decision-instances", 0L, 1), ("202601_process-instances", 4L, 1), ("202601_task-users", 0L, 1),
+                ("202602_decision-instances", 0L, 1), ("202602_process-instances", 6L, 1), ("202602_task-users", 0L, 1),
+            ],
+            (await harness.MonthlyAsync()).Select(r => (r.RowKey, Value(r), r.GetInt32("Reports") ?? 0)));
+    }
+
+    [Fact]
     public async Task A_crash_while_writing_rows_leaves_nothing_counted_and_the_rerun_leaves_exactly_the_rows_of_one_run()
     {
         var faults = new FailAfter();

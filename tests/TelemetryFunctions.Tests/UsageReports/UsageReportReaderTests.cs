@@ -320,6 +320,26 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task A_metric_stated_as_0_over_two_months_needs_no_breakdown_and_every_month_the_period_touches_gets_its_share()
+    {
+        var report = Report(start: "2026-01-15T00:00:00Z", end: "2026-02-15T00:00:00Z", metrics:
+        [
+            Metric("process-instances", 10, ("2026-01-31", "c", 10)),
+            Metric("decision-instances", 0),
+            Metric("task-users", 0),
+        ]);
+        report["generatedAt"] = "2026-02-15T00:00:00Z";
+
+        var result = await ReadAsync(Signed(report));
+
+        Assert.Empty(result.Reasons);
+        var months = result.Report!.Metrics.ToDictionary(m => m.Name, m => m.Months);
+        Assert.Equal(new Dictionary<string, long> { ["202601"] = 10, ["202602"] = 0 }, months["process-instances"]);
+        Assert.Equal(new Dictionary<string, long> { ["202601"] = 0, ["202602"] = 0 }, months["decision-instances"]);
+        Assert.Equal(new Dictionary<string, long> { ["202601"] = 0, ["202602"] = 0 }, months["task-users"]);
+    }
+
+    [Fact]
     public async Task A_period_ending_in_the_future_or_generated_before_its_end_is_refused()
     {
         var future = Report(start: "2026-06-01T00:00:00Z", end: "2026-07-01T00:00:00Z", metrics: [Metric("process-instances", 1)]);
