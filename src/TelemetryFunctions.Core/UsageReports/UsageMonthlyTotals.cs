@@ -124,7 +124,10 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
         throw new StorageContentionException($"Could not recompute monthly usage: other recomputes of the month kept getting in first through {MaxRaces} attempts.");
     }
 
-    /// <summary>Monthly usage of one customer (or all) for months <paramref name="from"/>..<paramref name="to"/> (<c>yyyyMM</c>, inclusive).</summary>
+    /// <summary>
+    /// Monthly usage of one customer (or all) for months <paramref name="from"/>..<paramref name="to"/> (<c>yyyyMM</c>,
+    /// inclusive; <paramref name="to"/> before 9999-12, whose next month does not exist: GET /api/usage refuses it).
+    /// </summary>
     public async Task<List<MonthlyUsage>> ReadAsync(string? customerId, string from, string to, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageMonthly, cancellationToken);

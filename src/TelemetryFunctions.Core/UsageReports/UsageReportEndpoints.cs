@@ -29,6 +29,13 @@ public sealed partial class UsageReportEndpoints
     private const int CopyChunk = 64 * 1024;
     private const int MaxMonths = 120;
 
+    /// <summary>
+    /// The last month <c>GET /api/usage</c> reads: the month after the range must exist (the read's exclusive end),
+    /// and no report can reach it anyway (a period may not end in the future). A year short of the calendar's last,
+    /// so that bound stays far from the end of <see cref="DateTime"/>.
+    /// </summary>
+    private static readonly DateOnly LastMonth = new(9998, 12, 1);
+
     private readonly UsageReportOptions _options;
     private readonly UsageReportReader _reader;
     private readonly UsageReportContainers _containers;
@@ -351,8 +358,13 @@ public sealed partial class UsageReportEndpoints
                 return (default, default, IngestError.BadRequest("invalid_range", "from must not be after to."));
             }
 
-            return (toMonth.Year - fromMonth.Year) * 12 + toMonth.Month - fromMonth.Month + 1 > MaxMonths
-                ? (default, default, IngestError.BadRequest("invalid_range", $"The range covers more than {MaxMonths} months; split it."))
+            if ((toMonth.Year - fromMonth.Year) * 12 + toMonth.Month - fromMonth.Month + 1 > MaxMonths)
+            {
+                return (default, default, IngestError.BadRequest("invalid_range", $"The range covers more than {MaxMonths} months; split it."));
+            }
+
+            return toMonth > LastMonth
+                ? (default, default, IngestError.BadRequest("invalid_range", $"to must be {LastMonth:yyyy-MM} or earlier."))
                 : (fromMonth, toMonth, null);
         }
 
