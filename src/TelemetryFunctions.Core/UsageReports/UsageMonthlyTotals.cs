@@ -7,8 +7,11 @@ using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.UsageReports;
 
-/// <summary>A customer's use of a metric in a calendar month (UTC), with what they purchased.</summary>
-public sealed record MonthlyUsage(string CustomerId, string Metric, string Month, long Value, string Aggregation, int Reports, long? Entitlement, long? Overage, DateTimeOffset? ComputedAt);
+/// <summary>
+/// A customer's use of a metric in a calendar month (UTC), with what they purchased. <see cref="Value"/> (and so
+/// <see cref="Overage"/>) is null when the month's reports add up beyond what can be counted; <see cref="Problem"/> says so.
+/// </summary>
+public sealed record MonthlyUsage(string CustomerId, string Metric, string Month, long? Value, string Aggregation, int Reports, long? Entitlement, long? Overage, DateTimeOffset? ComputedAt, string? Problem = null);
 
 /// <summary>
 /// The <c>UsageMonthly</c> table: PartitionKey customer id, RowKey <c>{yyyyMM}_{metric}</c>, plus a <c>{yyyyMM}</c>
@@ -16,7 +19,10 @@ public sealed record MonthlyUsage(string CustomerId, string Metric, string Month
 /// twice, or after a crash, gives the same figures. The head row is written under If-Match in the same transaction as
 /// the month's rows: a recompute that read before another report was committed cannot overwrite the newer figures.
 /// Counts add up across reports; distinct counts (<see cref="MetricAggregation.Max"/>) take each installation's
-/// largest report of the month and add up installations.
+/// largest report of the month and add up installations. Each report's figures are at most
+/// <see cref="ReportDocumentParser.MaxValue"/> (10^15), but nothing bounds how many reports a month has, so the sums
+/// are checked: a month whose reports add up beyond a long is stated as not countable, with the reason, as the reader
+/// refuses a report whose figures do, rather than failing every recompute of the month.
 /// </summary>
 public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWriter batches, UsageReportStore reports, IOptions<UsageReportOptions> options, TimeProvider time)
 {
@@ -40,7 +46,7 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
             var head = await table.GetEntityIfExistsAsync<TableEntity>(customerId, month, cancellationToken: cancellationToken);
             var processed = await reports.ProcessedOverlappingAsync(customerId, start, start.AddMonths(1), cancellationToken);
 
-            var sums = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            var sums = new SortedDictionary<string, long?>(StringComparer.Ordinal);
             var peaks = new SortedDictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
             var counts = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var report in processed)
@@ -56,7 +62,8 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                     counts[metric] = counts.GetValueOrDefault(metric) + 1;
                     if (options.Value.AggregationOf(metric) == MetricAggregation.Sum)
                     {
-                        sums[metric] = sums.GetValueOrDefault(metric) + value;
+                        // Null once the sum has gone beyond what can be counted, and null it stays.
+                        sums[metric] = sums.TryGetValue(metric, out var sum) ? Add(sum, value) : value;
                     }
                     else
                     {
@@ -75,7 +82,7 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
 
             foreach (var (metric, byInstallation) in peaks)
             {
-                sums[metric] = byInstallation.Values.Sum();
+                sums[metric] = byInstallation.Values.Aggregate((long?)0, Add);
             }
 
             var now = time.GetUtcNow();
@@ -84,7 +91,8 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                 var entitlement = customer?.EntitlementOf(s.Key);
                 return new MonthlyUsage(
                     customerId, s.Key, Display(month), s.Value, options.Value.AggregationOf(s.Key) == MetricAggregation.Sum ? "sum" : "max",
-                    counts[s.Key], entitlement, entitlement is { } e ? Math.Max(0, s.Value - e) : null, now);
+                    counts[s.Key], entitlement, Overage(s.Value, entitlement), now,
+                    s.Value is null ? $"The reports of {Display(month)} add up to more {s.Key} than can be counted (over {long.MaxValue}); their figures need checking." : null);
             }).ToList();
 
             var rows = figures.Select(f => new TableTransactionAction(TableTransactionActionType.UpsertReplace, ToEntity(f, month))).ToList();
@@ -143,22 +151,40 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                 continue;
             }
 
+            var problem = row.GetString("Problem");
             result.Add(new MonthlyUsage(
                 row.PartitionKey,
                 metric,
                 row.GetString("Month") ?? Display(row.RowKey[..6]),
-                row.GetInt64("Value") ?? 0,
+                problem is null ? row.GetInt64("Value") ?? 0 : null,
                 row.GetString("Aggregation") ?? "sum",
                 row.GetInt32("Reports") ?? 0,
                 row.GetInt64("Entitlement"),
                 row.GetInt64("Overage"),
-                row.GetDateTimeOffset("ComputedAt")));
+                row.GetDateTimeOffset("ComputedAt"),
+                problem));
         }
 
         return result;
     }
 
     public static string Display(string month) => $"{month[..4]}-{month[4..]}";
+
+    /// <summary>Usage above the entitlement; null without an entitlement, or without a countable figure.</summary>
+    public static long? Overage(long? value, long? entitlement) => value is { } v && entitlement is { } e ? Math.Max(0, v - e) : null;
+
+    /// <summary>The sum, or null when it goes beyond what a long can count (or <paramref name="sum"/> already did).</summary>
+    private static long? Add(long? sum, long value)
+    {
+        try
+        {
+            return sum is { } s ? checked(s + value) : null;
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
+    }
 
     private static TableEntity ToEntity(MonthlyUsage usage, string month) => new(usage.CustomerId, $"{month}_{usage.Metric}")
     {
@@ -170,5 +196,6 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
         ["Entitlement"] = usage.Entitlement,
         ["Overage"] = usage.Overage,
         ["ComputedAt"] = usage.ComputedAt,
+        ["Problem"] = usage.Problem,
     };
 }

@@ -291,7 +291,7 @@ public sealed partial class UsageReportEndpoints
             .Select(r =>
             {
                 var entitlement = _options.FindCustomer(r.CustomerId)?.EntitlementOf(r.Metric);
-                return (Usage: r, Entitlement: entitlement, Overage: entitlement is { } e ? Math.Max(0, r.Value - e) : (long?)null);
+                return (Usage: r, Entitlement: entitlement, Overage: UsageMonthlyTotals.Overage(r.Value, entitlement));
             })
             .ToList();
         var fromText = from.ToString("yyyy-MM", CultureInfo.InvariantCulture);
@@ -310,17 +310,26 @@ public sealed partial class UsageReportEndpoints
             ["success"] = true,
             ["from"] = fromText,
             ["to"] = toText,
-            ["rows"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+            ["rows"] = new JsonArray([.. rows.Select(r =>
             {
-                ["customer"] = r.Usage.CustomerId,
-                ["metric"] = r.Usage.Metric,
-                ["month"] = r.Usage.Month,
-                ["reported"] = r.Usage.Value,
-                ["entitlement"] = r.Entitlement,
-                ["overage"] = r.Overage,
-                ["reports"] = r.Usage.Reports,
-                ["aggregation"] = r.Usage.Aggregation,
-                ["computedAt"] = r.Usage.ComputedAt,
+                var row = new JsonObject
+                {
+                    ["customer"] = r.Usage.CustomerId,
+                    ["metric"] = r.Usage.Metric,
+                    ["month"] = r.Usage.Month,
+                    ["reported"] = r.Usage.Value,
+                    ["entitlement"] = r.Entitlement,
+                    ["overage"] = r.Overage,
+                    ["reports"] = r.Usage.Reports,
+                    ["aggregation"] = r.Usage.Aggregation,
+                    ["computedAt"] = r.Usage.ComputedAt,
+                };
+                if (r.Usage.Problem is { } problem)
+                {
+                    row["problem"] = problem;
+                }
+
+                return (JsonNode)row;
             })]),
         });
     }

@@ -37,6 +37,26 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     private static async Task<List<TableEntity>> RowsOfAsync(UsageReportHarness harness, string reportId) =>
         [.. (await harness.RowsAsync(TableNames.UsageRows)).Where(r => r.PartitionKey == UsageRowStore.PartitionKey("acme", reportId))];
 
+    /// <summary>A processed record of a January report written straight into the table, as the service would not write it.</summary>
+    private static async Task AddProcessedRecordAsync(UsageReportHarness harness, string reportId, string installation, string installationKey, DateTimeOffset end, string months)
+    {
+        var table = harness.Host.Tables.Table(TableNames.UsageReports);
+        await table.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
+        await table.AddEntityAsync(new TableEntity("acme", UsageReportStore.RowKey(reportId))
+        {
+            ["Status"] = UsageReportStore.Processed,
+            ["Claim"] = 1,
+            ["ContentHash"] = new string('0', 64),
+            ["InstallationId"] = installation,
+            ["InstallationKey"] = installationKey,
+            ["PeriodStart"] = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            ["PeriodEnd"] = end,
+            ["Blob"] = $"acme/{reportId}.json",
+            ["Months"] = months,
+            ["Reasons"] = "[]",
+        }, TestContext.Current.CancellationToken);
+    }
+
     private static async Task AssertNothingCountedAsync(UsageReportHarness harness)
     {
         Assert.Empty(await harness.ReportRecordsAsync());
@@ -211,21 +231,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     {
         // Before installation ids were compared ignoring case, a record's key was the hash of the id as written.
         await using var harness = new UsageReportHarness(azurite);
-        var table = harness.Host.Tables.Table(TableNames.UsageReports);
-        await table.CreateIfNotExistsAsync(TestContext.Current.CancellationToken);
-        await table.AddEntityAsync(new TableEntity("acme", UsageReportStore.RowKey("r-old"))
-        {
-            ["Status"] = UsageReportStore.Processed,
-            ["Claim"] = 1,
-            ["ContentHash"] = new string('0', 64),
-            ["InstallationId"] = "INST-1",
-            ["InstallationKey"] = UsageReportKeys.Hash("INST-1"),
-            ["PeriodStart"] = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero),
-            ["PeriodEnd"] = new DateTimeOffset(2026, 1, 16, 0, 0, 0, TimeSpan.Zero),
-            ["Blob"] = "acme/old.json",
-            ["Months"] = "{\"202601\":{\"task-users\":7}}",
-            ["Reasons"] = "[]",
-        }, TestContext.Current.CancellationToken);
+        await AddProcessedRecordAsync(harness, "r-old", "INST-1", UsageReportKeys.Hash("INST-1"), new DateTimeOffset(2026, 1, 16, 0, 0, 0, TimeSpan.Zero), "{\"202601\":{\"task-users\":7}}");
         var overlapping = Report("r-overlapping", installation: "INST-1", end: "2026-01-10T00:00:00Z", metrics: [Metric("task-users", 5)]);
         var secondHalf = Report("r-second-half", installation: "INST-1", start: "2026-01-16T00:00:00Z", metrics: [Metric("task-users", 9)]);
 
@@ -295,6 +301,42 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
                 ("202602_decision-instances", 0L, 1), ("202602_process-instances", 6L, 1), ("202602_task-users", 0L, 1),
             ],
             (await harness.MonthlyAsync()).Select(r => (r.RowKey, Value(r), r.GetInt32("Reports") ?? 0)));
+    }
+
+    [Fact]
+    public async Task Monthly_figures_that_add_up_beyond_what_can_be_counted_are_stated_as_not_countable_with_the_reason_instead_of_failing()
+    {
+        // Each report's figures are within the reader's limit; a month's reports could still add up beyond a long.
+        await using var harness = new UsageReportHarness(azurite);
+        var end = new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero);
+        foreach (var installation in new[] { "inst-a", "inst-b" })
+        {
+            await AddProcessedRecordAsync(harness, "r-" + installation, installation, UsageReportKeys.Installation(installation), end,
+                "{\"202601\":{\"process-instances\":5000000000000000000,\"task-users\":5000000000000000000,\"decision-instances\":6}}");
+        }
+
+        await harness.Host.Services.GetRequiredService<UsageMonthlyTotals>().RecomputeMonthAsync("acme", "202601", TestContext.Current.CancellationToken);
+
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal((12L, 2), (Value(Monthly(monthly, "202601_decision-instances")), Monthly(monthly, "202601_decision-instances").GetInt32("Reports")));
+        foreach (var metric in new[] { "process-instances", "task-users" })
+        {
+            var row = Monthly(monthly, "202601_" + metric);
+            Assert.Equal((null, null, 2), (row.GetInt64("Value"), row.GetInt64("Overage"), row.GetInt32("Reports")));
+            Assert.Equal($"The reports of 2026-01 add up to more {metric} than can be counted (over 9223372036854775807); their figures need checking.", row.GetString("Problem"));
+        }
+
+        using var admin = harness.Host.CreateClient();
+        admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
+        using var response = await admin.GetAsync("/api/usage?customer=acme&from=2026-01&to=2026-01", TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var rows = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("rows");
+        var instances = rows.EnumerateArray().Single(r => r.GetProperty("metric").GetString() == "process-instances");
+        Assert.Equal(
+            (System.Text.Json.JsonValueKind.Null, 1000L, System.Text.Json.JsonValueKind.Null),
+            (instances.GetProperty("reported").ValueKind, instances.GetProperty("entitlement").GetInt64(), instances.GetProperty("overage").ValueKind));
+        Assert.Contains("than can be counted", instances.GetProperty("problem").GetString(), StringComparison.Ordinal);
+        Assert.False(rows.EnumerateArray().Single(r => r.GetProperty("metric").GetString() == "decision-instances").TryGetProperty("problem", out _));
     }
 
     [Fact]
