@@ -32,6 +32,24 @@ public static partial class UsageReportKeys
     public static string UploadBlobName(string customerId, string reportId, bool compressed) =>
         $"{customerId}/{reportId}.json{(compressed ? ".gz" : "")}";
 
+    /// <summary>
+    /// <paramref name="name"/> with <c>~{tag}</c> before its <c>.json</c> or <c>.json.gz</c> ending (at its end when it
+    /// has neither): <c>acme/2026-01.json</c> tagged <c>1f0c</c> is <c>acme/2026-01~1f0c.json</c>. The name a blob gets
+    /// where its own name is taken.
+    /// </summary>
+    public static string Tagged(string name, string tag)
+    {
+        foreach (var ending in (ReadOnlySpan<string>)[".json.gz", ".json"])
+        {
+            if (name.EndsWith(ending, StringComparison.OrdinalIgnoreCase) && name.Length > ending.Length)
+            {
+                return $"{name[..^ending.Length]}~{tag}{name[^ending.Length..]}";
+            }
+        }
+
+        return $"{name}~{tag}";
+    }
+
     // \z, not $: $ also matches before a final newline, so "r1\n" would pass.
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\z")]
     private static partial Regex ReportIdPattern();

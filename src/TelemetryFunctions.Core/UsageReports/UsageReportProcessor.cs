@@ -259,7 +259,7 @@ public sealed partial class UsageReportProcessor(
         ["reasons"] = new JsonArray([.. reasons.Select(r => (JsonNode)JsonValue.Create(r))]),
         ["attempts"] = entry.Attempts,
         ["whatToDo"] = status == BlobLedgerEntry.Failed
-            ? "Fix the cause (see the last error), then move the report back into the usage-reports container under the same name; it is processed afresh."
+            ? "Fix the cause (see the last error), then move the report back into the usage-reports container under its name there (blob); it is processed afresh."
             : "Nothing of this report was counted. Fix the report at its source and upload it again (a corrected report needs a new report id if its id was already counted). See docs/usage-reports.md.",
     };
 

@@ -37,6 +37,9 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     private static async Task<List<TableEntity>> RowsOfAsync(UsageReportHarness harness, string reportId) =>
         [.. (await harness.RowsAsync(TableNames.UsageRows)).Where(r => r.PartitionKey == UsageRowStore.PartitionKey("acme", reportId))];
 
+    private static async Task<byte[]> DownloadAsync(Azure.Storage.Blobs.BlobContainerClient container, string name) =>
+        (await container.GetBlobClient(name).DownloadContentAsync(TestContext.Current.CancellationToken)).Value.Content.ToArray();
+
     private static async Task AssertNothingCountedAsync(UsageReportHarness harness)
     {
         Assert.Empty(await harness.ReportRecordsAsync());
@@ -283,7 +286,10 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
 
         Assert.Equal(BlobLedgerEntry.Rejected, movedBack.Status);
         Assert.Contains("overlaps report 'r-b'", movedBack.Reasons[0], StringComparison.Ordinal);
-        Assert.Contains("overlaps report 'r-b'", (await harness.ErrorDocumentAsync("acme/a.json")).GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        // The failed original and its error document stay as they were; the report refused now goes beside them.
+        Assert.Equal("failed", (await harness.ErrorDocumentAsync("acme/a.json")).GetProperty("status").GetString());
+        var refused = (await UsageReportHarness.NamesAsync(harness.Quarantine)).Single(n => n.StartsWith("acme/a~", StringComparison.Ordinal) && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Contains("overlaps report 'r-b'", (await harness.ErrorDocumentAsync(refused)).GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
         var records = (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? "");
         Assert.Equal(new Dictionary<string, string> { ["r_r-a"] = "failed", ["r_r-b"] = "processed" }, records);
         Assert.Contains("overlaps report 'r-b'", UsageReportStore.ParseReasons((await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-a").GetString("Reasons"))[0], StringComparison.Ordinal);
@@ -568,6 +574,54 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal((1, 1), (pass.Examined, pass.Quarantined));
         Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
         Assert.Equal(["acme/bad.json", "acme/bad.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+    }
+
+    [Fact]
+    public async Task A_report_quarantined_under_a_name_already_in_quarantine_goes_beside_it_under_a_unique_name_and_overwrites_nothing()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var first = "[]"u8.ToArray();
+        var second = Signed(Report(), OtherSecret);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/2026-01.json", first)).Status);
+        var firstError = await harness.ErrorDocumentAsync("acme/2026-01.json");
+
+        var outcome = await harness.UploadAndProcessAsync("acme/2026-01.json", second);
+
+        Assert.Equal(BlobLedgerEntry.Rejected, outcome.Status);
+        var names = await UsageReportHarness.NamesAsync(harness.Quarantine);
+        var unique = Assert.Single(names, n => n != "acme/2026-01.json" && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Matches(@"^acme/2026-01~[0-9a-f]{16}\.json\z", unique);
+        Assert.Equal(["acme/2026-01.json", "acme/2026-01.json.error.json", unique, unique + ".error.json"], names.Order(StringComparer.Ordinal));
+        Assert.Equal(first, await DownloadAsync(harness.Quarantine, "acme/2026-01.json"));
+        Assert.Equal(firstError.ToString(), (await harness.ErrorDocumentAsync("acme/2026-01.json")).ToString());
+        Assert.Equal(second, await DownloadAsync(harness.Quarantine, unique));
+        var secondError = await harness.ErrorDocumentAsync(unique);
+        Assert.Equal(("acme/2026-01.json", "rejected"), (secondError.GetProperty("blob").GetString(), secondError.GetProperty("status").GetString()));
+        Assert.Contains("The signature does not match", secondError.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task A_quarantine_move_under_a_unique_name_interrupted_before_the_delete_is_finished_under_that_same_name()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/bad.json", "[]"u8.ToArray())).Status);
+        await harness.UploadAsync("acme/bad.json", "{}"u8.ToArray());
+        faults.Matches = m => m.Request.Method == RequestMethod.Delete && m.Request.Uri.Path.Contains("usage-reports/", StringComparison.Ordinal);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/bad.json"));
+        var interrupted = await UsageReportHarness.NamesAsync(harness.Quarantine);
+        faults.Heal();
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1), (pass.Examined, pass.Quarantined));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal(4, interrupted.Count);
+        Assert.Equal(interrupted, await UsageReportHarness.NamesAsync(harness.Quarantine));
+        var unique = interrupted.Single(n => n.StartsWith("acme/bad~", StringComparison.Ordinal) && n.EndsWith(".json", StringComparison.Ordinal) && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Equal("{}"u8.ToArray(), await DownloadAsync(harness.Quarantine, unique));
+        Assert.Equal("[]"u8.ToArray(), await DownloadAsync(harness.Quarantine, "acme/bad.json"));
     }
 
     [Fact]
