@@ -118,17 +118,16 @@ public sealed partial class UsageReportEndpoints
 
         try
         {
+            // The same report processed or in progress is a duplicate, other content under its id a conflict. A report
+            // that failed was never counted: the same report is stored again and processed afresh, and other content (a
+            // regenerated report) is stored and takes its place; either is refused as overlapping if another report
+            // covered the period meanwhile.
             var existing = await _reports.GetAsync(customer!.Id, reportId, cancellationToken);
-            if (existing is not null && existing.ContentHash != contentHash)
-            {
-                return Conflict(reportId);
-            }
-
-            // The same report processed or in progress is a duplicate; the same report that failed is stored again and
-            // processed afresh (refused as overlapping if another report covered its period meanwhile).
             if (existing is { Status: not UsageReportStore.Failed })
             {
-                return Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
+                return existing.ContentHash != contentHash
+                    ? Conflict(reportId, existing.Status)
+                    : Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
             }
 
             var container = await _containers.ReportsAsync(cancellationToken);
@@ -148,7 +147,7 @@ public sealed partial class UsageReportEndpoints
                 var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
                 return properties.Value.Metadata.TryGetValue("contentsha256", out var stored) && stored == contentHash
                     ? Accepted(reportId, "queued", duplicate: true)
-                    : Conflict(reportId);
+                    : Conflict(reportId, UsageReportStore.Pending);
             }
 
             LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
@@ -494,9 +493,10 @@ public sealed partial class UsageReportEndpoints
         return new JsonNodeResult(202, body, StatusPath(reportId));
     }
 
-    private static JsonResponse Conflict(string reportId) =>
-        JsonResponse.Error(new IngestError(409, "report_id_conflict",
-            $"Report id '{reportId}' was already received with different content; the first report is kept. Give a corrected report a new report id."));
+    private static JsonResponse Conflict(string reportId, string status) =>
+        JsonResponse.Error(new IngestError(409, "report_id_conflict", status == UsageReportStore.Processed
+            ? $"Report id '{reportId}' is already counted with different content; that report stands and this one is not stored. Give a corrected report a new report id."
+            : $"Report id '{reportId}' was already received with different content, which is not processed yet; this one is not stored. Give a corrected report a new report id, or, should that report end failed (its status URL says so), upload this one again."));
 
     private static JsonResponse NotFound(string id) =>
         JsonResponse.Error(new IngestError(404, "not_found", "No usage report with this id was received from this customer."));

@@ -130,7 +130,9 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Equal((HttpStatusCode.Accepted, "processed"), (processedAgain.StatusCode, (await JsonAsync(processedAgain)).GetProperty("status").GetString()));
         Assert.Equal(HttpStatusCode.Conflict, queuedOther.StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, processedOther.StatusCode);
-        Assert.Equal("report_id_conflict", (await JsonAsync(processedOther)).GetProperty("error").GetProperty("code").GetString());
+        var conflict = (await JsonAsync(processedOther)).GetProperty("error");
+        Assert.Equal("report_id_conflict", conflict.GetProperty("code").GetString());
+        Assert.StartsWith("Report id 'r-2026-01' is already counted with different content; that report stands", conflict.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
     }
 
@@ -155,6 +157,33 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
         Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
         Assert.Equal("processed", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_regenerated_report_posted_after_its_report_id_failed_is_stored_and_takes_the_failed_reports_place()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        using var client = Client(harness);
+        using var first = await client.PostAsync("/v1/usage-reports", Body(Signed(Report())), Token);
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        var failed = await StatusAsync(client, "r-2026-01");
+        faults.Heal();
+        var regenerated = Report();
+        regenerated["generatedAt"] = "2026-06-01T08:00:00Z";
+
+        using var again = await client.PostAsync("/v1/usage-reports", Body(Signed(regenerated)), Token);
+
+        Assert.Equal("failed", failed.GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var accepted = await JsonAsync(again);
+        Assert.Equal(("queued", false), (accepted.GetProperty("status").GetString(), accepted.GetProperty("duplicate").GetBoolean()));
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        var processed = await StatusAsync(client, "r-2026-01");
+        Assert.Equal("processed", processed.GetProperty("status").GetString());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(regenerated.ToJsonString()))), processed.GetProperty("contentSha256").GetString());
+        Assert.Equal(["acme/r-2026-01.json", "acme/r-2026-01.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
     }
 
     [Fact]
