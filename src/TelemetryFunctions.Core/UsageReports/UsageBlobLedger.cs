@@ -187,7 +187,10 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         return entries;
     }
 
-    /// <summary>Entries of a customer's blobs that carried <paramref name="reportId"/> or are named after it.</summary>
+    /// <summary>
+    /// Entries of a customer's blobs that carried <paramref name="reportId"/> or are named after it; such a blob may have
+    /// held another report, which its <see cref="BlobLedgerEntry.ReportId"/> then names.
+    /// </summary>
     public async Task<List<BlobLedgerEntry>> FindAsync(string customerId, string reportId, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReportBlobs, cancellationToken);

@@ -177,7 +177,9 @@ public sealed partial class UsageReportEndpoints
         try
         {
             var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
-            var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
+            var found = await _ledger.FindAsync(customer.Id, id, cancellationToken);
+            // A blob that bears one of the id's upload names but held another report speaks for that report, not this id.
+            var entries = found.Where(e => e.ReportId is null || e.ReportId == id).ToList();
             var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
             // "processed" once committed: the report is counted, whatever happens to the rest of its run. Until that run
             // has finished (the monthly totals recomputed; the reconciliation pass retries it) monthlyTotals says pending.
@@ -210,7 +212,7 @@ public sealed partial class UsageReportEndpoints
             }
 
             // No record, or a failed one: uploaded (again) and not yet processed is queued.
-            if (await IsQueuedAsync(customer.Id, id, entries, cancellationToken))
+            if (await IsQueuedAsync(customer.Id, id, found, cancellationToken))
             {
                 return new JsonNodeResult(200, Status(id, "queued"));
             }

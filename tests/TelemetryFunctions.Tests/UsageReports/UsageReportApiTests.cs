@@ -137,6 +137,21 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task The_status_of_a_report_id_never_reports_the_outcome_of_a_blob_that_only_bears_its_upload_name_and_held_another_report()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/r-2026-02.json", Signed(Report("r-2026-01"), OtherSecret))).Status);
+
+        using var february = await client.GetAsync("/v1/usage-reports/r-2026-02", Token);
+        var january = await StatusAsync(client, "r-2026-01");
+
+        Assert.Equal(HttpStatusCode.NotFound, february.StatusCode);
+        Assert.Equal("rejected", january.GetProperty("status").GetString());
+        Assert.Contains("The signature does not match", january.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_failed_report_uploaded_again_is_stored_again_queued_and_processed_afresh()
     {
         var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
