@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -21,13 +22,17 @@ namespace TelemetryFunctions.UsageReports;
 /// <summary>
 /// <c>POST /v1/usage-reports</c> and <c>GET /v1/usage-reports/{id}</c> for customers (their report key, HTTP Basic
 /// user name or Bearer token), and <c>GET /api/usage</c> for operators (the host checks the admin key). The upload
-/// stores the report as sent, under <c>{customerId}/{reportId}.json[.gz]</c>, and answers 202: the blob event (or the
-/// local host's watcher) processes it like any other upload, and the status URL tells how that ended.
+/// stores the report as sent, under <c>{customerId}/{reportId}.json[.gz]</c> (tagged with its content hash where a blob
+/// of other content has that name), and answers 202: the blob event (or the local host's watcher) processes it like any
+/// other upload, and the status URL tells how that ended.
 /// </summary>
 public sealed partial class UsageReportEndpoints
 {
     private const int CopyChunk = 64 * 1024;
     private const int MaxMonths = 120;
+
+    /// <summary>Metadata of a blob the upload stored: the report's content hash, so a retried upload is known as the same report.</summary>
+    private const string ContentHashMetadata = "contentsha256";
 
     private readonly UsageReportOptions _options;
     private readonly UsageReportReader _reader;
@@ -130,28 +135,38 @@ public sealed partial class UsageReportEndpoints
                     : Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
             }
 
+            // Create-only, under the report's name; where a blob of other content has that name (a report an admin
+            // uploaded straight into the container under it, or other content under this id, not processed yet), under
+            // the name tagged with the content hash, and failing that one of its own. Whatever the name, the processor
+            // decides by report id and content whether it is new, a duplicate or a conflict. Only this very report found
+            // under a name (an upload retried before its processing) is answered as a duplicate here.
             var container = await _containers.ReportsAsync(cancellationToken);
-            var blob = container.GetBlobClient(UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed));
-            spool.Position = 0;
-            try
+            var name = UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed);
+            foreach (var candidate in new[] { name, UsageReportKeys.Tagged(name, contentHash[..16]), UsageReportKeys.Tagged(name, Guid.NewGuid().ToString("N")) })
             {
-                await blob.UploadAsync(spool, new BlobUploadOptions
+                var blob = container.GetBlobClient(candidate);
+                spool.Position = 0;
+                try
                 {
-                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-                    HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
-                    Metadata = new Dictionary<string, string> { ["contentsha256"] = contentHash, ["uploadedvia"] = "api" },
-                }, cancellationToken);
-            }
-            catch (RequestFailedException e) when (e.Status is 409 or 412)
-            {
-                var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
-                return properties.Value.Metadata.TryGetValue("contentsha256", out var stored) && stored == contentHash
-                    ? Accepted(reportId, "queued", duplicate: true)
-                    : Conflict(reportId, UsageReportStore.Pending);
+                    await blob.UploadAsync(spool, new BlobUploadOptions
+                    {
+                        Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                        HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
+                        Metadata = new Dictionary<string, string> { [ContentHashMetadata] = contentHash, ["uploadedvia"] = "api" },
+                    }, cancellationToken);
+                    LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
+                    return Accepted(reportId, "queued", duplicate: false);
+                }
+                catch (RequestFailedException e) when (e.Status is 409 or 412)
+                {
+                    if (await StoredContentHashAsync(blob, cancellationToken) == contentHash)
+                    {
+                        return Accepted(reportId, "queued", duplicate: true);
+                    }
+                }
             }
 
-            LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
-            return Accepted(reportId, "queued", duplicate: false);
+            throw new InvalidOperationException("Every blob name tried for an uploaded usage report was taken.");
         }
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
@@ -319,27 +334,42 @@ public sealed partial class UsageReportEndpoints
         });
     }
 
-    /// <summary>A blob under the report's upload name that no processing run has judged yet (as it is now).</summary>
+    /// <summary>A blob under one of the report's upload names (tagged ones too) that no processing run has judged yet (as it is now).</summary>
     private async Task<bool> IsQueuedAsync(string customerId, string reportId, List<BlobLedgerEntry> entries, CancellationToken cancellationToken)
     {
         var container = await _containers.ReportsAsync(cancellationToken);
-        foreach (var name in new[] { UsageReportKeys.UploadBlobName(customerId, reportId, false), UsageReportKeys.UploadBlobName(customerId, reportId, true) })
+        foreach (var prefix in new[] { UsageReportKeys.UploadBlobName(customerId, reportId, compressed: false), UsageReportKeys.TaggedUploadPrefix(customerId, reportId) })
         {
-            try
+            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken))
             {
-                var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
-                var entry = entries.FirstOrDefault(e => e.BlobName == name);
-                if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
+                if (!UsageReportKeys.IsUploadBlobName(customerId, reportId, blob.Name))
+                {
+                    continue;
+                }
+
+                var entry = entries.FirstOrDefault(e => e.BlobName == blob.Name);
+                if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(blob.Properties.ETag))
                 {
                     return true;
                 }
             }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-            }
         }
 
         return false;
+    }
+
+    /// <summary>The content hash the upload stored a blob with; null when it has none (uploaded some other way) or is gone.</summary>
+    private static async Task<string?> StoredContentHashAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+            return properties.Value.Metadata.TryGetValue(ContentHashMetadata, out var stored) ? stored : null;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
     }
 
     /// <summary>The first and last month of a <c>from</c>/<c>to</c> pair of days (<see cref="ReadRange"/>) or months.</summary>
@@ -498,7 +528,7 @@ public sealed partial class UsageReportEndpoints
     private static JsonResponse Conflict(string reportId, string status) =>
         JsonResponse.Error(new IngestError(409, "report_id_conflict", status == UsageReportStore.Processed
             ? $"Report id '{reportId}' is already counted with different content; that report stands and this one is not stored. Give a corrected report a new report id."
-            : $"Report id '{reportId}' was already received with different content, which is not processed yet; this one is not stored. Give a corrected report a new report id, or, should that report end failed (its status URL says so), upload this one again."));
+            : $"Report id '{reportId}' was already received with different content, which is being processed; this one is not stored. Give a corrected report a new report id, or, should that report end failed (its status URL says so), upload this one again."));
 
     private static JsonResponse NotFound(string id) =>
         JsonResponse.Error(new IngestError(404, "not_found", "No usage report with this id was received from this customer."));

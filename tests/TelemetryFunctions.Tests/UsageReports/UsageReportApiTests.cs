@@ -112,7 +112,7 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task The_same_report_again_is_accepted_as_a_duplicate_and_other_content_under_its_id_is_a_409_conflict()
+    public async Task The_same_report_again_is_a_duplicate_and_other_content_is_a_409_conflict_once_the_id_is_counted_and_before_that_a_conflict_the_processor_quarantines()
     {
         await using var harness = new UsageReportHarness(azurite);
         using var client = Client(harness);
@@ -121,19 +121,60 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
 
         using var queuedAgain = await client.PostAsync("/v1/usage-reports", Body(content), Token);
         using var queuedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 1)]))), Token);
+        var other = Assert.Single(await UsageReportHarness.NamesAsync(harness.Reports), n => n != "acme/r-2026-01.json");
         await harness.ProcessAsync("acme/r-2026-01.json");
+        var otherOutcome = await harness.ProcessAsync(other);
         using var processedAgain = await client.PostAsync("/v1/usage-reports", Body(Gzip(content), "application/gzip"), Token);
         using var processedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 2)]))), Token);
 
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         Assert.Equal((HttpStatusCode.Accepted, true), (queuedAgain.StatusCode, (await JsonAsync(queuedAgain)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, false), (queuedOther.StatusCode, (await JsonAsync(queuedOther)).GetProperty("duplicate").GetBoolean()));
+        Assert.StartsWith("acme/r-2026-01~", other, StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Conflict, otherOutcome.Status);
         Assert.Equal((HttpStatusCode.Accepted, "processed"), (processedAgain.StatusCode, (await JsonAsync(processedAgain)).GetProperty("status").GetString()));
-        Assert.Equal(HttpStatusCode.Conflict, queuedOther.StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, processedOther.StatusCode);
         var conflict = (await JsonAsync(processedOther)).GetProperty("error");
         Assert.Equal("report_id_conflict", conflict.GetProperty("code").GetString());
         Assert.StartsWith("Report id 'r-2026-01' is already counted with different content; that report stands", conflict.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        var status = await StatusAsync(client, "r-2026-01");
+        Assert.Equal(("processed", 1200L), (status.GetProperty("status").GetString(), status.GetProperty("months").GetProperty("202601").GetProperty("process-instances").GetInt64()));
+        Assert.Contains("that report is counted and this one is not", Assert.Single(status.GetProperty("conflicts").EnumerateArray()).GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_posted_under_an_id_whose_upload_name_a_container_blob_of_another_report_holds_is_stored_under_a_unique_name_and_counted()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        // An admin uploaded January's report straight into the container under a name of their choosing.
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/r-2026-02.json", Signed(Report("r-2026-01")))).Status);
+        var february = Report("r-2026-02", start: "2026-02-01T00:00:00Z", end: "2026-03-01T00:00:00Z", metrics: [Metric("process-instances", 900)]);
+        february["generatedAt"] = "2026-03-01T00:00:00Z";
+        using var before = await client.GetAsync("/v1/usage-reports/r-2026-02", Token);
+
+        using var upload = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+        using var retried = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+
+        Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        var accepted = await JsonAsync(upload);
+        Assert.Equal(("r-2026-02", "queued", false), (accepted.GetProperty("reportId").GetString(), accepted.GetProperty("status").GetString(), accepted.GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, true), (retried.StatusCode, (await JsonAsync(retried)).GetProperty("duplicate").GetBoolean()));
+        var names = await UsageReportHarness.NamesAsync(harness.Reports);
+        var stored = Assert.Single(names, n => n != "acme/r-2026-02.json");
+        Assert.Matches(@"^acme/r-2026-02~[0-9a-f]{16}\.json\z", stored);
+        Assert.Equal(Signed(february), (await harness.Reports.GetBlobClient(stored).DownloadContentAsync(Token)).Value.Content.ToArray());
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-02")).GetProperty("status").GetString());
+
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync(stored)).Status);
+        var processed = await StatusAsync(client, "r-2026-02");
+        using var again = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+
+        Assert.Equal(("processed", 900L), (processed.GetProperty("status").GetString(), processed.GetProperty("months").GetProperty("202602").GetProperty("process-instances").GetInt64()));
+        Assert.Equal((HttpStatusCode.Accepted, "processed", true), (again.StatusCode, (await JsonAsync(again)).GetProperty("status").GetString(), (await JsonAsync(again)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal(2, (await UsageReportHarness.NamesAsync(harness.Reports)).Count);
     }
 
     [Fact]
