@@ -187,13 +187,21 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         return entries;
     }
 
-    /// <summary>Entries of a customer's blobs that carried <paramref name="reportId"/> or are named after it.</summary>
+    /// <summary>
+    /// Entries of a customer's blobs that carried <paramref name="reportId"/> or bear one of its upload names
+    /// (<see cref="UsageReportKeys.IsUploadBlobName"/>); such a blob may have held another report, which its
+    /// <see cref="BlobLedgerEntry.ReportId"/> then names.
+    /// </summary>
     public async Task<List<BlobLedgerEntry>> FindAsync(string customerId, string reportId, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReportBlobs, cancellationToken);
         var plain = UsageReportKeys.UploadBlobName(customerId, reportId, compressed: false);
         var compressed = UsageReportKeys.UploadBlobName(customerId, reportId, compressed: true);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {customerId} and (ReportId eq {reportId} or BlobName eq {plain} or BlobName eq {compressed})");
+        var tagged = UsageReportKeys.TaggedUploadPrefix(customerId, reportId);
+        // The names that begin with the prefix sort from it up to (not including) the prefix with its '~' raised by one.
+        var afterTagged = tagged[..^1] + (char)('~' + 1);
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {customerId} and (ReportId eq {reportId} or BlobName eq {plain} or BlobName eq {compressed} or (BlobName ge {tagged} and BlobName lt {afterTagged}))");
         var entries = new List<BlobLedgerEntry>();
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {

@@ -9,7 +9,10 @@ namespace TelemetryFunctions.UsageReports;
 
 /// <summary>
 /// The report container (<c>usage-reports</c>) and the quarantine container (<c>usage-reports-quarantine</c>), created
-/// on first use. A quarantined report keeps its name; <c>{name}.error.json</c> beside it says why, in words.
+/// on first use. A quarantined report keeps its name, with <c>{name}.error.json</c> beside it saying why, in words. Nothing
+/// in quarantine is ever overwritten: where an earlier report already holds the name (a report uploaded again under the
+/// same name and refused again, say), the report goes under <c>{name}~{tag}.json</c> (<see cref="UsageReportKeys.Tagged"/>;
+/// the tag is derived from the blob's name and ETag) with its error document beside it under the matching name.
 /// </summary>
 public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<UsageReportOptions> options, TimeProvider time)
 {
@@ -17,6 +20,15 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
     private Task<BlobContainerClient>? _quarantine;
 
     public const string ErrorSuffix = ".error.json";
+
+    /// <summary>
+    /// Metadata of the copy and of the error document in quarantine: the blob they are of, as it was judged (a hash of its
+    /// name and ETag). A quarantine name that holds anything else belongs to another report.
+    /// </summary>
+    private const string JudgedMetadata = "judgedblob";
+
+    /// <summary>How many names in quarantine are tried for one blob (its own, then tagged ones).</summary>
+    private const int MaxNames = 10;
 
     public Task<BlobContainerClient> ReportsAsync(CancellationToken cancellationToken) =>
         EnsureAsync(ref _reports, options.Value.Container, cancellationToken);
@@ -27,16 +39,21 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
     /// <summary>
     /// Writes the error document, copies the blob to quarantine (streamed, never held in memory), records the outcome
     /// through <paramref name="record"/>, then deletes the original if it is still the blob that was judged. Each step
-    /// is safe to repeat, so a move interrupted by a crash is finished by the next attempt.
+    /// is safe to repeat, so a move interrupted by a crash is finished by the next attempt: the name in quarantine is
+    /// the first one free or already holding this very blob, so a repeated move finds its own copy again and never
+    /// overwrites another report's.
     /// </summary>
     public async Task QuarantineAsync(string blobName, ETag judged, JsonObject errorDocument, Func<Task> record, CancellationToken cancellationToken)
     {
         var reports = await ReportsAsync(cancellationToken);
         var quarantine = await QuarantineAsync(cancellationToken);
+        var mark = UsageReportKeys.Hash(blobName + "\u001F" + UsageBlobLedger.Normalize(judged));
+        var name = await QuarantineNameAsync(quarantine, blobName, mark, cancellationToken);
         errorDocument["quarantinedAt"] = time.GetUtcNow();
-        await quarantine.GetBlobClient(blobName + ErrorSuffix).UploadAsync(
+        await WriteErrorDocumentAsync(
+            quarantine.GetBlobClient(name + ErrorSuffix),
             BinaryData.FromString(errorDocument.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })),
-            new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/json; charset=utf-8" } },
+            mark,
             cancellationToken);
 
         var source = reports.GetBlobClient(blobName);
@@ -46,13 +63,16 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
             await using var content = await source.OpenReadAsync(
                 new BlobOpenReadOptions(allowModifications: false) { BufferSize = 1024 * 1024, Conditions = new BlobRequestConditions { IfMatch = judged } },
                 cancellationToken);
-            await quarantine.GetBlobClient(blobName).UploadAsync(
+            await CopyAsync(
+                quarantine.GetBlobClient(name),
                 content,
                 new BlobUploadOptions
                 {
                     HttpHeaders = new BlobHttpHeaders { ContentType = properties.Value.ContentType, ContentEncoding = properties.Value.ContentEncoding },
-                    Metadata = properties.Value.Metadata,
+                    Metadata = new Dictionary<string, string>(properties.Value.Metadata, StringComparer.OrdinalIgnoreCase) { [JudgedMetadata] = mark },
+                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
                 },
+                mark,
                 cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status is 404 or 412)
@@ -70,6 +90,90 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
         {
             // A new upload under the same name arrived meanwhile: it stays and is processed on its own.
         }
+    }
+
+    /// <summary>The blob's own name if it is free in quarantine (or holds this very blob, moved there before), else the first free tagged one.</summary>
+    private static async Task<string> QuarantineNameAsync(BlobContainerClient quarantine, string blobName, string mark, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < MaxNames; i++)
+        {
+            var name = i == 0 ? blobName : UsageReportKeys.Tagged(blobName, i == 1 ? mark[..16] : $"{mark[..16]}-{i}");
+            if (await IsFreeOrOwnAsync(quarantine.GetBlobClient(name), mark, cancellationToken)
+                && await IsFreeOrOwnAsync(quarantine.GetBlobClient(name + ErrorSuffix), mark, cancellationToken))
+            {
+                return name;
+            }
+        }
+
+        throw new InvalidOperationException($"Every name tried in the quarantine container for a usage report blob is taken ({MaxNames} names).");
+    }
+
+    private static async Task<bool> IsFreeOrOwnAsync(BlobClient blob, string mark, CancellationToken cancellationToken) =>
+        await MarkOfAsync(blob, cancellationToken) is not { } held || held == mark;
+
+    /// <summary>The <see cref="JudgedMetadata"/> of a blob in quarantine: null when there is no such blob, empty when it has none.</summary>
+    private static async Task<string?> MarkOfAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+            return properties.Value.Metadata.TryGetValue(JudgedMetadata, out var mark) ? mark : "";
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Creates the copy; finds it already there when an earlier attempt made it. Another report's blob under the name is never replaced.</summary>
+    private static async Task CopyAsync(BlobClient target, Stream content, BlobUploadOptions upload, string mark, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await target.UploadAsync(content, upload, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+            var held = await MarkOfAsync(target, cancellationToken);
+            if (held is null)
+            {
+                // The name is free: the condition that failed was the source's (replaced or deleted meanwhile).
+                throw;
+            }
+
+            if (held != mark)
+            {
+                throw new StorageContentionException("Another usage report took the name in quarantine meanwhile; the next attempt chooses another.");
+            }
+        }
+    }
+
+    /// <summary>Creates the error document, or rewrites this blob's own (an earlier attempt's); another report's is never replaced.</summary>
+    private static async Task WriteErrorDocumentAsync(BlobClient target, BinaryData document, string mark, CancellationToken cancellationToken)
+    {
+        var upload = new BlobUploadOptions
+        {
+            HttpHeaders = new BlobHttpHeaders { ContentType = "application/json; charset=utf-8" },
+            Metadata = new Dictionary<string, string> { [JudgedMetadata] = mark },
+            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+        };
+        try
+        {
+            await target.UploadAsync(document, upload, cancellationToken);
+            return;
+        }
+        catch (RequestFailedException e) when (e.Status is 409 or 412)
+        {
+        }
+
+        var existing = await target.GetPropertiesAsync(cancellationToken: cancellationToken);
+        if (!existing.Value.Metadata.TryGetValue(JudgedMetadata, out var held) || held != mark)
+        {
+            throw new StorageContentionException("Another usage report took the name in quarantine meanwhile; the next attempt chooses another.");
+        }
+
+        upload.Conditions = new BlobRequestConditions { IfMatch = existing.Value.ETag };
+        await target.UploadAsync(document, upload, cancellationToken);
     }
 
     private async Task<BlobContainerClient> CreateAsync(string name, CancellationToken cancellationToken)

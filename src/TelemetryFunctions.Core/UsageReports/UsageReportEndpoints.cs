@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure;
+using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -21,8 +22,9 @@ namespace TelemetryFunctions.UsageReports;
 /// <summary>
 /// <c>POST /v1/usage-reports</c> and <c>GET /v1/usage-reports/{id}</c> for customers (their report key, HTTP Basic
 /// user name or Bearer token), and <c>GET /api/usage</c> for operators (the host checks the admin key). The upload
-/// stores the report as sent, under <c>{customerId}/{reportId}.json[.gz]</c>, and answers 202: the blob event (or the
-/// local host's watcher) processes it like any other upload, and the status URL tells how that ended.
+/// stores the report as sent, under <c>{customerId}/{reportId}.json[.gz]</c> (tagged with its content hash where a blob
+/// of other content has that name), and answers 202: the blob event (or the local host's watcher) processes it like any
+/// other upload, and the status URL tells how that ended.
 /// </summary>
 public sealed partial class UsageReportEndpoints
 {
@@ -35,6 +37,9 @@ public sealed partial class UsageReportEndpoints
     /// so that bound stays far from the end of <see cref="DateTime"/>.
     /// </summary>
     private static readonly DateOnly LastMonth = new(9998, 12, 1);
+
+    /// <summary>Metadata of a blob the upload stored: the report's content hash, so a retried upload is known as the same report.</summary>
+    private const string ContentHashMetadata = "contentsha256";
 
     private readonly UsageReportOptions _options;
     private readonly UsageReportReader _reader;
@@ -125,41 +130,50 @@ public sealed partial class UsageReportEndpoints
 
         try
         {
+            // The same report processed or in progress is a duplicate, other content under its id a conflict. A report
+            // that failed was never counted: the same report is stored again and processed afresh, and other content (a
+            // regenerated report) is stored and takes its place; either is refused as overlapping if another report
+            // covered the period meanwhile.
             var existing = await _reports.GetAsync(customer!.Id, reportId, cancellationToken);
-            if (existing is not null && existing.ContentHash != contentHash)
-            {
-                return Conflict(reportId);
-            }
-
-            // The same report processed or in progress is a duplicate; the same report that failed is stored again and
-            // processed afresh (refused as overlapping if another report covered its period meanwhile).
             if (existing is { Status: not UsageReportStore.Failed })
             {
-                return Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
+                return existing.ContentHash != contentHash
+                    ? Conflict(reportId, existing.Status)
+                    : Accepted(reportId, existing.Status == UsageReportStore.Processed ? "processed" : "processing", duplicate: true);
             }
 
+            // Create-only, under the report's name; where a blob of other content has that name (a report an admin
+            // uploaded straight into the container under it, or other content under this id, not processed yet), under
+            // the name tagged with the content hash, and failing that one of its own. Whatever the name, the processor
+            // decides by report id and content whether it is new, a duplicate or a conflict. Only this very report found
+            // under a name (an upload retried before its processing) is answered as a duplicate here.
             var container = await _containers.ReportsAsync(cancellationToken);
-            var blob = container.GetBlobClient(UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed));
-            spool.Position = 0;
-            try
+            var name = UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed);
+            foreach (var candidate in new[] { name, UsageReportKeys.Tagged(name, contentHash[..16]), UsageReportKeys.Tagged(name, Guid.NewGuid().ToString("N")) })
             {
-                await blob.UploadAsync(spool, new BlobUploadOptions
+                var blob = container.GetBlobClient(candidate);
+                spool.Position = 0;
+                try
                 {
-                    Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
-                    HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
-                    Metadata = new Dictionary<string, string> { ["contentsha256"] = contentHash, ["uploadedvia"] = "api" },
-                }, cancellationToken);
-            }
-            catch (RequestFailedException e) when (e.Status is 409 or 412)
-            {
-                var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
-                return properties.Value.Metadata.TryGetValue("contentsha256", out var stored) && stored == contentHash
-                    ? Accepted(reportId, "queued", duplicate: true)
-                    : Conflict(reportId);
+                    await blob.UploadAsync(spool, new BlobUploadOptions
+                    {
+                        Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
+                        HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
+                        Metadata = new Dictionary<string, string> { [ContentHashMetadata] = contentHash, ["uploadedvia"] = "api" },
+                    }, cancellationToken);
+                    LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
+                    return Accepted(reportId, "queued", duplicate: false);
+                }
+                catch (RequestFailedException e) when (e.Status is 409 or 412)
+                {
+                    if (await StoredContentHashAsync(blob, cancellationToken) == contentHash)
+                    {
+                        return Accepted(reportId, "queued", duplicate: true);
+                    }
+                }
             }
 
-            LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
-            return Accepted(reportId, "queued", duplicate: false);
+            throw new InvalidOperationException("Every blob name tried for an uploaded usage report was taken.");
         }
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken))
         {
@@ -185,7 +199,9 @@ public sealed partial class UsageReportEndpoints
         try
         {
             var record = await _reports.GetAsync(customer!.Id, id, cancellationToken);
-            var entries = await _ledger.FindAsync(customer.Id, id, cancellationToken);
+            var found = await _ledger.FindAsync(customer.Id, id, cancellationToken);
+            // A blob that bears one of the id's upload names but held another report speaks for that report, not this id.
+            var entries = found.Where(e => e.ReportId is null || e.ReportId == id).ToList();
             var conflicts = entries.Where(e => e.Status == BlobLedgerEntry.Conflict).SelectMany(e => e.Reasons).ToList();
             // "processed" once committed: the report is counted, whatever happens to the rest of its run. Until that run
             // has finished (the monthly totals recomputed; the reconciliation pass retries it) monthlyTotals says pending.
@@ -218,7 +234,7 @@ public sealed partial class UsageReportEndpoints
             }
 
             // No record, or a failed one: uploaded (again) and not yet processed is queued.
-            if (await IsQueuedAsync(customer.Id, id, entries, cancellationToken))
+            if (await IsQueuedAsync(customer.Id, id, found, cancellationToken))
             {
                 return new JsonNodeResult(200, Status(id, "queued"));
             }
@@ -334,27 +350,42 @@ public sealed partial class UsageReportEndpoints
         });
     }
 
-    /// <summary>A blob under the report's upload name that no processing run has judged yet (as it is now).</summary>
+    /// <summary>A blob under one of the report's upload names (tagged ones too) that no processing run has judged yet (as it is now).</summary>
     private async Task<bool> IsQueuedAsync(string customerId, string reportId, List<BlobLedgerEntry> entries, CancellationToken cancellationToken)
     {
         var container = await _containers.ReportsAsync(cancellationToken);
-        foreach (var name in new[] { UsageReportKeys.UploadBlobName(customerId, reportId, false), UsageReportKeys.UploadBlobName(customerId, reportId, true) })
+        foreach (var prefix in new[] { UsageReportKeys.UploadBlobName(customerId, reportId, compressed: false), UsageReportKeys.TaggedUploadPrefix(customerId, reportId) })
         {
-            try
+            await foreach (var blob in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken))
             {
-                var properties = await container.GetBlobClient(name).GetPropertiesAsync(cancellationToken: cancellationToken);
-                var entry = entries.FirstOrDefault(e => e.BlobName == name);
-                if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(properties.Value.ETag))
+                if (!UsageReportKeys.IsUploadBlobName(customerId, reportId, blob.Name))
+                {
+                    continue;
+                }
+
+                var entry = entries.FirstOrDefault(e => e.BlobName == blob.Name);
+                if (entry is null || !entry.IsFinal || entry.BlobETag != UsageBlobLedger.Normalize(blob.Properties.ETag))
                 {
                     return true;
                 }
             }
-            catch (RequestFailedException e) when (e.Status == 404)
-            {
-            }
         }
 
         return false;
+    }
+
+    /// <summary>The content hash the upload stored a blob with; null when it has none (uploaded some other way) or is gone.</summary>
+    private static async Task<string?> StoredContentHashAsync(BlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
+            return properties.Value.Metadata.TryGetValue(ContentHashMetadata, out var stored) ? stored : null;
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
     }
 
     /// <summary>The first and last month of a <c>from</c>/<c>to</c> pair of days (<see cref="ReadRange"/>) or months.</summary>
@@ -515,9 +546,10 @@ public sealed partial class UsageReportEndpoints
         return new JsonNodeResult(202, body, StatusPath(reportId));
     }
 
-    private static JsonResponse Conflict(string reportId) =>
-        JsonResponse.Error(new IngestError(409, "report_id_conflict",
-            $"Report id '{reportId}' was already received with different content; the first report is kept. Give a corrected report a new report id."));
+    private static JsonResponse Conflict(string reportId, string status) =>
+        JsonResponse.Error(new IngestError(409, "report_id_conflict", status == UsageReportStore.Processed
+            ? $"Report id '{reportId}' is already counted with different content; that report stands and this one is not stored. Give a corrected report a new report id."
+            : $"Report id '{reportId}' was already received with different content, which is being processed; this one is not stored. Give a corrected report a new report id, or, should that report end failed (its status URL says so), upload this one again."));
 
     private static JsonResponse NotFound(string id) =>
         JsonResponse.Error(new IngestError(404, "not_found", "No usage report with this id was received from this customer."));

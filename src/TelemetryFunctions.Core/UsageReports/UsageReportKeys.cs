@@ -37,9 +37,40 @@ public static partial class UsageReportKeys
 
     public static string Scope(UsageScope scope) => Hash((scope.Cluster ?? "") + "\u001F" + (scope.Tenant ?? ""));
 
-    /// <summary>The blob name the HTTP upload stores a report under.</summary>
+    /// <summary>The blob name the HTTP upload stores a report under, unless a blob of other content already has it.</summary>
     public static string UploadBlobName(string customerId, string reportId, bool compressed) =>
         $"{customerId}/{reportId}.json{(compressed ? ".gz" : "")}";
+
+    /// <summary>
+    /// Whether <paramref name="blobName"/> is a name the HTTP upload stores report <paramref name="reportId"/> under: its
+    /// <see cref="UploadBlobName"/>, or that name <see cref="Tagged"/> (where a blob of other content had it). A report
+    /// id holds no <c>~</c>, so <c>{customerId}/{reportId}~</c> begins no other report id's names.
+    /// </summary>
+    public static bool IsUploadBlobName(string customerId, string reportId, string blobName) =>
+        blobName == UploadBlobName(customerId, reportId, compressed: false)
+        || blobName == UploadBlobName(customerId, reportId, compressed: true)
+        || blobName.StartsWith(TaggedUploadPrefix(customerId, reportId), StringComparison.Ordinal);
+
+    /// <summary>What every tagged upload name of a report id begins with.</summary>
+    public static string TaggedUploadPrefix(string customerId, string reportId) => $"{customerId}/{reportId}~";
+
+    /// <summary>
+    /// <paramref name="name"/> with <c>~{tag}</c> before its <c>.json</c> or <c>.json.gz</c> ending (at its end when it
+    /// has neither): <c>acme/2026-01.json</c> tagged <c>1f0c</c> is <c>acme/2026-01~1f0c.json</c>. The name a blob gets
+    /// where its own name is taken.
+    /// </summary>
+    public static string Tagged(string name, string tag)
+    {
+        foreach (var ending in (ReadOnlySpan<string>)[".json.gz", ".json"])
+        {
+            if (name.EndsWith(ending, StringComparison.OrdinalIgnoreCase) && name.Length > ending.Length)
+            {
+                return $"{name[..^ending.Length]}~{tag}{name[^ending.Length..]}";
+            }
+        }
+
+        return $"{name}~{tag}";
+    }
 
     // \z, not $: $ also matches before a final newline, so "r1\n" would pass.
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\z")]

@@ -21,7 +21,8 @@ public sealed record UsageReportOutcome(string Status, string BlobName, string? 
 /// <item>Count the attempt (<see cref="UsageBlobLedger"/>); past <see cref="UsageReportOptions.MaxAttempts"/> quarantine as failed.</item>
 /// <item>Read and verify the report in one streaming pass (<see cref="UsageReportReader"/>); refused → quarantine with the reasons.</item>
 /// <item>Claim its id (<see cref="UsageReportStore"/>): the same content already processed is a duplicate; other content
-/// under the same id is a conflict, and an overlapping period of the same installation is refused, both quarantined.</item>
+/// under an id that is counted or being processed is a conflict, and an overlapping period of the same installation is
+/// refused, both quarantined. A report that failed holds its id for nobody: other content takes its place.</item>
 /// <item>Write its rows (deterministic keys), then the commit marker, then recompute the months it touches.</item>
 /// </list>
 /// A storage failure propagates, so the trigger retries; every step is safe to repeat, so a crash at any point and a
@@ -70,7 +71,7 @@ public sealed partial class UsageReportProcessor(
         var maxAttempts = options.Value.MaxAttempts;
         if (entry.Attempts > maxAttempts && !await IsCommittedAsync(entry, entry.ReportId, cancellationToken))
         {
-            return await FailAsync(entry, properties.ETag, entry.ReportId, entry.LastError, cancellationToken);
+            return await FailAsync(entry, properties.ETag, entry.ReportId, null, entry.LastError, cancellationToken);
         }
 
         var attempt = new Attempt();
@@ -98,7 +99,7 @@ public sealed partial class UsageReportProcessor(
             if (entry.Attempts >= maxAttempts && !committed)
             {
                 LogGaveUp(logger, e, blobKey, entry.Attempts);
-                return await FailAsync(entry with { LastError = error }, properties.ETag, attempt.ReportId, error, cancellationToken);
+                return await FailAsync(entry with { LastError = error }, properties.ETag, attempt.ReportId, attempt.ContentHash, error, cancellationToken);
             }
 
             if (committed)
@@ -155,6 +156,7 @@ public sealed partial class UsageReportProcessor(
         }
 
         attempt.ReportId = result.ReportId;
+        attempt.ContentHash = result.ContentHash;
         if (result.Report is not { } report)
         {
             LogRejected(logger, customer.Id, UsageBlobLedger.RowKey(blobName), result.Reasons.Count);
@@ -167,21 +169,21 @@ public sealed partial class UsageReportProcessor(
             return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId, [tooLarge], cancellationToken);
         }
 
+        await DeleteRowsOfReplacedReportAsync(report, cancellationToken);
         var claim = await reports.ClaimAsync(report, blobName, cancellationToken);
         switch (claim.Outcome)
         {
             case ClaimOutcome.Conflict:
                 LogConflict(logger, customer.Id, report.ReportId);
-                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Conflict, report.ReportId,
-                    [$"Report id '{report.ReportId}' was already received with different content (blob '{claim.Existing!.Blob}', content SHA-256 {claim.Existing.ContentHash}); that first report is kept and this one is not counted. Give a corrected report a new report id."],
-                    cancellationToken);
+                return await QuarantineAsync(entry, etag, BlobLedgerEntry.Conflict, report.ReportId, [ConflictReason(report.ReportId, claim.Existing!)], cancellationToken);
 
             case ClaimOutcome.Overlap:
                 var other = claim.Existing!;
                 IReadOnlyList<string> overlap =
                     [$"The period {report.PeriodStart:O} to {report.PeriodEnd:O} overlaps report '{other.ReportId}' ({other.PeriodStart:O} to {other.PeriodEnd:O}) of the same installation; usage would be counted twice."];
                 LogOverlap(logger, customer.Id, report.ReportId, other.ReportId);
-                // A report that failed before and was brought back keeps its failed record: it now says why.
+                // A report id whose report failed keeps its failed record (whether this is that report brought back or
+                // other content under its id): the record now says why this one was refused.
                 await reports.RecordRefusalAsync(customer.Id, report.ReportId, overlap, cancellationToken);
                 return await QuarantineAsync(entry, etag, BlobLedgerEntry.Rejected, report.ReportId, overlap, cancellationToken);
 
@@ -210,7 +212,33 @@ public sealed partial class UsageReportProcessor(
         }
     }
 
-    private async Task<UsageReportOutcome> FailAsync(BlobLedgerEntry entry, ETag etag, string? reportId, string? lastError, CancellationToken cancellationToken)
+    /// <summary>
+    /// Other content is about to take the report id over from a report that failed: the rows that report's runs left
+    /// (its content hash) are deleted first, as the reconciliation pass would have, since it no longer finds them once the
+    /// record is this report's. Before the claim, so a crash here is simply repeated by the retry. Rows of this report's
+    /// own content are never touched; rows a run of the failed report still writes afterwards stay uncounted.
+    /// </summary>
+    private async Task DeleteRowsOfReplacedReportAsync(UsageReport report, CancellationToken cancellationToken)
+    {
+        if (await reports.GetAsync(report.CustomerId, report.ReportId, cancellationToken) is { Status: UsageReportStore.Failed, RowsDeleted: false } failed
+            && failed.ContentHash != report.ContentHash)
+        {
+            var deleted = await rows.DeleteAbandonedAsync(failed, cancellationToken);
+            await reports.MarkRowsDeletedAsync(failed, cancellationToken);
+            LogAbandonedRowsDeleted(logger, report.CustomerId, report.ReportId, deleted);
+        }
+    }
+
+    /// <summary>Why other content under a report id is not counted, as it stands: the first report counted, or still being processed.</summary>
+    private static string ConflictReason(string reportId, UsageReportRecord existing)
+    {
+        var first = $"Report id '{reportId}' was already received with different content (blob '{existing.Blob}', content SHA-256 {existing.ContentHash})";
+        return existing.Status == UsageReportStore.Processed
+            ? $"{first}; that report is counted and this one is not. Give a corrected report a new report id."
+            : $"{first}; that report is still being processed and this one is not counted. Should that report end failed, move this one back into the usage-reports container to have it processed in its place; otherwise give a corrected report a new report id.";
+    }
+
+    private async Task<UsageReportOutcome> FailAsync(BlobLedgerEntry entry, ETag etag, string? reportId, string? contentHash, string? lastError, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> reasons =
         [
@@ -218,7 +246,7 @@ public sealed partial class UsageReportProcessor(
             "The report itself may be fine: once the cause is fixed, move it back to the usage-reports container to process it again.",
         ];
         if (reportId is not null && options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is { } customer
-            && await reports.MarkFailedAsync(customer.Id, reportId, reasons, cancellationToken) is { } failed)
+            && await reports.MarkFailedAsync(customer.Id, reportId, contentHash, reasons, cancellationToken) is { } failed)
         {
             // The report will not be committed under this claim: its rows are abandoned. Best effort, as storage may be
             // what failed; the reconciliation pass deletes what is left once no run of this claim can still be writing.
@@ -259,7 +287,7 @@ public sealed partial class UsageReportProcessor(
         ["reasons"] = new JsonArray([.. reasons.Select(r => (JsonNode)JsonValue.Create(r))]),
         ["attempts"] = entry.Attempts,
         ["whatToDo"] = status == BlobLedgerEntry.Failed
-            ? "Fix the cause (see the last error), then move the report back into the usage-reports container under the same name; it is processed afresh."
+            ? "Fix the cause (see the last error), then move the report back into the usage-reports container under its name there (blob); it is processed afresh."
             : "Nothing of this report was counted. Fix the report at its source and upload it again (a corrected report needs a new report id if its id was already counted). See docs/usage-reports.md.",
     };
 
@@ -268,6 +296,9 @@ public sealed partial class UsageReportProcessor(
     private sealed class Attempt
     {
         public string? ReportId { get; set; }
+
+        /// <summary>The content this attempt read: giving up fails the report id's record only while it holds this content.</summary>
+        public string? ContentHash { get; set; }
 
         /// <summary>The report is counted (committed by this attempt or before): whatever fails after, it is not quarantined.</summary>
         public bool Committed { get; set; }

@@ -23,8 +23,9 @@ public sealed record UsageReportRecord(
     ETag ETag)
 {
     /// <summary>
-    /// Which claim on the report id this is: 1 for the first, one more each time a failed report is claimed again. The
-    /// rows a run writes carry it, so the rows of a given-up claim can be told from those of a later one.
+    /// Which claim on the report id this is: 1 for the first, one more each time the id is claimed again after a failure
+    /// (by the same report, or by other content taking the failed one's place). The rows a run writes carry it, so the
+    /// rows of a given-up claim can be told from those of a later one.
     /// </summary>
     public int Claim { get; init; }
 
@@ -43,7 +44,7 @@ public enum ClaimOutcome
     /// <summary>The same content is already processed: nothing to write.</summary>
     AlreadyCommitted,
 
-    /// <summary>The report id was first received with different content, which is kept.</summary>
+    /// <summary>The report id is held by different content, counted (processed) or being processed (pending); a failed report holds it for nobody.</summary>
     Conflict,
 
     /// <summary>Another report of the same installation covers part of the period.</summary>
@@ -87,26 +88,21 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         {
             var head = await table.GetEntityIfExistsAsync<TableEntity>(report.CustomerId, Head, cancellationToken: cancellationToken);
             var existing = await GetAsync(report.CustomerId, report.ReportId, cancellationToken);
-            if (existing is not null)
+            if (existing is not null && existing.Status != Failed)
             {
                 if (!string.Equals(existing.ContentHash, report.ContentHash, StringComparison.Ordinal))
                 {
                     return new ClaimResult(ClaimOutcome.Conflict, existing, default);
                 }
 
-                if (existing.Status == Processed)
-                {
-                    return new ClaimResult(ClaimOutcome.AlreadyCommitted, existing, existing.ETag);
-                }
-
-                if (existing.Status == Pending)
-                {
-                    return new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag, existing.Claim);
-                }
-
-                // Otherwise an earlier run of the same content gave up (failed) and this one takes the claim back: like a
-                // new claim, only if no other report of the installation has covered the period meanwhile.
+                return existing.Status == Processed
+                    ? new ClaimResult(ClaimOutcome.AlreadyCommitted, existing, existing.ETag)
+                    : new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag, existing.Claim);
             }
+
+            // No record, or the report id's report failed (it was never counted): this report claims the id like a new
+            // one, only if no other report of the installation has covered the period meanwhile. The same content takes
+            // its claim back; other content (a regenerated report) takes the failed one's place.
 
             var overlapping = await FindOverlapAsync(table, report, installationKey, cancellationToken);
             if (overlapping is not null)
@@ -114,41 +110,28 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
                 return new ClaimResult(ClaimOutcome.Overlap, overlapping, default);
             }
 
-            TableTransactionAction claimAction;
             var claimNumber = existing is null ? 1 : existing.Claim + 1;
-            if (existing is not null)
+            var claim = new TableEntity(report.CustomerId, RowKey(report.ReportId))
             {
-                var resumed = new TableEntity(report.CustomerId, RowKey(report.ReportId))
-                {
-                    ["Status"] = Pending,
-                    ["Claim"] = claimNumber,
-                    ["RowsDeleted"] = false,
-                    ["Blob"] = blobName,
-                    ["ClaimedAt"] = time.GetUtcNow(),
-                    ["Reasons"] = "[]",
-                };
-                claimAction = new(TableTransactionActionType.UpdateMerge, resumed, existing.ETag);
-            }
-            else
-            {
-                var claim = new TableEntity(report.CustomerId, RowKey(report.ReportId))
-                {
-                    ["Status"] = Pending,
-                    ["Claim"] = claimNumber,
-                    ["ContentHash"] = report.ContentHash,
-                    ["InstallationId"] = report.InstallationId,
-                    ["InstallationKey"] = installationKey,
-                    ["PeriodStart"] = report.PeriodStart.ToUniversalTime(),
-                    ["PeriodEnd"] = report.PeriodEnd.ToUniversalTime(),
-                    ["Blob"] = blobName,
-                    ["ProductName"] = report.ProductName,
-                    ["ProductVersion"] = report.ProductVersion,
-                    ["GeneratedAt"] = report.GeneratedAt.ToUniversalTime(),
-                    ["ClaimedAt"] = time.GetUtcNow(),
-                    ["Reasons"] = "[]",
-                };
-                claimAction = new(TableTransactionActionType.Add, claim);
-            }
+                ["Status"] = Pending,
+                ["Claim"] = claimNumber,
+                ["ContentHash"] = report.ContentHash,
+                ["InstallationId"] = report.InstallationId,
+                ["InstallationKey"] = installationKey,
+                ["PeriodStart"] = report.PeriodStart.ToUniversalTime(),
+                ["PeriodEnd"] = report.PeriodEnd.ToUniversalTime(),
+                ["Blob"] = blobName,
+                ["ProductName"] = report.ProductName,
+                ["ProductVersion"] = report.ProductVersion,
+                ["GeneratedAt"] = report.GeneratedAt.ToUniversalTime(),
+                ["ClaimedAt"] = time.GetUtcNow(),
+                ["Reasons"] = "[]",
+            };
+            // A failed record is replaced whole, under If-Match: it carries the content, installation and period of
+            // whichever report now claims the id, and nothing of the failed claim but its number, counted on.
+            TableTransactionAction claimAction = existing is null
+                ? new(TableTransactionActionType.Add, claim)
+                : new(TableTransactionActionType.UpdateReplace, claim, existing.ETag);
 
             var version = head.HasValue ? (head.Value!.GetInt64("Version") ?? 0) + 1 : 1;
             var headRow = new TableEntity(report.CustomerId, Head) { ["Version"] = version };
@@ -235,15 +218,16 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
 
     /// <summary>
     /// Records that processing gave up, and returns the failed record (with the claim whose rows are now abandoned);
-    /// null when there is nothing to fail: no record, or a processed one, which is left alone.
+    /// null when there is nothing to fail: no record, a processed one, which is left alone, or one of other content than
+    /// <paramref name="contentHash"/> (when known), which took the id over from an earlier failure and is not this run's.
     /// </summary>
-    public async Task<UsageReportRecord?> MarkFailedAsync(string customerId, string reportId, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
+    public async Task<UsageReportRecord?> MarkFailedAsync(string customerId, string reportId, string? contentHash, IReadOnlyList<string> reasons, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
         for (var race = 0; race < MaxRaces; race++)
         {
             var current = await GetAsync(customerId, reportId, cancellationToken);
-            if (current is null || current.Status == Processed)
+            if (current is null || current.Status == Processed || (contentHash is not null && current.ContentHash != contentHash))
             {
                 return null;
             }

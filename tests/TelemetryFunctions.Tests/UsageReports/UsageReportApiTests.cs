@@ -112,7 +112,7 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task The_same_report_again_is_accepted_as_a_duplicate_and_other_content_under_its_id_is_a_409_conflict()
+    public async Task The_same_report_again_is_a_duplicate_and_other_content_is_a_409_conflict_once_the_id_is_counted_and_before_that_a_conflict_the_processor_quarantines()
     {
         await using var harness = new UsageReportHarness(azurite);
         using var client = Client(harness);
@@ -121,17 +121,75 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
 
         using var queuedAgain = await client.PostAsync("/v1/usage-reports", Body(content), Token);
         using var queuedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 1)]))), Token);
+        var other = Assert.Single(await UsageReportHarness.NamesAsync(harness.Reports), n => n != "acme/r-2026-01.json");
         await harness.ProcessAsync("acme/r-2026-01.json");
+        var otherOutcome = await harness.ProcessAsync(other);
         using var processedAgain = await client.PostAsync("/v1/usage-reports", Body(Gzip(content), "application/gzip"), Token);
         using var processedOther = await client.PostAsync("/v1/usage-reports", Body(Signed(Report(metrics: [Metric("process-instances", 2)]))), Token);
 
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         Assert.Equal((HttpStatusCode.Accepted, true), (queuedAgain.StatusCode, (await JsonAsync(queuedAgain)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, false), (queuedOther.StatusCode, (await JsonAsync(queuedOther)).GetProperty("duplicate").GetBoolean()));
+        Assert.StartsWith("acme/r-2026-01~", other, StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Conflict, otherOutcome.Status);
         Assert.Equal((HttpStatusCode.Accepted, "processed"), (processedAgain.StatusCode, (await JsonAsync(processedAgain)).GetProperty("status").GetString()));
-        Assert.Equal(HttpStatusCode.Conflict, queuedOther.StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, processedOther.StatusCode);
-        Assert.Equal("report_id_conflict", (await JsonAsync(processedOther)).GetProperty("error").GetProperty("code").GetString());
+        var conflict = (await JsonAsync(processedOther)).GetProperty("error");
+        Assert.Equal("report_id_conflict", conflict.GetProperty("code").GetString());
+        Assert.StartsWith("Report id 'r-2026-01' is already counted with different content; that report stands", conflict.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(["acme/r-2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        var status = await StatusAsync(client, "r-2026-01");
+        Assert.Equal(("processed", 1200L), (status.GetProperty("status").GetString(), status.GetProperty("months").GetProperty("202601").GetProperty("process-instances").GetInt64()));
+        Assert.Contains("that report is counted and this one is not", Assert.Single(status.GetProperty("conflicts").EnumerateArray()).GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_posted_under_an_id_whose_upload_name_a_container_blob_of_another_report_holds_is_stored_under_a_unique_name_and_counted()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        // An admin uploaded January's report straight into the container under a name of their choosing.
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.UploadAndProcessAsync("acme/r-2026-02.json", Signed(Report("r-2026-01")))).Status);
+        var february = Report("r-2026-02", start: "2026-02-01T00:00:00Z", end: "2026-03-01T00:00:00Z", metrics: [Metric("process-instances", 900)]);
+        february["generatedAt"] = "2026-03-01T00:00:00Z";
+        using var before = await client.GetAsync("/v1/usage-reports/r-2026-02", Token);
+
+        using var upload = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+        using var retried = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+
+        Assert.Equal(HttpStatusCode.NotFound, before.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, upload.StatusCode);
+        var accepted = await JsonAsync(upload);
+        Assert.Equal(("r-2026-02", "queued", false), (accepted.GetProperty("reportId").GetString(), accepted.GetProperty("status").GetString(), accepted.GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, true), (retried.StatusCode, (await JsonAsync(retried)).GetProperty("duplicate").GetBoolean()));
+        var names = await UsageReportHarness.NamesAsync(harness.Reports);
+        var stored = Assert.Single(names, n => n != "acme/r-2026-02.json");
+        Assert.Matches(@"^acme/r-2026-02~[0-9a-f]{16}\.json\z", stored);
+        Assert.Equal(Signed(february), (await harness.Reports.GetBlobClient(stored).DownloadContentAsync(Token)).Value.Content.ToArray());
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-02")).GetProperty("status").GetString());
+
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync(stored)).Status);
+        var processed = await StatusAsync(client, "r-2026-02");
+        using var again = await client.PostAsync("/v1/usage-reports", Body(Signed(february)), Token);
+
+        Assert.Equal(("processed", 900L), (processed.GetProperty("status").GetString(), processed.GetProperty("months").GetProperty("202602").GetProperty("process-instances").GetInt64()));
+        Assert.Equal((HttpStatusCode.Accepted, "processed", true), (again.StatusCode, (await JsonAsync(again)).GetProperty("status").GetString(), (await JsonAsync(again)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal(2, (await UsageReportHarness.NamesAsync(harness.Reports)).Count);
+    }
+
+    [Fact]
+    public async Task The_status_of_a_report_id_never_reports_the_outcome_of_a_blob_that_only_bears_its_upload_name_and_held_another_report()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/r-2026-02.json", Signed(Report("r-2026-01"), OtherSecret))).Status);
+
+        using var february = await client.GetAsync("/v1/usage-reports/r-2026-02", Token);
+        var january = await StatusAsync(client, "r-2026-01");
+
+        Assert.Equal(HttpStatusCode.NotFound, february.StatusCode);
+        Assert.Equal("rejected", january.GetProperty("status").GetString());
+        Assert.Contains("The signature does not match", january.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -155,6 +213,33 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
         Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
         Assert.Equal("processed", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_regenerated_report_posted_after_its_report_id_failed_is_stored_and_takes_the_failed_reports_place()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        using var client = Client(harness);
+        using var first = await client.PostAsync("/v1/usage-reports", Body(Signed(Report())), Token);
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        var failed = await StatusAsync(client, "r-2026-01");
+        faults.Heal();
+        var regenerated = Report();
+        regenerated["generatedAt"] = "2026-06-01T08:00:00Z";
+
+        using var again = await client.PostAsync("/v1/usage-reports", Body(Signed(regenerated)), Token);
+
+        Assert.Equal("failed", failed.GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var accepted = await JsonAsync(again);
+        Assert.Equal(("queued", false), (accepted.GetProperty("status").GetString(), accepted.GetProperty("duplicate").GetBoolean()));
+        Assert.Equal("queued", (await StatusAsync(client, "r-2026-01")).GetProperty("status").GetString());
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/r-2026-01.json")).Status);
+        var processed = await StatusAsync(client, "r-2026-01");
+        Assert.Equal("processed", processed.GetProperty("status").GetString());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(regenerated.ToJsonString()))), processed.GetProperty("contentSha256").GetString());
+        Assert.Equal(["acme/r-2026-01.json", "acme/r-2026-01.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
     }
 
     [Fact]

@@ -27,6 +27,14 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         return (report, days.Sum(d => d.Item3), days);
     }
 
+    /// <summary>The report again, regenerated: the same report id and figures, another generation time, signed afresh.</summary>
+    private static JsonObject Regenerated(JsonObject report)
+    {
+        var regenerated = (JsonObject)report.DeepClone();
+        regenerated["generatedAt"] = "2026-06-01T08:00:00Z";
+        return regenerated;
+    }
+
     private const int LongReportRows = 1 + 5 + 150 + 3;
 
     private static bool IsConditionalUpdateOfReportRecord(HttpMessage message) =>
@@ -56,6 +64,9 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
             ["Reasons"] = "[]",
         }, TestContext.Current.CancellationToken);
     }
+
+    private static async Task<byte[]> DownloadAsync(Azure.Storage.Blobs.BlobContainerClient container, string name) =>
+        (await container.GetBlobClient(name).DownloadContentAsync(TestContext.Current.CancellationToken)).Value.Content.ToArray();
 
     private static async Task AssertNothingCountedAsync(UsageReportHarness harness)
     {
@@ -165,6 +176,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         var error = await harness.ErrorDocumentAsync("acme/2026-01-corrected.json");
         Assert.Equal("conflict", error.GetProperty("status").GetString());
         Assert.Contains("Report id 'r-2026-01' was already received with different content (blob 'acme/2026-01.json'", error.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Contains("that report is counted and this one is not", error.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
         Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
         Assert.Equal(1200, Value((await harness.RowsAsync(TableNames.UsageRows)).Single(r => r.RowKey == "t_process-instances")));
         Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
@@ -429,12 +441,101 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
 
         Assert.Equal(BlobLedgerEntry.Rejected, movedBack.Status);
         Assert.Contains("overlaps report 'r-b'", movedBack.Reasons[0], StringComparison.Ordinal);
-        Assert.Contains("overlaps report 'r-b'", (await harness.ErrorDocumentAsync("acme/a.json")).GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        // The failed original and its error document stay as they were; the report refused now goes beside them.
+        Assert.Equal("failed", (await harness.ErrorDocumentAsync("acme/a.json")).GetProperty("status").GetString());
+        var refused = (await UsageReportHarness.NamesAsync(harness.Quarantine)).Single(n => n.StartsWith("acme/a~", StringComparison.Ordinal) && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Contains("overlaps report 'r-b'", (await harness.ErrorDocumentAsync(refused)).GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
         var records = (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? "");
         Assert.Equal(new Dictionary<string, string> { ["r_r-a"] = "failed", ["r_r-b"] = "processed" }, records);
         Assert.Contains("overlaps report 'r-b'", UsageReportStore.ParseReasons((await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-a").GetString("Reasons"))[0], StringComparison.Ordinal);
         var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
         Assert.Equal((900L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task A_regenerated_report_uploaded_under_the_name_of_one_that_failed_takes_its_report_id_over_is_counted_and_leaves_the_failed_original_in_quarantine()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "1" });
+        var original = Signed(Report("r-1"));
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.UploadAndProcessAsync("acme/2026-01.json", original)).Status);
+        var failedError = await harness.ErrorDocumentAsync("acme/2026-01.json");
+        faults.Heal();
+
+        var outcome = await harness.UploadAndProcessAsync("acme/2026-01.json", Signed(Regenerated(Report("r-1"))));
+
+        Assert.Equal((BlobLedgerEntry.Processed, "r-1"), (outcome.Status, outcome.ReportId));
+        Assert.Equal(["acme/2026-01.json", "acme/2026-01.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Equal(original, await DownloadAsync(harness.Quarantine, "acme/2026-01.json"));
+        Assert.Equal(failedError.ToString(), (await harness.ErrorDocumentAsync("acme/2026-01.json")).ToString());
+        Assert.Equal("failed", failedError.GetProperty("status").GetString());
+        var record = Assert.Single(await harness.ReportRecordsAsync());
+        Assert.Equal(("processed", 2, "2026-06-01T08:00:00Z"), (record.GetString("Status"), record.GetInt32("Claim"), record.GetDateTimeOffset("GeneratedAt")?.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.All(await RowsOfAsync(harness, "r-1"), r => Assert.Equal(2, r.GetInt32("Claim")));
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+
+        using var client = harness.Host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = Basic(ReportKey);
+        using var status = await client.GetAsync("/v1/usage-reports/r-1", TestContext.Current.CancellationToken);
+        var body = System.Text.Json.JsonDocument.Parse(await status.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal(("processed", record.GetString("ContentHash")), (body.GetProperty("status").GetString(), body.GetProperty("contentSha256").GetString()));
+        Assert.False(body.TryGetProperty("conflicts", out _));
+    }
+
+    [Fact]
+    public async Task A_report_taking_over_the_id_of_a_failed_one_deletes_the_rows_its_runs_left_and_a_crash_mid_run_still_leaves_exactly_the_rows_of_one_run()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 2 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/h9.json", Signed(LongReport("r-h9").Report));
+
+        // The claim and the first 100 rows go through, then storage takes no transaction: the report fails, and the
+        // deletion of its rows fails with it.
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/h9.json"));
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/h9.json")).Status);
+        Assert.Equal(100, (await RowsOfAsync(harness, "r-h9")).Count);
+
+        // A regenerated report for January only, under the same id: its rows' transaction fails once, after its claim.
+        var transactions = 0;
+        faults.Matches = m => FailAfter.IsTransaction(m) && Interlocked.Increment(ref transactions) == 3;
+        var replacement = Signed(Report("r-h9"));
+        await harness.UploadAsync("acme/h9-regenerated.json", replacement);
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/h9-regenerated.json"));
+
+        Assert.Equal(("pending", 2), ((await harness.ReportRecordsAsync()).Single().GetString("Status"), (await harness.ReportRecordsAsync()).Single().GetInt32("Claim")));
+        Assert.Empty(await RowsOfAsync(harness, "r-h9"));
+
+        var rerun = await harness.ProcessAsync("acme/h9-regenerated.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, rerun.Status);
+        var record = Assert.Single(await harness.ReportRecordsAsync());
+        var rows = await RowsOfAsync(harness, "r-h9");
+        Assert.Equal(8, rows.Count);
+        Assert.All(rows, r => Assert.Equal((2, record.GetString("ContentHash")), (r.GetInt32("Claim") ?? 0, r.GetString("ContentHash"))));
+        Assert.Equal(1200, Value(rows.Single(r => r.RowKey == "t_process-instances")));
+        Assert.Equal([("202601_process-instances", 1200L), ("202601_task-users", 7L)], (await harness.MonthlyAsync()).Select(r => (r.RowKey, Value(r))));
+    }
+
+    [Fact]
+    public async Task Other_content_under_a_report_id_still_being_processed_is_a_conflict_whose_reason_says_the_first_is_not_counted_yet()
+    {
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "3" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        faults.Heal();
+
+        var conflict = await harness.UploadAndProcessAsync("acme/2026-01-regenerated.json", Signed(Regenerated(Report())));
+        var first = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal((BlobLedgerEntry.Conflict, BlobLedgerEntry.Processed), (conflict.Status, first.Status));
+        var reason = Assert.Single(conflict.Reasons);
+        Assert.Contains("Report id 'r-2026-01' was already received with different content (blob 'acme/2026-01.json'", reason, StringComparison.Ordinal);
+        Assert.Contains("that report is still being processed and this one is not counted", reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("kept", reason, StringComparison.Ordinal);
+        Assert.Equal(reason, (await harness.ErrorDocumentAsync("acme/2026-01-regenerated.json")).GetProperty("reasons")[0].GetString());
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
     }
 
     [Fact]
@@ -650,7 +751,7 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         // deletes its rows.
         commit.Arm(async () =>
         {
-            givenUp = await store.MarkFailedAsync("acme", "r-g1", ["Processing failed after 5 attempts."], TestContext.Current.CancellationToken);
+            givenUp = await store.MarkFailedAsync("acme", "r-g1", null, ["Processing failed after 5 attempts."], TestContext.Current.CancellationToken);
             await rowStore.DeleteAbandonedAsync(givenUp!, TestContext.Current.CancellationToken);
         });
 
@@ -714,6 +815,54 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal((1, 1), (pass.Examined, pass.Quarantined));
         Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
         Assert.Equal(["acme/bad.json", "acme/bad.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+    }
+
+    [Fact]
+    public async Task A_report_quarantined_under_a_name_already_in_quarantine_goes_beside_it_under_a_unique_name_and_overwrites_nothing()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var first = "[]"u8.ToArray();
+        var second = Signed(Report(), OtherSecret);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/2026-01.json", first)).Status);
+        var firstError = await harness.ErrorDocumentAsync("acme/2026-01.json");
+
+        var outcome = await harness.UploadAndProcessAsync("acme/2026-01.json", second);
+
+        Assert.Equal(BlobLedgerEntry.Rejected, outcome.Status);
+        var names = await UsageReportHarness.NamesAsync(harness.Quarantine);
+        var unique = Assert.Single(names, n => n != "acme/2026-01.json" && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Matches(@"^acme/2026-01~[0-9a-f]{16}\.json\z", unique);
+        Assert.Equal(["acme/2026-01.json", "acme/2026-01.json.error.json", unique, unique + ".error.json"], names.Order(StringComparer.Ordinal));
+        Assert.Equal(first, await DownloadAsync(harness.Quarantine, "acme/2026-01.json"));
+        Assert.Equal(firstError.ToString(), (await harness.ErrorDocumentAsync("acme/2026-01.json")).ToString());
+        Assert.Equal(second, await DownloadAsync(harness.Quarantine, unique));
+        var secondError = await harness.ErrorDocumentAsync(unique);
+        Assert.Equal(("acme/2026-01.json", "rejected"), (secondError.GetProperty("blob").GetString(), secondError.GetProperty("status").GetString()));
+        Assert.Contains("The signature does not match", secondError.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Fact]
+    public async Task A_quarantine_move_under_a_unique_name_interrupted_before_the_delete_is_finished_under_that_same_name()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults);
+        Assert.Equal(BlobLedgerEntry.Rejected, (await harness.UploadAndProcessAsync("acme/bad.json", "[]"u8.ToArray())).Status);
+        await harness.UploadAsync("acme/bad.json", "{}"u8.ToArray());
+        faults.Matches = m => m.Request.Method == RequestMethod.Delete && m.Request.Uri.Path.Contains("usage-reports/", StringComparison.Ordinal);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/bad.json"));
+        var interrupted = await UsageReportHarness.NamesAsync(harness.Quarantine);
+        faults.Heal();
+        var pass = await harness.Host.Services.GetRequiredService<UsageReportReconciliation>().RunAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+
+        Assert.Equal((1, 1), (pass.Examined, pass.Quarantined));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Equal(4, interrupted.Count);
+        Assert.Equal(interrupted, await UsageReportHarness.NamesAsync(harness.Quarantine));
+        var unique = interrupted.Single(n => n.StartsWith("acme/bad~", StringComparison.Ordinal) && n.EndsWith(".json", StringComparison.Ordinal) && !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Equal("{}"u8.ToArray(), await DownloadAsync(harness.Quarantine, unique));
+        Assert.Equal("[]"u8.ToArray(), await DownloadAsync(harness.Quarantine, "acme/bad.json"));
     }
 
     [Fact]
