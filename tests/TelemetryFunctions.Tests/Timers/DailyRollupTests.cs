@@ -242,16 +242,22 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal(4, (await rollup.ReadAsync(Monday, Monday.AddDays(3), TestContext.Current.CancellationToken)).Count);
     }
 
+    /// <summary>One user on Monday, rolled up by the timer's run on Tuesday at 00:15.</summary>
+    private static async Task<(TelemetryJobs Jobs, DailyRollup Rollup)> RollUpMondayAsync(LocalHostFactory host, FakeTimeProvider time)
+    {
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        Assert.Equal([Monday], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+        return (jobs, host.Services.GetRequiredService<DailyRollup>());
+    }
+
     [Fact]
     public async Task A_backfill_of_a_later_day_leaves_the_missed_days_before_it_to_the_next_timer_run()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
         await using var host = new LocalHostFactory(azurite, time);
-        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
-        var rollup = host.Services.GetRequiredService<DailyRollup>();
-        await SendAsync(host, time, At(Monday, 9), Use("a"));
-        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
-        Assert.Equal([Monday], (await jobs.RollupAsync(TestContext.Current.CancellationToken)).Select(d => d.Day));
+        var (jobs, rollup) = await RollUpMondayAsync(host, time);
 
         // The timer's runs on Wednesday and Thursday are missed while events arrive; on Friday an operator backfills
         // Thursday alone.
@@ -276,11 +282,7 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     {
         var time = new FakeTimeProvider(At(Monday, 0));
         await using var host = new LocalHostFactory(azurite, time);
-        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
-        var rollup = host.Services.GetRequiredService<DailyRollup>();
-        await SendAsync(host, time, At(Monday, 9), Use("a"));
-        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        var (jobs, rollup) = await RollUpMondayAsync(host, time);
 
         time.SetUtcNow(At(Monday.AddDays(4), 10));
         await rollup.RunRangeAsync(Monday.AddDays(1), Monday.AddDays(3), progress: null, TestContext.Current.CancellationToken);
