@@ -86,23 +86,7 @@ internal static class IngestRouteMappings
     /// <summary>The Segment and privacy routes, bound exactly as the Functions app binds them.</summary>
     public static void MapIngestRoutes(this IEndpointRouteBuilder app)
     {
-        foreach (var (route, call) in new[]
-        {
-            (TelemetryRoutes.Batch, SegmentCall.Batch),
-            (TelemetryRoutes.Track, SegmentCall.Track),
-            (TelemetryRoutes.Identify, SegmentCall.Identify),
-            (TelemetryRoutes.Page, SegmentCall.Page),
-            (TelemetryRoutes.Screen, SegmentCall.Screen),
-            (TelemetryRoutes.Group, SegmentCall.Group),
-            (TelemetryRoutes.Alias, SegmentCall.Alias),
-            (TelemetryRoutes.BatchShort, SegmentCall.Batch),
-            (TelemetryRoutes.TrackShort, SegmentCall.Track),
-            (TelemetryRoutes.IdentifyShort, SegmentCall.Identify),
-            (TelemetryRoutes.PageShort, SegmentCall.Page),
-            (TelemetryRoutes.ScreenShort, SegmentCall.Screen),
-            (TelemetryRoutes.GroupShort, SegmentCall.Group),
-            (TelemetryRoutes.AliasShort, SegmentCall.Alias),
-        })
+        foreach (var (route, call) in TelemetryRoutes.SegmentCalls)
         {
             app.MapPost("/" + route, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
                 endpoints.IngestAsync(request, call, cancellationToken));

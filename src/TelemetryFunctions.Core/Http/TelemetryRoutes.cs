@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using TelemetryFunctions.Ingestion;
 
 namespace TelemetryFunctions.Http;
 
@@ -32,13 +33,27 @@ public static class TelemetryRoutes
     public const string OptOut = "v1/opt-out";
     public const string Preview = "v1/preview";
 
-    /// <summary>Every ingest route: the Segment calls, their short paths, opt-out and preview (what browsers may call).</summary>
-    public static IReadOnlyList<string> Ingest { get; } =
+    /// <summary>The Segment routes, long and short, and the call each one takes.</summary>
+    public static IReadOnlyList<(string Route, SegmentCall Call)> SegmentCalls { get; } =
     [
-        Batch, Track, Identify, Page, Screen, Group, Alias,
-        BatchShort, TrackShort, IdentifyShort, PageShort, ScreenShort, GroupShort, AliasShort,
-        OptOut, Preview,
+        (Batch, SegmentCall.Batch),
+        (Track, SegmentCall.Track),
+        (Identify, SegmentCall.Identify),
+        (Page, SegmentCall.Page),
+        (Screen, SegmentCall.Screen),
+        (Group, SegmentCall.Group),
+        (Alias, SegmentCall.Alias),
+        (BatchShort, SegmentCall.Batch),
+        (TrackShort, SegmentCall.Track),
+        (IdentifyShort, SegmentCall.Identify),
+        (PageShort, SegmentCall.Page),
+        (ScreenShort, SegmentCall.Screen),
+        (GroupShort, SegmentCall.Group),
+        (AliasShort, SegmentCall.Alias),
     ];
+
+    /// <summary>Every ingest route: the Segment calls, their short paths, opt-out and preview (what browsers may call).</summary>
+    public static IReadOnlyList<string> Ingest { get; } = [.. SegmentCalls.Select(r => r.Route), OptOut, Preview];
 
     /// <summary>Whether <paramref name="path"/> (with its leading slash, as a request has it) is an ingest route.</summary>
     public static bool IsIngest(PathString path) =>
