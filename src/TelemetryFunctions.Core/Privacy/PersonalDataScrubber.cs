@@ -108,10 +108,13 @@ public sealed partial class PersonalDataScrubber
     /// Free text (an error message, a URL) with its personal fragments redacted, or null when nothing is left worth
     /// keeping: the text was wholly personal, or holds a secret (a secret's extent cannot be told reliably).
     /// </summary>
-    public string? ScrubText(string text, bool ipv4IsPersonal = true)
+    public string? ScrubText(string text)
     {
-        var redacted = Redact(text, ipv4IsPersonal);
-        return IsOnlyRedaction(redacted) || LooksPersonal(redacted, ipv4IsPersonal) ? null : redacted;
+        var redacted = Redact(text);
+
+        // Every IPv4 address matched by the check was just replaced by the same pattern: only the other kinds are
+        // looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
+        return IsOnlyRedaction(redacted) || LooksPersonal(redacted, ipv4IsPersonal: false) ? null : redacted;
     }
 
     /// <summary>True when a free-form string holds an e-mail address, an IP address or a secret.</summary>
@@ -223,7 +226,7 @@ public sealed partial class PersonalDataScrubber
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
     /// match, and all run on the non-backtracking engine.
     /// </summary>
-    private string Redact(string text, bool ipv4IsPersonal)
+    private string Redact(string text)
     {
         var result = text;
         if (result.Contains('=', StringComparison.Ordinal) || result.Contains(':', StringComparison.Ordinal))
@@ -250,13 +253,13 @@ public sealed partial class PersonalDataScrubber
             result = EncodedIpv6().Replace(encoded, m => RedactEncodedIPv6(m, encoded));
         }
 
-        if (ipv4IsPersonal && ContainsIPv4(result))
+        if (ContainsIPv4(result))
         {
             result = Ipv4Anywhere().Replace(result, Redacted);
         }
 
         // Host names that spell the address with dashes: ip-10-0-0-5.ec2.internal, c-73-22-1-5.hsd1.example.net.
-        if (ipv4IsPersonal && result.Length >= 7 && result.Contains('-', StringComparison.Ordinal))
+        if (result.Length >= 7 && result.Contains('-', StringComparison.Ordinal))
         {
             result = DashedIpv4().Replace(result, Redacted);
         }
