@@ -238,13 +238,6 @@ public sealed partial class DailyRollup(
         var wau = await digests.CountDistinctAsync(Window(day, 7), cancellationToken);
         var mau = await digests.CountDistinctAsync(Window(day, 30), cancellationToken);
 
-        if (succeeded + failed > started)
-        {
-            // Cannot happen: each mark counts as started whenever it counts an outcome. Publishing a rate above 1
-            // (or clamping it) would hide the fault.
-            throw new InvalidOperationException($"The installation figures of {TableKeys.Day(day)} count {succeeded} succeeded and {failed} failed of {started} started.");
-        }
-
         var figures = new DayFigures(
             day, dau, wau, mau, activeInstances, newInstances, goneInactive, started, succeeded, failed, support,
             started == 0 ? null : Math.Round((double)succeeded / started, 4),
