@@ -12,7 +12,6 @@ public sealed record UsageReportRecord(
     string Status,
     string ContentHash,
     string InstallationId,
-    string InstallationKey,
     DateTimeOffset PeriodStart,
     DateTimeOffset PeriodEnd,
     string Blob,
@@ -173,6 +172,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
         var etag = claimETag;
+        var figures = Figures(report).ToJsonString();
+        var months = Months(report).ToJsonString();
         for (var race = 0; race < MaxRaces; race++)
         {
             var marker = new TableEntity(report.CustomerId, RowKey(report.ReportId))
@@ -181,8 +182,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
                 ["ProcessedAt"] = time.GetUtcNow(),
                 ["Reasons"] = "[]",
             };
-            WriteChunked(marker, "Figures", Figures(report).ToJsonString());
-            WriteChunked(marker, "Months", Months(report).ToJsonString());
+            WriteChunked(marker, "Figures", figures);
+            WriteChunked(marker, "Months", months);
             try
             {
                 await table.UpdateEntityAsync(marker, etag == default ? ETag.All : etag, TableUpdateMode.Merge, cancellationToken);
@@ -448,7 +449,6 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         row.GetString("Status") ?? Pending,
         row.GetString("ContentHash") ?? "",
         row.GetString("InstallationId") ?? "",
-        row.GetString("InstallationKey") ?? "",
         row.GetDateTimeOffset("PeriodStart") ?? default,
         row.GetDateTimeOffset("PeriodEnd") ?? default,
         row.GetString("Blob") ?? "",
