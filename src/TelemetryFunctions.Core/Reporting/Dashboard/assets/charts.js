@@ -158,7 +158,7 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
 
 /**
  * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
- * color }], note }]. A row's total (or its note) is written after the bar. marker: optional { value, name } per
+ * color }], note, title }]. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
  * row drawn as a vertical tick (an entitlement, say). A label longer than labelWidth allows ends in an ellipsis.
  */
 export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112, labelWidth = Math.min(170, Math.round(width * 0.24)) }) {
@@ -190,7 +190,9 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
       titled(el('line', { x1: mx, x2: mx, y1: y + 1, y2: y + rowHeight - 1, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
       noteX = Math.max(noteX, mx + 1.25);
     }
-    el('text', { class: 'value-text', x: noteX + 6, y: y + rowHeight / 2 + 4 }, svg).textContent = row.note ?? format(total);
+    // A note with a title (why a row has no bar, say) shows the title on hover.
+    const noteParent = row.title ? titled(el('g', {}, svg), row.title) : svg;
+    el('text', { class: 'value-text', x: noteX + 6, y: y + rowHeight / 2 + 4 }, noteParent).textContent = row.note ?? format(total);
   });
   return svg;
 }

@@ -64,50 +64,20 @@ async function api(path, params = {}) {
   return response.json();
 }
 
-/** Usage comes from the usage-report feature; a deployment without it, or without reports, is an empty state. */
+/**
+ * Usage per customer, metric and month from GET /api/usage, which takes the same day range as the other reads (the
+ * months it touches). A row whose reports add up beyond what can be counted has no figure and a problem instead.
+ */
 async function loadUsage(from, to) {
-  const attempt = (params) => api('/api/usage', params);
   try {
-    let body;
-    try {
-      body = await attempt({ from, to });
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 400) {
-        throw e;
-      }
-      body = await attempt({ from: from.slice(0, 7), to: to.slice(0, 7) });
-    }
-    return { status: 'ok', rows: normalizeUsage(body) };
+    const body = await api('/api/usage', { from, to });
+    return { status: 'ok', rows: body.rows };
   } catch (e) {
     if (e instanceof Unauthorized) {
       throw e;
     }
-    if (e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 501)) {
-      return { status: 'missing' };
-    }
     return { status: 'error', message: e.message };
   }
-}
-
-function normalizeUsage(body) {
-  const list = Array.isArray(body) ? body : (body?.rows ?? body?.usage ?? body?.items ?? body?.months ?? []);
-  const number = (...values) => {
-    const v = values.find((x) => x !== undefined && x !== null && x !== '');
-    return v === undefined ? null : Number(v);
-  };
-  return list.map((r) => {
-    const reported = number(r.reported, r.value, r.used, r.total, r.usage) ?? 0;
-    const entitlement = number(r.entitlement, r.purchased, r.entitled, r.limit);
-    const overage = number(r.overage) ?? (entitlement === null ? null : Math.max(0, reported - entitlement));
-    return {
-      customer: String(r.customer ?? r.customerId ?? r.organizationId ?? r.organization ?? 'unknown'),
-      metric: String(r.metric ?? r.name ?? 'usage'),
-      month: String(r.month ?? r.period ?? ''),
-      reported,
-      entitlement,
-      overage,
-    };
-  }).filter((r) => Number.isFinite(r.reported));
 }
 
 // ---- page state ----------------------------------------------------------------------------------------------
@@ -466,10 +436,6 @@ function renderSuccessByOs({ installations }) {
 
 function renderUsage({ usage }) {
   const root = section('chart-usage');
-  if (usage.status === 'missing') {
-    emptyChart(root, 'Usage reports are not available on this deployment (GET /api/usage answered 404). Once Self-Managed customers upload signed usage reports (POST /v1/usage-reports), their usage and entitlements appear here.');
-    return;
-  }
   if (usage.status === 'error') {
     emptyChart(root, `Usage could not be read: ${usage.message}`);
     return;
@@ -487,11 +453,16 @@ function renderUsage({ usage }) {
   }
   // Metrics differ by orders of magnitude, so each row is drawn against its own entitlement (the tick at 100%).
   const rows = [...latest.values()].sort((a, b) => a.customer.localeCompare(b.customer) || a.metric.localeCompare(b.metric)).map((r) => {
+    const label = `${r.customer} · ${r.metric}`;
+    if (r.reported === null) {
+      // The month's reports add up beyond what can be counted: no bar, and the API's reason in the tooltip.
+      return { label, segments: [], marker: null, note: `${r.month}: too large to count`, title: r.problem };
+    }
     const entitled = r.entitlement !== null && r.entitlement > 0;
     const share = entitled ? r.reported / r.entitlement : 0;
-    const over = entitled ? Math.max(0, r.reported - r.entitlement) : 0;
+    const over = r.overage ?? 0;
     return {
-      label: `${r.customer} · ${r.metric}`,
+      label,
       segments: [
         { name: `${r.month}: ${formatNumber(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
         { name: `${r.month}: ${formatNumber(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
