@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Storage;
@@ -105,6 +106,26 @@ public sealed class IngestPreflightTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
         Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public void The_openapi_document_declares_the_preflight_of_every_ingest_route_and_of_no_other()
+    {
+        var paths = JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.Core", "Reporting", "openapi.json")))!["paths"]!.AsObject();
+
+        // A short path's item is a $ref to its long path's item, whose operations it shares.
+        JsonObject Item(string path) =>
+            paths[path]!["$ref"]?.GetValue<string>() is { } reference
+                ? paths[reference["#/paths/".Length..].Replace("~1", "/", StringComparison.Ordinal)]!.AsObject()
+                : paths[path]!.AsObject();
+
+        var ingest = TelemetryRoutes.Ingest.Select(r => "/" + r).ToHashSet(StringComparer.Ordinal);
+        foreach (var (path, _) in paths)
+        {
+            Assert.True(Item(path).ContainsKey("options") == ingest.Contains(path), $"{path}: options {(ingest.Contains(path) ? "missing" : "declared")}");
+        }
+
+        Assert.Superset(ingest, paths.Select(p => p.Key).ToHashSet(StringComparer.Ordinal));
     }
 
     [Theory]
