@@ -105,6 +105,8 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
     publicNetworkAccess: 'Enabled'
     // Key Vault references resolve as the user-assigned identity (the app has no system identity).
     keyVaultReferenceIdentity: identity.resourceId
+    // No platform CORS (siteConfig.cors): the app answers the ingest routes' preflights itself; the platform's would
+    // take every route's OPTIONS from the app and open the admin and read API routes to other origins too.
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'

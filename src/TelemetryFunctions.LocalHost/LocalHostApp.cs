@@ -83,18 +83,21 @@ internal static partial class LocalHostLog
 
 internal static class IngestRouteMappings
 {
-    /// <summary>The Segment and privacy routes, bound exactly as the Functions app binds them.</summary>
+    /// <summary>
+    /// The Segment and privacy routes, bound exactly as the Functions app binds them: POST, and OPTIONS for the CORS
+    /// preflight, which the same library methods answer.
+    /// </summary>
     public static void MapIngestRoutes(this IEndpointRouteBuilder app)
     {
         foreach (var (route, call) in TelemetryRoutes.SegmentCalls)
         {
-            app.MapPost("/" + route, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
+            app.MapMethods("/" + route, TelemetryRoutes.IngestMethods, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
                 endpoints.IngestAsync(request, call, cancellationToken));
         }
 
-        app.MapPost("/" + TelemetryRoutes.Preview, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
+        app.MapMethods("/" + TelemetryRoutes.Preview, TelemetryRoutes.IngestMethods, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.PreviewAsync(request, cancellationToken));
-        app.MapPost("/" + TelemetryRoutes.OptOut, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
+        app.MapMethods("/" + TelemetryRoutes.OptOut, TelemetryRoutes.IngestMethods, (HttpRequest request, IngestEndpoints endpoints, CancellationToken cancellationToken) =>
             endpoints.OptOutAsync(request, cancellationToken));
     }
 }

@@ -10,7 +10,8 @@ namespace TelemetryFunctions.LocalHost;
 /// The local host's equivalent of <c>host.json</c>'s <c>extensions.http.maxConcurrentRequests</c> and
 /// <c>maxOutstandingRequests</c> in Azure: at most that many requests run at once, the next ones wait in a queue, and
 /// beyond the outstanding limit a request is answered 429 with Retry-After at once, before its body is read. This keeps
-/// the host's memory bounded under a flood of slow requests. The defaults are host.json's values.
+/// the host's memory bounded under a flood of slow requests. The health probe and the CORS preflights of the ingest
+/// routes are not limited. The defaults are host.json's values.
 /// </summary>
 public sealed class RequestConcurrencyOptions
 {
@@ -42,6 +43,8 @@ internal static class RequestConcurrency
             limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 context.Request.Path.StartsWithSegments("/health")
                     ? RateLimitPartition.GetNoLimiter("health")
+                    : IsIngestPreflight(context.Request)
+                    ? RateLimitPartition.GetNoLimiter("ingest-preflight")
                     : RateLimitPartition.GetConcurrencyLimiter("requests", _ => new ConcurrencyLimiterOptions
                     {
                         PermitLimit = limits.MaxConcurrentRequests,
@@ -62,4 +65,13 @@ internal static class RequestConcurrency
         });
         return builder;
     }
+
+    /// <summary>
+    /// A CORS preflight on an ingest route is never queued or refused: its answer is constant and reads nothing, not
+    /// even the body, and a browser whose preflight gets 429 reports a network error without showing the page the
+    /// Retry-After, whereas the POST that follows an allowed preflight gets a 429 the sender can read and honour.
+    /// (In Azure the Functions host's own limits count every request, preflights included.)
+    /// </summary>
+    private static bool IsIngestPreflight(HttpRequest request) =>
+        IngestPreflight.Applies(request) && TelemetryRoutes.IsIngest(request.Path);
 }

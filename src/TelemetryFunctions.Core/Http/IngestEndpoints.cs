@@ -30,11 +30,22 @@ public sealed partial class IngestEndpoints(
     TimeProvider time,
     ILogger<IngestEndpoints> logger)
 {
+    private static readonly Task<IResult> Preflight = Task.FromResult<IResult>(IngestPreflight.Answer);
+
     private readonly IngestionOptions _limits = options.Value.Ingestion;
 
-    /// <summary><c>POST /v1/batch</c>, <c>/v1/track</c>, <c>/v1/identify</c>, <c>/v1/page</c>, <c>/v1/screen</c>, <c>/v1/group</c>, <c>/v1/alias</c>.</summary>
+    /// <summary>
+    /// <c>POST /v1/batch</c>, <c>/v1/track</c>, <c>/v1/identify</c>, <c>/v1/page</c>, <c>/v1/screen</c>, <c>/v1/group</c>,
+    /// <c>/v1/alias</c>. Like every method here, it answers an <c>OPTIONS</c> request, a browser's CORS preflight, with
+    /// <see cref="IngestPreflight"/>: both hosts bind <see cref="TelemetryRoutes.IngestMethods"/> to these methods.
+    /// </summary>
     public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken)
     {
+        if (IngestPreflight.Applies(request))
+        {
+            return Preflight;
+        }
+
         AllowBrowserCallers(request.HttpContext.Response);
         return HandleEventsAsync(request, call, dryRun: false, cancellationToken);
     }
@@ -42,15 +53,22 @@ public sealed partial class IngestEndpoints(
     /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (IngestPreflight.Applies(request))
+        {
+            return Preflight;
+        }
+
         AllowBrowserCallers(request.HttpContext.Response);
         return HandleEventsAsync(request, call: null, dryRun: true, cancellationToken);
     }
 
     /// <summary>
     /// Lets a page on any origin read the answer: Segment's browser library sends from the product's own pages, with
-    /// the write key in the body and <c>Content-Type: text/plain</c>, a request browsers send without a preflight. No
-    /// cookie or ambient credential is ever honoured here, so any origin may call, as Segment's own API allows. A host
-    /// that refuses an ingest request before it gets here (the local host's concurrency limit) adds the same headers.
+    /// the write key in the body and <c>Content-Type: text/plain</c>, a request browsers send without a preflight; a
+    /// page that sends the key as HTTP Basic or the body as <c>application/json</c> is let through its preflight by
+    /// <see cref="IngestPreflight"/>. No cookie or ambient credential is ever honoured here, so any origin may call, as
+    /// Segment's own API allows. A host that refuses an ingest request before it gets here (the local host's
+    /// concurrency limit) adds the same headers.
     /// </summary>
     public static void AllowBrowserCallers(HttpResponse response)
     {
@@ -68,6 +86,11 @@ public sealed partial class IngestEndpoints(
     /// <summary><c>POST /v1/opt-out</c> with <c>userId</c>, <c>anonymousId</c> and/or <c>instanceId</c>: erases what is stored about them and drops their future events.</summary>
     public async Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (IngestPreflight.Applies(request))
+        {
+            return IngestPreflight.Answer;
+        }
+
         AllowBrowserCallers(request.HttpContext.Response);
         var (body, source, root, error) = await ReadAuthenticatedAsync(request, cancellationToken);
         if (error is not null)

@@ -55,6 +55,13 @@ public static class TelemetryRoutes
     /// <summary>Every ingest route: the Segment calls, their short paths, opt-out and preview (what browsers may call).</summary>
     public static IReadOnlyList<string> Ingest { get; } = [.. SegmentCalls.Select(r => r.Route), OptOut, Preview];
 
+    /// <summary>
+    /// The methods of every ingest route: POST, and OPTIONS, the CORS preflight a browser sends before a cross-origin
+    /// POST with an Authorization header or a JSON content type (answered by <see cref="IngestPreflight"/>). The
+    /// Functions app lists the same two in each of these routes' HttpTrigger.
+    /// </summary>
+    public static IReadOnlyList<string> IngestMethods { get; } = [HttpMethods.Post, HttpMethods.Options];
+
     /// <summary>Whether <paramref name="path"/> (with its leading slash, as a request has it) is an ingest route.</summary>
     public static bool IsIngest(PathString path) =>
         path.HasValue && Ingest.Contains(path.Value!.TrimStart('/').TrimEnd('/'), StringComparer.OrdinalIgnoreCase);

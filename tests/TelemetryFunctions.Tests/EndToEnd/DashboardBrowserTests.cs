@@ -16,10 +16,10 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 /// </summary>
 public sealed class DashboardBrowserTests(AzuriteFixture azurite)
 {
-    private const string ChromiumPath = "/usr/bin/chromium";
+    internal const string ChromiumPath = "/usr/bin/chromium";
     private const string AdminKey = "dev-admin-key";
 
-    private static readonly string[] ChromiumArgs =
+    internal static readonly string[] ChromiumArgs =
     [
         "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
@@ -27,8 +27,8 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task The_dashboard_shows_the_same_figures_as_the_api_and_follows_a_new_date_range()
+    /// <summary>Skips the calling test when Debian's chromium is not installed, or fails it where CI requires the browser.</summary>
+    internal static void RequireChromium()
     {
         if (!File.Exists(ChromiumPath))
         {
@@ -36,6 +36,12 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
             Assert.SkipWhen(Environment.GetEnvironmentVariable("TELEMETRY_REQUIRE_BROWSER") != "1", $"{ChromiumPath} is not installed: run scripts/install-browser.sh (as root) or `apt-get install chromium`.");
             Assert.Fail($"{ChromiumPath} is not installed: run scripts/install-browser.sh (as root) or `apt-get install chromium`.");
         }
+    }
+
+    [Fact]
+    public async Task The_dashboard_shows_the_same_figures_as_the_api_and_follows_a_new_date_range()
+    {
+        RequireChromium();
 
         await using var host = await LocalHostProcess.StartAsync(azurite, DashboardSeed.HostSettings, Token);
         using var api = host.CreateClient();

@@ -8,7 +8,8 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 
 /// <summary>
 /// The local host caps requests in progress as host.json does in Azure (maxConcurrentRequests, maxOutstandingRequests):
-/// beyond the cap a request gets 429 with Retry-After before its body is read, and the health probe is never refused.
+/// beyond the cap a request gets 429 with Retry-After before its body is read, and neither the health probe nor a CORS
+/// preflight on an ingest route is ever refused.
 /// </summary>
 public sealed class RequestConcurrencyLimitTests(AzuriteFixture azurite)
 {
@@ -58,6 +59,10 @@ public sealed class RequestConcurrencyLimitTests(AzuriteFixture azurite)
         Assert.Equal("too_many_requests", (await Segment.ReadJsonAsync(refused)).GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("*", string.Join(",", refused.Headers.GetValues("Access-Control-Allow-Origin")));
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health", token)).StatusCode);
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/v1/batch");
+        preflight.Headers.Add("Origin", "https://app.example.com");
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.SendAsync(preflight, token)).StatusCode);
 
         release.SetResult();
         Assert.Equal(HttpStatusCode.OK, (await held).StatusCode);
