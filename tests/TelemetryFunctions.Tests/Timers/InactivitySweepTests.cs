@@ -295,6 +295,32 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_heartbeat_failing_between_withdrawing_an_inactivity_and_writing_the_row_leaves_it_for_a_later_sweep_to_record_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: faults);
+        await HeartbeatAsync(host, "inst-failed");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+
+        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        faults.Outage(IsConditionalInstanceUpdate);
+        await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-failed", receivedAt));
+        faults.Heal();
+        Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-failed")).Status);
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+
+        // The row still says inactive since the deadline, so the sweep that finds it at the heartbeat's deadline
+        // records that inactivity again: row, history and mark agree, as if the heartbeat had never been received.
+        time.SetUtcNow(receivedAt.AddHours(6.5).AddMinutes(1));
+        await SweepAsync(host);
+
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}"], await HistoryAsync(host, "inst-failed"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
     public async Task Undoing_a_false_inactivity_keeps_the_gone_inactive_mark_of_a_real_one_earlier_that_day()
     {
         var time = new FakeTimeProvider(T0);
