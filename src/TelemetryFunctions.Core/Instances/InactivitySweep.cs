@@ -141,7 +141,9 @@ public sealed partial class InactivitySweep(
     /// <remarks>
     /// The heartbeat withdraws after writing its row and the sweep checks the row after recording, so whichever comes
     /// last sees the other's write. An active row whose status changed after <paramref name="changedAt"/> was
-    /// reactivated by a later heartbeat, and the inactivity stands.
+    /// reactivated by a later heartbeat, and the inactivity stands. Not covered: the two interleave and then this sweep
+    /// fails between recording and rereading (or the heartbeat between its row write and its second withdrawal); the
+    /// stale history entry and mark then stay beside an active row, and no later run looks at them again.
     /// </remarks>
     private async Task<InstanceRecord?> RecordSilenceAsync(TableClient instances, string instanceKey, DateTimeOffset changedAt, CancellationToken cancellationToken)
     {
