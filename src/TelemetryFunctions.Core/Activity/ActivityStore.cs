@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Azure;
 using Azure.Data.Tables;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Storage;
@@ -88,11 +89,31 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
         }
     }
 
-    /// <summary>Marks one event of an instance's life (first seen, gone inactive) on a day.</summary>
+    /// <summary>Marks one event of an instance's life (first seen, gone inactive) on a day; always written, never remembered.</summary>
     public async Task MarkAsync(DateOnly day, string rowKey, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         await table.UpsertEntityAsync(new TableEntity(TableKeys.Day(day), rowKey), TableUpdateMode.Merge, cancellationToken);
+        await dirtyDays.FlagEndedAsync([day], cancellationToken);
+    }
+
+    /// <summary>
+    /// Removes a mark written by <see cref="MarkAsync(DateOnly, string, CancellationToken)"/> (a gone-inactive mark that
+    /// turned out false) and flags its day if it has ended, so a rollup that counted it recomputes the day. Those marks
+    /// are never remembered by this host, so nothing stops the same mark from being written again later.
+    /// </summary>
+    public async Task UnmarkAsync(DateOnly day, string rowKey, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        try
+        {
+            await table.DeleteEntityAsync(TableKeys.Day(day), rowKey, ETag.All, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // Never written, or already removed.
+        }
+
         await dirtyDays.FlagEndedAsync([day], cancellationToken);
     }
 

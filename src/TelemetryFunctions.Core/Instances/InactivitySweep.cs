@@ -98,7 +98,10 @@ public sealed partial class InactivitySweep(
                 {
                     // A sweep made it inactive for this silence but may have stopped before recording the change
                     // (the index row is removed only after): record it again under the same keys, which is harmless.
-                    await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+                    if (await RecordSilenceAsync(instances, instanceKey, changedAt, cancellationToken) is { } undone)
+                    {
+                        return (Outcome.StillActive, undone.LastSeen);
+                    }
                 }
 
                 return (Outcome.Gone, record.LastSeen);
@@ -118,11 +121,41 @@ public sealed partial class InactivitySweep(
             // Only once the instance row says inactive: the history entry and the gone-inactive mark have keys from
             // the change's time, so a rerun after a crash between the two writes records the same rows again.
             registry.Forget(instanceKey);
-            await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+            if (await RecordSilenceAsync(instances, instanceKey, changedAt, cancellationToken) is { } disproved)
+            {
+                return (Outcome.StillActive, disproved.LastSeen);
+            }
+
             return (Outcome.MarkedInactive, record.LastSeen);
         }
 
         throw new StorageContentionException($"The instance row kept changing during {MaxAttempts} attempts of the sweep.");
+    }
+
+    /// <summary>
+    /// Records the inactivity at <paramref name="changedAt"/>, then reads the row once more: a heartbeat received at or
+    /// before that moment may have undone the inactivity meanwhile (the row is active again, since a time before
+    /// <paramref name="changedAt"/>) and withdrawn what was recorded before these writes landed. The sweep then
+    /// withdraws them itself and returns the row; otherwise null.
+    /// </summary>
+    /// <remarks>
+    /// The heartbeat withdraws after writing its row and the sweep checks the row after recording, so whichever comes
+    /// last sees the other's write. An active row whose status changed after <paramref name="changedAt"/> was
+    /// reactivated by a later heartbeat, and the inactivity stands. Not covered: the two interleave and then this sweep
+    /// fails between recording and rereading (or the heartbeat between its row write and its second withdrawal); the
+    /// stale history entry and mark then stay beside an active row, and no later run looks at them again.
+    /// </remarks>
+    private async Task<InstanceRecord?> RecordSilenceAsync(TableClient instances, string instanceKey, DateTimeOffset changedAt, CancellationToken cancellationToken)
+    {
+        await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+        var response = await instances.GetEntityIfExistsAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(instanceKey), instanceKey, cancellationToken: cancellationToken);
+        if (!response.HasValue || InstanceRegistry.FromEntity(response.Value!) is not { Status: InstanceRegistry.Active } record || record.StatusChangedAt >= changedAt)
+        {
+            return null;
+        }
+
+        await statusLog.RetractInactiveAsync(instanceKey, changedAt, cancellationToken);
+        return record;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Inactivity sweep: {Examined} candidates examined so far, {Marked} marked inactive")]

@@ -127,6 +127,19 @@ public sealed partial class InstanceRegistry(
                 }
 
                 var updated = Apply(current, observation);
+                var disproved = Disproves(current, observation) ? current.StatusChangedAt : (DateTimeOffset?)null;
+                if (disproved is { } silentAt)
+                {
+                    // Received at or before the moment the sweep declared the instance silent (its write lost to the
+                    // sweep's, which is why it reads an inactive row): the instance never was silent for longer than
+                    // the threshold. It stays active since it last became active, and the inactivity is withdrawn
+                    // before the row is written (so a failure in between leaves a row a later sweep records again)
+                    // and once more after (removing what a sweep still recording it wrote meanwhile).
+                    var activeSince = await statusLog.ActiveSinceAsync(updated.InstanceKey, silentAt, cancellationToken) ?? current.FirstSeen;
+                    updated = updated with { Status = Active, StatusChangedAt = activeSince };
+                    await statusLog.RetractInactiveAsync(updated.InstanceKey, silentAt, cancellationToken);
+                }
+
                 if (!NeedsWrite(current, updated))
                 {
                     return;
@@ -138,13 +151,18 @@ public sealed partial class InstanceRegistry(
                     await index.ScheduleAsync(updated.InstanceKey, updated.LastSeen, cancellationToken);
                 }
 
-                if (current.Status != Active && updated.Status == Active)
+                if (current.Status != Active && updated.Status == Active && disproved is null)
                 {
                     await statusLog.RecordAsync(updated.InstanceKey, Active, updated.StatusChangedAt, "reactivated", cancellationToken);
                 }
 
                 var written = await table.UpdateEntityAsync(ToEntity(updated), current.ETag, TableUpdateMode.Replace, cancellationToken);
                 Remember(updated with { ETag = written.Headers.ETag ?? default });
+                if (disproved is { } withdrawn)
+                {
+                    await statusLog.RetractInactiveAsync(updated.InstanceKey, withdrawn, cancellationToken);
+                }
+
                 if (moved)
                 {
                     await index.UnscheduleAsync(updated.InstanceKey, current.LastSeen, keep: updated.LastSeen, cancellationToken);
@@ -177,7 +195,11 @@ public sealed partial class InstanceRegistry(
         var newer = o.ReceivedAt >= current.LastSeen;
         var status = current.Status;
         var statusChangedAt = current.StatusChangedAt;
-        if (status != Active && newer)
+
+        // An inactive row's StatusChangedAt is the moment it went silent (last seen + threshold): only an observation
+        // received after that moment is a reactivation. One received between last seen and that moment disproves the
+        // inactivity instead (RecordOneAsync undoes it); one received at or before last seen says nothing new.
+        if (status != Active && o.ReceivedAt > current.StatusChangedAt)
         {
             status = Active;
             statusChangedAt = o.ReceivedAt;
@@ -196,6 +218,10 @@ public sealed partial class InstanceRegistry(
             Source = newer ? o.Source : current.Source,
         };
     }
+
+    /// <summary>Whether <paramref name="o"/>, received after the row's last seen time and at or before its inactivity, shows the instance was not silent.</summary>
+    private static bool Disproves(InstanceRecord current, InstanceObservation o) =>
+        current.Status == Inactive && o.ReceivedAt > current.LastSeen && o.ReceivedAt <= current.StatusChangedAt;
 
     private bool NeedsWrite(InstanceRecord before, InstanceRecord after) =>
         after.LastSeen - before.LastSeen >= _touchInterval

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Azure;
 using Azure.Data.Tables;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Storage;
@@ -17,7 +18,7 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
     {
         var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
         await table.UpsertEntityAsync(
-            new TableEntity(instanceKey, string.Create(CultureInfo.InvariantCulture, $"{at.UtcTicks:D19}_{status}"))
+            new TableEntity(instanceKey, RowKey(at, status))
             {
                 ["Status"] = status,
                 ["At"] = at,
@@ -30,6 +31,39 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
         {
             await activity.MarkAsync(calendar.DayOf(at), ActivityStore.GoneInactivePrefix + instanceKey, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Withdraws the inactivity recorded at <paramref name="at"/>, which a heartbeat received at or before that moment
+    /// proved false: the gone-inactive mark of its day first (unless the history holds another inactivity on that
+    /// reporting day), then the history entry, the reverse of the order <see cref="RecordAsync"/> writes them, so a
+    /// mark never outlives its history entry. Harmless to repeat, and harmless if nothing was recorded yet.
+    /// </summary>
+    public async Task RetractInactiveAsync(string instanceKey, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var day = calendar.DayOf(at);
+        var history = await HistoryAsync(instanceKey, cancellationToken);
+        if (!history.Any(h => h.Status == InstanceRegistry.Inactive && h.At != at && calendar.DayOf(h.At) == day))
+        {
+            await activity.UnmarkAsync(day, ActivityStore.GoneInactivePrefix + instanceKey, cancellationToken);
+        }
+
+        var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
+        try
+        {
+            await table.DeleteEntityAsync(instanceKey, RowKey(at, InstanceRegistry.Inactive), ETag.All, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            // Not recorded yet (the sweep records after its update) or already withdrawn.
+        }
+    }
+
+    /// <summary>When the instance last became active before <paramref name="before"/>, by its history; null if the history does not say.</summary>
+    public async Task<DateTimeOffset?> ActiveSinceAsync(string instanceKey, DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        var history = await HistoryAsync(instanceKey, cancellationToken);
+        return history.Where(h => h.Status == InstanceRegistry.Active && h.At < before).Select(h => (DateTimeOffset?)h.At).DefaultIfEmpty().Max();
     }
 
     public async Task RecordFirstSeenAsync(string instanceKey, DateTimeOffset at, CancellationToken cancellationToken)
@@ -49,4 +83,6 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
 
         return history;
     }
+
+    private static string RowKey(DateTimeOffset at, string status) => string.Create(CultureInfo.InvariantCulture, $"{at.UtcTicks:D19}_{status}");
 }

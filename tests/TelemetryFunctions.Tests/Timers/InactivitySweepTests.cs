@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Azure.Core;
+using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
@@ -197,6 +198,211 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.DoesNotContain(await HistoryAsync(host, "inst-raced"), h => h.StartsWith("inactive", StringComparison.Ordinal));
         Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.Activity), r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(600)]
+    public async Task A_heartbeat_received_at_or_before_the_deadline_but_written_after_the_sweep_undoes_the_inactivity(int secondsBeforeDeadline)
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-undone");
+        time.SetUtcNow(T0.AddHours(7));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+
+        // The state a heartbeat received before the deadline finds when its write lost to the sweep's and it rereads.
+        var receivedAt = T0.AddHours(6.5).AddSeconds(-secondsBeforeDeadline);
+        await ObserveAsync(host, "inst-undone", receivedAt);
+
+        var instance = await InstanceAsync(host, "inst-undone");
+        Assert.Equal((InstanceRegistry.Active, T0, receivedAt), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-undone"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+
+        // Its silence is measured from that heartbeat from now on.
+        time.SetUtcNow(receivedAt.AddHours(6.5).AddSeconds(1));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+        Assert.Equal(receivedAt.AddHours(6.5), (await InstanceAsync(host, "inst-undone")).StatusChangedAt);
+        Assert.Equal([$"active@{T0:O}", $"inactive@{receivedAt.AddHours(6.5):O}"], await HistoryAsync(host, "inst-undone"));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_received_one_second_after_the_deadline_is_a_reactivation_and_the_inactivity_stays()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-genuine");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+
+        await ObserveAsync(host, "inst-genuine", T0.AddHours(6.5).AddSeconds(1));
+
+        var instance = await InstanceAsync(host, "inst-genuine");
+        Assert.Equal((InstanceRegistry.Active, T0.AddHours(6.5).AddSeconds(1)), (instance.Status, instance.StatusChangedAt));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(6.5).AddSeconds(1):O}"], await HistoryAsync(host, "inst-genuine"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_received_before_the_deadline_whose_write_loses_to_the_sweep_leaves_the_instance_active_without_inactivity()
+    {
+        var time = new FakeTimeProvider(T0);
+        var sweepBeforeHeartbeatWrite = new BeforeRequestPolicy(IsConditionalInstanceUpdate);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: sweepBeforeHeartbeatWrite);
+        await HeartbeatAsync(host, "inst-lost-race");
+
+        // The heartbeat is received a second before the deadline; the sweep runs after the deadline, between the
+        // heartbeat's reading of the row and its If-Match update, which therefore fails and rereads an inactive row.
+        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        time.SetUtcNow(receivedAt);
+        SweepResult? sweep = null;
+        sweepBeforeHeartbeatWrite.Arm(async () =>
+        {
+            time.SetUtcNow(T0.AddHours(7));
+            sweep = await SweepAsync(host);
+        });
+        await HeartbeatAsync(host, "inst-lost-race");
+
+        Assert.Equal(1, sweep?.MarkedInactive);
+        var instance = await InstanceAsync(host, "inst-lost-race");
+        Assert.Equal((InstanceRegistry.Active, T0, receivedAt), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-lost-race"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
+    public async Task The_sweeps_inactivity_record_landing_after_a_heartbeat_undid_it_is_withdrawn_by_the_sweep()
+    {
+        var time = new FakeTimeProvider(T0);
+        var heartbeatBeforeHistory = new BeforeRequestPolicy(IsInactivityHistoryWrite);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: heartbeatBeforeHistory);
+        await HeartbeatAsync(host, "inst-slow-sweep");
+        time.SetUtcNow(T0.AddHours(7));
+
+        // The sweep has made the row inactive; before it records the change, a heartbeat received before the deadline
+        // rereads the row and undoes the inactivity, finding nothing recorded yet to remove.
+        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        heartbeatBeforeHistory.Arm(() => ObserveAsync(host, "inst-slow-sweep", receivedAt));
+        var result = await SweepAsync(host);
+
+        Assert.True(heartbeatBeforeHistory.Fired);
+        Assert.Equal((0, 1), (result.MarkedInactive, result.Rescheduled));
+        var instance = await InstanceAsync(host, "inst-slow-sweep");
+        Assert.Equal((InstanceRegistry.Active, T0, receivedAt), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-slow-sweep"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_failing_between_withdrawing_an_inactivity_and_writing_the_row_leaves_it_for_a_later_sweep_to_record_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: faults);
+        await HeartbeatAsync(host, "inst-failed");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+
+        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        faults.Outage(IsConditionalInstanceUpdate);
+        await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-failed", receivedAt));
+        faults.Heal();
+        Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-failed")).Status);
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+
+        // The row still says inactive since the deadline, so the sweep that finds it at the heartbeat's deadline
+        // records that inactivity again: row, history and mark agree, as if the heartbeat had never been received.
+        time.SetUtcNow(receivedAt.AddHours(6.5).AddMinutes(1));
+        await SweepAsync(host);
+
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}"], await HistoryAsync(host, "inst-failed"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
+    public async Task Undoing_a_false_inactivity_keeps_the_gone_inactive_mark_of_a_real_one_earlier_that_day()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-twice");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+        time.SetUtcNow(T0.AddHours(8));
+        await HeartbeatAsync(host, "inst-twice");
+        time.SetUtcNow(T0.AddHours(15));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+
+        await ObserveAsync(host, "inst-twice", T0.AddHours(14.5).AddSeconds(-1));
+
+        var instance = await InstanceAsync(host, "inst-twice");
+        Assert.Equal((InstanceRegistry.Active, T0.AddHours(8)), (instance.Status, instance.StatusChangedAt));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-twice"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
+    public async Task A_real_inactivity_later_on_the_day_of_an_undone_one_is_marked_gone_inactive_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-again");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+        await ObserveAsync(host, "inst-again", T0.AddHours(6));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+
+        time.SetUtcNow(T0.AddHours(13));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+
+        Assert.Equal(TableKeys.Day(DateOnly.FromDateTime(T0.UtcDateTime)), Assert.Single(await GoneInactiveMarksAsync(host)).PartitionKey);
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(12.5):O}"], await HistoryAsync(host, "inst-again"));
+    }
+
+    [Fact]
+    public async Task Undoing_an_inactivity_on_a_day_already_rolled_up_makes_the_next_rollup_recompute_that_day()
+    {
+        // Silent from 17:00 on Monday, so inactive at 23:30; the sweep runs just after midnight.
+        var monday = DateOnly.FromDateTime(T0.UtcDateTime);
+        var lastSeen = T0.AddHours(9);
+        var time = new FakeTimeProvider(lastSeen);
+        await using var host = new LocalHostFactory(azurite, time);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await HeartbeatAsync(host, "inst-rolled-up");
+        time.SetUtcNow(lastSeen.AddHours(7).AddMinutes(5));
+        await SweepAsync(host);
+
+        // Monday is rolled up and its flag from the sweep cleared, counting the instance as gone inactive.
+        time.SetUtcNow(lastSeen.AddHours(7).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(lastSeen.AddDays(1).AddHours(7).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1, Assert.Single(await rollup.ReadAsync(monday, monday, TestContext.Current.CancellationToken)).InstancesGoneInactive);
+
+        // Only now does a heartbeat received before the deadline get its write in, undoing the inactivity.
+        await ObserveAsync(host, "inst-rolled-up", lastSeen.AddHours(6.5).AddSeconds(-1));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, Assert.Single(await rollup.ReadAsync(monday, monday, TestContext.Current.CancellationToken)).InstancesGoneInactive);
+    }
+
+    private static string KeyOf(LocalHostFactory host, string instanceId) =>
+        host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.Instance, instanceId);
+
+    /// <summary>What a heartbeat request received at <paramref name="receivedAt"/> tells the registry, whenever it gets there.</summary>
+    private static Task ObserveAsync(LocalHostFactory host, string instanceId, DateTimeOffset receivedAt) =>
+        host.Services.GetRequiredService<InstanceRegistry>().RecordAsync(
+            [new InstanceObservation(KeyOf(host, instanceId), "server", receivedAt, "1.0.0", null, null, null)],
+            TestContext.Current.CancellationToken);
+
+    private static async Task<List<TableEntity>> GoneInactiveMarksAsync(LocalHostFactory host) =>
+        [.. (await host.Tables.RowsAsync(TableNames.Activity)).Where(r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal))];
+
+    private static bool IsInactivityHistoryWrite(HttpMessage message) =>
+        message.Request.Method == RequestMethod.Put
+        && message.Request.Uri.Path.Contains(TableNames.InstanceStatusHistory + "(", StringComparison.Ordinal)
+        && message.Request.Uri.Path.Contains("_" + InstanceRegistry.Inactive, StringComparison.Ordinal);
 
     private static bool IsConditionalInstanceUpdate(HttpMessage message) =>
         message.Request.Method == RequestMethod.Put
