@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Retention;
@@ -86,6 +87,55 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
 
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task Opt_out_of_a_user_erases_the_installation_and_support_request_linked_to_them_through_the_installation_id()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Started", userId: null, anonymousId: "install-linked", properties: new JsonObject { ["os"] = "ubuntu" }),
+            Segment.Track("Installation Support", userId: "user-linked", anonymousId: "install-linked", properties: new JsonObject { ["email"] = "linked@example.com" }))), TestContext.Current.CancellationToken);
+        await installer.PostAsync("/v1/track", Segment.Json(Segment.Track("Installation Started", userId: null, anonymousId: "install-other")), TestContext.Current.CancellationToken);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.SupportRequests));
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.Installations)).Count);
+
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "user-linked" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        var erased = (await Segment.ReadJsonAsync(optOut)).GetProperty("erased");
+        Assert.Equal(2, erased.GetProperty("rawEvents").GetInt32());
+        Assert.Equal(1, erased.GetProperty("activityRows").GetInt32());
+        Assert.Equal(1, erased.GetProperty("installations").GetInt32());
+        Assert.Equal(1, erased.GetProperty("supportRequests").GetInt32());
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.SupportRequests]);
+        var other = Assert.Single(rows[TableNames.Installations]);
+        Assert.Equal(other.RowKey, Assert.Single(rows[TableNames.RawEvents]).GetString("InstallationKey"));
+        Assert.Equal(ActivityStore.InstallationPrefix + other.RowKey, Assert.Single(rows[TableNames.Activity]).RowKey);
+    }
+
+    [Fact]
+    public async Task Opt_out_of_an_instance_erases_the_installations_whose_events_named_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Started", userId: null, anonymousId: "install-of-inst", properties: InstanceProps("inst-installed")),
+            Segment.Track("Installation Support", userId: null, anonymousId: "install-of-inst", properties: new JsonObject { ["instanceId"] = "inst-installed", ["email"] = "admin@example.com" }))), TestContext.Current.CancellationToken);
+
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["instanceId"] = "inst-installed" }), TestContext.Current.CancellationToken);
+
+        var erased = (await Segment.ReadJsonAsync(optOut)).GetProperty("erased");
+        Assert.Equal(1, erased.GetProperty("installations").GetInt32());
+        Assert.Equal(1, erased.GetProperty("supportRequests").GetInt32());
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.RawEvents]);
+        Assert.Empty(rows[TableNames.Installations]);
+        Assert.Empty(rows[TableNames.SupportRequests]);
+        Assert.Empty(rows[TableNames.Activity]);
+        Assert.Empty(rows[TableNames.Instances]);
     }
 
     [Fact]
