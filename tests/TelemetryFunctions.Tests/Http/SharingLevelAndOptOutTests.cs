@@ -372,6 +372,23 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Single(rows[TableNames.Suppressions]);
     }
 
+    [Fact]
+    public async Task Opt_out_matches_an_identifier_exactly_as_events_sent_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Clicked", userId: " spaced-user "),
+            Segment.Track("Clicked", userId: "spaced-user"))), TestContext.Current.CancellationToken);
+
+        var optOut = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = " spaced-user " }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(optOut)).GetProperty("erased").GetProperty("rawEvents").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        var trimmed = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "spaced-user")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(trimmed)).GetProperty("accepted").GetInt32());
+    }
+
     [Theory]
     [InlineData("{}", "userId, an anonymousId or an instanceId")]
     [InlineData("{\"userId\":42}", "userId must be a string")]
