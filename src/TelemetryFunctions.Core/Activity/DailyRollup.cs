@@ -112,7 +112,7 @@ public sealed partial class DailyRollup(
     /// the recompute. Recomputing an earlier day would overwrite kept figures with ones missing deleted activity.
     /// </summary>
     public DateOnly FirstRecomputableDay(DateTimeOffset now) =>
-        RetentionJob.FirstKeptDay(now, _options).AddDays(MauWindowDays);
+        RetentionJob.FirstKeptDay(now, _options, calendar).AddDays(MauWindowDays);
 
     /// <summary>
     /// Computes each day of a range in order, reporting progress. The watermark (the last day the nightly catch-up

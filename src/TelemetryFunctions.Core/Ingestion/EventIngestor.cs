@@ -42,8 +42,7 @@ public sealed partial class EventIngestor(
         var accepted = new List<PreparedEvent>(events.Count);
         var observed = new List<PreparedEvent>(events.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var newlyDisabled = new List<PreparedEvent>();
-        var reenabled = new List<string>();
+        var declarations = new List<SharingDeclaration>();
         var scrubbed = 0;
         var knownLevels = new Dictionary<string, SharingLevel?>(StringComparer.Ordinal);
         var suppressed = await suppressions.GetAsync(cancellationToken);
@@ -107,13 +106,21 @@ public sealed partial class EventIngestor(
                 Count(dropped, reason);
                 if (reason == DropReason.SharingDisabled)
                 {
-                    newlyDisabled.Add(prepared);
+                    Declare(declarations, prepared, enables: false);
                 }
-                else if (reason == DropReason.SharingBasic && prepared is { InstanceKey: not null, DeclaredSharingLevel: not null })
+                else if (reason == DropReason.SharingBasic && prepared.DeclaredSharingLevel is not null)
                 {
-                    // The event is dropped, but the level it declares (a downgrade) is recorded on the instance, so
-                    // later events that declare none inherit it.
-                    observed.Add(prepared);
+                    // The event is dropped, but the level it declares (a downgrade, or basic after disabled) holds:
+                    // it is recorded on the instance, so later events that declare none inherit it.
+                    if (prepared.EnablesSharing)
+                    {
+                        Declare(declarations, prepared, enables: true);
+                    }
+
+                    if (prepared.InstanceKey is not null)
+                    {
+                        observed.Add(prepared);
+                    }
                 }
 
                 continue;
@@ -125,15 +132,18 @@ public sealed partial class EventIngestor(
                 continue;
             }
 
-            if (prepared.InstanceKey is { } reenabledInstance && prepared.EnablesSharing
-                && suppressed.ContainsKey(SuppressionList.InstanceSubject(reenabledInstance)))
+            if (prepared.EnablesSharing)
             {
-                reenabled.Add(SuppressionList.InstanceSubject(reenabledInstance));
+                Declare(declarations, prepared, enables: true);
             }
 
             accepted.Add(prepared);
             observed.Add(prepared);
         }
+
+        var sharing = await PlanSharingChangesAsync(declarations, suppressed, cancellationToken);
+        Withhold(sharing.StillSuppressed, DropReason.OptedOut, accepted, observed, dropped);
+        Withhold(sharing.Disabling.Select(d => d.Subject).ToHashSet(StringComparer.Ordinal), DropReason.SharingDisabled, accepted, observed, dropped);
 
         if (!dryRun)
         {
@@ -146,7 +156,9 @@ public sealed partial class EventIngestor(
                 dropped[DropReason.Duplicate] = dropped.GetValueOrDefault(DropReason.Duplicate) + storedBefore.Count;
             }
 
-            await suppressions.LiftSharingSuppressionAsync(reenabled, cancellationToken);
+            var erasures = await ReenableAsync(sharing, cancellationToken);
+            var lifted = await suppressions.LiftSharingSuppressionAsync(sharing.Reenabling.Select(r => r.Subject), cancellationToken);
+            Withhold(sharing.Reenabling.Select(r => r.Subject).Except(lifted).ToHashSet(StringComparer.Ordinal), DropReason.OptedOut, accepted, observed, dropped);
 
             // The five writes go to different tables and each is an idempotent upsert or an ETag-checked update, so
             // they run side by side: a request costs its longest round trip, not their sum. If any fails, the
@@ -162,7 +174,7 @@ public sealed partial class EventIngestor(
                         .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
                         .ToList(),
                     cancellationToken));
-            await TreatAsOptOutAsync(newlyDisabled, suppressed, cancellationToken);
+            await TreatAsOptOutAsync(sharing.Disabling, suppressed, MaxErasuresPerRequest - erasures, cancellationToken);
             metrics.Record(source, accepted.Count, rejected.Count, dropped, scrubbed);
             var droppedTotal = dropped.Values.Sum();
             LogIngested(logger, source, accepted.Count, rejected.Count, droppedTotal, scrubbed);
@@ -173,12 +185,13 @@ public sealed partial class EventIngestor(
 
     private static DropReason? Decide(PreparedEvent e, IReadOnlyDictionary<string, string> suppressed)
     {
-        if (e.UserKey is { } u && suppressed.ContainsKey(SuppressionList.UserSubject(u)))
-        {
-            return DropReason.OptedOut;
-        }
+        // A person whose events carry no instance declares their own sharing level: a suppression for declaring it
+        // disabled is lifted by their declaring basic or advanced again. An explicit opt-out never is.
+        bool PersonSuppressed(string? key) =>
+            key is not null && suppressed.TryGetValue(SuppressionList.UserSubject(key), out var reason)
+            && (reason == SuppressionReasons.OptOut || e.InstanceKey is not null || !e.EnablesSharing);
 
-        if (e.AnonymousKey is { } a && suppressed.ContainsKey(SuppressionList.UserSubject(a)))
+        if (PersonSuppressed(e.UserKey) || PersonSuppressed(e.AnonymousKey))
         {
             return DropReason.OptedOut;
         }
@@ -194,8 +207,8 @@ public sealed partial class EventIngestor(
             return DropReason.SharingDisabled;
         }
 
-        if (e.InstanceKey is { } i && suppressed.TryGetValue(SuppressionList.InstanceSubject(i), out var reason)
-            && (reason == SuppressionReasons.OptOut || !e.EnablesSharing))
+        if (e.InstanceKey is { } i && suppressed.TryGetValue(SuppressionList.InstanceSubject(i), out var instanceReason)
+            && (instanceReason == SuppressionReasons.OptOut || !e.EnablesSharing))
         {
             return DropReason.OptedOut;
         }
@@ -204,37 +217,176 @@ public sealed partial class EventIngestor(
     }
 
     /// <summary>
-    /// An instance (or, without one, a person) that declares sharing level disabled is erased and suppressed until it
-    /// declares basic or advanced again. The suppressions are written at once, in one go, each with its keys and
-    /// pending erasure; the first <see cref="MaxErasuresPerRequest"/> are erased now, the rest by the daily retention
-    /// job, so one batch naming thousands of disabled instances cannot make its request scan storage for hours.
+    /// The subjects a sharing level applies to: the event's instance, or without one the person under each id the
+    /// event names.
+    /// </summary>
+    private static IEnumerable<(string Subject, ErasureSubject Keys)> SharingSubjects(PreparedEvent e) =>
+        e.InstanceKey is { } instance
+            ? [(SuppressionList.InstanceSubject(instance), new ErasureSubject(null, instance, null))]
+            : new[] { e.UserKey, e.AnonymousKey }.OfType<string>().Distinct(StringComparer.Ordinal)
+                .Select(key => (SuppressionList.UserSubject(key), new ErasureSubject(key, null, null)));
+
+    private static void Declare(List<SharingDeclaration> declarations, PreparedEvent e, bool enables)
+    {
+        foreach (var (subject, keys) in SharingSubjects(e))
+        {
+            declarations.Add(new SharingDeclaration(subject, keys, enables));
+        }
+    }
+
+    /// <summary>
+    /// What a request's sharing-level declarations change, each subject taking the last level it declared in the
+    /// request. A subject that ends disabled is suppressed and erased, and none of its events in the request is stored.
+    /// A subject that ends enabled while suppressed for sharing (or after declaring disabled earlier in the request) is
+    /// re-enabled, but only once what was stored before it disabled sharing is erased: the erasures it still needs are
+    /// done by the request, at most <see cref="MaxErasuresPerRequest"/>; a subject beyond that stays suppressed (its
+    /// events dropped) until the retention job has erased it, and its next declaration then lifts the suppression.
+    /// </summary>
+    private async Task<SharingPlan> PlanSharingChangesAsync(List<SharingDeclaration> declarations, IReadOnlyDictionary<string, string> suppressed, CancellationToken cancellationToken)
+    {
+        var last = new Dictionary<string, SharingDeclaration>(StringComparer.Ordinal);
+        var disabledHere = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var d in declarations)
+        {
+            last[d.Subject] = d;
+            if (!d.Enables)
+            {
+                disabledHere.Add(d.Subject);
+            }
+        }
+
+        var disabling = new List<SharingDeclaration>();
+        var reenabling = new List<Reenabling>();
+        var stillSuppressed = new HashSet<string>(StringComparer.Ordinal);
+        var erasures = 0;
+        foreach (var d in declarations.Where(d => ReferenceEquals(last[d.Subject], d)))
+        {
+            if (!d.Enables)
+            {
+                disabling.Add(d);
+                continue;
+            }
+
+            var wasSuppressed = suppressed.TryGetValue(d.Subject, out var reason);
+            if (wasSuppressed && reason != SuppressionReasons.SharingDisabled)
+            {
+                continue;
+            }
+
+            // Still to erase: a suppression whose erasure is pending, or what this request's own disable would erase.
+            ErasureSubject? erase = null;
+            if (wasSuppressed)
+            {
+                if (await suppressions.FindAsync(d.Subject, cancellationToken) is { ErasurePending: true } stored)
+                {
+                    erase = stored.Keys;
+                }
+            }
+            else if (disabledHere.Contains(d.Subject))
+            {
+                erase = d.Keys;
+            }
+            else
+            {
+                continue;
+            }
+
+            if (erase is not null && erasures++ >= MaxErasuresPerRequest)
+            {
+                stillSuppressed.Add(d.Subject);
+                if (!wasSuppressed)
+                {
+                    disabling.Add(d);
+                }
+
+                continue;
+            }
+
+            reenabling.Add(new Reenabling(d.Subject, erase, wasSuppressed));
+        }
+
+        return new SharingPlan(disabling, reenabling, stillSuppressed);
+    }
+
+    /// <summary>Erases what the re-enabled subjects stored before they disabled sharing. Returns how many erasures.</summary>
+    private async Task<int> ReenableAsync(SharingPlan plan, CancellationToken cancellationToken)
+    {
+        var erasures = 0;
+        foreach (var r in plan.Reenabling.Where(r => r.Erase is not null))
+        {
+            if (r.WasSuppressed)
+            {
+                await optOut.EraseSuppressedAsync(r.Subject, r.Erase!, cancellationToken);
+            }
+            else
+            {
+                // Suppressed first, as any disable is, so an erasure interrupted here is completed by the retention job.
+                await optOut.SuppressAndEraseAsync([(r.Subject, r.Erase!)], SuppressionReasons.SharingDisabled, 1, cancellationToken);
+            }
+
+            erasures++;
+        }
+
+        return erasures;
+    }
+
+    /// <summary>Drops the events of <paramref name="subjects"/> that were to be stored, counting them as <paramref name="reason"/>.</summary>
+    private static void Withhold(HashSet<string> subjects, DropReason reason, List<PreparedEvent> accepted, List<PreparedEvent> observed, Dictionary<DropReason, int> dropped)
+    {
+        if (subjects.Count == 0)
+        {
+            return;
+        }
+
+        bool Concerns(PreparedEvent e) => SharingSubjects(e).Any(s => subjects.Contains(s.Subject));
+        var withheld = accepted.RemoveAll(Concerns);
+        if (withheld > 0)
+        {
+            dropped[reason] = dropped.GetValueOrDefault(reason) + withheld;
+        }
+
+        observed.RemoveAll(Concerns);
+    }
+
+    /// <summary>
+    /// An instance (or, without one, a person) whose last declaration in a request is sharing level disabled is erased
+    /// and suppressed until it declares basic or advanced again. The suppressions are written at once, in one go, each
+    /// with its keys and pending erasure; as many as the request has erasures left (of
+    /// <see cref="MaxErasuresPerRequest"/>) are erased now, the rest by the daily retention job, so one batch naming
+    /// thousands of disabled instances cannot make its request scan storage for hours.
     /// </summary>
     /// <remarks>
     /// A subject already suppressed is left alone: rewriting its row would mark it pending again and have every
     /// request (and every retention run) erase, for as long as it keeps declaring disabled, what was erased long ago.
     /// </remarks>
-    private async Task TreatAsOptOutAsync(List<PreparedEvent> disabled, IReadOnlyDictionary<string, string> suppressed, CancellationToken cancellationToken)
+    private async Task TreatAsOptOutAsync(List<SharingDeclaration> disabling, IReadOnlyDictionary<string, string> suppressed, int eraseNow, CancellationToken cancellationToken)
     {
-        var subjects = disabled
-            .Where(e => e.InstanceKey is not null || e.SubjectKey is not null)
-            .DistinctBy(e => e.InstanceKey ?? e.SubjectKey)
-            .Select(e => e.InstanceKey is { } instance
-                ? (Subject: SuppressionList.InstanceSubject(instance), Keys: new ErasureSubject(null, instance, null))
-                : (Subject: SuppressionList.UserSubject(e.SubjectKey!), Keys: new ErasureSubject(e.SubjectKey, null, null)))
-            .Where(s => !suppressed.ContainsKey(s.Subject))
+        var subjects = disabling
+            .Where(d => !suppressed.ContainsKey(d.Subject))
+            .DistinctBy(d => d.Subject)
+            .Select(d => (d.Subject, d.Keys))
             .ToList();
         if (subjects.Count == 0)
         {
             return;
         }
 
-        await optOut.SuppressAndEraseAsync(subjects, SuppressionReasons.SharingDisabled, MaxErasuresPerRequest, cancellationToken);
+        eraseNow = Math.Max(0, eraseNow);
+        await optOut.SuppressAndEraseAsync(subjects, SuppressionReasons.SharingDisabled, eraseNow, cancellationToken);
 
-        if (subjects.Count > MaxErasuresPerRequest)
+        if (subjects.Count > eraseNow)
         {
-            LogErasuresDeferred(logger, subjects.Count - MaxErasuresPerRequest);
+            LogErasuresDeferred(logger, subjects.Count - eraseNow);
         }
     }
+
+    /// <summary>A sharing level an event declared for one subject: disabled, or basic/advanced (<paramref name="Enables"/>).</summary>
+    private sealed record SharingDeclaration(string Subject, ErasureSubject Keys, bool Enables);
+
+    /// <summary>A subject re-enabling sharing, with what is to be erased first (null: nothing), and whether it was suppressed before the request.</summary>
+    private sealed record Reenabling(string Subject, ErasureSubject? Erase, bool WasSuppressed);
+
+    private sealed record SharingPlan(List<SharingDeclaration> Disabling, List<Reenabling> Reenabling, HashSet<string> StillSuppressed);
 
     private static void Count(Dictionary<DropReason, int> dropped, DropReason reason) =>
         dropped[reason] = dropped.GetValueOrDefault(reason) + 1;

@@ -24,11 +24,15 @@ public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instance
 /// <summary>
 /// Deletes what is stored about a subject: raw events, activity marks, the instance record with its deadline and
 /// status history, the installation record and support requests, and the user's pseudonym in the daily digests.
-/// Aggregates computed before the erasure hold only counts and are kept.
+/// Installations linked to the subject through another id (an install script's anonymousId on events that also
+/// carried the subject's userId or instanceId) are erased with it: their records, marks, support requests and raw
+/// events. Aggregates computed before the erasure hold only counts and are kept.
 /// </summary>
 /// <remarks>
 /// Raw events are partitioned by day and source, not by subject, so erasing them is a filtered scan of the raw-event
-/// table: acceptable for the rare opt-out at the retention sizes this product keeps (see docs/storage.md).
+/// table: acceptable for the rare opt-out at the retention sizes this product keeps (see docs/storage.md). They are
+/// read first and deleted last, as are the activity marks that say which digests hold a user: they are what links
+/// the subject to the rest, so an erasure interrupted half-way finds everything again when it is completed.
 /// </remarks>
 public sealed partial class ErasureService(
     TelemetryStorage storage,
@@ -38,10 +42,14 @@ public sealed partial class ErasureService(
     InstanceRegistry instances,
     ILogger<ErasureService> logger)
 {
+    /// <summary>Comparisons per query, well under the 15 a table-storage filter may hold.</summary>
+    private const int ComparisonsPerQuery = 10;
+
     public async Task<ErasureResult> EraseAsync(ErasureSubject subject, CancellationToken cancellationToken)
     {
         var rawFilters = new List<string>();
         var activityKeys = new List<string>();
+        var installationKeys = new SortedSet<string>(StringComparer.Ordinal);
         if (subject.UserKey is { } user)
         {
             rawFilters.Add(TableClient.CreateQueryFilter($"UserKey eq {user}"));
@@ -62,30 +70,34 @@ public sealed partial class ErasureService(
         if (subject.InstallationKey is { } installation)
         {
             rawFilters.Add(TableClient.CreateQueryFilter($"InstallationKey eq {installation}"));
-            activityKeys.Add(ActivityStore.InstallationPrefix + installation);
+            installationKeys.Add(installation);
         }
 
-        var raw = rawFilters.Count == 0 ? 0 : await DeleteMatchingAsync(TableNames.RawEvents, string.Join(" or ", rawFilters.Select(f => $"({f})")), cancellationToken);
-        // The days the user was active, seen as their marks are deleted: they are then taken out of those days'
-        // digests (the sorted pseudonyms WAU and MAU are counted from), which hold per-user data until retention.
+        // The subject's raw events, and the installations they name; then the raw events of those installations.
+        var rawTable = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
+        var rawRows = new Dictionary<(string, string), TableEntity>();
+        await CollectAsync(rawTable, rawFilters, rawRows, cancellationToken);
+        var named = rawRows.Values.Select(r => r.GetString("InstallationKey")).OfType<string>().Where(k => !installationKeys.Contains(k)).ToList();
+        installationKeys.UnionWith(named);
+        await CollectAsync(rawTable, [.. named.Distinct(StringComparer.Ordinal).Select(k => TableClient.CreateQueryFilter($"InstallationKey eq {k}"))], rawRows, cancellationToken);
+        activityKeys.AddRange(installationKeys.Select(k => ActivityStore.InstallationPrefix + k));
+
+        // The days the user was active, read from their marks: they are taken out of those days' digests (the sorted
+        // pseudonyms WAU and MAU are counted from, which hold per-user data until retention) before the marks go.
+        var activityTable = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        var activityRows = new Dictionary<(string, string), TableEntity>();
+        await CollectAsync(activityTable, [.. activityKeys.Select(k => TableClient.CreateQueryFilter($"RowKey eq {k}"))], activityRows, cancellationToken);
         var userMark = subject.UserKey is { } active ? ActivityStore.UserPrefix + active : null;
-        var userDays = new List<DateOnly>();
-        var activityRows = activityKeys.Count == 0 ? 0 : await DeleteMatchingAsync(
-            TableNames.Activity,
-            string.Join(" or ", activityKeys.Select(k => $"({TableClient.CreateQueryFilter($"RowKey eq {k}")})")),
-            cancellationToken,
-            row =>
-            {
-                if (row.RowKey == userMark && TableKeys.TryParseDay(row.PartitionKey, out var day))
-                {
-                    userDays.Add(day);
-                }
-            });
-        activity.Forget();
-        foreach (var day in userDays)
+        foreach (var row in activityRows.Values)
         {
-            await digests.RemoveUserAsync(day, subject.UserKey!, cancellationToken);
+            if (row.RowKey == userMark && TableKeys.TryParseDay(row.PartitionKey, out var day))
+            {
+                await digests.RemoveUserAsync(day, subject.UserKey!, cancellationToken);
+            }
         }
+
+        var activityDeleted = await batches.DeleteAsync(activityTable, activityRows.Values, cancellationToken);
+        activity.Forget();
 
         var instanceRows = 0;
         if (subject.InstanceKey is { } i)
@@ -98,19 +110,34 @@ public sealed partial class ErasureService(
 
         var installationRows = 0;
         var supportRows = 0;
-        if (subject.InstallationKey is { } n)
+        foreach (var n in installationKeys)
         {
-            installationRows = await DeleteOneAsync(TableNames.Installations, InstallationRecorder.PartitionKeyOf(n), n, cancellationToken);
-            supportRows = await DeleteMatchingAsync(TableNames.SupportRequests, TableClient.CreateQueryFilter($"InstallationKey eq {n}"), cancellationToken);
+            installationRows += await DeleteOneAsync(TableNames.Installations, InstallationRecorder.PartitionKeyOf(n), n, cancellationToken);
+            supportRows += await DeleteMatchingAsync(TableNames.SupportRequests, TableClient.CreateQueryFilter($"InstallationKey eq {n}"), cancellationToken);
         }
 
-        var result = new ErasureResult(raw, activityRows, instanceRows, installationRows, supportRows);
-        LogErased(logger, raw, activityRows, instanceRows, installationRows, supportRows);
+        var raw = await batches.DeleteAsync(rawTable, rawRows.Values, cancellationToken);
+
+        var result = new ErasureResult(raw, activityDeleted, instanceRows, installationRows, supportRows);
+        LogErased(logger, raw, activityDeleted, instanceRows, installationRows, supportRows);
         return result;
     }
 
-    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null) =>
-        await batches.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken, found);
+    /// <summary>Adds the rows matching any of <paramref name="filters"/> (their keys and installation) to <paramref name="rows"/>.</summary>
+    private static async Task CollectAsync(TableClient table, IReadOnlyList<string> filters, Dictionary<(string, string), TableEntity> rows, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in filters.Chunk(ComparisonsPerQuery))
+        {
+            var filter = string.Join(" or ", chunk.Select(f => $"({f})"));
+            await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey", "InstallationKey"], cancellationToken: cancellationToken))
+            {
+                rows[(row.PartitionKey, row.RowKey)] = row;
+            }
+        }
+    }
+
+    private async Task<int> DeleteMatchingAsync(string tableName, string filter, CancellationToken cancellationToken) =>
+        await batches.DeleteMatchingAsync(await storage.GetTableAsync(tableName, cancellationToken), filter, cancellationToken);
 
     private async Task<int> DeleteOneAsync(string tableName, string partitionKey, string rowKey, CancellationToken cancellationToken) =>
         await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(tableName, cancellationToken), partitionKey, rowKey, cancellationToken);

@@ -56,11 +56,18 @@ public sealed partial class OptOutService(
         var total = new ErasureResult(0, 0, 0, 0, 0);
         foreach (var (subject, keys) in subjects.Take(eraseNow))
         {
-            total = total.Plus(await erasure.EraseAsync(keys, cancellationToken));
-            await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+            total = total.Plus(await EraseSuppressedAsync(subject, keys, cancellationToken));
         }
 
         return total;
+    }
+
+    /// <summary>Erases a suppressed subject now and marks its suppression erased.</summary>
+    public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, CancellationToken cancellationToken)
+    {
+        var erased = await erasure.EraseAsync(keys, cancellationToken);
+        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+        return erased;
     }
 
     /// <summary>

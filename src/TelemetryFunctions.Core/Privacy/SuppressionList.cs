@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
@@ -11,9 +12,15 @@ public static class SuppressionReasons
     /// <summary>An explicit <c>POST /v1/opt-out</c>: permanent.</summary>
     public const string OptOut = "opt-out";
 
-    /// <summary>The instance declared sharing level <c>disabled</c>: lifted when it declares basic or advanced again.</summary>
+    /// <summary>
+    /// The instance (or, for an event without one, the person) declared sharing level <c>disabled</c>: lifted when it
+    /// declares basic or advanced again.
+    /// </summary>
     public const string SharingDisabled = "sharing-disabled";
 }
+
+/// <summary>A stored suppression: why, whether its erasure is still to be done, and the keys that erasure covers.</summary>
+public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubject Keys);
 
 /// <summary>
 /// Subjects (users, instances) whose events are dropped on arrival. The list lives in storage (shared by every host)
@@ -115,32 +122,65 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
             cancellationToken);
     }
 
-    /// <summary>Lifts sharing-level suppressions (never explicit opt-outs) of instances that declared basic or advanced again.</summary>
-    public async Task LiftSharingSuppressionAsync(IEnumerable<string> subjects, CancellationToken cancellationToken)
+    /// <summary>A subject's suppression as stored now, or null when it has none.</summary>
+    public async Task<Suppression?> FindAsync(string subject, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        var found = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
+        return found.HasValue ? Read(found.Value!) : null;
+    }
+
+    /// <summary>
+    /// Lifts the sharing-level suppressions of subjects that declared basic or advanced again, and returns the subjects
+    /// lifted. Never an explicit opt-out, and never a suppression whose erasure is still pending: deleting that row would
+    /// forget the erasure, so what was stored before the subject disabled sharing would survive. Each row is read and
+    /// deleted only if unchanged since.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> LiftSharingSuppressionAsync(IEnumerable<string> subjects, CancellationToken cancellationToken)
     {
         var current = await GetAsync(cancellationToken);
-        var lift = subjects
+        var candidates = subjects
             .Distinct(StringComparer.Ordinal)
             .Where(s => current.TryGetValue(s, out var reason) && reason == SuppressionReasons.SharingDisabled)
             .ToList();
-        if (lift.Count == 0)
+        if (candidates.Count == 0)
         {
-            return;
+            return [];
         }
 
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        foreach (var subject in lift)
+        var lifted = new List<string>();
+        foreach (var subject in candidates)
         {
-            await table.DeleteEntityAsync(PartitionKey, subject, cancellationToken: cancellationToken);
+            var found = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
+            if (found.HasValue && Read(found.Value!) is not { Reason: SuppressionReasons.SharingDisabled, ErasurePending: false })
+            {
+                continue;
+            }
+
+            try
+            {
+                if (found.HasValue)
+                {
+                    await table.DeleteEntityAsync(PartitionKey, subject, found.Value!.ETag, cancellationToken);
+                }
+
+                lifted.Add(subject);
+            }
+            catch (RequestFailedException e) when (e.Status is 404 or 412)
+            {
+                // Changed or lifted meanwhile: left as it is now; a later declaration lifts it if it still may.
+            }
         }
 
         Update(d =>
         {
-            foreach (var subject in lift)
+            foreach (var subject in lifted)
             {
                 d.Remove(subject);
             }
         });
+        return lifted;
     }
 
     public void Dispose() => _refreshLock.Dispose();
@@ -151,6 +191,11 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         change(copy);
         _snapshot = new Snapshot(copy, _snapshot.LoadedAt);
     }
+
+    private static Suppression Read(TableEntity row) => new(
+        row.GetString("Reason") ?? SuppressionReasons.OptOut,
+        row.GetBoolean("ErasurePending") == true,
+        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")));
 
     private sealed record Snapshot(Dictionary<string, string> Reasons, DateTimeOffset LoadedAt);
 }

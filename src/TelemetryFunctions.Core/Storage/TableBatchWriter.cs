@@ -58,25 +58,37 @@ public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
                 }
             }
 
-            foreach (var partition in page.Values.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
-            {
-                foreach (var chunk in partition.Chunk(MaxOperationsPerTransaction))
-                {
-                    try
-                    {
-                        await SubmitTransactionAsync(table, [.. chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All))], [404], cancellationToken);
-                    }
-                    catch (TableTransactionFailedException e) when (e.Status == 404)
-                    {
-                        // Someone deleted one of them meanwhile: delete the rest one by one.
-                        foreach (var row in chunk)
-                        {
-                            await DeleteIfExistsAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
-                        }
-                    }
+            deleted += await DeleteAsync(table, page.Values, cancellationToken);
+        }
 
-                    deleted += chunk.Length;
+        return deleted;
+    }
+
+    /// <summary>
+    /// Deletes the given rows (only their keys are used), a partition's rows at a time in transactions of 100; a row
+    /// already gone is skipped. Returns how many rows were given.
+    /// </summary>
+    public async Task<int> DeleteAsync(TableClient table, IEnumerable<TableEntity> rows, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        foreach (var partition in rows.GroupBy(e => e.PartitionKey, StringComparer.Ordinal))
+        {
+            foreach (var chunk in partition.Chunk(MaxOperationsPerTransaction))
+            {
+                try
+                {
+                    await SubmitTransactionAsync(table, [.. chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, ETag.All))], [404], cancellationToken);
                 }
+                catch (TableTransactionFailedException e) when (e.Status == 404)
+                {
+                    // Someone deleted one of them meanwhile: delete the rest one by one.
+                    foreach (var row in chunk)
+                    {
+                        await DeleteIfExistsAsync(table, row.PartitionKey, row.RowKey, cancellationToken);
+                    }
+                }
+
+                deleted += chunk.Length;
             }
         }
 

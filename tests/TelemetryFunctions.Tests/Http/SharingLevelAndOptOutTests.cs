@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Retention;
@@ -86,6 +87,191 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
 
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task An_instance_re_enabling_sharing_before_its_deferred_erasure_is_erased_first_and_keeps_what_it_sends_afterwards()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var count = EventIngestor.MaxErasuresPerRequest + 1;
+        var ids = Enumerable.Range(0, count).Select(i => $"inst-back-{i}").ToList();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Feature Used", properties: InstanceProps(id, "advanced")))])), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "disabled")))])), TestContext.Current.CancellationToken);
+        var pending = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions), r => r.GetBoolean("ErasurePending") == true);
+        Assert.Contains(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("InstanceKey") == pending.GetString("InstanceKey"));
+
+        var back = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
+        await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(count, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        var raw = await host.Tables.RowsAsync(TableNames.RawEvents);
+        Assert.Equal(Enumerable.Repeat("Instance Active", count), raw.Select(r => r.GetString("Event")));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.Equal(count, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+    }
+
+    [Fact]
+    public async Task An_instance_re_enabling_sharing_beyond_what_one_request_erases_stays_suppressed_until_the_retention_job_has_erased_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var count = (2 * EventIngestor.MaxErasuresPerRequest) + 1;
+        var ids = Enumerable.Range(0, count).Select(i => $"inst-wait-{i}").ToList();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Feature Used", properties: InstanceProps(id, "advanced")))])), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "disabled")))])), TestContext.Current.CancellationToken);
+        Assert.Equal(count - EventIngestor.MaxErasuresPerRequest, (await host.Tables.RowsAsync(TableNames.Suppressions)).Count(r => r.GetBoolean("ErasurePending") == true));
+
+        var back = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
+
+        var answer = await Segment.ReadJsonAsync(back);
+        Assert.Equal(count - 1, answer.GetProperty("accepted").GetInt32());
+        Assert.Equal(1, answer.GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        var waiting = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.True(waiting.GetBoolean("ErasurePending"));
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used" && r.GetString("InstanceKey") != waiting.GetString("InstanceKey"));
+
+        await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used");
+        var later = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
+        Assert.Equal(count, (await Segment.ReadJsonAsync(later)).GetProperty("accepted").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Fact]
+    public async Task A_batch_that_disables_then_re_enables_an_instance_erases_what_was_stored_before_and_keeps_its_later_events()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-flip", "advanced"))), TestContext.Current.CancellationToken);
+
+        var response = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Instance Active", properties: InstanceProps("inst-flip", "disabled")),
+            Segment.Track("Instance Active", properties: InstanceProps("inst-flip", "advanced")))), TestContext.Current.CancellationToken);
+
+        var answer = await Segment.ReadJsonAsync(response);
+        Assert.Equal(1, answer.GetProperty("accepted").GetInt32());
+        Assert.Equal(1, answer.GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        Assert.Equal("Instance Active", Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents)).GetString("Event"));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.Equal("advanced", Assert.Single(await host.Tables.RowsAsync(TableNames.Instances)).GetString("SharingLevel"));
+    }
+
+    [Fact]
+    public async Task A_batch_that_re_enables_then_disables_a_suppressed_instance_leaves_it_suppressed_and_stores_nothing()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-flop", "disabled"))), TestContext.Current.CancellationToken);
+
+        var response = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Instance Active", properties: InstanceProps("inst-flop", "advanced")),
+            Segment.Track("Instance Active", properties: InstanceProps("inst-flop", "disabled")))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, (await Segment.ReadJsonAsync(response)).GetProperty("accepted").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Equal(SuppressionReasons.SharingDisabled, Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions)).GetString("Reason"));
+        var silent = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-flop"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_person_who_disabled_sharing_turns_it_back_on_by_declaring_basic_or_advanced()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-off")), TestContext.Current.CancellationToken);
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-off", properties: new JsonObject { ["sharingLevel"] = "disabled" })), TestContext.Current.CancellationToken);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+        var silent = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-off")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-off", properties: new JsonObject { ["sharingLevel"] = "advanced" })), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        var after = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-off")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(after)).GetProperty("accepted").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_person_who_opted_out_is_not_brought_back_by_declaring_a_sharing_level()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "person-gone" }), TestContext.Current.CancellationToken);
+
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-gone", properties: new JsonObject { ["sharingLevel"] = "advanced" })), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal(SuppressionReasons.OptOut, Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions)).GetString("Reason"));
+    }
+
+    [Fact]
+    public async Task A_person_disabling_sharing_under_a_userId_and_an_anonymousId_is_erased_and_suppressed_under_both()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: null, anonymousId: "device-both")), TestContext.Current.CancellationToken);
+
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "person-both", anonymousId: "device-both", properties: new JsonObject { ["sharingLevel"] = "disabled" })), TestContext.Current.CancellationToken);
+
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.Suppressions)).Count);
+        var anonymous = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: null, anonymousId: "device-both")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(anonymous)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
+    public async Task Opt_out_of_a_user_erases_the_installation_and_support_request_linked_to_them_through_the_installation_id()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Started", userId: null, anonymousId: "install-linked", properties: new JsonObject { ["os"] = "ubuntu" }),
+            Segment.Track("Installation Support", userId: "user-linked", anonymousId: "install-linked", properties: new JsonObject { ["email"] = "linked@example.com" }))), TestContext.Current.CancellationToken);
+        await installer.PostAsync("/v1/track", Segment.Json(Segment.Track("Installation Started", userId: null, anonymousId: "install-other")), TestContext.Current.CancellationToken);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.SupportRequests));
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.Installations)).Count);
+
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "user-linked" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        var erased = (await Segment.ReadJsonAsync(optOut)).GetProperty("erased");
+        Assert.Equal(2, erased.GetProperty("rawEvents").GetInt32());
+        Assert.Equal(1, erased.GetProperty("activityRows").GetInt32());
+        Assert.Equal(1, erased.GetProperty("installations").GetInt32());
+        Assert.Equal(1, erased.GetProperty("supportRequests").GetInt32());
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.SupportRequests]);
+        var other = Assert.Single(rows[TableNames.Installations]);
+        Assert.Equal(other.RowKey, Assert.Single(rows[TableNames.RawEvents]).GetString("InstallationKey"));
+        Assert.Equal(ActivityStore.InstallationPrefix + other.RowKey, Assert.Single(rows[TableNames.Activity]).RowKey);
+    }
+
+    [Fact]
+    public async Task Opt_out_of_an_instance_erases_the_installations_whose_events_named_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Started", userId: null, anonymousId: "install-of-inst", properties: InstanceProps("inst-installed")),
+            Segment.Track("Installation Support", userId: null, anonymousId: "install-of-inst", properties: new JsonObject { ["instanceId"] = "inst-installed", ["email"] = "admin@example.com" }))), TestContext.Current.CancellationToken);
+
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["instanceId"] = "inst-installed" }), TestContext.Current.CancellationToken);
+
+        var erased = (await Segment.ReadJsonAsync(optOut)).GetProperty("erased");
+        Assert.Equal(1, erased.GetProperty("installations").GetInt32());
+        Assert.Equal(1, erased.GetProperty("supportRequests").GetInt32());
+        var rows = await host.Tables.AllRowsAsync();
+        Assert.Empty(rows[TableNames.RawEvents]);
+        Assert.Empty(rows[TableNames.Installations]);
+        Assert.Empty(rows[TableNames.SupportRequests]);
+        Assert.Empty(rows[TableNames.Activity]);
+        Assert.Empty(rows[TableNames.Instances]);
     }
 
     [Fact]
@@ -184,6 +370,23 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Empty(rows[TableNames.RawEvents]);
         Assert.Empty(rows[TableNames.Activity]);
         Assert.Single(rows[TableNames.Suppressions]);
+    }
+
+    [Fact]
+    public async Task Opt_out_matches_an_identifier_exactly_as_events_sent_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Clicked", userId: " spaced-user "),
+            Segment.Track("Clicked", userId: "spaced-user"))), TestContext.Current.CancellationToken);
+
+        var optOut = await client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = " spaced-user " }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(optOut)).GetProperty("erased").GetProperty("rawEvents").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        var trimmed = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "spaced-user")), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(trimmed)).GetProperty("accepted").GetInt32());
     }
 
     [Theory]

@@ -41,6 +41,47 @@ public sealed class RetentionTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_run_deletes_every_raw_event_older_than_the_retention_period_and_keeps_younger_ones_of_the_same_day()
+    {
+        var day = new DateTimeOffset(2026, 6, 1, 0, 30, 0, TimeSpan.Zero);
+        var time = new FakeTimeProvider(day.AddHours(2));
+        await using var host = new LocalHostFactory(azurite, time);
+        await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Clicked", messageId: "old", timestamp: day),
+            Segment.Track("Clicked", messageId: "young", timestamp: day.AddHours(2)))), TestContext.Current.CancellationToken);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.RawEvents)).Count);
+
+        time.SetUtcNow(day.AddDays(90).AddHours(1));
+        var result = await host.Services.GetRequiredService<TelemetryJobs>().RetentionAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, result.RawEvents);
+        var kept = Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal(day.AddHours(2), kept.GetDateTimeOffset("EventTime"));
+    }
+
+    [Fact]
+    public async Task Activity_marks_are_kept_until_their_whole_reporting_day_is_older_than_the_retention_period()
+    {
+        // 05:00 UTC on 1 June is 19:00 on 31 May in Honolulu (UTC-10, no daylight saving): the mark is on 31 May.
+        var at = new DateTimeOffset(2026, 6, 1, 5, 0, 0, TimeSpan.Zero);
+        var time = new FakeTimeProvider(at);
+        await using var host = new LocalHostFactory(azurite, time, new() { ["Telemetry:ReportingTimeZone"] = "Pacific/Honolulu" });
+        await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", timestamp: at)), TestContext.Current.CancellationToken);
+        Assert.Equal("20260531", Assert.Single(await host.Tables.RowsAsync(TableNames.Activity)).PartitionKey);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+
+        // At 04:00 UTC on 30 August (18:00 on 29 August in Honolulu) the end of the mark's day is not yet 90 days ago.
+        time.SetUtcNow(at.AddDays(90).AddHours(-1));
+        await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Activity));
+
+        // At 10:00 UTC (00:00 on 30 August in Honolulu) it is exactly 90 days ago.
+        time.SetUtcNow(new DateTimeOffset(2026, 8, 30, 10, 0, 0, TimeSpan.Zero));
+        await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Activity));
+    }
+
+    [Fact]
     public async Task Support_requests_are_deleted_after_their_own_retention()
     {
         var time = new FakeTimeProvider(T0);
