@@ -245,14 +245,20 @@ public sealed class EventPreparer
 
     private static bool Same(string a, string b) => string.Equals(a.Trim(), b, StringComparison.OrdinalIgnoreCase);
 
-    private static string? Attribute(IncomingEvent e, List<string> paths)
+    /// <summary>
+    /// The version, OS or edition at the first of <paramref name="paths"/> that holds a usable one: a value the
+    /// scrubber would remove from the stored payload under that name (an e-mail or IP address, a secret; a four-part
+    /// version such as 1.2.3.4 is a version under a version name) is passed over, as the payload's copy is removed.
+    /// </summary>
+    private string? Attribute(IncomingEvent e, List<string> paths)
     {
         foreach (var path in paths)
         {
             if (Read(e, path) is { } value)
             {
                 var trimmed = value.Trim();
-                if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed) && !PersonalDataScrubber.ContainsEmail(trimmed))
+                if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed)
+                    && !_scrubber.IsPersonalInAllowedValue(path[(path.LastIndexOf('.') + 1)..], trimmed))
                 {
                     return trimmed;
                 }
