@@ -54,9 +54,16 @@ public sealed class EventPreparer
         {
             if (Take(e, path) is { } rawInstance && instanceKey is null)
             {
-                if (IsUsableIdentifier(rawInstance))
+                if (Usable(rawInstance) is { } instanceId)
                 {
-                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, rawInstance);
+                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+                }
+                else if (PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
+                {
+                    // As for a userId: the event is kept, without an instance, and the address is neither hashed nor
+                    // stored (opting out of it is refused for the same reason).
+                    flags.Add($"{path} was an IP address and was discarded");
+                    scrubbed++;
                 }
                 else
                 {

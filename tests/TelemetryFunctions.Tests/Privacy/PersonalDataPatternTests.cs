@@ -63,6 +63,13 @@ public sealed class PersonalDataPatternTests
     public void Dates_version_runs_and_numbers_out_of_range_are_not_taken_for_addresses(string text) =>
         Assert.False(PersonalDataScrubber.LooksPersonal(text));
 
+    [Theory]
+    [InlineData("10.20.30.40")]
+    [InlineData(" 010.020.030.040 ")]
+    [InlineData("2001:db8::7")]
+    public void Identifiers_that_are_ip_addresses_are_recognised(string id) =>
+        Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
+
     [Fact]
     public void A_long_run_of_token_like_text_is_checked_to_the_end_and_kept()
     {
