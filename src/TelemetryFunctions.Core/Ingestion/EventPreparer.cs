@@ -115,9 +115,11 @@ public sealed class EventPreparer
         {
             foreach (var path in _names.SupportEmailPaths)
             {
-                if (Read(e, path) is { } email && supportEmail is null && email.Length <= 254 && PersonalDataScrubber.ContainsEmail(email))
+                // Only the address is kept: whatever else the value holds ("(from 198.51.100.23)") is not what the
+                // customer gave on purpose.
+                if (Read(e, path) is { } text && supportEmail is null && PersonalDataScrubber.FindEmail(text) is { Length: <= 254 } email)
                 {
-                    supportEmail = email.Trim();
+                    supportEmail = email;
                 }
             }
         }

@@ -137,6 +137,10 @@ public sealed partial class PersonalDataScrubber
         return judged.Length > 0 && (LooksPersonal(judged) || !ReferenceEquals(Redact(judged), judged));
     }
 
+    /// <summary>The first e-mail address in <paramref name="value"/> (and nothing around it), or null.</summary>
+    public static string? FindEmail(string value) =>
+        MayHoldEmail(value) && Email().Match(value) is { Success: true } match ? match.Value : null;
+
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
     /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret.

@@ -70,6 +70,13 @@ public sealed class PersonalDataPatternTests
     public void Identifiers_that_are_ip_addresses_are_recognised(string id) =>
         Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
 
+    [Theory]
+    [InlineData("help@example.com (from 198.51.100.23)", "help@example.com")]
+    [InlineData("  Jane <jane@example.com>  ", "jane@example.com")]
+    [InlineData("no address here", null)]
+    public void Find_email_returns_only_the_address(string text, string? expected) =>
+        Assert.Equal(expected, PersonalDataScrubber.FindEmail(text));
+
     [Fact]
     public void A_long_run_of_token_like_text_is_checked_to_the_end_and_kept()
     {
