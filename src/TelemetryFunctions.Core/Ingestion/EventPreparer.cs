@@ -54,9 +54,16 @@ public sealed class EventPreparer
         {
             if (Take(e, path) is { } rawInstance && instanceKey is null)
             {
-                if (IsUsableIdentifier(rawInstance))
+                if (Usable(rawInstance) is { } instanceId)
                 {
-                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, rawInstance);
+                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+                }
+                else if (PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
+                {
+                    // As for a userId: the event is kept, without an instance, and the address is neither hashed nor
+                    // stored (opting out of it is refused for the same reason).
+                    flags.Add($"{path} was an IP address and was discarded");
+                    scrubbed++;
                 }
                 else
                 {
@@ -108,9 +115,11 @@ public sealed class EventPreparer
         {
             foreach (var path in _names.SupportEmailPaths)
             {
-                if (Read(e, path) is { } email && supportEmail is null && email.Length <= 254 && PersonalDataScrubber.ContainsEmail(email))
+                // Only the address is kept: whatever else the value holds ("(from 198.51.100.23)") is not what the
+                // customer gave on purpose.
+                if (Read(e, path) is { } text && supportEmail is null && PersonalDataScrubber.FindEmail(text) is { Length: <= 254 } email)
                 {
-                    supportEmail = email.Trim();
+                    supportEmail = email;
                 }
             }
         }
@@ -245,14 +254,20 @@ public sealed class EventPreparer
 
     private static bool Same(string a, string b) => string.Equals(a.Trim(), b, StringComparison.OrdinalIgnoreCase);
 
-    private static string? Attribute(IncomingEvent e, List<string> paths)
+    /// <summary>
+    /// The version, OS or edition at the first of <paramref name="paths"/> that holds a usable one: a value the
+    /// scrubber would remove from the stored payload under that name (an e-mail or IP address, a secret; a four-part
+    /// version such as 1.2.3.4 is a version under a version name) is passed over, as the payload's copy is removed.
+    /// </summary>
+    private string? Attribute(IncomingEvent e, List<string> paths)
     {
         foreach (var path in paths)
         {
             if (Read(e, path) is { } value)
             {
                 var trimmed = value.Trim();
-                if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed) && !PersonalDataScrubber.ContainsEmail(trimmed))
+                if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed)
+                    && !_scrubber.IsPersonalInAllowedValue(path[(path.LastIndexOf('.') + 1)..], trimmed))
                 {
                     return trimmed;
                 }

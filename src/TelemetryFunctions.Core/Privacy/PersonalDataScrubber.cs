@@ -112,19 +112,49 @@ public sealed partial class PersonalDataScrubber
     {
         var redacted = Redact(text);
 
-        // Every IPv4 address matched by the check was just replaced by the same pattern: only the other kinds are
-        // looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
-        return IsOnlyRedaction(redacted) || LooksPersonal(redacted, ipv4IsPersonal: false) ? null : redacted;
+        // Every IPv4 address matched by the check, dotted or dashed, was just replaced by the same pattern: only the
+        // other kinds are looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
+        return IsOnlyRedaction(redacted) || LooksPersonalBesidesIPv4(redacted) ? null : redacted;
     }
 
-    /// <summary>True when a free-form string holds an e-mail address, an IP address or a secret.</summary>
+    /// <summary>
+    /// True when an allow-listed value (an <c>os</c>, a <c>version</c>, <c>context.app.name</c>...) must be removed
+    /// all the same. Such a value is kept whole or removed whole, never redacted (an OS name with a hole in it is no
+    /// attribute): it is removed when it holds anything free-text scrubbing would redact or remove, including an IPv4
+    /// address inside longer text (<c>2.0 (10.11.12.13)</c>) or spelt with dashes, and any IPv6 address.
+    /// The one exception: under a version name (one that ends in <c>version</c>, or <c>build</c>), a value that is a
+    /// four-part version (<c>1.2.3.4</c>, <c>v1.2.3.4</c>, <c>1.2.3.4-beta.2</c>) is a version, not an address, and only
+    /// its suffix is judged. Ingestion applies the same rule to the version, OS and edition it records.
+    /// </summary>
+    public bool IsPersonalInAllowedValue(string name, string value)
+    {
+        var judged = value;
+        if (IsVersionName(name) && FourPartVersion().Match(value) is { Success: true } version)
+        {
+            judged = version.Groups["suffix"].Value;
+        }
+
+        return judged.Length > 0 && (LooksPersonal(judged) || !ReferenceEquals(Redact(judged), judged));
+    }
+
+    /// <summary>The first e-mail address in <paramref name="value"/> (and nothing around it), or null.</summary>
+    public static string? FindEmail(string value) =>
+        MayHoldEmail(value) && Email().Match(value) is { Success: true } match ? match.Value : null;
+
+    /// <summary>
+    /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
+    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret.
+    /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
     /// so none has a match time-out: a time-out is measured on the wall clock, and a thread held up by the scheduler
     /// or a garbage collection would have had harmless text judged personal.
     /// </remarks>
-    public static bool LooksPersonal(string value, bool ipv4IsPersonal = true) =>
-        ContainsEmail(value) || (ipv4IsPersonal && ContainsIPv4(value)) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
+    public static bool LooksPersonal(string value) =>
+        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value);
+
+    private static bool LooksPersonalBesidesIPv4(string value) =>
+        ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
 
     public static bool LooksLikeIpAddress(string value) =>
         Ipv4Exact().IsMatch(value.Trim()) || IsIPv6(value.Trim());
@@ -153,7 +183,7 @@ public sealed partial class PersonalDataScrubber
 
                     if (child is JsonValue value && value.TryGetValue(out string? text))
                     {
-                        var scrubbed = allowed ? (LooksPersonal(text, ipv4IsPersonal: false) ? null : text) : ScrubText(text);
+                        var scrubbed = allowed ? (IsPersonalInAllowedValue(key, text) ? null : text) : ScrubText(text);
                         if (scrubbed is null)
                         {
                             (toRemove ??= []).Add(key);
@@ -258,8 +288,9 @@ public sealed partial class PersonalDataScrubber
             result = Ipv4Anywhere().Replace(result, Redacted);
         }
 
-        // Host names that spell the address with dashes: ip-10-0-0-5.ec2.internal, c-73-22-1-5.hsd1.example.net.
-        if (result.Length >= 7 && result.Contains('-', StringComparison.Ordinal))
+        // Host names that spell the address with dashes: ip-10-0-0-5.ec2.internal, c-73-22-1-5.hsd1.example.net,
+        // ec2-54-12-3-4.compute-1.amazonaws.com.
+        if (ContainsDashedIPv4(result))
         {
             result = DashedIpv4().Replace(result, Redacted);
         }
@@ -546,6 +577,16 @@ public sealed partial class PersonalDataScrubber
     private static bool ContainsIPv4(string value) =>
         value.Length >= 7 && value.Contains('.', StringComparison.Ordinal) && Ipv4Anywhere().IsMatch(value);
 
+    private static bool ContainsDashedIPv4(string value) =>
+        value.Length >= 7 && value.Contains('-', StringComparison.Ordinal) && DashedIpv4().IsMatch(value);
+
+    /// <summary>A name whose value is a version: <c>version</c>, <c>appVersion</c>, <c>os_version</c>, <c>build</c>.</summary>
+    private static bool IsVersionName(string name)
+    {
+        var normalized = Normalize(name);
+        return normalized.EndsWith("version", StringComparison.Ordinal) || normalized == "build";
+    }
+
     private static bool ContainsIPv6(string value)
     {
         if (value.Length < 2 || !value.Contains(':', StringComparison.Ordinal))
@@ -591,18 +632,40 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HomeDirectory();
 
-    [GeneratedRegex(@"(?<![0-9.])(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9]|\.[0-9])", RegexOptions.CultureInvariant)]
+    /// <summary>
+    /// A dotted IPv4 address anywhere in text, its numbers written with or without leading zeros (<c>10.0.0.1</c>,
+    /// <c>192.168.001.015</c>), also after a name and a dot (<c>host.10.0.0.17</c>). Four numbers that are part of a
+    /// longer dotted run of numbers (a version such as <c>1.2.3.4.5</c>, an OID) are no address.
+    /// </summary>
+    [GeneratedRegex(@"(?<![0-9])(?<![0-9]\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
     /// <summary>A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every alternative starts with a different character.</summary>
     [GeneratedRegex(@"(?<![0-9A-Za-z_])(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
     private static partial Regex EncodedIpv6();
 
-    [GeneratedRegex(@"(?<![0-9])(?<![0-9]-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
+    /// <summary>
+    /// An IPv4 address spelt with dashes, as cloud providers name hosts: four numbers from 0 to 255 without leading
+    /// zeros (<c>ip-10-0-0-7</c>, <c>ec2-54-12-3-4</c>). Four numbers that are part of a longer dashed run of numbers
+    /// are no address: a date and time (<c>2026-12-02-10-30</c>), <c>1-2-3-4-5</c>. A number glued to a name (the 2 of
+    /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer.
+    /// </summary>
+    /// <remarks>
+    /// The second look-behind only runs where no letter or digit precedes, so it reads each run of digits back at
+    /// most once.
+    /// </remarks>
+    [GeneratedRegex(@"(?<![0-9A-Za-z])(?<!(?:^|[^0-9A-Za-z])[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex DashedIpv4();
 
-    [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}\z", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}\z", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Exact();
+
+    /// <summary>
+    /// A four-part version, whole: an optional <c>v</c>, four numbers (of up to 5 digits, so also <c>10.0.19045.3803</c>)
+    /// and an optional pre-release or build suffix that starts with a letter (<c>-beta.2</c>, <c>+build.7</c>).
+    /// </summary>
+    [GeneratedRegex(@"^\s*[vV]?[0-9]{1,5}(\.[0-9]{1,5}){3}(?<suffix>[\-+][A-Za-z][0-9A-Za-z.\-+]*)?\s*\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex FourPartVersion();
 
     [GeneratedRegex(@"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex Jwt();

@@ -133,6 +133,29 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     }
 
     [Theory]
+    [InlineData("10.20.30.40")]
+    [InlineData(" 010.020.030.040 ")]
+    [InlineData("2001:db8::7")]
+    public async Task An_instanceId_that_is_an_IP_address_is_discarded_not_hashed_like_an_IP_userId(string value)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Instance Active", userId: value, properties: new JsonObject { ["instanceId"] = value, ["version"] = "1.0" });
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e);
+
+        Hostile.AssertAccepted(answer, 1);
+        Assert.Equal(2, answer.Body.GetProperty("scrubbed").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        var stored = await Hostile.SinglePayloadAsync(host);
+        Assert.Null(stored["instanceKey"]);
+        Assert.Null(stored["userKey"]);
+        Assert.Equal(
+            ["userId was an IP address and was discarded", "properties.instanceId was an IP address and was discarded"],
+            stored["flags"]!.AsArray().Select(f => f!.GetValue<string>()));
+        Assert.DoesNotContain(value.Trim(), await host.Tables.DumpAllAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("userId", "null")]
     [InlineData("userId", "NULL")]
     [InlineData("userId", "undefined")]

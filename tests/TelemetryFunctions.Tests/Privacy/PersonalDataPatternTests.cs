@@ -36,6 +36,47 @@ public sealed class PersonalDataPatternTests
     public void Ordinary_text_is_not_taken_for_a_secret(string text) =>
         Assert.False(PersonalDataScrubber.LooksPersonal(text));
 
+    [Theory]
+    [InlineData("ip-10-0-0-8.ec2.internal")]
+    [InlineData("ec2-54-12-3-4.compute-1.amazonaws.com")]
+    [InlineData("c-73-22-1-5")]
+    [InlineData("at 0-0-0-0")]
+    [InlineData("192.168.001.015")]
+    [InlineData("x.10.0.0.17")]
+    [InlineData("Linux 203.0.113.77 5.15")]
+    public void Ip_addresses_in_any_spelling_are_recognised(string text) =>
+        Assert.True(PersonalDataScrubber.LooksPersonal(text));
+
+    [Theory]
+    [InlineData("2026-12-02")]
+    [InlineData("2026-12-02-10-30")]
+    [InlineData("1-2-3-4-5")]
+    [InlineData("ip-10-0-0-256")]
+    [InlineData("ip-10-00-0-7")]
+    [InlineData("ec2-54-12-3")]
+    [InlineData("x10-0-0-7")]
+    [InlineData("1.2.3.4.5")]
+    [InlineData("1.3.6.1.4.1.311")]
+    [InlineData("10.0.0.256")]
+    [InlineData("1.2.3.1000")]
+    [InlineData("Chrome/86.0.4240.111")]
+    public void Dates_version_runs_and_numbers_out_of_range_are_not_taken_for_addresses(string text) =>
+        Assert.False(PersonalDataScrubber.LooksPersonal(text));
+
+    [Theory]
+    [InlineData("10.20.30.40")]
+    [InlineData(" 010.020.030.040 ")]
+    [InlineData("2001:db8::7")]
+    public void Identifiers_that_are_ip_addresses_are_recognised(string id) =>
+        Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
+
+    [Theory]
+    [InlineData("help@example.com (from 198.51.100.23)", "help@example.com")]
+    [InlineData("  Jane <jane@example.com>  ", "jane@example.com")]
+    [InlineData("no address here", null)]
+    public void Find_email_returns_only_the_address(string text, string? expected) =>
+        Assert.Equal(expected, PersonalDataScrubber.FindEmail(text));
+
     [Fact]
     public void A_long_run_of_token_like_text_is_checked_to_the_end_and_kept()
     {

@@ -26,6 +26,9 @@ public sealed class PersonalDataScrubberTests
     [InlineData("jane@example.com")]
     [InlineData("2001:db8::1")]
     [InlineData("ghp_0123456789abcdefghijABCDEFGHIJ012345")]
+    [InlineData("ip-10-0-0-7.ec2.internal")]
+    [InlineData("ec2-54-12-3-4.compute-1.amazonaws.com")]
+    [InlineData("node.10.0.0.17")]
     public void Keys_that_name_or_are_personal_data_are_removed(string key)
     {
         var properties = new JsonObject { [key] = "anything", ["plan"] = "pro" };
@@ -75,6 +78,11 @@ public sealed class PersonalDataScrubberTests
     [InlineData("http://%5B2001%3Adb8%3A%3A1%5D:8080/app", "http://%5B[redacted]%5D:8080/app")]
     [InlineData("timeout from ip-10-0-0-5.ec2.internal", "timeout from ip-[redacted].ec2.internal")]
     [InlineData("reset by c-73-22-1-5.hsd1.ca.example.net", "reset by c-[redacted].hsd1.ca.example.net")]
+    [InlineData("host ec2-54-12-3-4.compute-1.amazonaws.com", "host ec2-[redacted].compute-1.amazonaws.com")]
+    [InlineData("peer ip-10-0-0-7.ec2.internal:5432", "peer ip-[redacted].ec2.internal:5432")]
+    [InlineData("gateway 192.168.001.015 down", "gateway [redacted] down")]
+    [InlineData("dns x.10.0.0.17 lookup", "dns x.[redacted] lookup")]
+    [InlineData("from 010.000.000.001.", "from [redacted].")]
     [InlineData("login failed, token=expired", "login failed, token=[redacted]")]
     [InlineData("login failed, password: hunter2", "login failed, password: [redacted]")]
     public void Personal_fragments_of_free_text_are_redacted_and_the_rest_kept(string value, string expected)
@@ -98,6 +106,12 @@ public sealed class PersonalDataScrubberTests
     [InlineData("panicked at core::panicking::panic in std::vector")]
     [InlineData("ActiveRecord::RecordNotFound at 12:30:45")]
     [InlineData("release 2026-12-02, build 1-2-3-4-5, id 123e4567-e89b-12d3-a456-426614174000")]
+    [InlineData("backup 2026-12-02-10-30 done")]
+    [InlineData("ran from 2026-1-2-3-4 to 12-2-3-4-5")]
+    [InlineData("ec2-54-12-3 and ip-10-0-0-256 and ip-10-0-0-07")]
+    [InlineData("supports 1.2-1.5 and 2-3-4")]
+    [InlineData("libfoo.so.1.2.3.4.5 loaded, OID 1.3.6.1.4.1.311")]
+    [InlineData("port 192.168.1.256 and 1.2.3.1000 are no addresses")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -129,6 +143,66 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
         Assert.Equal("10.2.0.1", properties["version"]!.GetValue<string>());
         Assert.False(properties.ContainsKey("build"));
+    }
+
+    [Theory]
+    [InlineData("version", "1.2.3.4")]
+    [InlineData("appVersion", "v10.2.0.1")]
+    [InlineData("version", "1.2.3.4-beta.2")]
+    [InlineData("version", "1.2.3.4.5")]
+    [InlineData("osVersion", "10.0.19045.3803")]
+    [InlineData("version", "2026-12-02")]
+    [InlineData("os", "Ubuntu 22.04.3 LTS")]
+    [InlineData("os", "Linux 5.15.0-91-generic")]
+    [InlineData("edition", "Enterprise 2026-12-02")]
+    [InlineData("platform", "linux-x64")]
+    public void Allow_listed_values_without_an_address_are_kept_whole(string key, string value)
+    {
+        var properties = new JsonObject { [key] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties[key]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("os", "Linux 203.0.113.77 5.15")]
+    [InlineData("edition", "fe80::1234")]
+    [InlineData("version", "2.0 (10.11.12.13)")]
+    [InlineData("version", "build 10.11.12.13")]
+    [InlineData("version", "1.2.3.4-rc.10.0.0.1")]
+    [InlineData("version", "1.2.3.4-ip-10-0-0-1")]
+    [InlineData("version", "1.2.3.4 (10.0.0.1)")]
+    [InlineData("appVersion", "2001:db8::1")]
+    [InlineData("os", "10.1.2.3")]
+    [InlineData("edition", "192.168.001.015")]
+    [InlineData("platform", "ip-10-0-0-7.ec2.internal")]
+    [InlineData("locale", "en password=hunter2")]
+    [InlineData("version", "ghp_0123456789abcdefghijABCDEFGHIJ012345")]
+    public void Allow_listed_values_holding_an_address_or_a_secret_are_removed_whole(string key, string value)
+    {
+        var properties = new JsonObject { [key] = value, ["plan"] = "pro" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.False(properties.ContainsKey(key));
+    }
+
+    [Fact]
+    public void Allow_listed_paths_lose_a_value_that_holds_an_ipv4_address_inside_text()
+    {
+        var context = new JsonObject
+        {
+            ["app"] = new JsonObject { ["name"] = "Billing on 10.1.2.3", ["version"] = "10.2.0.1", ["build"] = "1.2.3.4" },
+            ["library"] = new JsonObject { ["name"] = "analytics-node x.10.0.0.17", ["version"] = "2.1.1" },
+            ["os"] = new JsonObject { ["name"] = "10.1.2.3", ["version"] = "6.1.7601.0" },
+        };
+
+        Assert.Equal(3, _scrubber.Scrub(context, "context"));
+        Assert.False(context["app"]!.AsObject().ContainsKey("name"));
+        Assert.False(context["library"]!.AsObject().ContainsKey("name"));
+        Assert.False(context["os"]!.AsObject().ContainsKey("name"));
+        Assert.Equal("10.2.0.1", context["app"]!["version"]!.GetValue<string>());
+        Assert.Equal("1.2.3.4", context["app"]!["build"]!.GetValue<string>());
+        Assert.Equal("6.1.7601.0", context["os"]!["version"]!.GetValue<string>());
     }
 
     [Fact]

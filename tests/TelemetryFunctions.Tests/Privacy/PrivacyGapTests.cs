@@ -150,6 +150,61 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Ip_addresses_in_attributes_host_names_names_and_the_support_email_are_stored_nowhere()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var ct = TestContext.Current.CancellationToken;
+        var client = host.CreateSegmentClient();
+        var active = Segment.Track("Instance Active", properties: new JsonObject
+        {
+            ["instanceId"] = "inst-ips",
+            ["os"] = "Linux 203.0.113.77 5.15",
+            ["edition"] = "fe80::1234",
+            ["version"] = "2.0 (10.11.12.13)",
+        });
+        active["context"] = new JsonObject
+        {
+            ["app"] = new JsonObject { ["name"] = "Billing on 10.1.2.3", ["version"] = "3.1.0.7" },
+            ["os"] = new JsonObject { ["name"] = "ip-10-0-0-9" },
+        };
+        var usage = Segment.Track("Feature Used", properties: new JsonObject
+        {
+            ["host"] = "ec2-54-12-3-4.compute-1.amazonaws.com",
+            ["nodes"] = new JsonObject { ["ip-10-0-0-7.ec2.internal"] = "up" },
+            ["gateway"] = "192.168.001.015",
+            ["resolver"] = "x.10.0.0.17",
+            ["instanceId"] = "10.20.30.40",
+        });
+
+        var batch = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(active, usage)), ct);
+        var page = await client.PostAsync("/v1/page", Segment.Json(new JsonObject { ["userId"] = "user-ips", ["name"] = "ip-10-0-0-8.ec2.internal" }), ct);
+        var support = Segment.Track("Installation Support", userId: null, anonymousId: "install-ips", properties: new JsonObject { ["email"] = "help@example.com (from 198.51.100.23)" });
+        var supportAnswer = await host.CreateSegmentClient(LocalHostFactory.InstallerKey).PostAsync("/v1/track", Segment.Json(support), ct);
+
+        Assert.Equal(2, (await Segment.ReadJsonAsync(batch)).GetProperty("accepted").GetInt32());
+        Assert.Equal(HttpStatusCode.BadRequest, page.StatusCode);
+        Assert.Contains("contains personal data", await page.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, supportAnswer.StatusCode);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var address in new[]
+        {
+            "203.0.113.77", "fe80::1234", "10.11.12.13", "10.1.2.3", "10-0-0-9", "54-12-3-4", "10-0-0-7", "10-0-0-8",
+            "192.168.001.015", "10.0.0.17", "10.20.30.40", "198.51.100.23",
+        })
+        {
+            Assert.DoesNotContain(address, everything, StringComparison.Ordinal);
+        }
+
+        var instance = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Equal("3.1.0.7", instance.GetString("Version"));
+        Assert.Null(instance.GetString("Os"));
+        Assert.Null(instance.GetString("Edition"));
+        Assert.Equal("help@example.com", Assert.Single(await host.Tables.RowsAsync(TableNames.SupportRequests)).GetString("Email"));
+        Assert.Contains("ec2-[redacted].compute-1.amazonaws.com", everything, StringComparison.Ordinal);
+        Assert.Contains("x.[redacted]", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Retention_repeats_a_recent_erasure_once_and_then_never_again()
     {
         var time = new FakeTimeProvider(T0);
