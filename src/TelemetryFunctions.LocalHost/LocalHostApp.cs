@@ -51,8 +51,10 @@ public static class LocalHostApp
         app.UseExceptionHandler(handler => handler.Run(async context =>
         {
             // Unexpected failures only (bad input and storage outages are answered by the endpoints): logged once, with the exception.
-            var failure = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            LocalHostLog.UnhandledFailure(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TelemetryFunctions.LocalHost"), failure, context.Request.Path);
+            // The route's pattern, not the request's path: a path can hold a raw identifier (/api/instances/{instanceId}).
+            var feature = context.Features.Get<IExceptionHandlerFeature>();
+            var route = (feature?.Endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)";
+            LocalHostLog.UnhandledFailure(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TelemetryFunctions.LocalHost"), feature?.Error, route);
             // The same body the Functions app's UnhandledHttpFailureMiddleware answers with.
             await JsonResponse.Error(IngestError.Unexpected()).ExecuteAsync(context);
         }));
@@ -77,8 +79,8 @@ public static class LocalHostApp
 
 internal static partial class LocalHostLog
 {
-    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled failure serving {Path}")]
-    public static partial void UnhandledFailure(ILogger logger, Exception? exception, string path);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled failure serving {Route}")]
+    public static partial void UnhandledFailure(ILogger logger, Exception? exception, string route);
 }
 
 internal static class IngestRouteMappings

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Azure.Core;
+using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
@@ -53,6 +54,25 @@ public sealed class StorageFaultTests(AzuriteFixture azurite)
         Assert.True(during.Headers.RetryAfter?.Delta > TimeSpan.Zero);
         Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+    }
+
+    [Fact]
+    public async Task An_unexpected_storage_failure_answers_500_and_logs_the_route_not_the_raw_identifier_in_the_path()
+    {
+        var faults = new StorageFaults();
+        var logs = new CapturedLogs();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults, logs: logs);
+        using var client = host.CreateClient();
+        client.DefaultRequestHeaders.Add("x-functions-key", "dev-admin-key");
+
+        // Storage answering 400 to a read is no outage the endpoints answer: it reaches the host's last resort.
+        faults.Outage(m => m.Request.Method == RequestMethod.Get, status: 400);
+        using var response = await client.GetAsync("/api/instances/raw-instance-7797@example.com", TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        var failure = Assert.Single(logs.Entries, e => e.Level == LogLevel.Error && e.Category == "TelemetryFunctions.LocalHost");
+        Assert.Equal("/api/instances/{instanceId}", failure.Value("Route"));
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("raw-instance-7797", StringComparison.Ordinal));
     }
 
     [Fact]
