@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 using TelemetryFunctions.Tests.Infrastructure;
 
@@ -132,6 +133,28 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         var before = lastMonth.AddMonths(-2);
         await ShowRangeAsync(page, before, before.AddDays(6));
         Assert.Empty(await AssertUsageMatchesApiAsync(page, api, before, before.AddDays(6)));
+
+        // A month whose reports add up beyond what can be counted: the API answers it with no figure and a problem. No
+        // seed can send the thousands of reports that takes, so the page is given that answer for its usage request;
+        // the chart says so instead of drawing 0, and the rest of the page still renders.
+        var month = before.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        await page.RouteAsync(new Regex(@"/api/usage\?"), route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Body = $$"""
+                {"success":true,"from":"{{month}}","to":"{{month}}","rows":[
+                {"customer":"acme","metric":"process-instances","month":"{{month}}","reported":null,"entitlement":250000,"overage":null,"reports":9300,"aggregation":"sum","computedAt":null,"problem":"The month's reports add up beyond what can be counted."},
+                {"customer":"globex","metric":"task-users","month":"{{month}}","reported":12,"entitlement":15,"overage":0,"reports":1,"aggregation":"max","computedAt":null}]}
+                """,
+        }));
+        await ShowRangeAsync(page, before.AddDays(7), before.AddDays(13));
+        Assert.Equal(["acme · process-instances", "globex · task-users"], await page.Locator("#chart-usage svg .label-text").AllTextContentsAsync());
+        Assert.Equal([$"{month}: too large to count", "12 of 15"], await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
+        Assert.Equal(
+            [["acme", "process-instances", month, "–", "250,000", "–"], ["globex", "task-users", month, "12", "15", "0"]],
+            await page.Locator("#chart-usage table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
+        await page.UnrouteAllAsync();
 
         // The key went only into headers: never into a URL the page loaded or shows.
         Assert.DoesNotContain(AdminKey, page.Url, StringComparison.Ordinal);

@@ -471,7 +471,7 @@ function renderUsage({ usage }) {
       note: entitled ? `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}` : `${formatNumber(r.reported)} (no entitlement)`,
     };
   });
-  const max = Math.max(1, ...rows.map((r) => r.segments[0].value + r.segments[1].value));
+  const max = Math.max(1, ...rows.map((r) => r.segments.reduce((sum, segment) => sum + segment.value, 0)));
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
     // "customer · metric" labels are long: room for about 33 characters.
