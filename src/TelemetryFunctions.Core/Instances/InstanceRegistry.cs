@@ -133,11 +133,11 @@ public sealed partial class InstanceRegistry(
                     // Received at or before the moment the sweep declared the instance silent (its write lost to the
                     // sweep's, which is why it reads an inactive row): the instance never was silent for longer than
                     // the threshold. It stays active since it last became active, and the inactivity is withdrawn
-                    // before the row is written (so a failure in between leaves a row a later sweep records again)
-                    // and once more after (removing what a sweep still recording it wrote meanwhile).
+                    // once its new deadline is filed and before the row is written (so a failure in between leaves a
+                    // row a later sweep records again, at that deadline), and once more after (removing what a sweep
+                    // still recording it wrote meanwhile).
                     var activeSince = await statusLog.ActiveSinceAsync(updated.InstanceKey, silentAt, cancellationToken) ?? current.FirstSeen;
                     updated = updated with { Status = Active, StatusChangedAt = activeSince };
-                    await statusLog.RetractInactiveAsync(updated.InstanceKey, silentAt, cancellationToken);
                 }
 
                 if (!NeedsWrite(current, updated))
@@ -149,6 +149,11 @@ public sealed partial class InstanceRegistry(
                 if (moved)
                 {
                     await index.ScheduleAsync(updated.InstanceKey, updated.LastSeen, cancellationToken);
+                }
+
+                if (disproved is { } retracted)
+                {
+                    await statusLog.RetractInactiveAsync(updated.InstanceKey, retracted, cancellationToken);
                 }
 
                 if (current.Status != Active && updated.Status == Active && disproved is null)

@@ -321,6 +321,27 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_heartbeat_failing_to_file_its_new_deadline_withdraws_nothing_so_the_inactivity_stays_recorded()
+    {
+        var time = new FakeTimeProvider(T0);
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: faults);
+        await HeartbeatAsync(host, "inst-unfiled");
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+
+        // The sweep removed the old deadline; the undo fails filing the new one, before it withdraws anything.
+        faults.Outage(m => m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.Contains(TableNames.InstanceDeadlines + "(", StringComparison.Ordinal));
+        await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-unfiled", T0.AddHours(6.5).AddSeconds(-1)));
+        faults.Heal();
+
+        // Row, history and mark still agree on the inactivity: nothing is left inactive without its record.
+        Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-unfiled")).Status);
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}"], await HistoryAsync(host, "inst-unfiled"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    [Fact]
     public async Task Undoing_a_false_inactivity_keeps_the_gone_inactive_mark_of_a_real_one_earlier_that_day()
     {
         var time = new FakeTimeProvider(T0);
