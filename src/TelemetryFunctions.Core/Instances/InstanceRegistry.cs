@@ -73,9 +73,12 @@ public sealed partial class InstanceRegistry(
         return record;
     }
 
-    public async Task RecordAsync(IEnumerable<InstanceObservation> observations, CancellationToken cancellationToken)
-    {
-        var merged = observations
+    /// <summary>
+    /// What one request says about each instance: its observations merged in order, the latest receive time and, for
+    /// each attribute, the last value given. Recording and previewing both start from this.
+    /// </summary>
+    public static IReadOnlyList<InstanceObservation> Merge(IEnumerable<InstanceObservation> observations) =>
+        observations
             .GroupBy(o => o.InstanceKey, StringComparer.Ordinal)
             .Select(g => g.Aggregate(static (a, b) => new InstanceObservation(
                 a.InstanceKey,
@@ -87,6 +90,27 @@ public sealed partial class InstanceRegistry(
                 b.SharingLevel ?? a.SharingLevel)))
             .ToList();
 
+    /// <summary>
+    /// The rows recording these observations writes for instances not registered before (what a preview shows): the
+    /// instance row, its inactivity deadline, and its first-seen history entry and activity mark.
+    /// </summary>
+    public IEnumerable<(string Table, TableEntity Row)> PlanNew(IEnumerable<InstanceObservation> observations)
+    {
+        foreach (var observation in Merge(observations))
+        {
+            var created = Apply(null, observation);
+            yield return (TableNames.Instances, ToEntity(created));
+            yield return (TableNames.InstanceDeadlines, index.EntryOf(created.InstanceKey, created.LastSeen));
+            foreach (var row in statusLog.PlanFirstSeen(created.InstanceKey, created.FirstSeen))
+            {
+                yield return row;
+            }
+        }
+    }
+
+    public async Task RecordAsync(IEnumerable<InstanceObservation> observations, CancellationToken cancellationToken)
+    {
+        var merged = Merge(observations);
         if (merged.Count == 0)
         {
             return;
