@@ -89,11 +89,14 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
         }
     }
 
+    /// <summary>The mark of one event of an instance's life (first seen, gone inactive) on a day: the key alone.</summary>
+    public static TableEntity LifeMark(DateOnly day, string rowKey) => new(TableKeys.Day(day), rowKey);
+
     /// <summary>Marks one event of an instance's life (first seen, gone inactive) on a day; always written, never remembered.</summary>
     public async Task MarkAsync(DateOnly day, string rowKey, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        await table.UpsertEntityAsync(new TableEntity(TableKeys.Day(day), rowKey), TableUpdateMode.Merge, cancellationToken);
+        await table.UpsertEntityAsync(LifeMark(day, rowKey), TableUpdateMode.Merge, cancellationToken);
         await dirtyDays.FlagEndedAsync([day], cancellationToken);
     }
 

@@ -289,6 +289,13 @@ public sealed class IngestionOptions
     /// <summary>How long the opt-out list is cached before it is read from storage again.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan SuppressionRefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a host trusts an instance row it read or wrote before reading it again: the longest a sharing level
+    /// changed on another host (a downgrade to basic) goes unapplied here.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan InstanceRefreshInterval { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public sealed class PrivacyOptions

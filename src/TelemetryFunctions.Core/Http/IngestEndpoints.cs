@@ -26,6 +26,7 @@ public sealed partial class IngestEndpoints(
     RawEventStore rawEvents,
     SupportRequestStore supportRequests,
     InstallationRecorder installations,
+    InstanceRegistry instances,
     OptOutService optOut,
     TimeProvider time,
     ILogger<IngestEndpoints> logger)
@@ -375,53 +376,46 @@ public sealed partial class IngestEndpoints(
                 outcome.Dropped.GetValueOrDefault(DropReason.SharingBasic)),
             outcome.Scrubbed);
 
+    /// <summary>
+    /// The rows the request would write, each built by the code that builds it for storage, as they would be stored in
+    /// tables that do not hold them yet. A row two writers write (an installation's activity mark: its record sets the
+    /// day's flags, a support event <c>SupportRequested</c>) is shown once, merged as storage merges it. A raw event's
+    /// stored document is shown as <c>event</c>; a property without a value is not stored, so not shown.
+    /// </summary>
     private JsonObject DescribePreview(IngestOutcome outcome, List<RejectedEvent> rejected)
     {
-        var rows = new JsonArray();
-        foreach (var e in outcome.Accepted)
-        {
-            var raw = rawEvents.ToEntity(e);
-            rows.Add(new JsonObject
-            {
-                ["table"] = TableNames.RawEvents,
-                ["partitionKey"] = raw.PartitionKey,
-                ["rowKey"] = raw.RowKey,
-                ["event"] = e.Document.DeepClone(),
-            });
-        }
-
-        var planned = ActivityStore.PlanMarks(outcome.Accepted).Select(row => (Table: TableNames.Activity, Row: row))
+        var planned = outcome.Accepted.Select(e => (Table: TableNames.RawEvents, Row: rawEvents.ToEntity(e)))
+            .Concat(ActivityStore.PlanMarks(outcome.Accepted).Select(row => (Table: TableNames.Activity, Row: row)))
             .Concat(installations.Plan(outcome.Accepted))
-            .Concat(supportRequests.Plan(outcome.Accepted).Select(row => (Table: TableNames.SupportRequests, Row: row)));
+            .Concat(supportRequests.Plan(outcome.Accepted).Select(row => (Table: TableNames.SupportRequests, Row: row)))
+            .Concat(instances.PlanNew(outcome.Instances));
+        var rows = new JsonArray();
+        var byKey = new Dictionary<(string, string, string), JsonObject>();
         foreach (var (table, row) in planned)
         {
-            var entity = new JsonObject
+            if (!byKey.TryGetValue((table, row.PartitionKey, row.RowKey), out var entity))
             {
-                ["table"] = table,
-                ["partitionKey"] = row.PartitionKey,
-                ["rowKey"] = row.RowKey,
-            };
-            foreach (var (key, value) in row.Where(p => p.Key is not ("PartitionKey" or "RowKey")))
-            {
-                entity[key] = PreviewValue(value);
+                entity = new JsonObject
+                {
+                    ["table"] = table,
+                    ["partitionKey"] = row.PartitionKey,
+                    ["rowKey"] = row.RowKey,
+                };
+                byKey.Add((table, row.PartitionKey, row.RowKey), entity);
+                rows.Add(entity);
             }
 
-            rows.Add(entity);
-        }
-
-        foreach (var instance in outcome.Accepted.Where(e => e.InstanceKey is not null).DistinctBy(e => e.InstanceKey))
-        {
-            rows.Add(new JsonObject
+            foreach (var (key, value) in row.Where(p => p.Key is not ("PartitionKey" or "RowKey") && p.Value is not null))
             {
-                ["table"] = TableNames.Instances,
-                ["partitionKey"] = InstanceRegistry.PartitionKeyOf(instance.InstanceKey!),
-                ["rowKey"] = instance.InstanceKey,
-                ["lastSeen"] = instance.ReceivedAt,
-                ["version"] = instance.Version,
-                ["os"] = instance.Os,
-                ["edition"] = instance.Edition,
-                ["sharingLevel"] = instance.DeclaredSharingLevel?.ToWire(),
-            });
+                if (key == "Payload" && value is byte[] payload)
+                {
+                    entity["event"] = JsonNode.Parse(payload);
+                }
+                else
+                {
+                    entity[key] = PreviewValue(value);
+                }
+            }
         }
 
         var summary = Summarize(outcome, rejected);

@@ -7,12 +7,17 @@ using TelemetryFunctions.Privacy;
 
 namespace TelemetryFunctions.Ingestion;
 
-/// <summary>What happened to a request's events. Every valid event is accepted, dropped for a stated reason, or rejected.</summary>
+/// <summary>
+/// What happened to a request's events. Every valid event is accepted, dropped for a stated reason, or rejected.
+/// <paramref name="Instances"/> is what the request records in the instance registry: the accepted events' instances,
+/// and those of events dropped at sharing level basic that declared their level.
+/// </summary>
 public sealed record IngestOutcome(
     IReadOnlyList<PreparedEvent> Accepted,
     IReadOnlyList<EventRejection> Rejected,
     IReadOnlyDictionary<DropReason, int> Dropped,
-    int Scrubbed);
+    int Scrubbed,
+    IReadOnlyList<InstanceObservation> Instances);
 
 /// <summary>
 /// Turns validated events into stored rows: privacy decisions (opt-out, sharing level), de-duplication, then the
@@ -169,19 +174,20 @@ public sealed partial class EventIngestor(
                 activity.MarkAsync(accepted, cancellationToken),
                 installations.RecordAsync(accepted, cancellationToken),
                 supportRequests.StoreAsync(accepted, cancellationToken),
-                instances.RecordAsync(
-                    observed.Where(e => e.InstanceKey is not null)
-                        .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
-                        .ToList(),
-                    cancellationToken));
+                instances.RecordAsync(Observations(observed), cancellationToken));
             await TreatAsOptOutAsync(sharing.Disabling, suppressed, MaxErasuresPerRequest - erasures, cancellationToken);
             metrics.Record(source, accepted.Count, rejected.Count, dropped, scrubbed);
             var droppedTotal = dropped.Values.Sum();
             LogIngested(logger, source, accepted.Count, rejected.Count, droppedTotal, scrubbed);
         }
 
-        return new IngestOutcome(accepted, rejected, dropped, scrubbed);
+        return new IngestOutcome(accepted, rejected, dropped, scrubbed, Observations(observed));
     }
+
+    private static List<InstanceObservation> Observations(List<PreparedEvent> observed) =>
+        observed.Where(e => e.InstanceKey is not null)
+            .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
+            .ToList();
 
     private static DropReason? Decide(PreparedEvent e, IReadOnlyDictionary<string, string> suppressed)
     {

@@ -55,21 +55,7 @@ public sealed class InstallationRecorder(TelemetryStorage storage, ReportingCale
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             var existing = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(key), key, cancellationToken: cancellationToken);
-            var row = existing.HasValue ? existing.Value! : new TableEntity(PartitionKeyOf(key), key);
-            var attributedBefore = AttributedDays(row);
-            foreach (var e in events)
-            {
-                Apply(row, e);
-            }
-
-            // Every day the installation was ever counted on, so the next write clears it if the start day moved.
-            if (StartOf(row) is { } start)
-            {
-                attributedBefore.Add(calendar.DayOf(start));
-            }
-
-            row[AttributedDaysProperty] = string.Join(',', attributedBefore.Order().Select(TableKeys.Day));
-            row[RevisionProperty] = (row.GetInt64(RevisionProperty) ?? 0) + 1;
+            var row = Change(existing.HasValue ? existing.Value! : new TableEntity(PartitionKeyOf(key), key), events);
 
             try
             {
@@ -94,23 +80,40 @@ public sealed class InstallationRecorder(TelemetryStorage storage, ReportingCale
     }
 
     /// <summary>
+    /// One committed change of a record: the events applied in time order, every day the installation was ever
+    /// counted on listed (so the next write clears a day its start moved away from) and the revision raised.
+    /// </summary>
+    private TableEntity Change(TableEntity row, IEnumerable<PreparedEvent> events)
+    {
+        var attributedBefore = AttributedDays(row);
+        foreach (var e in events)
+        {
+            Apply(row, e);
+        }
+
+        if (StartOf(row) is { } start)
+        {
+            attributedBefore.Add(calendar.DayOf(start));
+        }
+
+        row[AttributedDaysProperty] = string.Join(',', attributedBefore.Order().Select(TableKeys.Day));
+        row[RevisionProperty] = (row.GetInt64(RevisionProperty) ?? 0) + 1;
+        return row;
+    }
+
+    /// <summary>
     /// The rows these events would write for installations not recorded before (what a preview shows): the record and
-    /// the activity mark of its start day.
+    /// its activity marks, built as <see cref="RecordAsync"/> builds them.
     /// </summary>
     public IEnumerable<(string Table, TableEntity Row)> Plan(IReadOnlyList<PreparedEvent> events)
     {
         foreach (var group in events.Where(e => e.InstallationKey is not null).GroupBy(e => e.InstallationKey!, StringComparer.Ordinal))
         {
-            var row = new TableEntity(PartitionKeyOf(group.Key), group.Key);
-            foreach (var e in group.OrderBy(e => e.Timestamp))
-            {
-                Apply(row, e);
-            }
-
+            var row = Change(new TableEntity(PartitionKeyOf(group.Key), group.Key), group.OrderBy(e => e.Timestamp));
             yield return (TableNames.Installations, row);
-            if (StartOf(row) is { } start)
+            foreach (var mark in MarksOf(row))
             {
-                yield return (TableNames.Activity, Mark(calendar.DayOf(start), row, attributed: true));
+                yield return (TableNames.Activity, mark);
             }
         }
     }
@@ -171,17 +174,23 @@ public sealed class InstallationRecorder(TelemetryStorage storage, ReportingCale
     /// </summary>
     private async Task<List<DateOnly>> WriteMarksAsync(TableClient activity, TableEntity record, CancellationToken cancellationToken)
     {
-        var startDay = StartDayOf(record, calendar);
         var written = new List<DateOnly>();
-        foreach (var day in AttributedDays(record))
+        foreach (var mark in MarksOf(record))
         {
-            if (await WriteMarkAsync(activity, Mark(day, record, attributed: day == startDay), cancellationToken))
+            if (await WriteMarkAsync(activity, mark, cancellationToken))
             {
-                written.Add(day);
+                written.Add(TableKeys.ParseDay(mark.PartitionKey));
             }
         }
 
         return written;
+    }
+
+    /// <summary>The record's mark on every day it was counted on: its flags on the start day, cleared on the others.</summary>
+    private IEnumerable<TableEntity> MarksOf(TableEntity record)
+    {
+        var startDay = StartDayOf(record, calendar);
+        return AttributedDays(record).Select(day => Mark(day, record, attributed: day == startDay));
     }
 
     private static async Task<bool> WriteMarkAsync(TableClient activity, TableEntity mark, CancellationToken cancellationToken)

@@ -33,14 +33,17 @@ public sealed class InactivityIndex(TelemetryStorage storage, IOptions<Telemetry
         return floored.ToString("yyyyMMddHHmm", CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The index row of an instance last seen at <paramref name="lastSeen"/>.</summary>
+    public TableEntity EntryOf(string instanceKey, DateTimeOffset lastSeen)
+    {
+        var deadline = DeadlineOf(lastSeen);
+        return new TableEntity(Slot(deadline), instanceKey) { ["Deadline"] = deadline, ["LastSeen"] = lastSeen };
+    }
+
     public async Task ScheduleAsync(string instanceKey, DateTimeOffset lastSeen, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.InstanceDeadlines, cancellationToken);
-        var deadline = DeadlineOf(lastSeen);
-        await table.UpsertEntityAsync(
-            new TableEntity(Slot(deadline), instanceKey) { ["Deadline"] = deadline, ["LastSeen"] = lastSeen },
-            TableUpdateMode.Replace,
-            cancellationToken);
+        await table.UpsertEntityAsync(EntryOf(instanceKey, lastSeen), TableUpdateMode.Replace, cancellationToken);
     }
 
     /// <summary>Removes the row a previous last-seen time put in the index, unless it is the same slot as <paramref name="keep"/>.</summary>

@@ -35,12 +35,16 @@ public sealed record InstanceRecord(
 /// Another writer in between makes that write fail with 412; the row is then read again and the change reapplied,
 /// so no update is lost. A row whose last-seen time would advance by less than <c>InstanceTouchInterval</c>, with
 /// nothing else changed, is not rewritten.
+/// A kept row is trusted for at most <c>InstanceRefreshInterval</c> after it was read or written: older, it is read
+/// again before it answers <see cref="FindAsync"/> or lets a write be skipped, so a change another host made (a
+/// sharing level lowered to basic) applies on this host within that interval.
 /// </remarks>
 public sealed partial class InstanceRegistry(
     TelemetryStorage storage,
     InactivityIndex index,
     InstanceStatusLog statusLog,
     IOptions<TelemetryOptions> options,
+    TimeProvider time,
     ILogger<InstanceRegistry> logger)
 {
     public const string Active = "active";
@@ -48,15 +52,19 @@ public sealed partial class InstanceRegistry(
     private const int MaxCached = 200_000;
     private const int MaxAttempts = 8;
 
-    private readonly ConcurrentDictionary<string, InstanceRecord> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Kept> _cache = new(StringComparer.Ordinal);
     private readonly TimeSpan _touchInterval = options.Value.Ingestion.InstanceTouchInterval;
+    private readonly TimeSpan _refreshInterval = options.Value.Ingestion.InstanceRefreshInterval;
 
     public static string PartitionKeyOf(string instanceKey) => TableKeys.Bucket(instanceKey);
 
-    /// <summary>The row as this host last saw it, read from storage when it has not seen it.</summary>
+    /// <summary>
+    /// The row as this host last read or wrote it, if that was less than <c>InstanceRefreshInterval</c> ago; otherwise
+    /// (or when it has not seen it) as read from storage now.
+    /// </summary>
     public async Task<InstanceRecord?> FindAsync(string instanceKey, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(instanceKey, out var cached))
+        if (Fresh(instanceKey) is { } cached)
         {
             return cached;
         }
@@ -65,6 +73,7 @@ public sealed partial class InstanceRegistry(
         var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(instanceKey), instanceKey, cancellationToken: cancellationToken);
         if (!response.HasValue)
         {
+            _cache.TryRemove(instanceKey, out _);
             return null;
         }
 
@@ -73,9 +82,12 @@ public sealed partial class InstanceRegistry(
         return record;
     }
 
-    public async Task RecordAsync(IEnumerable<InstanceObservation> observations, CancellationToken cancellationToken)
-    {
-        var merged = observations
+    /// <summary>
+    /// What one request says about each instance: its observations merged in order, the latest receive time and, for
+    /// each attribute, the last value given. Recording and previewing both start from this.
+    /// </summary>
+    public static IReadOnlyList<InstanceObservation> Merge(IEnumerable<InstanceObservation> observations) =>
+        observations
             .GroupBy(o => o.InstanceKey, StringComparer.Ordinal)
             .Select(g => g.Aggregate(static (a, b) => new InstanceObservation(
                 a.InstanceKey,
@@ -87,6 +99,27 @@ public sealed partial class InstanceRegistry(
                 b.SharingLevel ?? a.SharingLevel)))
             .ToList();
 
+    /// <summary>
+    /// The rows recording these observations writes for instances not registered before (what a preview shows): the
+    /// instance row, its inactivity deadline, and its first-seen history entry and activity mark.
+    /// </summary>
+    public IEnumerable<(string Table, TableEntity Row)> PlanNew(IEnumerable<InstanceObservation> observations)
+    {
+        foreach (var observation in Merge(observations))
+        {
+            var created = Apply(null, observation);
+            yield return (TableNames.Instances, ToEntity(created));
+            yield return (TableNames.InstanceDeadlines, index.EntryOf(created.InstanceKey, created.LastSeen));
+            foreach (var row in statusLog.PlanFirstSeen(created.InstanceKey, created.FirstSeen))
+            {
+                yield return row;
+            }
+        }
+    }
+
+    public async Task RecordAsync(IEnumerable<InstanceObservation> observations, CancellationToken cancellationToken)
+    {
+        var merged = Merge(observations);
         if (merged.Count == 0)
         {
             return;
@@ -103,7 +136,10 @@ public sealed partial class InstanceRegistry(
 
     private async Task RecordOneAsync(TableClient table, InstanceObservation observation, CancellationToken cancellationToken)
     {
-        _cache.TryGetValue(observation.InstanceKey, out var current);
+        // A kept row of any age serves the If-Match write (a stale one fails with 412 and is read again), but only a
+        // fresh one may decide that nothing needs writing.
+        var current = _cache.TryGetValue(observation.InstanceKey, out var kept) ? kept.Record : null;
+        var fresh = current is not null && Fresh(observation.InstanceKey) is not null;
         var lastStatus = 0;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
@@ -113,6 +149,7 @@ public sealed partial class InstanceRegistry(
                 {
                     var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(observation.InstanceKey), observation.InstanceKey, cancellationToken: cancellationToken);
                     current = response.HasValue ? FromEntity(response.Value!) : null;
+                    fresh = true;
                 }
 
                 if (current is null)
@@ -142,7 +179,14 @@ public sealed partial class InstanceRegistry(
 
                 if (!NeedsWrite(current, updated))
                 {
-                    return;
+                    if (fresh)
+                    {
+                        return;
+                    }
+
+                    // Kept too long to trust that storage still holds it: read it and decide again.
+                    current = null;
+                    continue;
                 }
 
                 var moved = updated.LastSeen != current.LastSeen;
@@ -187,6 +231,10 @@ public sealed partial class InstanceRegistry(
 
         throw new StorageContentionException($"The instance row could not be updated after {MaxAttempts} attempts (last status {lastStatus}).");
     }
+
+    /// <summary>The kept row of <paramref name="instanceKey"/> if it was read or written less than <c>InstanceRefreshInterval</c> ago.</summary>
+    private InstanceRecord? Fresh(string instanceKey) =>
+        _cache.TryGetValue(instanceKey, out var kept) && time.GetUtcNow() - kept.At < _refreshInterval ? kept.Record : null;
 
     private static InstanceRecord Apply(InstanceRecord? current, InstanceObservation o)
     {
@@ -245,8 +293,11 @@ public sealed partial class InstanceRegistry(
             _cache.Clear();
         }
 
-        _cache[record.InstanceKey] = record;
+        _cache[record.InstanceKey] = new Kept(record, time.GetUtcNow());
     }
+
+    /// <summary>A row as this host last read or wrote it, and when.</summary>
+    private sealed record Kept(InstanceRecord Record, DateTimeOffset At);
 
     public static InstanceRecord FromEntity(TableEntity e) => new(
         e.RowKey,

@@ -14,18 +14,21 @@ namespace TelemetryFunctions.Instances;
 /// </summary>
 public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore activity, ReportingCalendar calendar)
 {
+    private const string FirstSeenReason = "first seen";
+
+    /// <summary>The history entry of a change of status.</summary>
+    public static TableEntity EntryOf(string instanceKey, string status, DateTimeOffset at, string reason) =>
+        new(instanceKey, RowKey(at, status))
+        {
+            ["Status"] = status,
+            ["At"] = at,
+            ["Reason"] = reason,
+        };
+
     public async Task RecordAsync(string instanceKey, string status, DateTimeOffset at, string reason, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
-        await table.UpsertEntityAsync(
-            new TableEntity(instanceKey, RowKey(at, status))
-            {
-                ["Status"] = status,
-                ["At"] = at,
-                ["Reason"] = reason,
-            },
-            TableUpdateMode.Replace,
-            cancellationToken);
+        await table.UpsertEntityAsync(EntryOf(instanceKey, status, at, reason), TableUpdateMode.Replace, cancellationToken);
 
         if (status == InstanceRegistry.Inactive)
         {
@@ -68,9 +71,16 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
 
     public async Task RecordFirstSeenAsync(string instanceKey, DateTimeOffset at, CancellationToken cancellationToken)
     {
-        await RecordAsync(instanceKey, InstanceRegistry.Active, at, "first seen", cancellationToken);
+        await RecordAsync(instanceKey, InstanceRegistry.Active, at, FirstSeenReason, cancellationToken);
         await activity.MarkAsync(calendar.DayOf(at), ActivityStore.FirstSeenPrefix + instanceKey, cancellationToken);
     }
+
+    /// <summary>The rows <see cref="RecordFirstSeenAsync"/> writes: the history entry and the first-seen mark of its day.</summary>
+    public IEnumerable<(string Table, TableEntity Row)> PlanFirstSeen(string instanceKey, DateTimeOffset at) =>
+    [
+        (TableNames.InstanceStatusHistory, EntryOf(instanceKey, InstanceRegistry.Active, at, FirstSeenReason)),
+        (TableNames.Activity, ActivityStore.LifeMark(calendar.DayOf(at), ActivityStore.FirstSeenPrefix + instanceKey)),
+    ];
 
     public async Task<IReadOnlyList<(DateTimeOffset At, string Status, string? Reason)>> HistoryAsync(string instanceKey, CancellationToken cancellationToken)
     {

@@ -26,7 +26,7 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
         var calendar = new ReportingCalendar(options);
         var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage, new TableBatchWriter(NullLogger<TableBatchWriter>.Instance), new DirtyDays(storage, calendar, TimeProvider.System)), calendar);
         return (
-            () => new InstanceRegistry(storage, new InactivityIndex(storage, options), statusLog, options, NullLogger<InstanceRegistry>.Instance),
+            () => new InstanceRegistry(storage, new InactivityIndex(storage, options), statusLog, options, TimeProvider.System, NullLogger<InstanceRegistry>.Instance),
             new StorageProbe(azurite.ConnectionString, prefix));
     }
 
