@@ -634,10 +634,17 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// A dotted IPv4 address anywhere in text, its numbers written with or without leading zeros (<c>10.0.0.1</c>,
-    /// <c>192.168.001.015</c>), also after a name and a dot (<c>host.10.0.0.17</c>). Four numbers that are part of a
-    /// longer dotted run of numbers (a version such as <c>1.2.3.4.5</c>, an OID) are no address.
+    /// <c>192.168.001.015</c>, and so also time-like text such as <c>12.05.00.00</c>), also after a name and a dot
+    /// (<c>host.10.0.0.17</c>, <c>node1.10.0.0.17</c>, <c>web-1.10.0.0.17</c>). Four numbers that are part of a longer
+    /// dotted run of numbers (a version such as <c>1.2.3.4.5</c> or <c>v1.2.3.4.5</c>, an OID) are no address. A number
+    /// glued to a name (the 1 of <c>node1</c> or <c>web-1</c>) is part of the name: it does not make the run after it
+    /// longer; a <c>v</c> that starts a word is not a name but marks a version.
     /// </summary>
-    [GeneratedRegex(@"(?<![0-9])(?<![0-9]\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
+    /// <remarks>
+    /// The second look-behind only runs where a dot precedes (a digit there fails the first), so it reads each run of
+    /// digits back at most once.
+    /// </remarks>
+    [GeneratedRegex(@"(?<![0-9])(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
     /// <summary>A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every alternative starts with a different character.</summary>

@@ -43,6 +43,11 @@ public sealed class PersonalDataPatternTests
     [InlineData("at 0-0-0-0")]
     [InlineData("192.168.001.015")]
     [InlineData("x.10.0.0.17")]
+    [InlineData("node1.10.0.0.17")]
+    [InlineData("db2.192.168.1.5")]
+    [InlineData("web01.10.0.0.17")]
+    [InlineData("web-1.10.0.0.17")]
+    [InlineData("12.05.00.00")]
     [InlineData("Linux 203.0.113.77 5.15")]
     public void Ip_addresses_in_any_spelling_are_recognised(string text) =>
         Assert.True(PersonalDataScrubber.LooksPersonal(text));
@@ -57,6 +62,10 @@ public sealed class PersonalDataPatternTests
     [InlineData("x10-0-0-7")]
     [InlineData("1.2.3.4.5")]
     [InlineData("1.3.6.1.4.1.311")]
+    [InlineData("x 1.2.3.4.5")]
+    [InlineData("1.2.3.4.5.6")]
+    [InlineData("v1.2.3.4.5")]
+    [InlineData("V1.2.3.4.5")]
     [InlineData("10.0.0.256")]
     [InlineData("1.2.3.1000")]
     [InlineData("Chrome/86.0.4240.111")]

@@ -82,6 +82,11 @@ public sealed class PersonalDataScrubberTests
     [InlineData("peer ip-10-0-0-7.ec2.internal:5432", "peer ip-[redacted].ec2.internal:5432")]
     [InlineData("gateway 192.168.001.015 down", "gateway [redacted] down")]
     [InlineData("dns x.10.0.0.17 lookup", "dns x.[redacted] lookup")]
+    [InlineData("ping node1.10.0.0.17 failed", "ping node1.[redacted] failed")]
+    [InlineData("db2.192.168.1.5:5432 refused", "db2.[redacted]:5432 refused")]
+    [InlineData("web01.10.0.0.17 down", "web01.[redacted] down")]
+    [InlineData("web-1.10.0.0.17 down", "web-1.[redacted] down")]
+    [InlineData("dev1.10.0.0.17 down", "dev1.[redacted] down")]
     [InlineData("from 010.000.000.001.", "from [redacted].")]
     [InlineData("login failed, token=expired", "login failed, token=[redacted]")]
     [InlineData("login failed, password: hunter2", "login failed, password: [redacted]")]
@@ -111,6 +116,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("ec2-54-12-3 and ip-10-0-0-256 and ip-10-0-0-07")]
     [InlineData("supports 1.2-1.5 and 2-3-4")]
     [InlineData("libfoo.so.1.2.3.4.5 loaded, OID 1.3.6.1.4.1.311")]
+    [InlineData("x 1.2.3.4.5 and 1.2.3.4.5.6 and a.1.2.3.4.5")]
+    [InlineData("release v1.2.3.4.5 and V1.2.3.4.5")]
     [InlineData("port 192.168.1.256 and 1.2.3.1000 are no addresses")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
@@ -118,6 +125,21 @@ public sealed class PersonalDataScrubberTests
 
         Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
         Assert.Equal(value, properties["note"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Four numbers of 0 to 255 with leading zeros are an address (<c>192.168.001.015</c>), and nothing tells them from
+    /// a time written with dots: such text is redacted, as losing a time costs less than keeping an address.
+    /// </summary>
+    [Theory]
+    [InlineData("backup at 12.05.00.00 done", "backup at [redacted] done")]
+    [InlineData("took 00.00.01.50", "took [redacted]")]
+    public void Time_like_text_with_leading_zeros_is_redacted_as_an_address(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
     [Theory]
