@@ -60,10 +60,9 @@ public sealed class EventPreparer
                 }
                 else if (PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
                 {
-                    // As for a userId: the event is kept, without an instance, and the address is neither hashed nor
-                    // stored (opting out of it is refused for the same reason).
-                    flags.Add($"{path} was an IP address and was discarded");
-                    scrubbed++;
+                    // As for a userId: the event is kept, without an instance (opting out of an address is refused
+                    // for the same reason).
+                    DiscardIpAddress(path, flags, ref scrubbed);
                 }
                 else
                 {
@@ -229,12 +228,18 @@ public sealed class EventPreparer
 
         if (PersonalDataScrubber.LooksLikeIpAddress(raw))
         {
-            flags.Add($"{field} was an IP address and was discarded");
-            scrubbed++;
+            DiscardIpAddress(field, flags, ref scrubbed);
             return null;
         }
 
         return _pseudonymizer.Pseudonymize(IdentifierKind.User, raw);
+    }
+
+    /// <summary>Records that the identifier at <paramref name="field"/> was an IP address, which is neither hashed nor stored: the event is flagged and the address counts as scrubbed.</summary>
+    private static void DiscardIpAddress(string field, List<string> flags, ref int scrubbed)
+    {
+        flags.Add($"{field} was an IP address and was discarded");
+        scrubbed++;
     }
 
     private EventCategory Categorize(IncomingEvent e)
