@@ -40,19 +40,19 @@ public sealed partial class IngestEndpoints(
     /// <c>/v1/alias</c>. Like every method here, it answers an <c>OPTIONS</c> request, a browser's CORS preflight, with
     /// <see cref="IngestPreflight"/>: both hosts bind <see cref="TelemetryRoutes.IngestMethods"/> to these methods.
     /// </summary>
-    public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken)
-    {
-        if (IngestPreflight.Applies(request))
-        {
-            return Preflight;
-        }
-
-        AllowBrowserCallers(request.HttpContext.Response);
-        return HandleEventsAsync(request, call, dryRun: false, cancellationToken);
-    }
+    public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken) =>
+        AnswerAsync(request, () => HandleEventsAsync(request, call, dryRun: false, cancellationToken));
 
     /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
-    public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken)
+    public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        AnswerAsync(request, () => HandleEventsAsync(request, call: null, dryRun: true, cancellationToken));
+
+    /// <summary>
+    /// How every ingest route answers: a CORS preflight with <see cref="IngestPreflight.Answer"/>, without running
+    /// <paramref name="handle"/>; any other request with what <paramref name="handle"/> returns, readable by pages on
+    /// any origin (<see cref="AllowBrowserCallers"/>).
+    /// </summary>
+    private static Task<IResult> AnswerAsync(HttpRequest request, Func<Task<IResult>> handle)
     {
         if (IngestPreflight.Applies(request))
         {
@@ -60,7 +60,7 @@ public sealed partial class IngestEndpoints(
         }
 
         AllowBrowserCallers(request.HttpContext.Response);
-        return HandleEventsAsync(request, call: null, dryRun: true, cancellationToken);
+        return handle();
     }
 
     /// <summary>
@@ -85,14 +85,11 @@ public sealed partial class IngestEndpoints(
     public const int OptOutRateCost = 100;
 
     /// <summary><c>POST /v1/opt-out</c> with <c>userId</c>, <c>anonymousId</c> and/or <c>instanceId</c>: erases what is stored about them and drops their future events.</summary>
-    public async Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        if (IngestPreflight.Applies(request))
-        {
-            return IngestPreflight.Answer;
-        }
+    public Task<IResult> OptOutAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        AnswerAsync(request, () => OptOutCoreAsync(request, cancellationToken));
 
-        AllowBrowserCallers(request.HttpContext.Response);
+    private async Task<IResult> OptOutCoreAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
         var (body, source, root, error) = await ReadAuthenticatedAsync(request, cancellationToken);
         if (error is not null)
         {
