@@ -43,21 +43,13 @@ public sealed partial class TableBatchWriter(ILogger<TableBatchWriter> logger)
 
     /// <summary>
     /// Deletes every row matching <paramref name="filter"/>, a partition's rows at a time in transactions of 100.
-    /// Returns how many. <paramref name="found"/>, if given, sees each row's keys as it is found, before its deletion.
+    /// Returns how many.
     /// </summary>
-    public async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken, Action<TableEntity>? found = null)
+    public async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken)
     {
         var deleted = 0;
         await foreach (var page in table.QueryAsync<TableEntity>(filter, select: ["PartitionKey", "RowKey"], cancellationToken: cancellationToken).AsPages())
         {
-            if (found is not null)
-            {
-                foreach (var row in page.Values)
-                {
-                    found(row);
-                }
-            }
-
             deleted += await DeleteAsync(table, page.Values, cancellationToken);
         }
 
