@@ -159,7 +159,7 @@ public sealed partial class PersonalDataScrubber
     public static bool LooksLikeIpAddress(string value) =>
         Ipv4Exact().IsMatch(value.Trim()) || IsIPv6(value.Trim());
 
-    public static bool ContainsEmail(string value) => MayHoldEmail(value) && Email().IsMatch(value);
+    private static bool ContainsEmail(string value) => MayHoldEmail(value) && Email().IsMatch(value);
 
     private static bool MayHoldEmail(string value) =>
         value.Contains('@', StringComparison.Ordinal) || value.Contains("%40", StringComparison.OrdinalIgnoreCase);
