@@ -19,10 +19,11 @@ public sealed record RetentionResult(int RawEvents, int ActivityRows, int Digest
 /// </summary>
 /// <remarks>
 /// After a run no raw event older than the retention period is left: the day partitions before the day of the cut
-/// are deleted whole and that day's partitions by each event's time. Between two daily runs an event therefore lives
-/// at most the retention period plus a day. Activity marks and digests say only on which reporting day a subject was
-/// active, so they are kept by whole days: a day is deleted by the first run after its end (in the reporting time
-/// zone) is more than the retention period ago.
+/// are deleted whole, and the partitions from that day to the last that can hold an event older than the cut
+/// (<see cref="LastPartitionDayBefore"/>) by each event's time. Between two daily runs an event therefore lives at
+/// most the retention period plus a day. Activity marks and digests say only on which reporting day a subject was
+/// active, so they are kept by whole days: a day is deleted by the first run once its end (in the reporting time
+/// zone) is the retention period ago or longer.
 /// </remarks>
 public sealed partial class RetentionJob(
     TelemetryStorage storage,
@@ -42,10 +43,12 @@ public sealed partial class RetentionJob(
         var rawTable = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
         var raw = await batches.DeleteMatchingAsync(rawTable, TableClient.CreateQueryFilter($"PartitionKey lt {cutDay}"), cancellationToken);
 
-        // The cut day's partitions ({yyyyMMdd}_{source}_{shard}: after the bare day, before the day followed by '`',
-        // the character after '_'), by event time.
+        // The partitions from the cut day on that may hold an event older than the cut, by event time. A partition's
+        // day is the sender's clock's ({yyyyMMdd}_{source}_{shard}: after the bare day, before the last day followed
+        // by '`', the character after '_'), EventTime the skew-corrected time.
+        var lastMixedDay = TableKeys.Day(LastPartitionDayBefore(cut, options.Value.Ingestion));
         raw += await batches.DeleteMatchingAsync(
-            rawTable, TableClient.CreateQueryFilter($"PartitionKey gt {cutDay} and PartitionKey lt {cutDay + "`"} and EventTime lt {cut}"), cancellationToken);
+            rawTable, TableClient.CreateQueryFilter($"PartitionKey gt {cutDay} and PartitionKey lt {lastMixedDay + "`"} and EventTime lt {cut}"), cancellationToken);
 
         var firstKeptDay = FirstKeptDay(now, options.Value.Activity, calendar);
         var activity = await batches.DeleteMatchingAsync(
@@ -58,6 +61,16 @@ public sealed partial class RetentionJob(
         LogRetained(logger, raw, activity, digestCount, support, erasures);
         return new RetentionResult(raw, activity, digestCount, support, erasures);
     }
+
+    /// <summary>
+    /// The latest raw-event partition day that can hold an event whose <c>EventTime</c> is before
+    /// <paramref name="instant"/>. An event is accepted until <c>MaxEventAge</c> after its (skew-corrected) time, and
+    /// filed under its sender's clock's day, which is at most the day after the receipt plus <c>MaxFutureSkew</c>
+    /// (EventPreparer's raw day): a sender whose clock runs ahead, or whose <c>sentAt</c> dates its event long before
+    /// its own timestamp, files it days after its time.
+    /// </summary>
+    public static DateOnly LastPartitionDayBefore(DateTimeOffset instant, IngestionOptions ingestion) =>
+        DateOnly.FromDateTime((instant + ingestion.MaxEventAge + ingestion.MaxFutureSkew).UtcDateTime).AddDays(1);
 
     /// <summary>
     /// The oldest reporting day whose activity marks and digests a retention run at <paramref name="now"/> keeps: the

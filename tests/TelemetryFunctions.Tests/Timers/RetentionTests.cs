@@ -60,6 +60,54 @@ public sealed class RetentionTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task An_event_from_a_fast_client_clock_is_deleted_once_its_time_is_past_retention_though_its_partition_is_a_later_day()
+    {
+        // A clock 30 hours fast files its events under the next day; its sentAt, from the same clock, corrects their time.
+        static JsonObject FromFastClock(string messageId, DateTimeOffset at)
+        {
+            var track = Segment.Track("Clicked", messageId: messageId, timestamp: at.AddHours(30));
+            track["sentAt"] = at.AddHours(30).ToString("O");
+            return track;
+        }
+
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(FromFastClock("old", T0))), TestContext.Current.CancellationToken);
+        time.SetUtcNow(T0.AddHours(2));
+        await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(FromFastClock("young", T0.AddHours(2)))), TestContext.Current.CancellationToken);
+        Assert.All(await host.Tables.RowsAsync(TableNames.RawEvents), row => Assert.StartsWith("20260602_", row.PartitionKey, StringComparison.Ordinal));
+
+        time.SetUtcNow(T0.AddDays(90).AddHours(1));
+        var result = await host.Services.GetRequiredService<TelemetryJobs>().RetentionAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, result.RawEvents);
+        var kept = Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal(T0.AddHours(2), kept.GetDateTimeOffset("EventTime"));
+    }
+
+    [Fact]
+    public async Task An_event_whose_sent_at_dates_it_a_month_before_its_own_timestamp_is_deleted_once_its_time_is_past_retention()
+    {
+        // sentAt 29 days after the event's timestamp: its time is 29 days before receipt, its partition the receive day.
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        var track = Segment.Track("Clicked", timestamp: T0);
+        track["sentAt"] = T0.AddDays(29).ToString("O");
+        await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(track), TestContext.Current.CancellationToken);
+        var row = Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.StartsWith("20260601_", row.PartitionKey, StringComparison.Ordinal);
+        Assert.Equal(T0.AddDays(-29), row.GetDateTimeOffset("EventTime"));
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+
+        time.SetUtcNow(T0.AddDays(-29 + 90).AddHours(-1));
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).RawEvents);
+
+        time.SetUtcNow(T0.AddDays(-29 + 90).AddHours(1));
+        Assert.Equal(1, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).RawEvents);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
+    [Fact]
     public async Task Activity_marks_are_kept_until_their_whole_reporting_day_is_older_than_the_retention_period()
     {
         // 05:00 UTC on 1 June is 19:00 on 31 May in Honolulu (UTC-10, no daylight saving): the mark is on 31 May.
