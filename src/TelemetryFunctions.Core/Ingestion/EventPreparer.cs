@@ -214,8 +214,19 @@ public sealed class EventPreparer
 
         var day = DateOnly.FromDateTime(client.UtcDateTime);
         var earliest = DateOnly.FromDateTime((e.ReceivedAt - _maxEventAge).UtcDateTime).AddDays(-1);
-        var latest = DateOnly.FromDateTime((e.ReceivedAt + _maxFutureSkew).UtcDateTime).AddDays(1);
-        return day >= earliest && day <= latest ? (day, true) : (received, false);
+
+        // Never later than the day after the event's own (skew-corrected) time plus the skew allowed, so that retention,
+        // which looks by event time only that far past its cut (RetentionJob.LastPartitionDayBefore), finds every
+        // event whose time has passed. A sentAt far ahead of the receipt dates an event long before it arrived: its
+        // receive day is too late as well, and it is filed under the day of its own time.
+        var earliestOfTimes = e.Timestamp < e.ReceivedAt ? e.Timestamp : e.ReceivedAt;
+        var latest = DateOnly.FromDateTime((earliestOfTimes + _maxFutureSkew).UtcDateTime).AddDays(1);
+        if (day >= earliest && day <= latest)
+        {
+            return (day, true);
+        }
+
+        return (received <= latest ? received : DateOnly.FromDateTime(e.Timestamp.UtcDateTime), false);
     }
 
     /// <summary>The pseudonymous key of an identifier, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>

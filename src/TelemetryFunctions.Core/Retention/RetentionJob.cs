@@ -64,13 +64,12 @@ public sealed partial class RetentionJob(
 
     /// <summary>
     /// The latest raw-event partition day that can hold an event whose <c>EventTime</c> is before
-    /// <paramref name="instant"/>. An event is accepted until <c>MaxEventAge</c> after its (skew-corrected) time, and
-    /// filed under its sender's clock's day, which is at most the day after the receipt plus <c>MaxFutureSkew</c>
-    /// (EventPreparer's raw day): a sender whose clock runs ahead, or whose <c>sentAt</c> dates its event long before
-    /// its own timestamp, files it days after its time.
+    /// <paramref name="instant"/>. An event is filed under its sender's clock's day, or its receive day, but never later
+    /// than the day after its own (skew-corrected) time plus <c>MaxFutureSkew</c> (EventPreparer's raw day): a sender
+    /// whose clock runs ahead files it up to that many days after its time.
     /// </summary>
     public static DateOnly LastPartitionDayBefore(DateTimeOffset instant, IngestionOptions ingestion) =>
-        DateOnly.FromDateTime((instant + ingestion.MaxEventAge + ingestion.MaxFutureSkew).UtcDateTime).AddDays(1);
+        DateOnly.FromDateTime((instant + ingestion.MaxFutureSkew).UtcDateTime).AddDays(1);
 
     /// <summary>
     /// The oldest reporting day whose activity marks and digests a retention run at <paramref name="now"/> keeps: the
