@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Ingestion;
@@ -250,6 +251,26 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         var other = Assert.Single(rows[TableNames.Installations]);
         Assert.Equal(other.RowKey, Assert.Single(rows[TableNames.RawEvents]).GetString("InstallationKey"));
         Assert.Equal(ActivityStore.InstallationPrefix + other.RowKey, Assert.Single(rows[TableNames.Activity]).RowKey);
+    }
+
+    [Fact]
+    public async Task Opt_out_erases_the_support_requests_of_all_linked_installations_in_one_scan()
+    {
+        var supportScans = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.Contains(TableNames.SupportRequests, StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, storagePolicy: supportScans);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Support", userId: "user-twice", anonymousId: "install-one", properties: new JsonObject { ["email"] = "one@example.com" }),
+            Segment.Track("Installation Support", userId: "user-twice", anonymousId: "install-two", properties: new JsonObject { ["email"] = "two@example.com" }))), TestContext.Current.CancellationToken);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.SupportRequests)).Count);
+
+        supportScans.Arm(() => Task.CompletedTask, times: int.MaxValue);
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "user-twice" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, (await Segment.ReadJsonAsync(optOut)).GetProperty("erased").GetProperty("supportRequests").GetInt32());
+        Assert.Equal(1, supportScans.TimesFired);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.SupportRequests));
     }
 
     [Fact]
