@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -66,7 +67,7 @@ public sealed partial class OptOutService(
     public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, CancellationToken cancellationToken)
     {
         var erased = await erasure.EraseAsync(keys, cancellationToken);
-        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), ETag.All, cancellationToken);
         return erased;
     }
 
@@ -91,7 +92,7 @@ public sealed partial class OptOutService(
             }
 
             await erasure.EraseAsync(keys, cancellationToken);
-            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), cancellationToken);
+            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), ETag.All, cancellationToken);
             completed++;
         }
 

@@ -63,7 +63,7 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
                 select: ["RowKey", "Reason"],
                 cancellationToken: cancellationToken))
             {
-                reasons[row.RowKey] = row.GetString("Reason") ?? SuppressionReasons.OptOut;
+                reasons[row.RowKey] = ReasonOf(row);
             }
 
             _snapshot = new Snapshot(reasons, time.GetUtcNow());
@@ -113,13 +113,28 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         });
     }
 
-    public async Task MarkErasedAsync(string subject, DateTimeOffset erasedAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Marks a subject's suppression erased, and returns the row's new ETag; null when the row is gone (the suppression
+    /// was lifted meanwhile) or changed since it was read as <paramref name="ifMatch"/> (<see cref="ETag.All"/>: any
+    /// row). The row is only ever updated, never created: a lifted suppression recreated here would hold neither
+    /// reason nor keys, and would suppress the subject that had just been allowed back.
+    /// </summary>
+    public async Task<ETag?> MarkErasedAsync(string subject, DateTimeOffset erasedAt, ETag ifMatch, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        await table.UpsertEntityAsync(
-            new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
-            TableUpdateMode.Merge,
-            cancellationToken);
+        try
+        {
+            var response = await table.UpdateEntityAsync(
+                new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
+                ifMatch,
+                TableUpdateMode.Merge,
+                cancellationToken);
+            return response.Headers.ETag;
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            return null;
+        }
     }
 
     /// <summary>A subject's suppression as stored now, or null when it has none.</summary>
@@ -193,9 +208,17 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     }
 
     private static Suppression Read(TableEntity row) => new(
-        row.GetString("Reason") ?? SuppressionReasons.OptOut,
+        ReasonOf(row),
         row.GetBoolean("ErasurePending") == true,
         new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")));
+
+    /// <summary>
+    /// Every suppression is written with its reason. A row without one was left by marking erased a suppression lifted
+    /// meanwhile (before that write stopped creating rows): it is read as a sharing-level suppression, so it still
+    /// drops the subject's events (never less private than intended) but the subject's next basic or advanced
+    /// declaration lifts it, rather than holding as a permanent opt-out nobody asked for.
+    /// </summary>
+    private static string ReasonOf(TableEntity row) => row.GetString("Reason") ?? SuppressionReasons.SharingDisabled;
 
     private sealed record Snapshot(Dictionary<string, string> Reasons, DateTimeOffset LoadedAt);
 }
