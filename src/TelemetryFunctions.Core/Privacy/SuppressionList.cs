@@ -19,8 +19,11 @@ public static class SuppressionReasons
     public const string SharingDisabled = "sharing-disabled";
 }
 
-/// <summary>A stored suppression: why, whether its erasure is still to be done, and the keys that erasure covers.</summary>
-public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubject Keys);
+/// <summary>
+/// A stored suppression: why, whether its erasure is still to be done, the keys that erasure covers, when it was
+/// written and last erased, and the row's ETag (what a later conditional write or delete is checked against).
+/// </summary>
+public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubject Keys, DateTimeOffset? CreatedAt, DateTimeOffset? ErasedAt, ETag ETag);
 
 /// <summary>
 /// Subjects (users, instances) whose events are dropped on arrival. The list lives in storage (shared by every host)
@@ -148,10 +151,10 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     /// <summary>
     /// Lifts the sharing-level suppressions of subjects that declared basic or advanced again, and returns the subjects
     /// lifted. Never an explicit opt-out, and never a suppression whose erasure is still pending: deleting that row would
-    /// forget the erasure, so what was stored before the subject disabled sharing would survive. Each row is read and
-    /// deleted only if unchanged since.
+    /// forget the erasure, so what was stored before the subject disabled sharing would survive. Each row is deleted
+    /// only if unchanged since it was read: as given in <paramref name="read"/> (null: there was no row), else read here.
     /// </summary>
-    public async Task<IReadOnlyList<string>> LiftSharingSuppressionAsync(IEnumerable<string> subjects, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> LiftSharingSuppressionAsync(IEnumerable<string> subjects, IReadOnlyDictionary<string, Suppression?> read, CancellationToken cancellationToken)
     {
         var current = await GetAsync(cancellationToken);
         var candidates = subjects
@@ -167,17 +170,22 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         var lifted = new List<string>();
         foreach (var subject in candidates)
         {
-            var found = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
-            if (found.HasValue && Read(found.Value!) is not { Reason: SuppressionReasons.SharingDisabled, ErasurePending: false })
+            if (!read.TryGetValue(subject, out var found))
+            {
+                var stored = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
+                found = stored.HasValue ? Read(stored.Value!) : null;
+            }
+
+            if (found is not null and not { Reason: SuppressionReasons.SharingDisabled, ErasurePending: false })
             {
                 continue;
             }
 
             try
             {
-                if (found.HasValue)
+                if (found is not null)
                 {
-                    await table.DeleteEntityAsync(PartitionKey, subject, found.Value!.ETag, cancellationToken);
+                    await table.DeleteEntityAsync(PartitionKey, subject, found.ETag, cancellationToken);
                 }
 
                 lifted.Add(subject);
@@ -210,7 +218,10 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     private static Suppression Read(TableEntity row) => new(
         ReasonOf(row),
         row.GetBoolean("ErasurePending") == true,
-        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")));
+        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")),
+        row.GetDateTimeOffset("CreatedAt"),
+        row.GetDateTimeOffset("ErasedAt"),
+        row.ETag);
 
     /// <summary>
     /// Every suppression is written with its reason. A row without one was left by marking erased a suppression lifted
