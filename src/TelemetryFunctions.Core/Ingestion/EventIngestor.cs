@@ -149,6 +149,7 @@ public sealed partial class EventIngestor(
         var sharing = await PlanSharingChangesAsync(declarations, suppressed, cancellationToken);
         Withhold(sharing.StillSuppressed, DropReason.OptedOut, accepted, observed, dropped);
         Withhold(sharing.Disabling.Select(d => d.Subject).ToHashSet(StringComparer.Ordinal), DropReason.SharingDisabled, accepted, observed, dropped);
+        WithholdSentBeforeDisabling(sharing.LastDisabledAt, accepted, observed, dropped);
 
         if (!dryRun)
         {
@@ -161,8 +162,8 @@ public sealed partial class EventIngestor(
                 dropped[DropReason.Duplicate] = dropped.GetValueOrDefault(DropReason.Duplicate) + storedBefore.Count;
             }
 
-            var erasures = await ReenableAsync(sharing, cancellationToken);
-            var lifted = await suppressions.LiftSharingSuppressionAsync(sharing.Reenabling.Select(r => r.Subject), cancellationToken);
+            var (erasures, read, changed) = await ReenableAsync(sharing, cancellationToken);
+            var lifted = await suppressions.LiftSharingSuppressionAsync(sharing.Reenabling.Select(r => r.Subject).Where(s => !changed.Contains(s)), read, cancellationToken);
             Withhold(sharing.Reenabling.Select(r => r.Subject).Except(lifted).ToHashSet(StringComparer.Ordinal), DropReason.OptedOut, accepted, observed, dropped);
 
             // The five writes go to different tables and each is an idempotent upsert or an ETag-checked update, so
@@ -236,7 +237,7 @@ public sealed partial class EventIngestor(
     {
         foreach (var (subject, keys) in SharingSubjects(e))
         {
-            declarations.Add(new SharingDeclaration(subject, keys, enables));
+            declarations.Add(new SharingDeclaration(subject, keys, enables, e.Index));
         }
     }
 
@@ -247,17 +248,19 @@ public sealed partial class EventIngestor(
     /// re-enabled, but only once what was stored before it disabled sharing is erased: the erasures it still needs are
     /// done by the request, at most <see cref="MaxErasuresPerRequest"/>; a subject beyond that stays suppressed (its
     /// events dropped) until the retention job has erased it, and its next declaration then lifts the suppression.
+    /// Events a subject sent in the request before its last declaration of disabled are not stored either: they were
+    /// sent before the disable, which erases what was sent before it.
     /// </summary>
     private async Task<SharingPlan> PlanSharingChangesAsync(List<SharingDeclaration> declarations, IReadOnlyDictionary<string, string> suppressed, CancellationToken cancellationToken)
     {
         var last = new Dictionary<string, SharingDeclaration>(StringComparer.Ordinal);
-        var disabledHere = new HashSet<string>(StringComparer.Ordinal);
+        var lastDisabledAt = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var d in declarations)
         {
             last[d.Subject] = d;
             if (!d.Enables)
             {
-                disabledHere.Add(d.Subject);
+                lastDisabledAt[d.Subject] = Math.Max(d.Index, lastDisabledAt.GetValueOrDefault(d.Subject, int.MinValue));
             }
         }
 
@@ -279,16 +282,19 @@ public sealed partial class EventIngestor(
                 continue;
             }
 
-            // Still to erase: a suppression whose erasure is pending, or what this request's own disable would erase.
+            // Still to erase: a suppression whose erasure is pending or not yet final, or what this request's own
+            // disable would erase. The row read here is the one lifted (or not, if it changed since).
             ErasureSubject? erase = null;
+            Suppression? stored = null;
             if (wasSuppressed)
             {
-                if (await suppressions.FindAsync(d.Subject, cancellationToken) is { ErasurePending: true } stored)
+                stored = await suppressions.FindAsync(d.Subject, cancellationToken);
+                if (stored is { Reason: SuppressionReasons.SharingDisabled } && optOut.NeedsErasureBeforeLift(stored))
                 {
                     erase = stored.Keys;
                 }
             }
-            else if (disabledHere.Contains(d.Subject))
+            else if (lastDisabledAt.ContainsKey(d.Subject))
             {
                 erase = d.Keys;
             }
@@ -308,21 +314,39 @@ public sealed partial class EventIngestor(
                 continue;
             }
 
-            reenabling.Add(new Reenabling(d.Subject, erase, wasSuppressed));
+            reenabling.Add(new Reenabling(d.Subject, erase, wasSuppressed, stored));
         }
 
-        return new SharingPlan(disabling, reenabling, stillSuppressed);
+        return new SharingPlan(disabling, reenabling, stillSuppressed, lastDisabledAt);
     }
 
-    /// <summary>Erases what the re-enabled subjects stored before they disabled sharing. Returns how many erasures.</summary>
-    private async Task<int> ReenableAsync(SharingPlan plan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Erases what the re-enabled subjects stored before they disabled sharing. Returns how many erasures, the
+    /// suppression rows as they now are (each to be lifted only if still so), and the subjects whose row changed
+    /// meanwhile (not to be lifted on what was read).
+    /// </summary>
+    private async Task<(int Erasures, Dictionary<string, Suppression?> Read, HashSet<string> Changed)> ReenableAsync(SharingPlan plan, CancellationToken cancellationToken)
     {
         var erasures = 0;
+        var read = new Dictionary<string, Suppression?>(StringComparer.Ordinal);
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in plan.Reenabling.Where(r => r.WasSuppressed && r.Erase is null))
+        {
+            read[r.Subject] = r.Stored;
+        }
+
         foreach (var r in plan.Reenabling.Where(r => r.Erase is not null))
         {
             if (r.WasSuppressed)
             {
-                await optOut.EraseSuppressedAsync(r.Subject, r.Erase!, cancellationToken);
+                if (await optOut.EraseBeforeLiftAsync(r.Subject, r.Stored!, cancellationToken) is { } erased)
+                {
+                    read[r.Subject] = erased;
+                }
+                else
+                {
+                    changed.Add(r.Subject);
+                }
             }
             else
             {
@@ -333,7 +357,29 @@ public sealed partial class EventIngestor(
             erasures++;
         }
 
-        return erasures;
+        return (erasures, read, changed);
+    }
+
+    /// <summary>
+    /// Drops, counting them as sharing disabled, the events to be stored that a subject sent before its last
+    /// declaration of disabled in the request: even if it declares basic or advanced later, the disable erases what was
+    /// sent before it, and the erasure runs before this request stores anything.
+    /// </summary>
+    private static void WithholdSentBeforeDisabling(Dictionary<string, int> lastDisabledAt, List<PreparedEvent> accepted, List<PreparedEvent> observed, Dictionary<DropReason, int> dropped)
+    {
+        if (lastDisabledAt.Count == 0)
+        {
+            return;
+        }
+
+        bool SentBefore(PreparedEvent e) => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s.Subject, out var at) && e.Index < at);
+        var withheld = accepted.RemoveAll(SentBefore);
+        if (withheld > 0)
+        {
+            dropped[DropReason.SharingDisabled] = dropped.GetValueOrDefault(DropReason.SharingDisabled) + withheld;
+        }
+
+        observed.RemoveAll(SentBefore);
     }
 
     /// <summary>Drops the events of <paramref name="subjects"/> that were to be stored, counting them as <paramref name="reason"/>.</summary>
@@ -387,12 +433,17 @@ public sealed partial class EventIngestor(
     }
 
     /// <summary>A sharing level an event declared for one subject: disabled, or basic/advanced (<paramref name="Enables"/>).</summary>
-    private sealed record SharingDeclaration(string Subject, ErasureSubject Keys, bool Enables);
+    /// <remarks><paramref name="Index"/> is the declaring event's position in the request.</remarks>
+    private sealed record SharingDeclaration(string Subject, ErasureSubject Keys, bool Enables, int Index);
 
-    /// <summary>A subject re-enabling sharing, with what is to be erased first (null: nothing), and whether it was suppressed before the request.</summary>
-    private sealed record Reenabling(string Subject, ErasureSubject? Erase, bool WasSuppressed);
+    /// <summary>
+    /// A subject re-enabling sharing, with what is to be erased first (null: nothing), whether it was suppressed before
+    /// the request, and its suppression row as read then (null: none, or not suppressed before).
+    /// </summary>
+    private sealed record Reenabling(string Subject, ErasureSubject? Erase, bool WasSuppressed, Suppression? Stored);
 
-    private sealed record SharingPlan(List<SharingDeclaration> Disabling, List<Reenabling> Reenabling, HashSet<string> StillSuppressed);
+    /// <summary><paramref name="LastDisabledAt"/>: per subject, the position of its last declaration of disabled in the request.</summary>
+    private sealed record SharingPlan(List<SharingDeclaration> Disabling, List<Reenabling> Reenabling, HashSet<string> StillSuppressed, Dictionary<string, int> LastDisabledAt);
 
     private static void Count(Dictionary<DropReason, int> dropped, DropReason reason) =>
         dropped[reason] = dropped.GetValueOrDefault(reason) + 1;

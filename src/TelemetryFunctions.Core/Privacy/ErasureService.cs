@@ -10,7 +10,10 @@ namespace TelemetryFunctions.Privacy;
 /// <summary>The pseudonymous keys of one subject to erase.</summary>
 public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string? InstallationKey);
 
-/// <summary>How many rows an erasure deleted, per table.</summary>
+/// <summary>
+/// How many rows an erasure deleted, per table. A row counts when the erasure found it and deleted it; one that went
+/// between the two (another erasure, the retention job) is counted too, a row the erasure did not find is not.
+/// </summary>
 public sealed record ErasureResult(int RawEvents, int ActivityRows, int Instances, int Installations, int SupportRequests)
 {
     public ErasureResult Plus(ErasureResult other) => new(
@@ -109,11 +112,17 @@ public sealed partial class ErasureService(
         }
 
         var installationRows = 0;
-        var supportRows = 0;
         foreach (var n in installationKeys)
         {
             installationRows += await DeleteOneAsync(TableNames.Installations, InstallationRecorder.PartitionKeyOf(n), n, cancellationToken);
-            supportRows += await DeleteMatchingAsync(TableNames.SupportRequests, TableClient.CreateQueryFilter($"InstallationKey eq {n}"), cancellationToken);
+        }
+
+        // Support requests are partitioned by day, not installation: one scan per chunk of installations, not per installation.
+        var supportRows = 0;
+        foreach (var chunk in installationKeys.Chunk(ComparisonsPerQuery))
+        {
+            var filter = string.Join(" or ", chunk.Select(k => $"({TableClient.CreateQueryFilter($"InstallationKey eq {k}")})"));
+            supportRows += await DeleteMatchingAsync(TableNames.SupportRequests, filter, cancellationToken);
         }
 
         var raw = await batches.DeleteAsync(rawTable, rawRows.Values, cancellationToken);

@@ -1,3 +1,4 @@
+using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -66,9 +67,38 @@ public sealed partial class OptOutService(
     public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, CancellationToken cancellationToken)
     {
         var erased = await erasure.EraseAsync(keys, cancellationToken);
-        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), cancellationToken);
+        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), ETag.All, cancellationToken);
         return erased;
     }
+
+    /// <summary>
+    /// Erases a sharing-level suppression that is to be lifted, and marks it erased only if the row is still as
+    /// <paramref name="stored"/> read it. Returns the row as it now is, or null when it changed or went meanwhile (it is
+    /// then not to be lifted on what was read).
+    /// </summary>
+    public async Task<Suppression?> EraseBeforeLiftAsync(string subject, Suppression stored, CancellationToken cancellationToken)
+    {
+        await erasure.EraseAsync(stored.Keys, cancellationToken);
+        var erasedAt = time.GetUtcNow();
+        return await suppressions.MarkErasedAsync(subject, erasedAt, stored.ETag, cancellationToken) is { } etag
+            ? stored with { ErasurePending = false, ErasedAt = erasedAt, ETag = etag }
+            : null;
+    }
+
+    /// <summary>
+    /// Whether a suppression still needs an erasure before it may be lifted: its erasure is pending, or it was last
+    /// erased before other hosts' cached lists could have caught up with it.
+    /// </summary>
+    /// <remarks>
+    /// Events another host accepted while its cached list was older than the suppression (or that were in flight when
+    /// it was written) are stored after its erasure. The retention job erases them once the stale window is over, but
+    /// a lift deletes the row the job goes by: a subject re-enabled before the job made its erasure final would keep
+    /// them. So it is erased once more before the lift. Events accepted after the lift need no erasure: the subject
+    /// has allowed sharing again by then.
+    /// </remarks>
+    public bool NeedsErasureBeforeLift(Suppression stored) =>
+        stored.Keys is not { UserKey: null, InstanceKey: null }
+        && (stored.ErasurePending || stored.CreatedAt is not { } created || stored.ErasedAt is not { } erasedAt || erasedAt < created + _staleWindow);
 
     /// <summary>
     /// Erases subjects whose erasure did not finish, and, once, those erased before other hosts' cached lists could
@@ -91,7 +121,7 @@ public sealed partial class OptOutService(
             }
 
             await erasure.EraseAsync(keys, cancellationToken);
-            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), cancellationToken);
+            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), ETag.All, cancellationToken);
             completed++;
         }
 

@@ -19,8 +19,11 @@ public static class SuppressionReasons
     public const string SharingDisabled = "sharing-disabled";
 }
 
-/// <summary>A stored suppression: why, whether its erasure is still to be done, and the keys that erasure covers.</summary>
-public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubject Keys);
+/// <summary>
+/// A stored suppression: why, whether its erasure is still to be done, the keys that erasure covers, when it was
+/// written and last erased, and the row's ETag (what a later conditional write or delete is checked against).
+/// </summary>
+public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubject Keys, DateTimeOffset? CreatedAt, DateTimeOffset? ErasedAt, ETag ETag);
 
 /// <summary>
 /// Subjects (users, instances) whose events are dropped on arrival. The list lives in storage (shared by every host)
@@ -63,7 +66,7 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
                 select: ["RowKey", "Reason"],
                 cancellationToken: cancellationToken))
             {
-                reasons[row.RowKey] = row.GetString("Reason") ?? SuppressionReasons.OptOut;
+                reasons[row.RowKey] = ReasonOf(row);
             }
 
             _snapshot = new Snapshot(reasons, time.GetUtcNow());
@@ -113,13 +116,28 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         });
     }
 
-    public async Task MarkErasedAsync(string subject, DateTimeOffset erasedAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Marks a subject's suppression erased, and returns the row's new ETag; null when the row is gone (the suppression
+    /// was lifted meanwhile) or changed since it was read as <paramref name="ifMatch"/> (<see cref="ETag.All"/>: any
+    /// row). The row is only ever updated, never created: a lifted suppression recreated here would hold neither
+    /// reason nor keys, and would suppress the subject that had just been allowed back.
+    /// </summary>
+    public async Task<ETag?> MarkErasedAsync(string subject, DateTimeOffset erasedAt, ETag ifMatch, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        await table.UpsertEntityAsync(
-            new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
-            TableUpdateMode.Merge,
-            cancellationToken);
+        try
+        {
+            var response = await table.UpdateEntityAsync(
+                new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
+                ifMatch,
+                TableUpdateMode.Merge,
+                cancellationToken);
+            return response.Headers.ETag;
+        }
+        catch (RequestFailedException e) when (e.Status is 404 or 412)
+        {
+            return null;
+        }
     }
 
     /// <summary>A subject's suppression as stored now, or null when it has none.</summary>
@@ -133,10 +151,10 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     /// <summary>
     /// Lifts the sharing-level suppressions of subjects that declared basic or advanced again, and returns the subjects
     /// lifted. Never an explicit opt-out, and never a suppression whose erasure is still pending: deleting that row would
-    /// forget the erasure, so what was stored before the subject disabled sharing would survive. Each row is read and
-    /// deleted only if unchanged since.
+    /// forget the erasure, so what was stored before the subject disabled sharing would survive. Each row is deleted
+    /// only if unchanged since it was read: as given in <paramref name="read"/> (null: there was no row), else read here.
     /// </summary>
-    public async Task<IReadOnlyList<string>> LiftSharingSuppressionAsync(IEnumerable<string> subjects, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> LiftSharingSuppressionAsync(IEnumerable<string> subjects, IReadOnlyDictionary<string, Suppression?> read, CancellationToken cancellationToken)
     {
         var current = await GetAsync(cancellationToken);
         var candidates = subjects
@@ -152,17 +170,22 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         var lifted = new List<string>();
         foreach (var subject in candidates)
         {
-            var found = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
-            if (found.HasValue && Read(found.Value!) is not { Reason: SuppressionReasons.SharingDisabled, ErasurePending: false })
+            if (!read.TryGetValue(subject, out var found))
+            {
+                var stored = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKey, subject, cancellationToken: cancellationToken);
+                found = stored.HasValue ? Read(stored.Value!) : null;
+            }
+
+            if (found is not null and not { Reason: SuppressionReasons.SharingDisabled, ErasurePending: false })
             {
                 continue;
             }
 
             try
             {
-                if (found.HasValue)
+                if (found is not null)
                 {
-                    await table.DeleteEntityAsync(PartitionKey, subject, found.Value!.ETag, cancellationToken);
+                    await table.DeleteEntityAsync(PartitionKey, subject, found.ETag, cancellationToken);
                 }
 
                 lifted.Add(subject);
@@ -193,9 +216,20 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     }
 
     private static Suppression Read(TableEntity row) => new(
-        row.GetString("Reason") ?? SuppressionReasons.OptOut,
+        ReasonOf(row),
         row.GetBoolean("ErasurePending") == true,
-        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")));
+        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")),
+        row.GetDateTimeOffset("CreatedAt"),
+        row.GetDateTimeOffset("ErasedAt"),
+        row.ETag);
+
+    /// <summary>
+    /// Every suppression is written with its reason. A row without one was left by marking erased a suppression lifted
+    /// meanwhile (before that write stopped creating rows): it is read as a sharing-level suppression, so it still
+    /// drops the subject's events (never less private than intended) but the subject's next basic or advanced
+    /// declaration lifts it, rather than holding as a permanent opt-out nobody asked for.
+    /// </summary>
+    private static string ReasonOf(TableEntity row) => row.GetString("Reason") ?? SuppressionReasons.SharingDisabled;
 
     private sealed record Snapshot(Dictionary<string, string> Reasons, DateTimeOffset LoadedAt);
 }

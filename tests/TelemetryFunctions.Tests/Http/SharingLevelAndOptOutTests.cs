@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Privacy;
@@ -101,20 +103,21 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         var pending = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions), r => r.GetBoolean("ErasurePending") == true);
         Assert.Contains(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("InstanceKey") == pending.GetString("InstanceKey"));
 
-        var back = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
-        await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps(ids[^1], "basic"))), TestContext.Current.CancellationToken);
 
-        Assert.Equal(count, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
-        var raw = await host.Tables.RowsAsync(TableNames.RawEvents);
-        Assert.Equal(Enumerable.Repeat("Instance Active", count), raw.Select(r => r.GetString("Event")));
-        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
-        Assert.Equal(count, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        var raw = Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal("Instance Active", raw.GetString("Event"));
+        Assert.Equal(pending.GetString("InstanceKey"), raw.GetString("InstanceKey"));
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.Suppressions), r => r.RowKey == pending.RowKey);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
     }
 
     [Fact]
     public async Task An_instance_re_enabling_sharing_beyond_what_one_request_erases_stays_suppressed_until_the_retention_job_has_erased_it()
     {
-        await using var host = new LocalHostFactory(azurite);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = new LocalHostFactory(azurite, time);
         var client = host.CreateSegmentClient();
         var count = (2 * EventIngestor.MaxErasuresPerRequest) + 1;
         var ids = Enumerable.Range(0, count).Select(i => $"inst-wait-{i}").ToList();
@@ -124,13 +127,19 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
 
         var back = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
 
+        // The instances the disabling request erased are erased once more (other hosts may still have stored their
+        // events then), which takes this request's erasures; the ones still pending stay suppressed.
         var answer = await Segment.ReadJsonAsync(back);
-        Assert.Equal(count - 1, answer.GetProperty("accepted").GetInt32());
-        Assert.Equal(1, answer.GetProperty("dropped").GetProperty("optedOut").GetInt32());
-        var waiting = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
-        Assert.True(waiting.GetBoolean("ErasurePending"));
-        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used" && r.GetString("InstanceKey") != waiting.GetString("InstanceKey"));
+        Assert.Equal(EventIngestor.MaxErasuresPerRequest, answer.GetProperty("accepted").GetInt32());
+        Assert.Equal(count - EventIngestor.MaxErasuresPerRequest, answer.GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        var waiting = await host.Tables.RowsAsync(TableNames.Suppressions);
+        Assert.Equal(count - EventIngestor.MaxErasuresPerRequest, waiting.Count);
+        Assert.All(waiting, r => Assert.True(r.GetBoolean("ErasurePending")));
+        var waitingKeys = waiting.Select(r => r.GetString("InstanceKey")).ToHashSet();
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used" && !waitingKeys.Contains(r.GetString("InstanceKey")));
 
+        // Past the stale window, the job's erasure is final: the next declaration lifts without erasing again.
+        time.Advance(TimeSpan.FromHours(1));
         await host.Services.GetRequiredService<RetentionJob>().RunAsync(TestContext.Current.CancellationToken);
         Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used");
         var later = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch([.. ids.Select(id => Segment.Track("Instance Active", properties: InstanceProps(id, "basic")))])), TestContext.Current.CancellationToken);
@@ -155,6 +164,84 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Equal("Instance Active", Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents)).GetString("Event"));
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
         Assert.Equal("advanced", Assert.Single(await host.Tables.RowsAsync(TableNames.Instances)).GetString("SharingLevel"));
+    }
+
+    [Fact]
+    public async Task A_batch_that_disables_then_re_enables_an_instance_does_not_store_what_it_sent_before_the_disable()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+
+        var response = await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Feature Used", properties: InstanceProps("inst-abc", "advanced")),
+            Segment.Track("Instance Active", properties: InstanceProps("inst-abc", "disabled")),
+            Segment.Track("Instance Active", properties: InstanceProps("inst-abc", "advanced")))), TestContext.Current.CancellationToken);
+
+        var answer = await Segment.ReadJsonAsync(response);
+        Assert.Equal(1, answer.GetProperty("accepted").GetInt32());
+        Assert.Equal(2, answer.GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        Assert.Equal("Instance Active", Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents)).GetString("Event"));
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Fact]
+    public async Task Re_enabling_soon_after_disabling_erases_what_a_host_with_a_stale_suppression_list_stored_meanwhile()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var a = new LocalHostFactory(azurite, time);
+        await using var b = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = a.TablePrefix });
+        var clientA = a.CreateSegmentClient();
+        var clientB = b.CreateSegmentClient();
+        await clientB.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "someone-else")), TestContext.Current.CancellationToken);
+
+        await clientA.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-stale", "disabled"))), TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(5));
+        var stale = await clientB.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: InstanceProps("inst-stale"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(stale)).GetProperty("accepted").GetInt32());
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        var back = await clientA.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-stale", "basic"))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        Assert.DoesNotContain(await a.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("Event") == "Feature Used");
+        Assert.Empty(await a.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Fact]
+    public async Task Re_enabling_reads_the_suppression_once_and_lifts_it()
+    {
+        var suppressionReads = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Get
+            && m.Request.Uri.Path.Contains(TableNames.Suppressions + "(", StringComparison.Ordinal)
+            && m.Request.Uri.Path.Contains("RowKey=", StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, storagePolicy: suppressionReads);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-once", "disabled"))), TestContext.Current.CancellationToken);
+
+        suppressionReads.Arm(() => Task.CompletedTask, times: int.MaxValue);
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-once", "basic"))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        Assert.Equal(1, suppressionReads.TimesFired);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Fact]
+    public async Task An_opt_out_written_while_a_re_enabling_request_erases_the_instance_is_not_lifted()
+    {
+        var optOutBeforeMark = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Patch && m.Request.Uri.Path.Contains(TableNames.Suppressions + "(", StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, storagePolicy: optOutBeforeMark);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-contested", "disabled"))), TestContext.Current.CancellationToken);
+
+        optOutBeforeMark.Arm(() => client.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["instanceId"] = "inst-contested" }), TestContext.Current.CancellationToken));
+        var back = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-contested", "basic"))), TestContext.Current.CancellationToken);
+
+        Assert.True(optOutBeforeMark.Fired);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+        Assert.Equal(SuppressionReasons.OptOut, Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions)).GetString("Reason"));
     }
 
     [Fact]
@@ -250,6 +337,26 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         var other = Assert.Single(rows[TableNames.Installations]);
         Assert.Equal(other.RowKey, Assert.Single(rows[TableNames.RawEvents]).GetString("InstallationKey"));
         Assert.Equal(ActivityStore.InstallationPrefix + other.RowKey, Assert.Single(rows[TableNames.Activity]).RowKey);
+    }
+
+    [Fact]
+    public async Task Opt_out_erases_the_support_requests_of_all_linked_installations_in_one_scan()
+    {
+        var supportScans = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.Contains(TableNames.SupportRequests, StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, storagePolicy: supportScans);
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/batch", Segment.Json(Segment.Batch(
+            Segment.Track("Installation Support", userId: "user-twice", anonymousId: "install-one", properties: new JsonObject { ["email"] = "one@example.com" }),
+            Segment.Track("Installation Support", userId: "user-twice", anonymousId: "install-two", properties: new JsonObject { ["email"] = "two@example.com" }))), TestContext.Current.CancellationToken);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.SupportRequests)).Count);
+
+        supportScans.Arm(() => Task.CompletedTask, times: int.MaxValue);
+        var optOut = await installer.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "user-twice" }), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, (await Segment.ReadJsonAsync(optOut)).GetProperty("erased").GetProperty("supportRequests").GetInt32());
+        Assert.Equal(1, supportScans.TimesFired);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.SupportRequests));
     }
 
     [Fact]

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
+using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
@@ -174,4 +176,64 @@ public sealed class RetentionTests(AzuriteFixture azurite)
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
         Assert.False(Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions)).GetBoolean("ErasurePending"));
     }
+
+    [Fact]
+    public async Task A_sharing_suppression_lifted_while_the_retention_job_erases_it_again_stays_lifted()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var reenableBeforeMark = new BeforeRequestPolicy(IsSuppressionMerge);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: reenableBeforeMark);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: Instance("inst-raced", "disabled"))), TestContext.Current.CancellationToken);
+
+        // Past the stale window the job erases the instance once more; while it does, the instance re-enables sharing
+        // and its suppression is lifted, just before the job marks that suppression erased.
+        time.Advance(TimeSpan.FromHours(1));
+        reenableBeforeMark.Arm(() => client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: Instance("inst-raced", "advanced"))), TestContext.Current.CancellationToken));
+        var result = await host.Services.GetRequiredService<TelemetryJobs>().RetentionAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(reenableBeforeMark.Fired);
+        Assert.Equal(1, result.Erasures);
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        var later = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: Instance("inst-raced"))), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(later)).GetProperty("accepted").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_suppression_row_without_a_reason_still_drops_events_and_is_lifted_by_the_next_declaration_of_sharing()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: Instance("inst-left", "disabled"))), TestContext.Current.CancellationToken);
+        var row = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+        await host.Tables.Table(TableNames.Suppressions).UpsertEntityAsync(
+            new TableEntity(row.PartitionKey, row.RowKey) { ["ErasurePending"] = false, ["ErasedAt"] = row.GetDateTimeOffset("ErasedAt") },
+            TableUpdateMode.Replace,
+            TestContext.Current.CancellationToken);
+        await using var otherHost = new LocalHostFactory(azurite, settings: new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        var other = otherHost.CreateSegmentClient();
+
+        var silent = await other.PostAsync("/v1/track", Segment.Json(Segment.Track("Feature Used", properties: Instance("inst-left"))), TestContext.Current.CancellationToken);
+        var back = await other.PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: Instance("inst-left", "basic"))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    private static JsonObject Instance(string instanceId, string? level = null)
+    {
+        var p = new JsonObject { ["instanceId"] = instanceId, ["version"] = "2.0.0" };
+        if (level is not null)
+        {
+            p["sharingLevel"] = level;
+        }
+
+        return p;
+    }
+
+    /// <summary>A merge into a suppression row: marking it erased.</summary>
+    private static bool IsSuppressionMerge(HttpMessage message) =>
+        message.Request.Method == RequestMethod.Patch
+        && message.Request.Uri.Path.Contains(TableNames.Suppressions + "(", StringComparison.Ordinal);
 }
