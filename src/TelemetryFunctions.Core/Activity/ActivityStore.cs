@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Azure;
 using Azure.Data.Tables;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Storage;
@@ -107,16 +106,8 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
     /// </summary>
     public async Task UnmarkAsync(DateOnly day, string rowKey, CancellationToken cancellationToken)
     {
-        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        try
-        {
-            await table.DeleteEntityAsync(TableKeys.Day(day), rowKey, ETag.All, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            // Never written, or already removed.
-        }
-
+        // Never written, or already removed: nothing to delete.
+        await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(TableNames.Activity, cancellationToken), TableKeys.Day(day), rowKey, cancellationToken);
         await dirtyDays.FlagEndedAsync([day], cancellationToken);
     }
 

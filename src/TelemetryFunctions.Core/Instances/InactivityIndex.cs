@@ -1,5 +1,4 @@
 using System.Globalization;
-using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
@@ -60,15 +59,8 @@ public sealed class InactivityIndex(TelemetryStorage storage, IOptions<Telemetry
 
     public async Task DeleteAsync(string slot, string instanceKey, CancellationToken cancellationToken)
     {
-        var table = await storage.GetTableAsync(TableNames.InstanceDeadlines, cancellationToken);
-        try
-        {
-            await table.DeleteEntityAsync(slot, instanceKey, ETag.All, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            // Already gone: a concurrent sweep or heartbeat removed it.
-        }
+        // Already gone (a concurrent sweep or heartbeat removed it): nothing to delete.
+        await TableBatchWriter.DeleteIfExistsAsync(await storage.GetTableAsync(TableNames.InstanceDeadlines, cancellationToken), slot, instanceKey, cancellationToken);
     }
 
     /// <summary>Index rows whose slot has started by <paramref name="now"/>.</summary>

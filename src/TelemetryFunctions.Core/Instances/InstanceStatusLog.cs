@@ -1,5 +1,4 @@
 using System.Globalization;
-using Azure;
 using Azure.Data.Tables;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Storage;
@@ -51,15 +50,9 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
             await activity.UnmarkAsync(day, ActivityStore.GoneInactivePrefix + instanceKey, cancellationToken);
         }
 
+        // Not recorded yet (the sweep records after its update) or already withdrawn: nothing to delete.
         var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
-        try
-        {
-            await table.DeleteEntityAsync(instanceKey, RowKey(at, InstanceRegistry.Inactive), ETag.All, cancellationToken);
-        }
-        catch (RequestFailedException e) when (e.Status == 404)
-        {
-            // Not recorded yet (the sweep records after its update) or already withdrawn.
-        }
+        await TableBatchWriter.DeleteIfExistsAsync(table, instanceKey, RowKey(at, InstanceRegistry.Inactive), cancellationToken);
     }
 
     /// <summary>When the instance last became active before <paramref name="before"/>, by its history; null if the history does not say.</summary>
