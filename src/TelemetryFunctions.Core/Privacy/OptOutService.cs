@@ -120,8 +120,7 @@ public sealed partial class OptOutService(
                 continue;
             }
 
-            await erasure.EraseAsync(keys, cancellationToken);
-            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), ETag.All, cancellationToken);
+            await EraseSuppressedAsync(row.RowKey, keys, cancellationToken);
             completed++;
         }
 
