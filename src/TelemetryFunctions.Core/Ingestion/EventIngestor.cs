@@ -367,37 +367,31 @@ public sealed partial class EventIngestor(
     /// </summary>
     private static void WithholdSentBeforeDisabling(Dictionary<string, int> lastDisabledAt, List<PreparedEvent> accepted, List<PreparedEvent> observed, Dictionary<DropReason, int> dropped)
     {
-        if (lastDisabledAt.Count == 0)
+        if (lastDisabledAt.Count > 0)
         {
-            return;
+            Withhold(e => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s.Subject, out var at) && e.Index < at), DropReason.SharingDisabled, accepted, observed, dropped);
         }
-
-        bool SentBefore(PreparedEvent e) => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s.Subject, out var at) && e.Index < at);
-        var withheld = accepted.RemoveAll(SentBefore);
-        if (withheld > 0)
-        {
-            dropped[DropReason.SharingDisabled] = dropped.GetValueOrDefault(DropReason.SharingDisabled) + withheld;
-        }
-
-        observed.RemoveAll(SentBefore);
     }
 
     /// <summary>Drops the events of <paramref name="subjects"/> that were to be stored, counting them as <paramref name="reason"/>.</summary>
     private static void Withhold(HashSet<string> subjects, DropReason reason, List<PreparedEvent> accepted, List<PreparedEvent> observed, Dictionary<DropReason, int> dropped)
     {
-        if (subjects.Count == 0)
+        if (subjects.Count > 0)
         {
-            return;
+            Withhold(e => SharingSubjects(e).Any(s => subjects.Contains(s.Subject)), reason, accepted, observed, dropped);
         }
+    }
 
-        bool Concerns(PreparedEvent e) => SharingSubjects(e).Any(s => subjects.Contains(s.Subject));
-        var withheld = accepted.RemoveAll(Concerns);
+    /// <summary>Drops the events <paramref name="concerns"/> picks from those to be stored and recorded, counting the stored ones as <paramref name="reason"/>.</summary>
+    private static void Withhold(Predicate<PreparedEvent> concerns, DropReason reason, List<PreparedEvent> accepted, List<PreparedEvent> observed, Dictionary<DropReason, int> dropped)
+    {
+        var withheld = accepted.RemoveAll(concerns);
         if (withheld > 0)
         {
             dropped[reason] = dropped.GetValueOrDefault(reason) + withheld;
         }
 
-        observed.RemoveAll(Concerns);
+        observed.RemoveAll(concerns);
     }
 
     /// <summary>
