@@ -77,11 +77,6 @@ param clientWriteKey string = replace(newGuid(), '-', '')
 @minLength(8)
 param adminKey string = '${replace(newGuid(), '-', '')}${replace(newGuid(), '-', '')}'
 
-@description('Optional. Key that signs and verifies usage reports. Generated when not given.')
-@secure()
-@minLength(32)
-param usageReportSigningKey string = '${newGuid()}${newGuid()}'
-
 @description('Optional. Key Vault secrets that already hold values to keep (the deploy script lists them). Secrets not named here are written, so a redeployment without this list replaces every secret with a newly generated one.')
 param secretsToKeep string[] = []
 
@@ -214,7 +209,6 @@ module keyVault 'modules/keyVault.bicep' = {
     installerWriteKey: installerWriteKey
     clientWriteKey: clientWriteKey
     adminKey: adminKey
-    usageReportSigningKey: usageReportSigningKey
     secretsToKeep: secretsToKeep
   }
 }

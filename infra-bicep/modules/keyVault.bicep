@@ -44,11 +44,6 @@ param clientWriteKey string
 @minLength(8)
 param adminKey string
 
-@description('Required. Key that signs and verifies usage reports.')
-@secure()
-@minLength(32)
-param usageReportSigningKey string
-
 @description('Optional. Names of secrets that already hold a value to keep. They are not written, so a redeployment does not replace them with new values.')
 param secretsToKeep string[] = []
 
@@ -58,7 +53,6 @@ var secretNames = {
   installerWriteKey: 'telemetry-write-key-installer'
   clientWriteKey: 'telemetry-write-key-client'
   adminKey: 'telemetry-admin-key'
-  usageReportSigningKey: 'telemetry-usage-report-signing-key'
 }
 
 // Whether this deployment writes each secret: not when it already holds a value to keep.
@@ -137,15 +131,6 @@ resource adminKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (wri
   }
 }
 
-resource usageReportSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' = if (writeSecret.usageReportSigningKey) {
-  parent: vault
-  name: secretNames.usageReportSigningKey
-  properties: {
-    value: usageReportSigningKey
-    contentType: 'HMAC key'
-  }
-}
-
 @description('Name of the vault.')
 output name string = vault.name
 
@@ -165,5 +150,4 @@ output secretUris secretUrisType = {
   installerWriteKey: '${vault.properties.vaultUri}secrets/${secretNames.installerWriteKey}'
   clientWriteKey: '${vault.properties.vaultUri}secrets/${secretNames.clientWriteKey}'
   adminKey: '${vault.properties.vaultUri}secrets/${secretNames.adminKey}'
-  usageReportSigningKey: '${vault.properties.vaultUri}secrets/${secretNames.usageReportSigningKey}'
 }

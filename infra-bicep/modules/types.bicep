@@ -52,9 +52,6 @@ type secretUrisType = {
 
   @description('Required. Key of the admin and read API.')
   adminKey: string
-
-  @description('Required. Key that signs and verifies usage reports.')
-  usageReportSigningKey: string
 }
 
 @export()

@@ -83,4 +83,22 @@ public sealed class DocsTests(AzuriteFixture azurite)
             Assert.True(banner.Contains(key, StringComparison.Ordinal), $"The banner of scripts/run-local.sh does not print {key}.");
         });
     }
+
+    [Fact]
+    public void Every_table_and_container_of_the_library_is_named_in_the_storage_docs_and_the_deploy_guide()
+    {
+        var storageDocs = Read("docs", "storage.md");
+        var deploy = Read("docs", "deploy.md");
+        var storageRow = deploy.Split('\n').Single(line => line.StartsWith("| Storage account", StringComparison.Ordinal));
+        var options = new TelemetryFunctions.UsageReports.UsageReportOptions();
+        var containers = new[] { options.Container, options.QuarantineContainer, TelemetryFunctions.Storage.TableNames.ActivityDigestsContainer };
+
+        Assert.All(TelemetryFunctions.Storage.TableNames.All, table =>
+        {
+            Assert.True(storageDocs.Contains($"`{table}`", StringComparison.Ordinal), $"docs/storage.md does not describe the table {table}.");
+            Assert.True(storageRow.Contains($"`{table}`", StringComparison.Ordinal), $"The storage account row of docs/deploy.md does not list the table {table}.");
+        });
+        Assert.All(containers, container =>
+            Assert.True(storageRow.Contains($"`{container}`", StringComparison.Ordinal), $"The storage account row of docs/deploy.md does not list the container {container}."));
+    }
 }
