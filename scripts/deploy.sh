@@ -121,7 +121,16 @@ existing_secrets() {
     esac
   fi
   vault_id="$(az resource show --resource-group "$resource_group" --resource-type Microsoft.KeyVault/vaults --name "$vault_name" --query id -o tsv)"
-  az rest --method get --url "${vault_id}/secrets?api-version=2024-11-01" --query 'value[].name' -o tsv | paste -sd, -
+  # The list comes in pages (nextLink): with a few customers' secrets a vault holds more than one, and a secret missed
+  # here would be written again with a new random value. Each page answers "<nextLink>|<name>,<name>,...".
+  local url="${vault_id}/secrets?api-version=2024-11-01" page names="" part
+  while [ -n "$url" ]; do
+    page="$(az rest --method get --url "$url" --query "join('|', [nextLink || '', join(',', value[].name)])" -o tsv)" || return 1
+    part="${page##*|}"
+    if [ -n "$part" ]; then names="${names:+$names,}$part"; fi
+    url="${page%|*}"
+  done
+  printf '%s\n' "$names"
 }
 
 # The signed-in principal may read the secrets, so the commands printed at the end work.
