@@ -167,6 +167,10 @@ public sealed partial class DailyRollup(
         var activity = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         var users = new List<string>();
         var tally = new Tally();
+        tally.RankBy("installationsSucceededByOs", "installationsStartedByOs");
+        tally.RankBy("installationsFailedByOs", "installationsStartedByOs");
+        tally.RankBy("installationsSucceededByVersion", "installationsStartedByVersion");
+        tally.RankBy("installationsFailedByVersion", "installationsStartedByVersion");
         int activeInstances = 0, newInstances = 0, goneInactive = 0, started = 0, succeeded = 0, failed = 0, support = 0;
 
         await foreach (var row in activity.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)}"), cancellationToken: cancellationToken))
@@ -365,10 +369,16 @@ public sealed partial class DailyRollup(
     [LoggerMessage(Level = LogLevel.Information, Message = "Rolled up {Day:yyyy-MM-dd}: DAU {Dau}, WAU {Wau}, MAU {Mau}, {Instances} active instances")]
     private static partial void LogRolledUp(ILogger logger, DateOnly day, int dau, int wau, int mau, int instances);
 
-    /// <summary>Counts per dimension value; unknown values count as "unknown", the long tail as "other".</summary>
+    /// <summary>
+    /// Counts per dimension value; unknown values count as "unknown", the long tail as "other". A dimension that counts a
+    /// subset of another's (installations succeeded by OS within those started by OS) keeps the values the other keeps
+    /// (<see cref="RankBy"/>), so a value is never kept in one and folded into "other" in the other: succeeded + failed
+    /// stays at most started for every value, "other" included.
+    /// </summary>
     private sealed class Tally
     {
         private readonly Dictionary<string, Dictionary<string, int>> _counts = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string> _rankedBy = new(StringComparer.Ordinal);
 
         public void Add(string dimension, string? value)
         {
@@ -382,14 +392,17 @@ public sealed partial class DailyRollup(
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
 
+        /// <summary>Keeps in <paramref name="dimension"/> the values that <paramref name="superset"/> keeps, whatever its own ranking.</summary>
+        public void RankBy(string dimension, string superset) => _rankedBy[dimension] = superset;
+
         public Dictionary<string, IReadOnlyDictionary<string, int>> ToDictionary(int maxEntries) =>
             _counts.ToDictionary(
                 d => d.Key,
                 d =>
                 {
-                    var ordered = d.Value.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToList();
-                    var top = ordered.Take(maxEntries).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-                    var rest = ordered.Skip(maxEntries).Sum(p => p.Value);
+                    var kept = Top(_rankedBy.GetValueOrDefault(d.Key, d.Key), maxEntries);
+                    var top = d.Value.Where(p => kept.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+                    var rest = d.Value.Where(p => !kept.Contains(p.Key)).Sum(p => p.Value);
                     if (rest > 0)
                     {
                         top["other"] = top.GetValueOrDefault("other") + rest;
@@ -398,5 +411,11 @@ public sealed partial class DailyRollup(
                     return (IReadOnlyDictionary<string, int>)top;
                 },
                 StringComparer.Ordinal);
+
+        /// <summary>The <paramref name="maxEntries"/> values of a dimension with the highest counts (ties by value).</summary>
+        private HashSet<string> Top(string dimension, int maxEntries) =>
+            _counts.TryGetValue(dimension, out var counts)
+                ? counts.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Take(maxEntries).Select(p => p.Key).ToHashSet(StringComparer.Ordinal)
+                : [];
     }
 }

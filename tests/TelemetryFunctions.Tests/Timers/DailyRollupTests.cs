@@ -342,6 +342,47 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         Assert.Equal((1, 1), (figures.InstallationsStarted, figures.InstallationsSucceeded));
     }
 
+    [Fact]
+    public async Task An_os_folded_into_other_for_its_starts_is_folded_there_for_its_outcomes_too_so_no_os_shows_more_outcomes_than_starts()
+    {
+        var time = new FakeTimeProvider(At(Monday.AddDays(1), 1));
+        await using var host = new LocalHostFactory(azurite, time);
+        var storage = host.Services.GetRequiredService<TelemetryStorage>();
+        var activity = await storage.GetTableAsync(TableNames.Activity, TestContext.Current.CancellationToken);
+        var day = TableKeys.Day(Monday);
+
+        // 50 systems with two installations started and no outcome each fill the top 50 of the starts; two more with
+        // one installation each, one succeeded and one failed, lead the (short) rankings of the outcomes.
+        var rows = Enumerable.Range(0, 50)
+            .SelectMany(os => Enumerable.Range(0, 2).Select(n => new TableEntity(day, $"{ActivityStore.InstallationPrefix}install-{os}-{n}") { ["Started"] = true, ["Os"] = $"os{os:D2}" }))
+            .Append(new TableEntity(day, ActivityStore.InstallationPrefix + "install-s") { ["Started"] = true, ["Succeeded"] = true, ["Os"] = "rare-succeeded" })
+            .Append(new TableEntity(day, ActivityStore.InstallationPrefix + "install-f") { ["Started"] = true, ["Failed"] = true, ["Os"] = "rare-failed" })
+            .ToList();
+        foreach (var chunk in rows.Chunk(100))
+        {
+            await activity.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), TestContext.Current.CancellationToken);
+        }
+
+        var figures = await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(Monday, TestContext.Current.CancellationToken);
+
+        var started = figures.Breakdowns["installationsStartedByOs"];
+        Assert.Equal(51, started.Count);
+        Assert.Equal(2, started["other"]);
+        Assert.Equal(1, figures.Breakdowns["installationsSucceededByOs"]["other"]);
+        Assert.Equal(1, figures.Breakdowns["installationsFailedByOs"]["other"]);
+        Assert.False(figures.Breakdowns["installationsSucceededByOs"].ContainsKey("rare-succeeded"));
+        Assert.False(figures.Breakdowns["installationsFailedByOs"].ContainsKey("rare-failed"));
+
+        using var admin = host.CreateClient();
+        admin.DefaultRequestHeaders.Add("x-functions-key", TelemetryFunctions.Tests.Reporting.ReadApiTests.AdminKey);
+        using var read = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/api/stats/installations?from=2026-11-02&to=2026-11-02", TestContext.Current.CancellationToken));
+        var groups = read.RootElement.GetProperty("byOs").EnumerateArray().ToList();
+        Assert.Equal(51, groups.Count);
+        Assert.All(groups, group => Assert.True(
+            group.GetProperty("succeeded").GetInt32() + group.GetProperty("failed").GetInt32() <= group.GetProperty("started").GetInt32(),
+            $"{group.GetProperty("value").GetString()}: {group}"));
+    }
+
     private static async Task SendLateAsync(LocalHostFactory host, FakeTimeProvider time, DateTimeOffset receivedAt, DateTimeOffset happenedAt, string user)
     {
         var late = Use(user);
