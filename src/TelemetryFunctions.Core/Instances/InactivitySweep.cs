@@ -24,6 +24,9 @@ public sealed partial class InactivitySweep(
 {
     private const int MaxAttempts = 8;
 
+    /// <summary>The reason recorded with an inactivity: no event for longer than the threshold.</summary>
+    public const string SilentReason = "silent";
+
     private enum Outcome
     {
         MarkedInactive,
@@ -147,7 +150,7 @@ public sealed partial class InactivitySweep(
     /// </remarks>
     private async Task<InstanceRecord?> RecordSilenceAsync(TableClient instances, string instanceKey, DateTimeOffset changedAt, CancellationToken cancellationToken)
     {
-        await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, "silent", cancellationToken);
+        await statusLog.RecordAsync(instanceKey, InstanceRegistry.Inactive, changedAt, SilentReason, cancellationToken);
         var response = await instances.GetEntityIfExistsAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(instanceKey), instanceKey, cancellationToken: cancellationToken);
         if (!response.HasValue || InstanceRegistry.FromEntity(response.Value!) is not { Status: InstanceRegistry.Active } record || record.StatusChangedAt >= changedAt)
         {

@@ -177,6 +177,17 @@ public sealed partial class InstanceRegistry(
                     updated = updated with { Status = Active, StatusChangedAt = activeSince };
                 }
 
+                // Silent for longer than the threshold with no sweep having said so (the next one was not due yet, or
+                // runs were missed): the silence is recorded as a sweep on time would have recorded it, inactive at
+                // the deadline, then active again now. A sweep recording it meanwhile writes the same entry.
+                var unrecordedSilence = current.Status == Active && observation.ReceivedAt > index.DeadlineOf(current.LastSeen)
+                    ? index.DeadlineOf(current.LastSeen)
+                    : (DateTimeOffset?)null;
+                if (unrecordedSilence is not null)
+                {
+                    updated = updated with { StatusChangedAt = observation.ReceivedAt };
+                }
+
                 if (!NeedsWrite(current, updated))
                 {
                     if (fresh)
@@ -200,7 +211,12 @@ public sealed partial class InstanceRegistry(
                     await statusLog.RetractInactiveAsync(updated.InstanceKey, retracted, cancellationToken);
                 }
 
-                if (current.Status != Active && updated.Status == Active && disproved is null)
+                if (unrecordedSilence is { } silenceStarted)
+                {
+                    await statusLog.RecordAsync(updated.InstanceKey, Inactive, silenceStarted, InactivitySweep.SilentReason, cancellationToken);
+                }
+
+                if ((current.Status != Active && updated.Status == Active && disproved is null) || unrecordedSilence is not null)
                 {
                     await statusLog.RecordAsync(updated.InstanceKey, Active, updated.StatusChangedAt, "reactivated", cancellationToken);
                 }
@@ -284,6 +300,7 @@ public sealed partial class InstanceRegistry(
         || after.Edition != before.Edition
         || after.SharingLevel != before.SharingLevel
         || after.Status != before.Status
+        || after.StatusChangedAt != before.StatusChangedAt
         || after.Source != before.Source;
 
     private void Remember(InstanceRecord record)

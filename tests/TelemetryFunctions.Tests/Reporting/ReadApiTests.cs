@@ -216,9 +216,10 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(["1.1.0:1/1/2", "1.0.0:0/1/1"], json.GetProperty("byVersion").EnumerateArray().Select(Group));
         Assert.Equal(["linux:1/1/2", "windows:0/1/1"], json.GetProperty("byOs").EnumerateArray().Select(Group));
 
-        // i-c fell silent on Monday (deadline 16:30), i-b on Tuesday; all three were first seen on Monday.
+        // All three were first seen on Monday at 10:00 and went silent at 16:30 (i-a and i-b until their heartbeats a
+        // day later); i-a and i-b again on Tuesday, i-b for good; i-a once more on Wednesday, until Thursday 11:00.
         var recent = json.GetProperty("recentDays").EnumerateArray().Select(d => $"{d.GetProperty("day").GetString()}:{d.GetProperty("newInstances").GetInt32()}/{d.GetProperty("instancesGoneInactive").GetInt32()}");
-        Assert.Equal(["2026-11-02:3/1", "2026-11-03:0/1", "2026-11-04:0/0"], recent);
+        Assert.Equal(["2026-11-02:3/3", "2026-11-03:0/2", "2026-11-04:0/1"], recent);
 
         Assert.Equal(
             Lines("dimension,value,active,inactive,total", "total,all,1,2,3", "version,1.1.0,1,1,2", "version,1.0.0,0,1,1", "os,linux,1,1,2", "os,windows,0,1,1"),

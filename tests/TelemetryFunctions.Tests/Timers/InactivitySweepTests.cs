@@ -178,7 +178,55 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task A_heartbeat_landing_between_the_sweeps_read_and_its_update_leaves_no_inactive_history_or_mark()
+    public async Task A_silence_that_a_heartbeat_ends_before_any_sweep_saw_it_is_recorded_as_an_on_time_sweep_records_it()
+    {
+        var monday = DateOnly.FromDateTime(T0.UtcDateTime);
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+
+        // One instance's silence is seen by a sweep on time; the other's, an hour later, ends before any sweep ran (a
+        // missed run, or the quarter of an hour before the next one). Its heartbeat is also sent twice (a retry).
+        await HeartbeatAsync(host, "inst-swept");
+        time.SetUtcNow(T0.AddHours(1));
+        await HeartbeatAsync(host, "inst-unswept");
+        time.SetUtcNow(T0.AddHours(6.75));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+        time.SetUtcNow(T0.AddHours(8));
+        await HeartbeatAsync(host, "inst-swept");
+        time.SetUtcNow(T0.AddHours(9));
+        await HeartbeatAsync(host, "inst-unswept");
+        await ObserveAsync(host, "inst-unswept", T0.AddHours(9));
+
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-swept"));
+        Assert.Equal([$"active@{T0.AddHours(1):O}", $"inactive@{T0.AddHours(7.5):O}", $"active@{T0.AddHours(9):O}"], await HistoryAsync(host, "inst-unswept"));
+        var instance = await InstanceAsync(host, "inst-unswept");
+        Assert.Equal((InstanceRegistry.Active, T0.AddHours(9)), (instance.Status, instance.StatusChangedAt));
+
+        time.SetUtcNow(T0.AddHours(10));
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        time.SetUtcNow(T0.AddDays(1).AddHours(1));
+        var figures = await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(monday, TestContext.Current.CancellationToken);
+        Assert.Equal(2, figures.InstancesGoneInactive);
+    }
+
+    [Fact]
+    public async Task A_heartbeat_ending_a_silence_while_the_sweep_records_it_leaves_the_history_an_on_time_sweep_leaves()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-race");
+        time.SetUtcNow(T0.AddHours(8));
+
+        // Whichever writes the row first, the other finds it changed and records what is left.
+        await Task.WhenAll(SweepAsync(host), ObserveAsync(host, "inst-race", T0.AddHours(8)));
+
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-race"));
+        var instance = await InstanceAsync(host, "inst-race");
+        Assert.Equal((InstanceRegistry.Active, T0.AddHours(8), T0.AddHours(8)), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_landing_between_the_sweeps_read_and_its_update_records_the_silence_once_and_the_instance_active()
     {
         var time = new FakeTimeProvider(T0);
         var heartbeatBeforeUpdate = new BeforeRequestPolicy(IsConditionalInstanceUpdate);
@@ -195,8 +243,11 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         var instance = await InstanceAsync(host, "inst-raced");
         Assert.Equal(InstanceRegistry.Active, instance.Status);
         Assert.Equal(T0.AddHours(7), instance.LastSeen);
-        Assert.DoesNotContain(await HistoryAsync(host, "inst-raced"), h => h.StartsWith("inactive", StringComparison.Ordinal));
-        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.Activity), r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal));
+
+        // The heartbeat ended a silence of more than the limit (6.5 h to 7 h): it records it, and the sweep, whose
+        // update then fails, records nothing more.
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(7):O}"], await HistoryAsync(host, "inst-raced"));
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Activity), r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal));
     }
 
     [Theory]
