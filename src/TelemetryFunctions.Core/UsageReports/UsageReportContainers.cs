@@ -30,6 +30,9 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
     /// <summary>How many names in quarantine are tried for one blob (its own, then tagged ones).</summary>
     private const int MaxNames = 10;
 
+    /// <summary>The longest blob name Azure Storage accepts.</summary>
+    private const int MaxBlobName = 1024;
+
     public Task<BlobContainerClient> ReportsAsync(CancellationToken cancellationToken) =>
         EnsureAsync(ref _reports, options.Value.Container, cancellationToken);
 
@@ -92,12 +95,18 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
         }
     }
 
-    /// <summary>The blob's own name if it is free in quarantine (or holds this very blob, moved there before), else the first free tagged one.</summary>
+    /// <summary>
+    /// The blob's own name if it is free in quarantine (or holds this very blob, moved there before), else the first free
+    /// tagged one. A name too long to have its error document beside it (Azure allows 1,024 characters) is shortened
+    /// and tagged; the error document names the blob as it was.
+    /// </summary>
     private static async Task<string> QuarantineNameAsync(BlobContainerClient quarantine, string blobName, string mark, CancellationToken cancellationToken)
     {
         for (var i = 0; i < MaxNames; i++)
         {
-            var name = i == 0 ? blobName : UsageReportKeys.Tagged(blobName, i == 1 ? mark[..16] : $"{mark[..16]}-{i}");
+            var name = i == 0 && blobName.Length + ErrorSuffix.Length <= MaxBlobName
+                ? blobName
+                : TaggedWithin(blobName, i <= 1 ? mark[..16] : $"{mark[..16]}-{i}", MaxBlobName - ErrorSuffix.Length);
             if (await IsFreeOrOwnAsync(quarantine.GetBlobClient(name), mark, cancellationToken)
                 && await IsFreeOrOwnAsync(quarantine.GetBlobClient(name + ErrorSuffix), mark, cancellationToken))
             {
@@ -106,6 +115,28 @@ public sealed class UsageReportContainers(TelemetryStorage storage, IOptions<Usa
         }
 
         throw new InvalidOperationException($"Every name tried in the quarantine container for a usage report blob is taken ({MaxNames} names).");
+    }
+
+    /// <summary><see cref="UsageReportKeys.Tagged"/>, with as much of the name's start cut as it takes to stay within <paramref name="maxLength"/>.</summary>
+    internal static string TaggedWithin(string name, string tag, int maxLength)
+    {
+        var tagged = UsageReportKeys.Tagged(name, tag);
+        var excess = tagged.Length - maxLength;
+        if (excess <= 0)
+        {
+            return tagged;
+        }
+
+        // Cut from the part before the tag, keeping the customer's folder at the start and the ending after the tag,
+        // never between the two halves of a surrogate pair.
+        var beforeTag = tagged.LastIndexOf('~');
+        var keep = beforeTag - excess;
+        if (keep > 0 && char.IsHighSurrogate(tagged[keep - 1]))
+        {
+            keep--;
+        }
+
+        return tagged[..keep] + tagged[beforeTag..];
     }
 
     private static async Task<bool> IsFreeOrOwnAsync(BlobClient blob, string mark, CancellationToken cancellationToken) =>

@@ -818,6 +818,41 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_report_whose_name_leaves_no_room_for_its_error_document_is_quarantined_under_a_shortened_tagged_name_within_azures_limit()
+    {
+        // Azure allows 1,024 characters in a blob name (Azurite does not check): the name itself fits, the name with
+        // ".error.json" would not.
+        var blobName = "acme/" + new string('r', 1020 - "acme/".Length - ".json".Length) + ".json";
+        await using var harness = new UsageReportHarness(azurite);
+
+        var outcome = await harness.UploadAndProcessAsync(blobName, "[]"u8.ToArray());
+
+        Assert.Equal(BlobLedgerEntry.Rejected, outcome.Status);
+        var names = await UsageReportHarness.NamesAsync(harness.Quarantine);
+        Assert.Equal(2, names.Count);
+        Assert.All(names, name => Assert.True(name.Length <= 1024, $"{name.Length} characters"));
+        var copy = Assert.Single(names, n => !n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal));
+        Assert.Equal(copy + UsageReportContainers.ErrorSuffix, Assert.Single(names, n => n.EndsWith(UsageReportContainers.ErrorSuffix, StringComparison.Ordinal)));
+        Assert.StartsWith("acme/rrr", copy, StringComparison.Ordinal);
+        Assert.Matches("~[0-9a-f]{16}\\.json\\z", copy);
+        Assert.Equal(blobName, (await harness.ErrorDocumentAsync(copy)).GetProperty("blob").GetString());
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
+    [Theory]
+    [InlineData("acme/report.json", 21, "acme/report~0123.json")]
+    [InlineData("acme/abcdefghij.json.gz", 21, "acme/abc~0123.json.gz")]
+    [InlineData("acme/abcdefghijkl", 21, "acme/abcdefghijk~0123")]
+    [InlineData("acme/abcdef\U0001F600gh.json", 22, "acme/abcdef~0123.json")]
+    public void A_tagged_quarantine_name_is_cut_before_its_tag_to_fit_and_never_inside_a_surrogate_pair(string name, int maxLength, string expected)
+    {
+        var fitted = UsageReportContainers.TaggedWithin(name, "0123", maxLength);
+
+        Assert.Equal(expected, fitted);
+        Assert.True(fitted.Length <= maxLength);
+    }
+
+    [Fact]
     public async Task A_report_quarantined_under_a_name_already_in_quarantine_goes_beside_it_under_a_unique_name_and_overwrites_nothing()
     {
         await using var harness = new UsageReportHarness(azurite);
