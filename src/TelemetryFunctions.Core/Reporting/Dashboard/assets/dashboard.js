@@ -65,6 +65,19 @@ async function api(path, params = {}) {
 }
 
 /**
+ * The API's per-version and per-OS counts arrive as JSON objects keyed by names products send ("constructor",
+ * "__proto__" and "toString" included). Read as plain objects, such a name would find Object.prototype's member
+ * instead of a count, so each day's dictionaries become Maps as they arrive, and only Maps are looked up by name.
+ */
+function withDayMaps(response) {
+  const toMap = (counts) => new Map(Object.entries(counts ?? {}));
+  return {
+    ...response,
+    days: response.days.map((d) => ({ ...d, activeInstancesByVersion: toMap(d.activeInstancesByVersion), activeInstancesByOs: toMap(d.activeInstancesByOs) })),
+  };
+}
+
+/**
  * Usage per customer, metric and month from GET /api/usage, which takes the same day range as the other reads (the
  * months it touches). A row whose reports add up beyond what can be counted has no figure and a problem instead.
  */
@@ -130,7 +143,7 @@ async function load() {
   setStatus('Loading…');
   try {
     const requested = readHash();
-    const active = await api('/api/stats/active-users', requested ?? {});
+    const active = withDayMaps(await api('/api/stats/active-users', requested ?? {}));
     const { from, to, today } = active;
     const lastDay = active.days.length > 0 ? active.days[active.days.length - 1].day : to;
     const length = dayCount(from, to);
@@ -138,7 +151,7 @@ async function load() {
       api('/api/stats/installations', { from, to }),
       api('/api/stats/installations', { from: addDays(from, -length), to: addDays(from, -1) }),
       api('/api/stats/instances'),
-      api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }),
+      api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }).then(withDayMaps),
       loadUsage(from, to),
     ]);
     if (ticket !== loading) {
@@ -358,7 +371,7 @@ function renderVersions({ active }) {
   const root = section('chart-versions');
   const totals = new Map();
   for (const d of active.days) {
-    for (const [version, n] of Object.entries(d.activeInstancesByVersion)) {
+    for (const [version, n] of d.activeInstancesByVersion) {
       totals.set(version, (totals.get(version) ?? 0) + n);
     }
   }
@@ -376,8 +389,8 @@ function renderVersions({ active }) {
     values: new Map(active.days.map((d) => [
       d.day,
       i < shown.length
-        ? (d.activeInstancesByVersion[name] ?? 0)
-        : Object.entries(d.activeInstancesByVersion).filter(([v]) => !shown.includes(v)).reduce((s, [, n]) => s + n, 0),
+        ? (d.activeInstancesByVersion.get(name) ?? 0)
+        : [...d.activeInstancesByVersion].filter(([v]) => !shown.includes(v)).reduce((s, [, n]) => s + n, 0),
     ])),
   }));
   root.append(
