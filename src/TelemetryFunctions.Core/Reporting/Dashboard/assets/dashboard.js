@@ -182,9 +182,20 @@ async function load() {
 
 // ---- rendering -----------------------------------------------------------------------------------------------
 
+/**
+ * Whether nothing has been sent yet: no instance known, and every counted day of the range (the rollup writes a
+ * row of zeros for a day without events) has no user, instance or installation, and no usage report covers it.
+ */
+function isNothingYet({ active, installations, instances, usage }) {
+  const t = installations.totals;
+  return instances.total === 0
+    && active.days.every((d) => d.dau === 0 && d.wau === 0 && d.mau === 0 && d.activeInstances === 0)
+    && t.started === 0 && t.succeeded === 0 && t.failed === 0 && t.supportRequests === 0
+    && !(usage.status === 'ok' && usage.rows.length > 0);
+}
+
 function render(data) {
-  const { active, instances } = data;
-  const nothingYet = active.days.length === 0 && instances.total === 0;
+  const nothingYet = isNothingYet(data);
   renderEmpty(data, nothingYet);
   $('headlines').hidden = nothingYet;
   $('charts').hidden = nothingYet;
@@ -202,7 +213,7 @@ function render(data) {
 
 function renderEmpty({ active, instances }, nothingYet) {
   const empty = $('empty');
-  const show = active.days.length === 0;
+  const show = nothingYet || active.days.length === 0;
   empty.hidden = !show;
   if (!show) {
     return;
