@@ -7,7 +7,17 @@ const SVG = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#2557d6', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#64748b'];
 
 export const formatNumber = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
-export const formatPercent = (r) => (r === null || r === undefined ? '–' : `${(r * 100).toFixed(1)}%`);
+/**
+ * A rate as a percentage with one decimal. Rounding would show a rate just under 1 (0.9995: an installation in
+ * two thousand failed) as "100.0%", so 100% is shown only for exactly 1 and anything under it at most "99.9%".
+ */
+export const formatPercent = (r) => {
+  if (r === null || r === undefined) {
+    return '–';
+  }
+  const text = (r * 100).toFixed(1);
+  return `${r < 1 && text === '100.0' ? '99.9' : text}%`;
+};
 
 function el(name, attributes = {}, parent = null) {
   const node = document.createElementNS(SVG, name);
