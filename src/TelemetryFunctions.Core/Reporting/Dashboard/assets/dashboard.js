@@ -552,6 +552,8 @@ function start() {
   }
 
   $('sign-out').addEventListener('click', () => {
+    // A load still in progress must not show its figures next to the sign-in form when it finishes.
+    loading++;
     sessionStorage.removeItem(KEY_NAME);
     showKeyPanel();
   });
