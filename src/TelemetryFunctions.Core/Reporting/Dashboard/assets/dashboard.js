@@ -175,6 +175,12 @@ async function load() {
       showKeyPanel('That key was refused. Use the admin key (x-functions-key), not a write key.');
       return;
     }
+    // The figures on screen belong to the range loaded before, not the one in the pickers and the URL: hide them
+    // rather than let them stand for a range they are not.
+    for (const id of ['headlines', 'charts', 'empty']) {
+      $(id).hidden = true;
+    }
+    $('as-of').textContent = '';
     setState('error');
     setStatus(e instanceof ApiError ? `The API answered: ${e.message}` : `The API could not be reached: ${e.message}`, true);
   }
