@@ -207,22 +207,64 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
   return svg;
 }
 
-/** Orders version strings by their numeric parts (1.10.0 after 1.9.2); anything else after, by text. */
+/**
+ * A version string's numeric parts and pre-release identifiers ("v2.0.0-rc.1+build.5": [2, 0, 0] and ["rc", "1"];
+ * the build after "+" does not count), or null for what is not a version ("unknown", "other").
+ */
+function parseVersion(v) {
+  const match = /^v?(\d+(?:\.\d+)*)([^+]*)/.exec(v);
+  if (!match) {
+    return null;
+  }
+  const suffix = match[2].replace(/^[-._]/, '');
+  return { numbers: match[1].split('.').map(Number), pre: suffix === '' ? null : suffix.split(/[.-]/) };
+}
+
+/** Pre-release identifiers as semantic versioning orders them: numbers by value and before words, a longer list after its prefix. */
+function comparePre(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) {
+      continue;
+    }
+    const nx = /^\d+$/.test(x);
+    const ny = /^\d+$/.test(y);
+    if (nx && ny) {
+      return Number(x) - Number(y) || x.localeCompare(y);
+    }
+    return nx ? -1 : ny ? 1 : x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Orders version strings oldest first: by their numeric parts (1.10.0 after 1.9.2, a missing part counting as 0),
+ * then a pre-release before its release (2.0.0-rc.1 before 2.0.0). What is not a version comes after every version,
+ * by text.
+ */
 export function compareVersions(a, b) {
-  const parse = (v) => (/^v?\d+(\.\d+)*/.test(v) ? v.replace(/^v/, '').split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : null);
-  const pa = parse(a);
-  const pb = parse(b);
+  const pa = parseVersion(a);
+  const pb = parseVersion(b);
   if (!pa || !pb) {
     return pa ? -1 : pb ? 1 : a.localeCompare(b);
   }
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? 0;
-    const y = pb[i] ?? 0;
+  for (let i = 0; i < Math.max(pa.numbers.length, pb.numbers.length); i++) {
+    const x = pa.numbers[i] ?? 0;
+    const y = pb.numbers[i] ?? 0;
     if (x !== y) {
-      return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+      return x - y;
     }
   }
-  return 0;
+  if (pa.pre === null || pb.pre === null) {
+    return pa.pre === pb.pre ? 0 : pa.pre === null ? 1 : -1;
+  }
+  return comparePre(pa.pre, pb.pre);
+}
+
+/** Orders version strings newest first; what is not a version still comes after every version, by text. */
+export function compareVersionsNewestFirst(a, b) {
+  return parseVersion(a) && parseVersion(b) ? compareVersions(b, a) : compareVersions(a, b);
 }
 
 /** A table of the chart's numbers, folded under a summary so it is there for screen readers and copying. */

@@ -2,7 +2,7 @@
 // x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
 // fragment (#from=...&to=...), so a link to a range can be shared without the key.
 import {
-  PALETTE, attachTooltip, compareVersions, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+  PALETTE, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
 } from './charts.js';
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
@@ -377,7 +377,7 @@ function renderInstances({ instances }) {
     legend(series),
     horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: HALF }),
     heading('By version'),
-    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersions(b.value, a.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
+    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersionsNewestFirst(a.value, b.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
     heading('By OS'),
     horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: HALF }),
     numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
