@@ -168,7 +168,7 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
 
 /**
  * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
- * color }], note, title }]. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
+ * color, tip }], note, title }], where a segment's tip, when given, replaces "name: value" on hover. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
  * row drawn as a vertical tick (an entitlement, say). A label longer than labelWidth allows ends in an ellipsis.
  */
 export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112, labelWidth = Math.min(170, Math.round(width * 0.24)) }) {
@@ -189,7 +189,7 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
       total += s.value;
       const width = w(s.value);
       if (width > 0) {
-        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.name}: ${format(s.value)}`);
+        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`);
       }
       left += width;
     }

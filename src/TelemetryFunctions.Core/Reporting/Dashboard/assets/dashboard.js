@@ -464,6 +464,17 @@ function renderSuccessByOs({ installations }) {
   );
 }
 
+/**
+ * A usage figure. Usage is counted in 64 bits, but JSON.parse reads numbers as doubles, which hold integers exactly
+ * only up to Number.MAX_SAFE_INTEGER: a larger figure arrives altered, so it is shown as what is certain of it (at
+ * least 2^53), flagged, rather than as a number the API did not send.
+ */
+function formatCount(n) {
+  return typeof n === 'number' && Number.isFinite(n) && Math.abs(n) > Number.MAX_SAFE_INTEGER
+    ? `${n < 0 ? '≤ −' : '≥ '}${formatNumber(Number.MAX_SAFE_INTEGER + 1)} (too large to show exactly)`
+    : formatNumber(n);
+}
+
 function renderUsage({ usage }) {
   const root = section('chart-usage');
   if (usage.status === 'error') {
@@ -488,25 +499,35 @@ function renderUsage({ usage }) {
       // The month's reports add up beyond what can be counted: no bar, and the API's reason in the tooltip.
       return { label, segments: [], marker: null, note: `${r.month}: too large to count`, title: r.problem };
     }
-    const entitled = r.entitlement !== null && r.entitlement > 0;
-    const share = entitled ? r.reported / r.entitlement : 0;
+    const entitled = r.entitlement !== null;
     const over = r.overage ?? 0;
+    const note = entitled ? `${formatCount(r.reported)} of ${formatCount(r.entitlement)}${over > 0 ? ` (+${formatCount(over)})` : ''}` : `${formatCount(r.reported)} (no entitlement)`;
+    if (entitled && r.entitlement === 0) {
+      // Nothing purchased: all of it is overage, and there is no share of an entitlement to draw it against, so the
+      // bar spans the chart (its width is set below, once the widest row is known), with the tick at 0.
+      const text = `${r.month}: ${formatCount(over)} over an entitlement of 0`;
+      return { label, segments: [{ name: text, value: 0, color: '#dc2626', tip: text, spans: over > 0 }], marker: { name: 'entitlement 0', value: 0 }, note };
+    }
+    const share = entitled ? r.reported / r.entitlement : 0;
     return {
       label,
       segments: [
-        { name: `${r.month}: ${formatNumber(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
-        { name: `${r.month}: ${formatNumber(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
+        { name: `${r.month}: ${formatCount(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
+        { name: `${r.month}: ${formatCount(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
       ],
-      marker: entitled ? { name: `entitlement ${formatNumber(r.entitlement)}`, value: 1 } : null,
-      note: entitled ? `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}` : `${formatNumber(r.reported)} (no entitlement)`,
+      marker: entitled ? { name: `entitlement ${formatCount(r.entitlement)}`, value: 1 } : null,
+      note,
     };
   });
   const max = Math.max(1, ...rows.map((r) => r.segments.reduce((sum, segment) => sum + segment.value, 0)));
+  for (const segment of rows.flatMap((r) => r.segments).filter((x) => x.spans)) {
+    segment.value = max;
+  }
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
     // "customer · metric" labels are long: room for about 33 characters.
     horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210, labelWidth: 220 }),
-    numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatNumber(r.reported), formatNumber(r.entitlement), formatNumber(r.overage)])),
+    numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage', 'Problem'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatCount(r.reported), formatCount(r.entitlement), formatCount(r.overage), r.problem ?? ''])),
   );
 }
 
