@@ -10,9 +10,10 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 
 /// <summary>
 /// The dashboard in a real headless Chromium (Debian's, installed by scripts/install-browser.sh) against the local
-/// host as a process: signing in, the empty state of a fresh install, then six weeks of seeded data and two months of
-/// usage reports whose figures on the page must equal the API's, before and after choosing another range, and the
-/// usage chart's explanation for a range no report covers. Screenshots go to
+/// host as a process: signing in, the empty state of a fresh install (also once the rollup has counted its empty
+/// days), then six weeks of seeded data and two months of usage reports whose figures on the page must equal the
+/// API's, before and after choosing another range, and the usage chart's explanation for a range no report covers.
+/// Screenshots go to
 /// artifacts/screenshots/ (and docs/dashboard.png when TELEMETRY_UPDATE_SCREENSHOTS=1 or it does not exist yet).
 /// </summary>
 public sealed class DashboardBrowserTests(AzuriteFixture azurite)
@@ -78,8 +79,23 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.False(await page.Locator("#charts").IsVisibleAsync());
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard-empty.png"), FullPage = true });
 
-        // Six weeks of data; the key is asked for once per tab, so a reload goes straight to the figures.
+        // Rolling up ended days with no event writes a row of zeros for each: still nothing to show, so the page still
+        // explains how to send the first event instead of drawing flat charts.
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        using var rollup = await api.PostAsync($"/api/admin/rollup?from={today.AddDays(-7):yyyy-MM-dd}&to={today.AddDays(-1):yyyy-MM-dd}", null, Token);
+        Assert.True(rollup.IsSuccessStatusCode, await rollup.Content.ReadAsStringAsync(Token));
+        var zeros = (await GetJsonAsync(api, "/api/stats/active-users")).GetProperty("days").EnumerateArray().ToList();
+        Assert.NotEmpty(zeros);
+        Assert.All(zeros, d => Assert.Equal(0, d.GetProperty("dau").GetInt32()));
+        await page.ReloadAsync();
+        await WaitUntilReadyAsync(page, console);
+        Assert.True(await page.Locator("#empty").IsVisibleAsync());
+        Assert.Equal("No telemetry yet", await page.Locator("#empty h2").TextContentAsync());
+        Assert.Contains("curl -u YOUR_WRITE_KEY:", await page.Locator("#empty-send").TextContentAsync() ?? "", StringComparison.Ordinal);
+        Assert.False(await page.Locator("#charts").IsVisibleAsync());
+        Assert.False(await page.Locator("#headlines").IsVisibleAsync());
+
+        // Six weeks of data; the key is asked for once per tab, so a reload goes straight to the figures.
         await DashboardSeed.SeedAsync(host, today, Token);
         await page.GotoAsync(new Uri(host.BaseAddress, "/dashboard").ToString());
         await WaitUntilReadyAsync(page, console);
@@ -152,7 +168,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(["acme · process-instances", "globex · task-users"], await page.Locator("#chart-usage svg .label-text").AllTextContentsAsync());
         Assert.Equal([$"{month}: too large to count", "12 of 15"], await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
         Assert.Equal(
-            [["acme", "process-instances", month, "–", "250,000", "–"], ["globex", "task-users", month, "12", "15", "0"]],
+            [["acme", "process-instances", month, "–", "250,000", "–", "The month's reports add up beyond what can be counted."], ["globex", "task-users", month, "12", "15", "0", ""]],
             await page.Locator("#chart-usage table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
         await page.UnrouteAllAsync();
 
@@ -163,6 +179,168 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.NotEmpty(apiCalls);
         Assert.All(apiCalls, r => Assert.Equal(AdminKey, r.Headers.GetValueOrDefault("x-functions-key")));
         Assert.All(requests, r => Assert.Equal(host.BaseAddress.Authority, new Uri(r.Url).Authority));
+        Assert.DoesNotContain(console, m => m.StartsWith("page error", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Answers no seed can produce, given to the page for its API requests: versions, OS and customers named like
+    /// members of every JavaScript object ("constructor", "__proto__", "toString", "hasOwnProperty"), an installation
+    /// success rate just under 1, pre-releases and names that are not versions, an entitlement of 0, a usage figure
+    /// beyond what a JavaScript number holds exactly, and a usage row with a problem. The page shows each as the API
+    /// answered it. Then a load cancelled by "Forget key", and a failed load, leave no figures on screen.
+    /// </summary>
+    [Fact]
+    public async Task The_dashboard_shows_unusual_api_answers_as_the_api_gives_them()
+    {
+        RequireChromium();
+
+        await using var host = await LocalHostProcess.StartAsync(azurite, null, Token);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = ChromiumPath, Headless = true, Args = ChromiumArgs });
+        await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = await context.NewPageAsync();
+        var console = new ConcurrentQueue<string>();
+        page.Console += (_, message) => console.Enqueue($"{message.Type}: {message.Text}");
+        page.PageError += (_, error) => console.Enqueue("page error: " + error);
+
+        const string ActiveUsers = """
+            {"from":"2026-11-01","to":"2026-11-03","reportingTimeZone":"UTC","today":"2026-11-04","days":[
+            {"day":"2026-11-01","dau":5,"wau":5,"mau":5,"activeInstances":5,"activeInstancesByVersion":{"1.0.0":3,"constructor":2},"activeInstancesByOs":{"linux":5}},
+            {"day":"2026-11-02","dau":6,"wau":8,"mau":8,"activeInstances":5,"activeInstancesByVersion":{"__proto__":4,"1.0.0":1},"activeInstancesByOs":{"hasOwnProperty":5}},
+            {"day":"2026-11-03","dau":7,"wau":9,"mau":9,"activeInstances":8,"activeInstancesByVersion":{"constructor":1,"__proto__":2,"toString":5},"activeInstancesByOs":{"valueOf":8}}]}
+            """;
+        const string Installations = """
+            {"from":"2026-11-01","to":"2026-11-03","reportingTimeZone":"UTC","today":"2026-11-04",
+            "totals":{"started":2000,"succeeded":1999,"failed":1,"supportRequests":0,"successRate":0.9995},
+            "byOs":[{"value":"constructor","started":2000,"succeeded":1999,"failed":1,"successRate":0.9995}],"byVersion":[],"days":[]}
+            """;
+        const string Instances = """
+            {"asOf":"2026-11-04T10:00:00Z","active":10,"inactive":3,"total":13,"newLast7Days":1,"goneInactiveLast7Days":0,"byVersion":[
+            {"value":"unknown","active":1,"inactive":0,"total":1},{"value":"1.9.0","active":1,"inactive":1,"total":2},
+            {"value":"constructor","active":2,"inactive":0,"total":2},{"value":"2.0.0","active":2,"inactive":1,"total":3},
+            {"value":"__proto__","active":1,"inactive":0,"total":1},{"value":"2.0.0-rc.1","active":1,"inactive":1,"total":2},
+            {"value":"1.10.0","active":2,"inactive":0,"total":2}],
+            "byOs":[{"value":"__proto__","active":10,"inactive":3,"total":13}],"recentDays":[]}
+            """;
+        const string Problem = "The month's reports add up beyond what can be counted.";
+        const string Usage = $$"""
+            {"success":true,"from":"2026-11","to":"2026-11","rows":[
+            {"customer":"acme","metric":"process-instances","month":"2026-11","reported":null,"entitlement":250000,"overage":null,"reports":9300,"aggregation":"sum","computedAt":null,"problem":"{{Problem}}"},
+            {"customer":"globex","metric":"api-calls","month":"2026-11","reported":9007199254740993,"entitlement":1000,"overage":9007199254739993,"reports":2,"aggregation":"sum","computedAt":null},
+            {"customer":"hooli","metric":"task-users","month":"2026-11","reported":500,"entitlement":0,"overage":500,"reports":1,"aggregation":"max","computedAt":null}]}
+            """;
+
+        // Every read is answered from above; one can be held back, or made to fail.
+        TaskCompletionSource? hold = null;
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fail = false;
+        await page.RouteAsync(new Regex(@"/api/(stats|usage)"), async route =>
+        {
+            var path = new Uri(route.Request.Url).AbsolutePath;
+            if (path == "/api/stats/installations" && hold is { } pending)
+            {
+                held.TrySetResult();
+                await pending.Task;
+            }
+
+            if (fail && path == "/api/stats/active-users")
+            {
+                await route.FulfillAsync(new RouteFulfillOptions { Status = 503, ContentType = "application/json", Body = """{"success":false,"error":{"code":"storage_unavailable","message":"Storage is unavailable; retry."}}""" });
+                return;
+            }
+
+            var body = path switch
+            {
+                "/api/stats/active-users" => ActiveUsers,
+                "/api/stats/installations" => Installations,
+                "/api/stats/instances" => Instances,
+                "/api/usage" => Usage,
+                _ => throw new InvalidOperationException(path),
+            };
+            await route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "application/json", Body = body });
+        });
+
+        await page.GotoAsync(new Uri(host.BaseAddress, "/dashboard").ToString());
+        await page.FillAsync("#key-input", AdminKey);
+        await page.ClickAsync("#key-form button[type=submit]");
+        await WaitUntilReadyAsync(page, console);
+        Assert.True(await page.Locator("#charts").IsVisibleAsync());
+
+        // Version adoption: each version's figure per day is the API's, 0 where the day has none; never a member of Object.
+        var header = await page.Locator("#chart-versions table thead th").AllTextContentsAsync();
+        Assert.Equal(["Day", "1.0.0", "__proto__", "constructor", "toString"], header);
+        using var activeUsers = JsonDocument.Parse(ActiveUsers);
+        var days = activeUsers.RootElement.GetProperty("days").EnumerateArray().ToList();
+        var expected = days.Select(d => header.Skip(1).Select(v => d.GetProperty("activeInstancesByVersion").TryGetProperty(v, out var n) ? n.GetInt32().ToString("N0", CultureInfo.InvariantCulture) : "0").Prepend(d.GetProperty("day").GetString()!).ToArray()).ToArray();
+        Assert.Equal(expected, await page.Locator("#chart-versions table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
+        var dayTotals = await page.Locator("#chart-versions svg rect.bar").EvaluateAllAsync<string[]>("bars => bars.map(b => b.dataset.tip)");
+        Assert.Contains("2026-11-03 · toString: 5 instances (62.5%)", dayTotals);
+        Assert.Contains("2026-11-02 · __proto__: 4 instances (80.0%)", dayTotals);
+        Assert.DoesNotContain("NaN", await page.Locator("main").InnerHTMLAsync(), StringComparison.Ordinal);
+
+        // Instances by version, newest first: a pre-release after its release, what is not a version after every version.
+        Assert.Equal(
+            ["2.0.0", "2.0.0-rc.1", "1.10.0", "1.9.0", "__proto__", "constructor", "other"],
+            await page.Locator("#chart-instances svg[aria-label='Active and inactive instances by version'] .label-text").AllTextContentsAsync());
+        Assert.Equal(
+            ["1.9.0", "1.10.0", "2.0.0-rc.1", "2.0.0", "other", "unknown"],
+            await page.EvaluateAsync<string[]>("async () => { const { compareVersions } = await import('/dashboard/charts.js'); return ['unknown', '2.0.0', 'other', '1.10.0', '2.0.0-rc.1', '1.9.0'].sort(compareVersions); }"));
+
+        // One installation in 2,000 failed: 99.9%, never 100%; the figure itself is the API's.
+        Assert.Equal(0.9995, await FigureAsync<double>(page, "success-rate"));
+        Assert.Equal("99.9%", await page.Locator("[data-figure='success-rate'] .value").TextContentAsync());
+        Assert.Equal(["100.0%", "99.9%", "0.1%", "0.0%"], (await page.Locator("#chart-funnel table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))")).Select(r => r[2]));
+        Assert.Equal([["constructor", "2,000", "1,999", "1", "99.9%"]], await page.Locator("#chart-success-os table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
+
+        // Usage: an entitlement of 0 makes all usage overage; a figure beyond 2^53 is flagged, not altered; the problem is in the table.
+        const string TooLarge = "≥ 9,007,199,254,740,992 (too large to show exactly)";
+        Assert.Equal(
+            ["2026-11: too large to count", $"{TooLarge} of 1,000 (+9,007,199,254,739,993)", "500 of 0 (+500)"],
+            await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
+        Assert.Contains("hooli · task-users · 2026-11: 500 over an entitlement of 0", await page.Locator("#chart-usage svg rect.bar").EvaluateAllAsync<string[]>("bars => bars.map(b => b.dataset.tip)"));
+        Assert.Equal(
+            [
+                ["acme", "process-instances", "2026-11", "–", "250,000", "–", Problem],
+                ["globex", "api-calls", "2026-11", TooLarge, "1,000", "9,007,199,254,739,993", ""],
+                ["hooli", "task-users", "2026-11", "500", "0", "500", ""],
+            ],
+            await page.Locator("#chart-usage table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
+
+        // "Forget key" while a range is loading: when the load finishes, its figures stay hidden behind the sign-in form.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        hold = gate;
+        await page.FillAsync("#range-from", "2026-10-01");
+        await page.FillAsync("#range-to", "2026-10-03");
+        await page.ClickAsync("#range-apply");
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(30), Token);
+        await page.ClickAsync("#sign-out");
+        var finished = page.WaitForRequestFinishedAsync(new PageWaitForRequestFinishedOptions { Predicate = r => r.Url.Contains("/api/stats/installations", StringComparison.Ordinal) });
+        hold = null;
+        gate.SetResult();
+        await finished;
+        await page.WaitForTimeoutAsync(500);
+        Assert.True(await page.Locator("#key-panel").IsVisibleAsync());
+        Assert.Equal("signed-out", await page.EvaluateAsync<string>("() => document.body.dataset.state"));
+        Assert.False(await page.Locator("#charts").IsVisibleAsync());
+        Assert.False(await page.Locator("#headlines").IsVisibleAsync());
+
+        // A failed load for another range takes the previous range's figures off the page.
+        await page.FillAsync("#key-input", AdminKey);
+        await page.ClickAsync("#key-form button[type=submit]");
+        await WaitUntilReadyAsync(page, console);
+        Assert.True(await page.Locator("#charts").IsVisibleAsync());
+        fail = true;
+        await page.FillAsync("#range-from", "2026-09-01");
+        await page.FillAsync("#range-to", "2026-09-03");
+        await page.ClickAsync("#range-apply");
+        await page.WaitForFunctionAsync("() => document.body.dataset.state === 'error'");
+        Assert.Contains("Storage is unavailable; retry.", await page.Locator("#status").TextContentAsync() ?? "", StringComparison.Ordinal);
+        Assert.Equal("#from=2026-09-01&to=2026-09-03", new Uri(page.Url).Fragment);
+        Assert.False(await page.Locator("#charts").IsVisibleAsync());
+        Assert.False(await page.Locator("#headlines").IsVisibleAsync());
+        Assert.False(await page.Locator("#empty").IsVisibleAsync());
+
+        await page.UnrouteAllAsync();
         Assert.DoesNotContain(console, m => m.StartsWith("page error", StringComparison.Ordinal));
     }
 
@@ -220,7 +398,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         static string Number(JsonElement value) => value.ValueKind == JsonValueKind.Null ? "–" : value.GetInt64().ToString("N0", CultureInfo.InvariantCulture);
         var table = await page.Locator("#chart-usage table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))");
         Assert.Equal(
-            rows.Select(r => new[] { r.GetProperty("customer").GetString()!, r.GetProperty("metric").GetString()!, r.GetProperty("month").GetString()!, Number(r.GetProperty("reported")), Number(r.GetProperty("entitlement")), Number(r.GetProperty("overage")) }).ToArray(),
+            rows.Select(r => new[] { r.GetProperty("customer").GetString()!, r.GetProperty("metric").GetString()!, r.GetProperty("month").GetString()!, Number(r.GetProperty("reported")), Number(r.GetProperty("entitlement")), Number(r.GetProperty("overage")), r.TryGetProperty("problem", out var problem) && problem.ValueKind == JsonValueKind.String ? problem.GetString()! : "" }).ToArray(),
             table);
 
         var latest = rows
@@ -232,7 +410,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
             latest.Select(r => $"{r.GetProperty("customer").GetString()} · {r.GetProperty("metric").GetString()}"),
             await page.Locator("#chart-usage svg .label-text").AllTextContentsAsync());
         Assert.Equal(
-            latest.Select(r => r.GetProperty("entitlement").ValueKind == JsonValueKind.Null || r.GetProperty("entitlement").GetInt64() == 0
+            latest.Select(r => r.GetProperty("entitlement").ValueKind == JsonValueKind.Null
                 ? $"{Number(r.GetProperty("reported"))} (no entitlement)"
                 : $"{Number(r.GetProperty("reported"))} of {Number(r.GetProperty("entitlement"))}{(r.GetProperty("overage").GetInt64() > 0 ? $" (+{Number(r.GetProperty("overage"))})" : "")}"),
             await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());

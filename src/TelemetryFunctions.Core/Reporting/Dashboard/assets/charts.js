@@ -7,7 +7,17 @@ const SVG = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#2557d6', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#64748b'];
 
 export const formatNumber = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
-export const formatPercent = (r) => (r === null || r === undefined ? '–' : `${(r * 100).toFixed(1)}%`);
+/**
+ * A rate as a percentage with one decimal. Rounding would show a rate just under 1 (0.9995: an installation in
+ * two thousand failed) as "100.0%", so 100% is shown only for exactly 1 and anything under it at most "99.9%".
+ */
+export const formatPercent = (r) => {
+  if (r === null || r === undefined) {
+    return '–';
+  }
+  const text = (r * 100).toFixed(1);
+  return `${r < 1 && text === '100.0' ? '99.9' : text}%`;
+};
 
 function el(name, attributes = {}, parent = null) {
   const node = document.createElementNS(SVG, name);
@@ -158,7 +168,7 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
 
 /**
  * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
- * color }], note, title }]. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
+ * color, tip }], note, title }], where a segment's tip, when given, replaces "name: value" on hover. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
  * row drawn as a vertical tick (an entitlement, say). A label longer than labelWidth allows ends in an ellipsis.
  */
 export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112, labelWidth = Math.min(170, Math.round(width * 0.24)) }) {
@@ -179,7 +189,7 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
       total += s.value;
       const width = w(s.value);
       if (width > 0) {
-        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.name}: ${format(s.value)}`);
+        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`);
       }
       left += width;
     }
@@ -197,22 +207,64 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
   return svg;
 }
 
-/** Orders version strings by their numeric parts (1.10.0 after 1.9.2); anything else after, by text. */
+/**
+ * A version string's numeric parts and pre-release identifiers ("v2.0.0-rc.1+build.5": [2, 0, 0] and ["rc", "1"];
+ * the build after "+" does not count), or null for what is not a version ("unknown", "other").
+ */
+function parseVersion(v) {
+  const match = /^v?(\d+(?:\.\d+)*)([^+]*)/.exec(v);
+  if (!match) {
+    return null;
+  }
+  const suffix = match[2].replace(/^[-._]/, '');
+  return { numbers: match[1].split('.').map(Number), pre: suffix === '' ? null : suffix.split(/[.-]/) };
+}
+
+/** Pre-release identifiers as semantic versioning orders them: numbers by value and before words, a longer list after its prefix. */
+function comparePre(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) {
+      continue;
+    }
+    const nx = /^\d+$/.test(x);
+    const ny = /^\d+$/.test(y);
+    if (nx && ny) {
+      return Number(x) - Number(y) || x.localeCompare(y);
+    }
+    return nx ? -1 : ny ? 1 : x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Orders version strings oldest first: by their numeric parts (1.10.0 after 1.9.2, a missing part counting as 0),
+ * then a pre-release before its release (2.0.0-rc.1 before 2.0.0). What is not a version comes after every version,
+ * by text.
+ */
 export function compareVersions(a, b) {
-  const parse = (v) => (/^v?\d+(\.\d+)*/.test(v) ? v.replace(/^v/, '').split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : null);
-  const pa = parse(a);
-  const pb = parse(b);
+  const pa = parseVersion(a);
+  const pb = parseVersion(b);
   if (!pa || !pb) {
     return pa ? -1 : pb ? 1 : a.localeCompare(b);
   }
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? 0;
-    const y = pb[i] ?? 0;
+  for (let i = 0; i < Math.max(pa.numbers.length, pb.numbers.length); i++) {
+    const x = pa.numbers[i] ?? 0;
+    const y = pb.numbers[i] ?? 0;
     if (x !== y) {
-      return typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+      return x - y;
     }
   }
-  return 0;
+  if (pa.pre === null || pb.pre === null) {
+    return pa.pre === pb.pre ? 0 : pa.pre === null ? 1 : -1;
+  }
+  return comparePre(pa.pre, pb.pre);
+}
+
+/** Orders version strings newest first; what is not a version still comes after every version, by text. */
+export function compareVersionsNewestFirst(a, b) {
+  return parseVersion(a) && parseVersion(b) ? compareVersions(b, a) : compareVersions(a, b);
 }
 
 /** A table of the chart's numbers, folded under a summary so it is there for screen readers and copying. */

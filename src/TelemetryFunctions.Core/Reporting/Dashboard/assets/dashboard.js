@@ -2,7 +2,7 @@
 // x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
 // fragment (#from=...&to=...), so a link to a range can be shared without the key.
 import {
-  PALETTE, attachTooltip, compareVersions, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+  PALETTE, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
 } from './charts.js';
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
@@ -62,6 +62,19 @@ async function api(path, params = {}) {
     throw new ApiError(response.status, message);
   }
   return response.json();
+}
+
+/**
+ * The API's per-version and per-OS counts arrive as JSON objects keyed by names products send ("constructor",
+ * "__proto__" and "toString" included). Read as plain objects, such a name would find Object.prototype's member
+ * instead of a count, so each day's dictionaries become Maps as they arrive, and only Maps are looked up by name.
+ */
+function withDayMaps(response) {
+  const toMap = (counts) => new Map(Object.entries(counts ?? {}));
+  return {
+    ...response,
+    days: response.days.map((d) => ({ ...d, activeInstancesByVersion: toMap(d.activeInstancesByVersion), activeInstancesByOs: toMap(d.activeInstancesByOs) })),
+  };
 }
 
 /**
@@ -130,7 +143,7 @@ async function load() {
   setStatus('Loading…');
   try {
     const requested = readHash();
-    const active = await api('/api/stats/active-users', requested ?? {});
+    const active = withDayMaps(await api('/api/stats/active-users', requested ?? {}));
     const { from, to, today } = active;
     const lastDay = active.days.length > 0 ? active.days[active.days.length - 1].day : to;
     const length = dayCount(from, to);
@@ -138,7 +151,7 @@ async function load() {
       api('/api/stats/installations', { from, to }),
       api('/api/stats/installations', { from: addDays(from, -length), to: addDays(from, -1) }),
       api('/api/stats/instances'),
-      api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }),
+      api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }).then(withDayMaps),
       loadUsage(from, to),
     ]);
     if (ticket !== loading) {
@@ -162,6 +175,12 @@ async function load() {
       showKeyPanel('That key was refused. Use the admin key (x-functions-key), not a write key.');
       return;
     }
+    // The figures on screen belong to the range loaded before, not the one in the pickers and the URL: hide them
+    // rather than let them stand for a range they are not.
+    for (const id of ['headlines', 'charts', 'empty']) {
+      $(id).hidden = true;
+    }
+    $('as-of').textContent = '';
     setState('error');
     setStatus(e instanceof ApiError ? `The API answered: ${e.message}` : `The API could not be reached: ${e.message}`, true);
   }
@@ -169,9 +188,20 @@ async function load() {
 
 // ---- rendering -----------------------------------------------------------------------------------------------
 
+/**
+ * Whether nothing has been sent yet: no instance known, and every counted day of the range (the rollup writes a
+ * row of zeros for a day without events) has no user, instance or installation, and no usage report covers it.
+ */
+function isNothingYet({ active, installations, instances, usage }) {
+  const t = installations.totals;
+  return instances.total === 0
+    && active.days.every((d) => d.dau === 0 && d.wau === 0 && d.mau === 0 && d.activeInstances === 0)
+    && t.started === 0 && t.succeeded === 0 && t.failed === 0 && t.supportRequests === 0
+    && !(usage.status === 'ok' && usage.rows.length > 0);
+}
+
 function render(data) {
-  const { active, instances } = data;
-  const nothingYet = active.days.length === 0 && instances.total === 0;
+  const nothingYet = isNothingYet(data);
   renderEmpty(data, nothingYet);
   $('headlines').hidden = nothingYet;
   $('charts').hidden = nothingYet;
@@ -189,7 +219,7 @@ function render(data) {
 
 function renderEmpty({ active, instances }, nothingYet) {
   const empty = $('empty');
-  const show = active.days.length === 0;
+  const show = nothingYet || active.days.length === 0;
   empty.hidden = !show;
   if (!show) {
     return;
@@ -347,7 +377,7 @@ function renderInstances({ instances }) {
     legend(series),
     horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: HALF }),
     heading('By version'),
-    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersions(b.value, a.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
+    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersionsNewestFirst(a.value, b.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
     heading('By OS'),
     horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: HALF }),
     numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
@@ -358,7 +388,7 @@ function renderVersions({ active }) {
   const root = section('chart-versions');
   const totals = new Map();
   for (const d of active.days) {
-    for (const [version, n] of Object.entries(d.activeInstancesByVersion)) {
+    for (const [version, n] of d.activeInstancesByVersion) {
       totals.set(version, (totals.get(version) ?? 0) + n);
     }
   }
@@ -376,8 +406,8 @@ function renderVersions({ active }) {
     values: new Map(active.days.map((d) => [
       d.day,
       i < shown.length
-        ? (d.activeInstancesByVersion[name] ?? 0)
-        : Object.entries(d.activeInstancesByVersion).filter(([v]) => !shown.includes(v)).reduce((s, [, n]) => s + n, 0),
+        ? (d.activeInstancesByVersion.get(name) ?? 0)
+        : [...d.activeInstancesByVersion].filter(([v]) => !shown.includes(v)).reduce((s, [, n]) => s + n, 0),
     ])),
   }));
   root.append(
@@ -434,6 +464,17 @@ function renderSuccessByOs({ installations }) {
   );
 }
 
+/**
+ * A usage figure. Usage is counted in 64 bits, but JSON.parse reads numbers as doubles, which hold integers exactly
+ * only up to Number.MAX_SAFE_INTEGER: a larger figure arrives altered, so it is shown as what is certain of it (at
+ * least 2^53), flagged, rather than as a number the API did not send.
+ */
+function formatCount(n) {
+  return typeof n === 'number' && Number.isFinite(n) && Math.abs(n) > Number.MAX_SAFE_INTEGER
+    ? `${n < 0 ? '≤ −' : '≥ '}${formatNumber(Number.MAX_SAFE_INTEGER + 1)} (too large to show exactly)`
+    : formatNumber(n);
+}
+
 function renderUsage({ usage }) {
   const root = section('chart-usage');
   if (usage.status === 'error') {
@@ -458,25 +499,35 @@ function renderUsage({ usage }) {
       // The month's reports add up beyond what can be counted: no bar, and the API's reason in the tooltip.
       return { label, segments: [], marker: null, note: `${r.month}: too large to count`, title: r.problem };
     }
-    const entitled = r.entitlement !== null && r.entitlement > 0;
-    const share = entitled ? r.reported / r.entitlement : 0;
+    const entitled = r.entitlement !== null;
     const over = r.overage ?? 0;
+    const note = entitled ? `${formatCount(r.reported)} of ${formatCount(r.entitlement)}${over > 0 ? ` (+${formatCount(over)})` : ''}` : `${formatCount(r.reported)} (no entitlement)`;
+    if (entitled && r.entitlement === 0) {
+      // Nothing purchased: all of it is overage, and there is no share of an entitlement to draw it against, so the
+      // bar spans the chart (its width is set below, once the widest row is known), with the tick at 0.
+      const text = `${r.month}: ${formatCount(over)} over an entitlement of 0`;
+      return { label, segments: [{ name: text, value: 0, color: '#dc2626', tip: text, spans: over > 0 }], marker: { name: 'entitlement 0', value: 0 }, note };
+    }
+    const share = entitled ? r.reported / r.entitlement : 0;
     return {
       label,
       segments: [
-        { name: `${r.month}: ${formatNumber(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
-        { name: `${r.month}: ${formatNumber(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
+        { name: `${r.month}: ${formatCount(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
+        { name: `${r.month}: ${formatCount(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
       ],
-      marker: entitled ? { name: `entitlement ${formatNumber(r.entitlement)}`, value: 1 } : null,
-      note: entitled ? `${formatNumber(r.reported)} of ${formatNumber(r.entitlement)}${over > 0 ? ` (+${formatNumber(over)})` : ''}` : `${formatNumber(r.reported)} (no entitlement)`,
+      marker: entitled ? { name: `entitlement ${formatCount(r.entitlement)}`, value: 1 } : null,
+      note,
     };
   });
   const max = Math.max(1, ...rows.map((r) => r.segments.reduce((sum, segment) => sum + segment.value, 0)));
+  for (const segment of rows.flatMap((r) => r.segments).filter((x) => x.spans)) {
+    segment.value = max;
+  }
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
     // "customer · metric" labels are long: room for about 33 characters.
     horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210, labelWidth: 220 }),
-    numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatNumber(r.reported), formatNumber(r.entitlement), formatNumber(r.overage)])),
+    numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage', 'Problem'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatCount(r.reported), formatCount(r.entitlement), formatCount(r.overage), r.problem ?? ''])),
   );
 }
 
@@ -528,6 +579,8 @@ function start() {
   }
 
   $('sign-out').addEventListener('click', () => {
+    // A load still in progress must not show its figures next to the sign-in form when it finishes.
+    loading++;
     sessionStorage.removeItem(KEY_NAME);
     showKeyPanel();
   });
