@@ -28,6 +28,13 @@ public sealed class UsageReportReadResult
     /// <summary>SHA-256 (lowercase hex) of the signed bytes, when they were read completely.</summary>
     public string? ContentHash { get; init; }
 
+    /// <summary>
+    /// SHA-256 (lowercase hex) of the whole document as read (after decompression): the signed bytes and everything
+    /// around them, the signature included. Two uploads with this hash are the very same upload; two with the same
+    /// <see cref="ContentHash"/> may still differ in their signature. Set when the document was read to its end.
+    /// </summary>
+    public string? DocumentHash { get; init; }
+
     /// <summary>Bytes of JSON read (after decompression).</summary>
     public long Bytes { get; init; }
 
@@ -125,6 +132,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
                     else
                     {
                         sawContent |= buffer.AsSpan(end, read).IndexOfAnyExcept(" \t\r\n"u8) >= 0;
+                        parser.HashDocument(buffer.AsSpan(end, read));
                         end += read;
                         total += read;
                         if (total > options.MaxReportBytes)
@@ -256,6 +264,7 @@ internal sealed class ReportDocumentParser : IDisposable
     private readonly char[] _chars = new char[4096];
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly IncrementalHash _content = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash _document = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly List<IncrementalHash> _hmacs = [];
     private readonly List<MetricDraft> _metrics = [];
     private int _extraReasons;
@@ -360,6 +369,9 @@ internal sealed class ReportDocumentParser : IDisposable
         return (int)reader.BytesConsumed;
     }
 
+    /// <summary>Feeds bytes of the document, as read and in order, to the hash of the whole document.</summary>
+    public void HashDocument(ReadOnlySpan<byte> read) => _document.AppendData(read);
+
     /// <summary>Feeds the signed bytes (the <c>report</c> value, brace to brace) among <paramref name="consumed"/> to the hashes.</summary>
     public void HashSigned(ReadOnlySpan<byte> consumed, long offset)
     {
@@ -445,6 +457,7 @@ internal sealed class ReportDocumentParser : IDisposable
             ReportId = _reportId,
             CustomerId = _customerId,
             ContentHash = contentHash,
+            DocumentHash = Convert.ToHexStringLower(_document.GetHashAndReset()),
             Bytes = bytes,
             Compressed = compressed,
             PeakBufferBytes = peakBuffer,
@@ -454,6 +467,7 @@ internal sealed class ReportDocumentParser : IDisposable
     public void Dispose()
     {
         _content.Dispose();
+        _document.Dispose();
         foreach (var hmac in _hmacs)
         {
             hmac.Dispose();
