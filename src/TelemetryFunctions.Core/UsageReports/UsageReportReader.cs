@@ -593,7 +593,11 @@ internal sealed class ReportDocumentParser : IDisposable
         switch (kind, prop)
         {
             case (Kind.Envelope, Prop.Schema):
-                Expect(ref reader, JsonTokenType.String, Kind.Envelope, "$schema", "a string");
+                if (Expect(ref reader, JsonTokenType.String, Kind.Envelope, "$schema", "a string"))
+                {
+                    RequireValidText(ref reader, Kind.Envelope, "$schema");
+                }
+
                 return;
             case (Kind.Envelope, Prop.Report):
                 if (Expect(ref reader, JsonTokenType.StartObject, Kind.Envelope, "report", "an object"))
@@ -1077,6 +1081,29 @@ internal sealed class ReportDocumentParser : IDisposable
         var name = span.ToString();
         _names.Add(name, name);
         return name;
+    }
+
+    /// <summary>
+    /// Refuses a string that is not valid text (an unpaired surrogate escape), as <see cref="CopyText"/> does, for a
+    /// string the reader does not keep and whose length the format does not limit (<c>$schema</c>).
+    /// </summary>
+    private void RequireValidText(ref Utf8JsonReader reader, Kind where, string field)
+    {
+        try
+        {
+            if (reader.ValueSpan.Length <= _chars.Length)
+            {
+                reader.CopyString(_chars);
+            }
+            else
+            {
+                _ = reader.GetString();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            Reason($"{Where(where, field)} is not valid text (invalid UTF-8 or an unpaired surrogate escape).");
+        }
     }
 
     private bool CopyText(ref Utf8JsonReader reader, Kind where, string field, out int length)

@@ -242,6 +242,29 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task A_schema_link_with_an_unpaired_surrogate_escape_is_refused_like_any_text()
+    {
+        var content = Encoding.UTF8.GetString(Signed(Report()));
+        var withSchema = Encoding.UTF8.GetBytes("{\"$schema\":\"\\ud800\"," + content[1..]);
+
+        var reasons = await RefusedAsync(withSchema);
+
+        Assert.Equal("$schema is not valid text (invalid UTF-8 or an unpaired surrogate escape).", reasons);
+    }
+
+    [Fact]
+    public async Task A_schema_link_of_any_valid_text_is_read()
+    {
+        var content = Encoding.UTF8.GetString(Signed(Report()));
+        var withSchema = Encoding.UTF8.GetBytes("{\"$schema\":\"https://example.com/\\u00e9/" + new string('a', 5000) + "\"," + content[1..]);
+
+        var result = await ReadAsync(withSchema);
+
+        Assert.Empty(result.Reasons);
+        Assert.NotNull(result.Report);
+    }
+
+    [Fact]
     public async Task A_property_given_twice_is_refused()
     {
         var json = Report().ToJsonString().Replace("\"schemaVersion\":1,", "\"schemaVersion\":1,\"schemaVersion\":1,", StringComparison.Ordinal);
