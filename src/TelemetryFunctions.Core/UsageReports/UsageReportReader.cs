@@ -794,38 +794,42 @@ internal sealed class ReportDocumentParser : IDisposable
             return;
         }
 
-        try
+        // The parts of a distinct count are not added up (none may exceed its value), so a sum beyond what can be
+        // counted only matters for a metric whose parts add up; the metric's name may come after its breakdown, so
+        // CheckReport decides, and says so once for the metric.
+        if (value > long.MaxValue - metric.BreakdownSum)
         {
-            metric.BreakdownSum = checked(metric.BreakdownSum + value);
-            metric.BreakdownMax = Math.Max(metric.BreakdownMax, value);
-            metric.MinDay = metric.MinDay is { } min && min < day ? min : day;
-            metric.MaxDay = metric.MaxDay is { } max && max > day ? max : day;
+            metric.BreakdownOverflow = true;
+            metric.BreakdownSum = long.MaxValue;
+        }
+        else
+        {
+            metric.BreakdownSum += value;
+        }
 
-            ref var dayAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Days, day, out var dayExisted);
-            if (!dayExisted && metric.Days.Count > _options.MaxPeriodDays + 1)
+        metric.BreakdownMax = Math.Max(metric.BreakdownMax, value);
+        metric.MinDay = metric.MinDay is { } min && min < day ? min : day;
+        metric.MaxDay = metric.MaxDay is { } max && max > day ? max : day;
+
+        ref var dayAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Days, day, out var dayExisted);
+        if (!dayExisted && metric.Days.Count > _options.MaxPeriodDays + 1)
+        {
+            Fatal = $"{MetricPath()}.breakdown covers more distinct days than a period may have ({_options.MaxPeriodDays}).";
+            return;
+        }
+
+        dayAggregate.Add(value);
+
+        if (_entryCluster is not null || _entryTenant is not null)
+        {
+            ref var scopeAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Scopes, new UsageScope(_entryCluster, _entryTenant), out var scopeExisted);
+            if (!scopeExisted && ++_scopeCount > _options.MaxScopes)
             {
-                Fatal = $"{MetricPath()}.breakdown covers more distinct days than a period may have ({_options.MaxPeriodDays}).";
+                Fatal = $"The report breaks its metrics down by more than {_options.MaxScopes} distinct cluster and tenant combinations.";
                 return;
             }
 
-            dayAggregate.Add(value);
-
-            if (_entryCluster is not null || _entryTenant is not null)
-            {
-                ref var scopeAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Scopes, new UsageScope(_entryCluster, _entryTenant), out var scopeExisted);
-                if (!scopeExisted && ++_scopeCount > _options.MaxScopes)
-                {
-                    Fatal = $"The report breaks its metrics down by more than {_options.MaxScopes} distinct cluster and tenant combinations.";
-                    return;
-                }
-
-                scopeAggregate.Add(value);
-            }
-        }
-        catch (OverflowException)
-        {
-            Reason($"The values of {MetricPath()}.breakdown add up beyond what can be counted.");
-            metric.Invalid = true;
+            scopeAggregate.Add(value);
         }
     }
 
@@ -910,6 +914,12 @@ internal sealed class ReportDocumentParser : IDisposable
 
             if (metric.Entries > 0)
             {
+                if (aggregation == MetricAggregation.Sum && metric.BreakdownOverflow)
+                {
+                    Reason($"The values of {path}.breakdown ('{metric.Name}') add up beyond what can be counted.");
+                    continue;
+                }
+
                 if (aggregation == MetricAggregation.Sum && metric.BreakdownSum != metric.Value)
                 {
                     Reason($"{path} ('{metric.Name}'): the breakdown adds up to {metric.BreakdownSum}, but value is {metric.Value}.");
@@ -1371,7 +1381,9 @@ internal sealed class ReportDocumentParser : IDisposable
         public bool Invalid { get; set; }
         public bool HasBreakdown { get; set; }
         public long Entries { get; set; }
+        /// <summary>The sum of the parts, or <see cref="long.MaxValue"/> once they add up beyond it (<see cref="BreakdownOverflow"/>).</summary>
         public long BreakdownSum { get; set; }
+        public bool BreakdownOverflow { get; set; }
         public long BreakdownMax { get; set; }
         public DateOnly? MinDay { get; set; }
         public DateOnly? MaxDay { get; set; }

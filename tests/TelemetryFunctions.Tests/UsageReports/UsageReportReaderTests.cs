@@ -305,6 +305,35 @@ public sealed class UsageReportReaderTests
         Assert.Contains("the breakdown adds up to 900, but value is 1000", reasons, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_distinct_count_with_many_parts_each_at_most_its_value_is_read_however_far_beyond_what_can_be_counted_their_sum_would_go()
+    {
+        const long Value = 1_000_000_000_000_000;
+        var parts = Enumerable.Range(0, 9300).Select(i => ("2026-01-05", (string?)$"c{i}", Value)).ToArray();
+
+        var result = await ReadAsync(Signed(Report(metrics: [Metric("task-users", Value, parts), Metric("process-instances", 0)])));
+
+        Assert.Empty(result.Reasons);
+        var users = Assert.IsType<UsageReport>(result.Report).Metrics.Single(m => m.Name == "task-users");
+        Assert.Equal(MetricAggregation.Max, users.Aggregation);
+        Assert.Equal(Value, users.Days[new DateOnly(2026, 1, 5)]);
+        Assert.Equal(Value, users.Months["202601"]);
+        Assert.Equal(9300, users.Scopes.Count);
+    }
+
+    [Fact]
+    public async Task A_count_whose_breakdown_adds_up_beyond_what_can_be_counted_is_refused_with_one_reason_for_the_metric()
+    {
+        const long Value = 1_000_000_000_000_000;
+        // 9,300 parts of 10^15 add up beyond long.MaxValue (about 9.22 * 10^18) from the 9,224th on.
+        var parts = Enumerable.Range(0, 9300).Select(i => ("2026-01-05", (string?)"c", Value)).ToArray();
+
+        var result = await ReadAsync(Signed(Report(metrics: [Metric("process-instances", Value, parts)])));
+
+        Assert.Null(result.Report);
+        Assert.Equal("The values of report.metrics[0].breakdown ('process-instances') add up beyond what can be counted.", Assert.Single(result.Reasons));
+    }
+
     [Theory]
     [InlineData("2025-12-31")]
     [InlineData("2026-02-01")]
