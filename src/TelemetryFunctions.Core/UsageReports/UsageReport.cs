@@ -12,15 +12,20 @@ public enum MetricAggregation
 /// <summary>Where part of a metric was used: a cluster, a tenant, or both.</summary>
 public readonly record struct UsageScope(string? Cluster, string? Tenant);
 
-/// <summary>Running sum and maximum of the parts that fall on one day or one scope.</summary>
+/// <summary>Running sum and maximum of the parts (none negative) that fall on one day or one scope.</summary>
 internal struct UsageAggregate
 {
+    /// <summary>
+    /// Stops at <see cref="long.MaxValue"/> rather than overflowing: the parts of a distinct count are not added up (its
+    /// sum is never used), and a metric whose parts add up is refused when its whole breakdown adds up beyond what can
+    /// be counted, which no day or scope of it can do otherwise.
+    /// </summary>
     public long Sum;
     public long Max;
 
     public void Add(long value)
     {
-        Sum = checked(Sum + value);
+        Sum = value > long.MaxValue - Sum ? long.MaxValue : Sum + value;
         Max = Math.Max(Max, value);
     }
 

@@ -38,8 +38,15 @@ public sealed partial class UsageReportEndpoints
     /// </summary>
     private static readonly DateOnly LastMonth = new(9998, 12, 1);
 
-    /// <summary>Metadata of a blob the upload stored: the report's content hash, so a retried upload is known as the same report.</summary>
+    /// <summary>Metadata of a blob the upload stored: the report's content hash (of the signed bytes only).</summary>
     private const string ContentHashMetadata = "contentsha256";
+
+    /// <summary>
+    /// Metadata of a blob the upload stored: the hash of the whole document, signature included, so a retried upload is
+    /// known as the same upload. The content hash alone is not enough: the same report bytes with another signature
+    /// (an unsigned or wrongly signed upload, then the correctly signed one) are another upload.
+    /// </summary>
+    private const string DocumentHashMetadata = "documentsha256";
 
     private readonly UsageReportOptions _options;
     private readonly UsageReportReader _reader;
@@ -118,7 +125,7 @@ public sealed partial class UsageReportEndpoints
             return JsonResponse.Error(IngestError.BadRequest("invalid_report", read.Reasons[0]));
         }
 
-        if (read.ReportId is not { } reportId || read.ContentHash is not { } contentHash)
+        if (read.ReportId is not { } reportId || read.ContentHash is not { } contentHash || read.DocumentHash is not { } documentHash)
         {
             return JsonResponse.Error(IngestError.BadRequest("invalid_report", "The report has no valid report.reportId, so it cannot be stored; " + string.Join(" ", read.Reasons)));
         }
@@ -145,8 +152,9 @@ public sealed partial class UsageReportEndpoints
             // Create-only, under the report's name; where a blob of other content has that name (a report an admin
             // uploaded straight into the container under it, or other content under this id, not processed yet), under
             // the name tagged with the content hash, and failing that one of its own. Whatever the name, the processor
-            // decides by report id and content whether it is new, a duplicate or a conflict. Only this very report found
-            // under a name (an upload retried before its processing) is answered as a duplicate here.
+            // decides by report id and content whether it is new, a duplicate or a conflict. Only this very document found
+            // under a name (an upload retried before its processing) is answered as a duplicate here: the same report
+            // with another signature (a bad upload, then the good one) is stored beside it and each is judged.
             var container = await _containers.ReportsAsync(cancellationToken);
             var name = UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed);
             foreach (var candidate in new[] { name, UsageReportKeys.Tagged(name, contentHash[..16]), UsageReportKeys.Tagged(name, Guid.NewGuid().ToString("N")) })
@@ -159,14 +167,14 @@ public sealed partial class UsageReportEndpoints
                     {
                         Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
                         HttpHeaders = new BlobHttpHeaders { ContentType = read.Compressed ? "application/gzip" : "application/json" },
-                        Metadata = new Dictionary<string, string> { [ContentHashMetadata] = contentHash, ["uploadedvia"] = "api" },
+                        Metadata = new Dictionary<string, string> { [ContentHashMetadata] = contentHash, [DocumentHashMetadata] = documentHash, ["uploadedvia"] = "api" },
                     }, cancellationToken);
                     LogUploaded(_logger, customer.Id, reportId, read.Bytes, read.Compressed);
                     return Accepted(reportId, "queued", duplicate: false);
                 }
                 catch (RequestFailedException e) when (e.Status is 409 or 412)
                 {
-                    if (await StoredContentHashAsync(blob, cancellationToken) == contentHash)
+                    if (await StoredDocumentHashAsync(blob, cancellationToken) == documentHash)
                     {
                         return Accepted(reportId, "queued", duplicate: true);
                     }
@@ -375,12 +383,12 @@ public sealed partial class UsageReportEndpoints
     }
 
     /// <summary>The content hash the upload stored a blob with; null when it has none (uploaded some other way) or is gone.</summary>
-    private static async Task<string?> StoredContentHashAsync(BlobClient blob, CancellationToken cancellationToken)
+    private static async Task<string?> StoredDocumentHashAsync(BlobClient blob, CancellationToken cancellationToken)
     {
         try
         {
             var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken);
-            return properties.Value.Metadata.TryGetValue(ContentHashMetadata, out var stored) ? stored : null;
+            return properties.Value.Metadata.TryGetValue(DocumentHashMetadata, out var stored) ? stored : null;
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {

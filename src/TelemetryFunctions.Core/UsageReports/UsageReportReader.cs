@@ -28,6 +28,13 @@ public sealed class UsageReportReadResult
     /// <summary>SHA-256 (lowercase hex) of the signed bytes, when they were read completely.</summary>
     public string? ContentHash { get; init; }
 
+    /// <summary>
+    /// SHA-256 (lowercase hex) of the whole document as read (after decompression): the signed bytes and everything
+    /// around them, the signature included. Two uploads with this hash are the very same upload; two with the same
+    /// <see cref="ContentHash"/> may still differ in their signature. Set when the document was read to its end.
+    /// </summary>
+    public string? DocumentHash { get; init; }
+
     /// <summary>Bytes of JSON read (after decompression).</summary>
     public long Bytes { get; init; }
 
@@ -125,6 +132,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
                     else
                     {
                         sawContent |= buffer.AsSpan(end, read).IndexOfAnyExcept(" \t\r\n"u8) >= 0;
+                        parser.HashDocument(buffer.AsSpan(end, read));
                         end += read;
                         total += read;
                         if (total > options.MaxReportBytes)
@@ -256,6 +264,7 @@ internal sealed class ReportDocumentParser : IDisposable
     private readonly char[] _chars = new char[4096];
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly IncrementalHash _content = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash _document = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly List<IncrementalHash> _hmacs = [];
     private readonly List<MetricDraft> _metrics = [];
     private int _extraReasons;
@@ -360,6 +369,9 @@ internal sealed class ReportDocumentParser : IDisposable
         return (int)reader.BytesConsumed;
     }
 
+    /// <summary>Feeds bytes of the document, as read and in order, to the hash of the whole document.</summary>
+    public void HashDocument(ReadOnlySpan<byte> read) => _document.AppendData(read);
+
     /// <summary>Feeds the signed bytes (the <c>report</c> value, brace to brace) among <paramref name="consumed"/> to the hashes.</summary>
     public void HashSigned(ReadOnlySpan<byte> consumed, long offset)
     {
@@ -445,6 +457,7 @@ internal sealed class ReportDocumentParser : IDisposable
             ReportId = _reportId,
             CustomerId = _customerId,
             ContentHash = contentHash,
+            DocumentHash = Convert.ToHexStringLower(_document.GetHashAndReset()),
             Bytes = bytes,
             Compressed = compressed,
             PeakBufferBytes = peakBuffer,
@@ -454,6 +467,7 @@ internal sealed class ReportDocumentParser : IDisposable
     public void Dispose()
     {
         _content.Dispose();
+        _document.Dispose();
         foreach (var hmac in _hmacs)
         {
             hmac.Dispose();
@@ -579,7 +593,11 @@ internal sealed class ReportDocumentParser : IDisposable
         switch (kind, prop)
         {
             case (Kind.Envelope, Prop.Schema):
-                Expect(ref reader, JsonTokenType.String, Kind.Envelope, "$schema", "a string");
+                if (Expect(ref reader, JsonTokenType.String, Kind.Envelope, "$schema", "a string"))
+                {
+                    RequireValidText(ref reader, Kind.Envelope, "$schema");
+                }
+
                 return;
             case (Kind.Envelope, Prop.Report):
                 if (Expect(ref reader, JsonTokenType.StartObject, Kind.Envelope, "report", "an object"))
@@ -776,38 +794,42 @@ internal sealed class ReportDocumentParser : IDisposable
             return;
         }
 
-        try
+        // The parts of a distinct count are not added up (none may exceed its value), so a sum beyond what can be
+        // counted only matters for a metric whose parts add up; the metric's name may come after its breakdown, so
+        // CheckReport decides, and says so once for the metric.
+        if (value > long.MaxValue - metric.BreakdownSum)
         {
-            metric.BreakdownSum = checked(metric.BreakdownSum + value);
-            metric.BreakdownMax = Math.Max(metric.BreakdownMax, value);
-            metric.MinDay = metric.MinDay is { } min && min < day ? min : day;
-            metric.MaxDay = metric.MaxDay is { } max && max > day ? max : day;
+            metric.BreakdownOverflow = true;
+            metric.BreakdownSum = long.MaxValue;
+        }
+        else
+        {
+            metric.BreakdownSum += value;
+        }
 
-            ref var dayAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Days, day, out var dayExisted);
-            if (!dayExisted && metric.Days.Count > _options.MaxPeriodDays + 1)
+        metric.BreakdownMax = Math.Max(metric.BreakdownMax, value);
+        metric.MinDay = metric.MinDay is { } min && min < day ? min : day;
+        metric.MaxDay = metric.MaxDay is { } max && max > day ? max : day;
+
+        ref var dayAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Days, day, out var dayExisted);
+        if (!dayExisted && metric.Days.Count > _options.MaxPeriodDays + 1)
+        {
+            Fatal = $"{MetricPath()}.breakdown covers more distinct days than a period may have ({_options.MaxPeriodDays}).";
+            return;
+        }
+
+        dayAggregate.Add(value);
+
+        if (_entryCluster is not null || _entryTenant is not null)
+        {
+            ref var scopeAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Scopes, new UsageScope(_entryCluster, _entryTenant), out var scopeExisted);
+            if (!scopeExisted && ++_scopeCount > _options.MaxScopes)
             {
-                Fatal = $"{MetricPath()}.breakdown covers more distinct days than a period may have ({_options.MaxPeriodDays}).";
+                Fatal = $"The report breaks its metrics down by more than {_options.MaxScopes} distinct cluster and tenant combinations.";
                 return;
             }
 
-            dayAggregate.Add(value);
-
-            if (_entryCluster is not null || _entryTenant is not null)
-            {
-                ref var scopeAggregate = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(metric.Scopes, new UsageScope(_entryCluster, _entryTenant), out var scopeExisted);
-                if (!scopeExisted && ++_scopeCount > _options.MaxScopes)
-                {
-                    Fatal = $"The report breaks its metrics down by more than {_options.MaxScopes} distinct cluster and tenant combinations.";
-                    return;
-                }
-
-                scopeAggregate.Add(value);
-            }
-        }
-        catch (OverflowException)
-        {
-            Reason($"The values of {MetricPath()}.breakdown add up beyond what can be counted.");
-            metric.Invalid = true;
+            scopeAggregate.Add(value);
         }
     }
 
@@ -892,6 +914,12 @@ internal sealed class ReportDocumentParser : IDisposable
 
             if (metric.Entries > 0)
             {
+                if (aggregation == MetricAggregation.Sum && metric.BreakdownOverflow)
+                {
+                    Reason($"The values of {path}.breakdown ('{metric.Name}') add up beyond what can be counted.");
+                    continue;
+                }
+
                 if (aggregation == MetricAggregation.Sum && metric.BreakdownSum != metric.Value)
                 {
                     Reason($"{path} ('{metric.Name}'): the breakdown adds up to {metric.BreakdownSum}, but value is {metric.Value}.");
@@ -1063,6 +1091,29 @@ internal sealed class ReportDocumentParser : IDisposable
         var name = span.ToString();
         _names.Add(name, name);
         return name;
+    }
+
+    /// <summary>
+    /// Refuses a string that is not valid text (an unpaired surrogate escape), as <see cref="CopyText"/> does, for a
+    /// string the reader does not keep and whose length the format does not limit (<c>$schema</c>).
+    /// </summary>
+    private void RequireValidText(ref Utf8JsonReader reader, Kind where, string field)
+    {
+        try
+        {
+            if (reader.ValueSpan.Length <= _chars.Length)
+            {
+                reader.CopyString(_chars);
+            }
+            else
+            {
+                _ = reader.GetString();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            Reason($"{Where(where, field)} is not valid text (invalid UTF-8 or an unpaired surrogate escape).");
+        }
     }
 
     private bool CopyText(ref Utf8JsonReader reader, Kind where, string field, out int length)
@@ -1330,7 +1381,9 @@ internal sealed class ReportDocumentParser : IDisposable
         public bool Invalid { get; set; }
         public bool HasBreakdown { get; set; }
         public long Entries { get; set; }
+        /// <summary>The sum of the parts, or <see cref="long.MaxValue"/> once they add up beyond it (<see cref="BreakdownOverflow"/>).</summary>
         public long BreakdownSum { get; set; }
+        public bool BreakdownOverflow { get; set; }
         public long BreakdownMax { get; set; }
         public DateOnly? MinDay { get; set; }
         public DateOnly? MaxDay { get; set; }

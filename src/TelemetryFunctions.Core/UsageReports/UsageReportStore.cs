@@ -427,12 +427,19 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
 
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
-        // A record claimed before installation ids were compared ignoring case has the hash of the id as written.
-        var asWritten = UsageReportKeys.Hash(report.InstallationId);
+        // By the id ignoring case, not the stored key: a record claimed before installation ids were compared ignoring
+        // case has the hash of the id as written, which may be in any case. The customer and the period narrow the query.
         var filter = TableClient.CreateQueryFilter(
-            $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and (InstallationKey eq {installationKey} or InstallationKey eq {asWritten}) and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
+            $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
+            var sameInstallation = row.GetString("InstallationKey") == installationKey
+                || (row.GetString("InstallationId") is { Length: > 0 } id && UsageReportKeys.Installation(id) == installationKey);
+            if (!sameInstallation)
+            {
+                continue;
+            }
+
             var record = FromEntity(row);
             if (record.ReportId != report.ReportId && record.Status != Failed)
             {

@@ -143,6 +143,40 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Contains("that report is counted and this one is not", Assert.Single(status.GetProperty("conflicts").EnumerateArray()).GetString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_correctly_signed_report_posted_after_the_same_report_unsigned_or_wrongly_signed_is_stored_beside_it_and_counted_once_while_the_bad_one_is_quarantined(bool wrongSignature)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = Client(harness);
+        var reportBytes = System.Text.Encoding.UTF8.GetBytes(Report().ToJsonString());
+        var bad = wrongSignature ? Envelope(reportBytes, signature: new string('0', 64)) : Envelope(reportBytes, secret: null);
+        var good = Envelope(reportBytes);
+
+        using var badUpload = await client.PostAsync("/v1/usage-reports", Body(bad), Token);
+        using var goodUpload = await client.PostAsync("/v1/usage-reports", Body(good), Token);
+        using var goodAgain = await client.PostAsync("/v1/usage-reports", Body(good), Token);
+        var names = await UsageReportHarness.NamesAsync(harness.Reports);
+        var goodName = Assert.Single(names, n => n != "acme/r-2026-01.json");
+        var badOutcome = await harness.ProcessAsync("acme/r-2026-01.json");
+        var goodOutcome = await harness.ProcessAsync(goodName);
+
+        Assert.Equal((HttpStatusCode.Accepted, false), (badUpload.StatusCode, (await JsonAsync(badUpload)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, false), (goodUpload.StatusCode, (await JsonAsync(goodUpload)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal((HttpStatusCode.Accepted, true), (goodAgain.StatusCode, (await JsonAsync(goodAgain)).GetProperty("duplicate").GetBoolean()));
+        Assert.Equal(2, names.Count);
+        Assert.StartsWith("acme/r-2026-01~", goodName, StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Rejected, badOutcome.Status);
+        Assert.Equal(BlobLedgerEntry.Processed, goodOutcome.Status);
+        Assert.Equal(["acme/r-2026-01.json", "acme/r-2026-01.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+        var monthly = (await harness.MonthlyAsync()).Single(r => r.RowKey == "202601_process-instances");
+        Assert.Equal(1200L, monthly.GetInt64("Value"));
+        Assert.Equal(1, monthly.GetInt32("Reports"));
+        var status = await StatusAsync(client, "r-2026-01");
+        Assert.Equal(("processed", 1200L), (status.GetProperty("status").GetString(), status.GetProperty("months").GetProperty("202601").GetProperty("process-instances").GetInt64()));
+    }
+
     [Fact]
     public async Task A_report_posted_under_an_id_whose_upload_name_a_container_blob_of_another_report_holds_is_stored_under_a_unique_name_and_counted()
     {

@@ -258,6 +258,21 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_record_keyed_by_the_installation_id_as_written_still_blocks_an_overlapping_period_of_the_installation_named_in_other_case()
+    {
+        // The key of the old record is the hash of "INST-1"; the new report names the installation "inst-1".
+        await using var harness = new UsageReportHarness(azurite);
+        await AddProcessedRecordAsync(harness, "r-old", "INST-1", UsageReportKeys.Hash("INST-1"), new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero), "{\"202601\":{\"process-instances\":100}}");
+        var again = Report("r-new", installation: "inst-1", metrics: [Metric("process-instances", 100)]);
+
+        var refused = await harness.UploadAndProcessAsync("acme/r-new.json", Signed(again));
+
+        Assert.Equal(BlobLedgerEntry.Rejected, refused.Status);
+        Assert.Contains("overlaps report 'r-old'", refused.Reasons[0], StringComparison.Ordinal);
+        Assert.DoesNotContain(await harness.ReportRecordsAsync(), r => r.RowKey == UsageReportStore.RowKey("r-new") && r.GetString("Status") == UsageReportStore.Processed);
+    }
+
+    [Fact]
     public async Task Counts_add_up_across_reports_and_distinct_counts_take_each_installations_largest_report()
     {
         await using var harness = new UsageReportHarness(azurite);

@@ -242,6 +242,29 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task A_schema_link_with_an_unpaired_surrogate_escape_is_refused_like_any_text()
+    {
+        var content = Encoding.UTF8.GetString(Signed(Report()));
+        var withSchema = Encoding.UTF8.GetBytes("{\"$schema\":\"\\ud800\"," + content[1..]);
+
+        var reasons = await RefusedAsync(withSchema);
+
+        Assert.Equal("$schema is not valid text (invalid UTF-8 or an unpaired surrogate escape).", reasons);
+    }
+
+    [Fact]
+    public async Task A_schema_link_of_any_valid_text_is_read()
+    {
+        var content = Encoding.UTF8.GetString(Signed(Report()));
+        var withSchema = Encoding.UTF8.GetBytes("{\"$schema\":\"https://example.com/\\u00e9/" + new string('a', 5000) + "\"," + content[1..]);
+
+        var result = await ReadAsync(withSchema);
+
+        Assert.Empty(result.Reasons);
+        Assert.NotNull(result.Report);
+    }
+
+    [Fact]
     public async Task A_property_given_twice_is_refused()
     {
         var json = Report().ToJsonString().Replace("\"schemaVersion\":1,", "\"schemaVersion\":1,\"schemaVersion\":1,", StringComparison.Ordinal);
@@ -280,6 +303,35 @@ public sealed class UsageReportReaderTests
         var reasons = await RefusedAsync(Signed(Report(metrics: [Metric("process-instances", 1000, ("2026-01-01", "c", 600), ("2026-01-02", "c", 300))])));
 
         Assert.Contains("the breakdown adds up to 900, but value is 1000", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_distinct_count_with_many_parts_each_at_most_its_value_is_read_however_far_beyond_what_can_be_counted_their_sum_would_go()
+    {
+        const long Value = 1_000_000_000_000_000;
+        var parts = Enumerable.Range(0, 9300).Select(i => ("2026-01-05", (string?)$"c{i}", Value)).ToArray();
+
+        var result = await ReadAsync(Signed(Report(metrics: [Metric("task-users", Value, parts), Metric("process-instances", 0)])));
+
+        Assert.Empty(result.Reasons);
+        var users = Assert.IsType<UsageReport>(result.Report).Metrics.Single(m => m.Name == "task-users");
+        Assert.Equal(MetricAggregation.Max, users.Aggregation);
+        Assert.Equal(Value, users.Days[new DateOnly(2026, 1, 5)]);
+        Assert.Equal(Value, users.Months["202601"]);
+        Assert.Equal(9300, users.Scopes.Count);
+    }
+
+    [Fact]
+    public async Task A_count_whose_breakdown_adds_up_beyond_what_can_be_counted_is_refused_with_one_reason_for_the_metric()
+    {
+        const long Value = 1_000_000_000_000_000;
+        // 9,300 parts of 10^15 add up beyond long.MaxValue (about 9.22 * 10^18) from the 9,224th on.
+        var parts = Enumerable.Range(0, 9300).Select(i => ("2026-01-05", (string?)"c", Value)).ToArray();
+
+        var result = await ReadAsync(Signed(Report(metrics: [Metric("process-instances", Value, parts)])));
+
+        Assert.Null(result.Report);
+        Assert.Equal("The values of report.metrics[0].breakdown ('process-instances') add up beyond what can be counted.", Assert.Single(result.Reasons));
     }
 
     [Theory]
