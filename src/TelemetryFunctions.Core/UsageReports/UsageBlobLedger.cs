@@ -27,6 +27,12 @@ public sealed record BlobLedgerEntry(
     /// <summary>An attempt got as far as the commit: the report is counted, so the blob is never quarantined as failed.</summary>
     public bool Committed { get; init; }
 
+    /// <summary>
+    /// The SHA-256 of the report content an attempt read, with <see cref="ReportId"/>: giving up on the blob fails the
+    /// report id's record only while it holds this content, never another upload's claim of the same id.
+    /// </summary>
+    public string? ContentHash { get; init; }
+
     public bool IsFinal => Status != Processing;
 
     /// <summary>The blob belongs in the quarantine container.</summary>
@@ -78,6 +84,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
                 ["ReportId"] = again ? current!.ReportId : null,
                 ["LastError"] = again ? current!.LastError : null,
                 ["Committed"] = again && current!.Committed,
+                ["ContentHash"] = again ? current!.ContentHash : null,
                 ["Reasons"] = "[]",
                 ["UpdatedAt"] = time.GetUtcNow(),
             };
@@ -103,7 +110,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
     /// (<see cref="StorageContentionException"/>): that is not a failure of the report, so it does not bring the blob
     /// nearer quarantine. Under If-Match: if another attempt began meanwhile, only the error is recorded. Best effort.
     /// </summary>
-    public async Task GiveBackAttemptAsync(BlobLedgerEntry entry, string? reportId, string error, bool committed, CancellationToken cancellationToken)
+    public async Task GiveBackAttemptAsync(BlobLedgerEntry entry, string? reportId, string? contentHash, string error, bool committed, CancellationToken cancellationToken)
     {
         try
         {
@@ -114,6 +121,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
                     ["Attempts"] = Math.Max(0, entry.Attempts - 1),
                     ["LastError"] = error,
                     ["ReportId"] = reportId ?? entry.ReportId,
+                    ["ContentHash"] = contentHash ?? entry.ContentHash,
                     ["Committed"] = committed || entry.Committed,
                     ["UpdatedAt"] = time.GetUtcNow(),
                 },
@@ -123,7 +131,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         }
         catch (RequestFailedException e) when (e.Status == 412)
         {
-            await RecordErrorAsync(entry, reportId, error, committed, cancellationToken);
+            await RecordErrorAsync(entry, reportId, contentHash, error, committed, cancellationToken);
         }
         catch (Exception e) when (StorageFailures.IsUnavailable(e, cancellationToken) || e is RequestFailedException)
         {
@@ -132,7 +140,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
     }
 
     /// <summary>Remembers the last failure and whether the report got committed (best effort: storage may be what is failing).</summary>
-    public async Task RecordErrorAsync(BlobLedgerEntry entry, string? reportId, string error, bool committed, CancellationToken cancellationToken)
+    public async Task RecordErrorAsync(BlobLedgerEntry entry, string? reportId, string? contentHash, string error, bool committed, CancellationToken cancellationToken)
     {
         try
         {
@@ -142,6 +150,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
                 {
                     ["LastError"] = error,
                     ["ReportId"] = reportId ?? entry.ReportId,
+                    ["ContentHash"] = contentHash ?? entry.ContentHash,
                     ["Committed"] = committed || entry.Committed,
                     ["UpdatedAt"] = time.GetUtcNow(),
                 },
@@ -166,6 +175,7 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
             ["Status"] = status,
             ["ReportId"] = reportId ?? entry.ReportId,
             ["LastError"] = entry.LastError,
+            ["ContentHash"] = entry.ContentHash,
             ["Reasons"] = UsageReportStore.ReasonsJson(reasons),
             ["UpdatedAt"] = time.GetUtcNow(),
         };
@@ -223,5 +233,6 @@ public sealed class UsageBlobLedger(TelemetryStorage storage, TimeProvider time)
         row.ETag)
     {
         Committed = row.GetBoolean("Committed") ?? false,
+        ContentHash = row.GetString("ContentHash"),
     };
 }

@@ -71,7 +71,9 @@ public sealed partial class UsageReportProcessor(
         var maxAttempts = options.Value.MaxAttempts;
         if (entry.Attempts > maxAttempts && !await IsCommittedAsync(entry, entry.ReportId, cancellationToken))
         {
-            return await FailAsync(entry, properties.ETag, entry.ReportId, null, entry.LastError, cancellationToken);
+            // The content an earlier attempt read, so that only its claim is failed, not another upload's of the same id
+            // (null for an entry recorded before the ledger kept it: then the id's record is failed whatever it holds).
+            return await FailAsync(entry, properties.ETag, entry.ReportId, entry.ContentHash, entry.LastError, cancellationToken);
         }
 
         var attempt = new Attempt();
@@ -86,7 +88,7 @@ public sealed partial class UsageReportProcessor(
             // is given back, so contention alone never quarantines a report; the trigger retries, then every
             // reconciliation pass.
             LogContended(logger, e, blobKey, entry.Attempts);
-            await ledger.GiveBackAttemptAsync(entry, attempt.ReportId, $"{e.GetType().Name}: {Shorten(e.Message)}", attempt.Committed, cancellationToken);
+            await ledger.GiveBackAttemptAsync(entry, attempt.ReportId, attempt.ContentHash, $"{e.GetType().Name}: {Shorten(e.Message)}", attempt.Committed, cancellationToken);
             throw;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -111,7 +113,7 @@ public sealed partial class UsageReportProcessor(
                 LogAttemptFailed(logger, e, blobKey, entry.Attempts, maxAttempts);
             }
 
-            await ledger.RecordErrorAsync(entry, attempt.ReportId, error, committed, cancellationToken);
+            await ledger.RecordErrorAsync(entry, attempt.ReportId, attempt.ContentHash, error, committed, cancellationToken);
             throw;
         }
     }

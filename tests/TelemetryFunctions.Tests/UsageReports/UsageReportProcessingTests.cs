@@ -691,6 +691,57 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Giving_up_on_a_blob_at_the_start_of_an_attempt_fails_only_the_claim_of_the_content_it_read_not_another_uploads_claim_of_the_id()
+    {
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "5" });
+        var (regenerated, total, _) = LongReport("r-same-id");
+
+        // A regenerated report holds the id: its claim went through, its rows are being written (storage failed after
+        // the first transaction of them).
+        await harness.UploadAsync("acme/regenerated.json", Signed(regenerated));
+        faults.Matches = FailAfter.IsTransaction;
+        faults.Pass = 2;
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/regenerated.json"));
+        faults.Heal();
+        var claim = Assert.Single(await harness.ReportRecordsAsync());
+        Assert.Equal("pending", claim.GetString("Status"));
+        var rowsWritten = (await RowsOfAsync(harness, "r-same-id")).Count;
+        Assert.True(rowsWritten > 0);
+
+        // The original upload of that id, other content, whose attempts ran out, its last one stopped before it could
+        // say so (the process ended): the next attempt gives up at its start.
+        var original = Signed(Report("r-same-id"));
+        await harness.UploadAsync("acme/original.json", original);
+        var customer = harness.Host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<UsageReportOptions>>().Value.FindCustomer("acme")!;
+        var read = await harness.Host.Services.GetRequiredService<UsageReportReader>().ReadAsync(new MemoryStream(original), customer, TestContext.Current.CancellationToken);
+        Assert.NotEqual(claim.GetString("ContentHash"), read.ContentHash);
+        var properties = await harness.Reports.GetBlobClient("acme/original.json").GetPropertiesAsync(cancellationToken: TestContext.Current.CancellationToken);
+        await harness.Host.Tables.Table(TableNames.UsageReportBlobs).UpsertEntityAsync(
+            new TableEntity(UsageBlobLedger.PartitionKey("acme/original.json"), UsageBlobLedger.RowKey("acme/original.json"))
+            {
+                ["BlobName"] = "acme/original.json",
+                ["BlobETag"] = UsageBlobLedger.Normalize(properties.Value.ETag),
+                ["Attempts"] = 5,
+                ["Status"] = BlobLedgerEntry.Processing,
+                ["ReportId"] = "r-same-id",
+                ["ContentHash"] = read.ContentHash,
+                ["LastError"] = "InvalidOperationException: storage stopped answering.",
+                ["Reasons"] = "[]",
+            },
+            TableUpdateMode.Replace,
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(BlobLedgerEntry.Failed, (await harness.ProcessAsync("acme/original.json")).Status);
+
+        var kept = Assert.Single(await harness.ReportRecordsAsync());
+        Assert.Equal(("pending", claim.GetString("ContentHash")), (kept.GetString("Status"), kept.GetString("ContentHash")));
+        Assert.Equal(rowsWritten, (await RowsOfAsync(harness, "r-same-id")).Count);
+        Assert.Equal(BlobLedgerEntry.Processed, (await harness.ProcessAsync("acme/regenerated.json")).Status);
+        Assert.Equal(total, (await harness.MonthlyAsync()).Where(r => r.GetString("Metric") == "process-instances").Sum(Value));
+    }
+
+    [Fact]
     public async Task A_report_given_up_after_a_crash_before_its_commit_leaves_no_rows_and_brought_back_writes_exactly_one_set()
     {
         var faults = new FailAfter();
