@@ -10,6 +10,13 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+case "${1:-}" in
+  -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+esac
+if [ $# -gt 1 ] || ! [[ ${1:-100} =~ ^[1-9][0-9]{0,4}$ ]]; then
+  echo "usage: scripts/benchmark-usage.sh [SIZE_MB]   (SIZE_MB a whole number from 1 to 99999; see --help)" >&2
+  exit 2
+fi
 size="${1:-100}"
 
 # shellcheck source=scripts/lib/prerequisites.sh

@@ -6,6 +6,8 @@
 #   scripts/run-local.sh --in-memory   nothing kept after Ctrl-C
 #   scripts/run-local.sh --port 8080   another port for the local host
 #
+# An Azurite already listening on 127.0.0.1:10000-10002 is used as it is (its own persistence applies, not
+# --in-memory); anything else on those ports stops the script. Ctrl-C or closing the terminal stops both.
 # Needs: .NET SDK 10, Node.js 20+ with npm. Installs the pinned Azurite from package-lock.json.
 set -euo pipefail
 
@@ -18,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --in-memory) in_memory=1 ;;
     --port) port="${2:?--port needs a number}"; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -70,8 +72,11 @@ stop_process() {
 azurite_log=""
 azurite_closed() { [ "$(grep -c 'successfully closed' "$azurite_log" 2>/dev/null)" -ge 3 ]; }
 
+# Runs on Ctrl-C, on a closed terminal (HUP) and on exit. Without -e: once the terminal is gone every echo fails, and
+# a failing echo must not end the cleanup before the emulator is stopped.
 cleanup() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
+  set +e
   echo
   echo "==> Stopping"
   # The host first, so that nothing writes while the emulator shuts down. Azurite saves its data when it stops:
@@ -85,10 +90,38 @@ cleanup() {
   [ -z "$azurite_log" ] || rm -f "$azurite_log"
   echo "==> Stopped"
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 
-if port_open 10002; then
-  echo "==> Using the storage emulator already listening on 127.0.0.1:10000-10002"
+# What answers on an emulator port: "azurite" (its blob, queue or table service says so), "other" or "free".
+emulator_port() {
+  port_open "$1" || { echo free; return; }
+  if curl -s -m 3 -o /dev/null -D - "http://127.0.0.1:$1/devstoreaccount1" 2>/dev/null | grep -qi '^server: *azurite'; then
+    echo azurite
+  else
+    echo other
+  fi
+}
+
+ports_taken=0
+for emulator in 10000 10001 10002; do
+  case "$(emulator_port "$emulator")" in
+    azurite) ports_taken=$((ports_taken + 1)) ;;
+    other) echo "error: port $emulator, which the storage emulator uses, is held by something that is not Azurite; stop it first." >&2; exit 1 ;;
+  esac
+done
+
+if [ "$ports_taken" = 3 ]; then
+  # Started elsewhere (another run of this script, the Azurite extension of an editor): whether it keeps its data is
+  # its own setting, so say that this run's choice does not apply.
+  echo "==> Using the Azurite already listening on 127.0.0.1:10000-10002"
+  if [ "$in_memory" = 1 ]; then
+    echo "    note: --in-memory does not apply to it; whatever this run writes stays as long as that Azurite keeps it"
+  else
+    echo "    note: this run's data goes to that Azurite, not to .local-data/azurite; it is kept only if that Azurite keeps it"
+  fi
+elif [ "$ports_taken" != 0 ]; then
+  echo "error: Azurite answers on some of the ports 10000-10002 but not all; stop it and run this script again." >&2
+  exit 1
 else
   azurite_args=(--silent --skipApiVersionCheck --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1)
   if [ "$in_memory" = 1 ]; then
@@ -104,15 +137,20 @@ else
   azurite_log=$(mktemp -t azurite.XXXXXX.log)
   setsid node_modules/.bin/azurite "${azurite_args[@]}" >"$azurite_log" 2>&1 &
   azurite_pid=$!
-  for _ in $(seq 1 100); do port_open 10002 && break; sleep 0.2; done
-  port_open 10002 || { echo "error: Azurite did not start:" >&2; cat "$azurite_log" >&2; exit 1; }
+  for _ in $(seq 1 100); do port_open 10002 && break; running "$azurite_pid" || break; sleep 0.2; done
+  port_open 10002 && running "$azurite_pid" || { echo "error: Azurite did not start:" >&2; cat "$azurite_log" >&2; exit 1; }
 fi
 
 echo "==> Starting the local host"
 (cd "$out" && ASPNETCORE_ENVIRONMENT="${ASPNETCORE_ENVIRONMENT:-Development}" exec dotnet TelemetryFunctions.LocalHost.dll --urls "http://127.0.0.1:$port") &
 host_pid=$!
-for _ in $(seq 1 150); do curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
+for _ in $(seq 1 150); do
+  running "$host_pid" || break
+  curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+running "$host_pid" && curl -fsS "http://127.0.0.1:$port/health" >/dev/null \
+  || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
 
 cat <<INFO
 

@@ -7,6 +7,7 @@
 #
 #   scripts/test.sh                                   everything
 #   scripts/test.sh --filter FullyQualifiedName~Ingest   only the selected tests (arguments go to dotnet test)
+#   scripts/test.sh --help                            this text
 #
 # Needs: .NET SDK 10, Node.js 20+ with npm. Installs the pinned npm tools itself, and Debian's chromium when
 # run as root (scripts/install-browser.sh; otherwise the browser test is skipped and the script says how).
@@ -14,6 +15,10 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+case "${1:-}" in
+  -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+esac
 
 # shellcheck source=scripts/lib/prerequisites.sh
 source "$root/scripts/lib/prerequisites.sh"
