@@ -53,7 +53,8 @@ public sealed record InstancesResponse(
     int GoneInactiveLast7Days,
     IReadOnlyList<InstanceGroup> ByVersion,
     IReadOnlyList<InstanceGroup> ByOs,
-    IReadOnlyList<InstanceChangesDay> RecentDays);
+    IReadOnlyList<InstanceChangesDay> RecentDays,
+    int InactiveAfterMinutes);
 
 public sealed record InstanceStatusChange(DateTimeOffset At, string Status, string? Reason);
 

@@ -22,6 +22,7 @@ public sealed partial class StatsEndpoints(
     InstanceCensus census,
     TelemetryStorage storage,
     InstanceStatusLog statusLog,
+    InactivityIndex inactivity,
     Pseudonymizer pseudonymizer,
     ReportingCalendar calendar,
     TimeProvider time,
@@ -116,7 +117,7 @@ public sealed partial class StatsEndpoints(
             var recent = (await rollup.ReadAsync(lastComplete.AddDays(-6), lastComplete, cancellationToken))
                 .Select(f => new InstanceChangesDay(f.Day, f.NewInstances, f.InstancesGoneInactive))
                 .ToList();
-            var body = new InstancesResponse(now.AsOf, now.Active, now.Inactive, now.Active + now.Inactive, now.NewLast7Days, now.GoneInactiveLast7Days, now.ByVersion, now.ByOs, recent);
+            var body = new InstancesResponse(now.AsOf, now.Active, now.Inactive, now.Active + now.Inactive, now.NewLast7Days, now.GoneInactiveLast7Days, now.ByVersion, now.ByOs, recent, (int)inactivity.Threshold.TotalMinutes);
             return JsonResponse.Ok(body, ReadJsonContext.Default.InstancesResponse);
         }, cancellationToken);
     }

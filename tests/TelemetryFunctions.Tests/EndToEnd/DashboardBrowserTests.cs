@@ -212,7 +212,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         const string Installations = """
             {"from":"2026-11-01","to":"2026-11-03","reportingTimeZone":"UTC","today":"2026-11-04",
             "totals":{"started":2000,"succeeded":1999,"failed":1,"supportRequests":0,"successRate":0.9995},
-            "byOs":[{"value":"constructor","started":2000,"succeeded":1999,"failed":1,"successRate":0.9995}],"byVersion":[],"days":[]}
+            "byOs":[{"value":"constructor","started":2000,"succeeded":1999,"failed":1,"successRate":0.9995},{"value":"rounded","started":30000,"succeeded":29999,"failed":1,"successRate":1}],"byVersion":[],"days":[]}
             """;
         const string Instances = """
             {"asOf":"2026-11-04T10:00:00Z","active":10,"inactive":3,"total":13,"newLast7Days":1,"goneInactiveLast7Days":0,"byVersion":[
@@ -220,7 +220,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
             {"value":"constructor","active":2,"inactive":0,"total":2},{"value":"2.0.0","active":2,"inactive":1,"total":3},
             {"value":"__proto__","active":1,"inactive":0,"total":1},{"value":"2.0.0-rc.1","active":1,"inactive":1,"total":2},
             {"value":"1.10.0","active":2,"inactive":0,"total":2}],
-            "byOs":[{"value":"__proto__","active":10,"inactive":3,"total":13}],"recentDays":[]}
+            "byOs":[{"value":"__proto__","active":10,"inactive":3,"total":13}],"recentDays":[],"inactiveAfterMinutes":80}
             """;
         const string Problem = "The month's reports add up beyond what can be counted.";
         const string Usage = $$"""
@@ -278,6 +278,9 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Contains("2026-11-02 · __proto__: 4 instances (80.0%)", dayTotals);
         Assert.DoesNotContain("NaN", await page.Locator("main").InnerHTMLAsync(), StringComparison.Ordinal);
 
+        // The note under the instances chart states the deployment's own inactivity threshold.
+        Assert.Equal("1 hour 20 minutes", await page.Locator("#inactive-after").TextContentAsync());
+
         // Instances by version, newest first: a pre-release after its release, what is not a version after every version.
         Assert.Equal(
             ["2.0.0", "2.0.0-rc.1", "1.10.0", "1.9.0", "__proto__", "constructor", "other"],
@@ -290,7 +293,10 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(0.9995, await FigureAsync<double>(page, "success-rate"));
         Assert.Equal("99.9%", await page.Locator("[data-figure='success-rate'] .value").TextContentAsync());
         Assert.Equal(["100.0%", "99.9%", "0.1%", "0.0%"], (await page.Locator("#chart-funnel table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))")).Select(r => r[2]));
-        Assert.Equal([["constructor", "2,000", "1,999", "1", "99.9%"]], await page.Locator("#chart-success-os table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
+        // The API rounds 29,999 of 30,000 to a rate of 1: with a failure among them it still reads 99.9%.
+        Assert.Equal(
+            [["constructor", "2,000", "1,999", "1", "99.9%"], ["rounded", "30,000", "29,999", "1", "99.9%"]],
+            await page.Locator("#chart-success-os table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));
 
         // Usage: an entitlement of 0 makes all usage overage; a figure beyond 2^53 is flagged, not altered; the problem is in the table.
         const string TooLarge = "≥ 9,007,199,254,740,992 (too large to show exactly)";

@@ -10,13 +10,15 @@ export const formatNumber = (n) => (n === null || n === undefined ? '–' : Numb
 /**
  * A rate as a percentage with one decimal. Rounding would show a rate just under 1 (0.9995: an installation in
  * two thousand failed) as "100.0%", so 100% is shown only for exactly 1 and anything under it at most "99.9%".
+ * The API rounds rates to four decimals, so 29,999 of 30,000 arrives as 1: pass { incomplete: succeeded < started }
+ * where the counts are known, and it shows as "99.9%" too.
  */
-export const formatPercent = (r) => {
+export const formatPercent = (r, { incomplete = r < 1 } = {}) => {
   if (r === null || r === undefined) {
     return '–';
   }
   const text = (r * 100).toFixed(1);
-  return `${r < 1 && text === '100.0' ? '99.9' : text}%`;
+  return `${incomplete && text === '100.0' ? '99.9' : text}%`;
 };
 
 function el(name, attributes = {}, parent = null) {

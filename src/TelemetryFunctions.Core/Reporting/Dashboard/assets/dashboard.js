@@ -302,7 +302,7 @@ function renderHeadlines({ active, installations, previousInstallations, instanc
       'success-rate',
       'Installation success · range',
       installations.totals.successRate,
-      formatPercent(installations.totals.successRate),
+      formatPercent(installations.totals.successRate, { incomplete: installations.totals.succeeded < installations.totals.started }),
       change(installations.totals.successRate, previousInstallations.totals.successRate, { against: 'the period before', points: true }),
       `${formatNumber(installations.totals.succeeded)} of ${formatNumber(installations.totals.started)} started`),
   );
@@ -349,8 +349,21 @@ function topWithOther(groups, count) {
   return top;
 }
 
+/** A silence in minutes as the note under the instances chart says it: "6½ hours", "2 hours", "45 minutes", "1 hour 20 minutes". */
+function formatSilence(minutes) {
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  if (rest === 0) return `${hours} hour${hours === 1 ? '' : 's'}`;
+  if (rest === 30) return `${hours}½ hours`;
+  return `${hours} hour${hours === 1 ? '' : 's'} ${rest} minute${rest === 1 ? '' : 's'}`;
+}
+
 function renderInstances({ instances }) {
   const root = section('chart-instances');
+  if (Number.isInteger(instances.inactiveAfterMinutes) && instances.inactiveAfterMinutes > 0) {
+    document.getElementById('inactive-after').textContent = formatSilence(instances.inactiveAfterMinutes);
+  }
   if (instances.total === 0) {
     emptyChart(root, 'No instance has been seen yet. Instances are counted from events that carry properties.instanceId (a heartbeat every few hours keeps one active).');
     return;
@@ -453,14 +466,14 @@ function renderSuccessByOs({ installations }) {
       rows: groups.map((g) => ({
         label: g.value,
         segments: [{ name: 'success rate', value: Math.min(1, g.successRate ?? 0), color: (g.successRate ?? 0) >= 0.9 ? PALETTE[1] : (g.successRate ?? 0) >= 0.7 ? '#d97706' : '#dc2626' }],
-        note: `${formatPercent(g.successRate)} (${formatNumber(g.succeeded)} of ${formatNumber(g.started)})`,
+        note: `${formatPercent(g.successRate, { incomplete: g.succeeded < g.started })} (${formatNumber(g.succeeded)} of ${formatNumber(g.started)})`,
       })),
       label: 'Installation success rate by OS',
       format: formatPercent,
       max: 1,
       width: HALF,
     }),
-    numbersTable('Installations by OS', ['OS', 'Started', 'Succeeded', 'Failed', 'Success rate'], installations.byOs.map((g) => [g.value, formatNumber(g.started), formatNumber(g.succeeded), formatNumber(g.failed), formatPercent(g.successRate)])),
+    numbersTable('Installations by OS', ['OS', 'Started', 'Succeeded', 'Failed', 'Success rate'], installations.byOs.map((g) => [g.value, formatNumber(g.started), formatNumber(g.succeeded), formatNumber(g.failed), formatPercent(g.successRate, { incomplete: g.succeeded < g.started })])),
   );
 }
 
