@@ -425,13 +425,18 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         return [.. array.Select(r => r?.GetValue<string>() ?? "")];
     }
 
+    private static readonly string[] OverlapColumns =
+        ["PartitionKey", "RowKey", "InstallationKey", "InstallationId", "Status", "ContentHash", "PeriodStart", "PeriodEnd", "Blob", "ProcessedAt", "Reasons", "Claim", "FailedAt", "RowsDeleted"];
+
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
         // By the id ignoring case, not the stored key: a record claimed before installation ids were compared ignoring
         // case has the hash of the id as written, which may be in any case. The customer and the period narrow the query.
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
-        await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        // Only the columns that say whose period it is and the reason needs, not the figures: a customer with many
+        // installations has many records overlapping a month, read on every claim.
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: OverlapColumns, cancellationToken: cancellationToken))
         {
             var sameInstallation = row.GetString("InstallationKey") == installationKey
                 || (row.GetString("InstallationId") is { Length: > 0 } id && UsageReportKeys.Installation(id) == installationKey);
