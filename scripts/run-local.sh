@@ -95,7 +95,9 @@ trap cleanup INT TERM HUP EXIT
 # What answers on an emulator port: "azurite" (its blob, queue or table service says so), "other" or "free".
 emulator_port() {
   port_open "$1" || { echo free; return; }
-  if curl -s -m 3 -o /dev/null -D - "http://127.0.0.1:$1/devstoreaccount1" 2>/dev/null | grep -qi '^server: *azurite'; then
+  local headers
+  headers=$(curl -s -m 3 -o /dev/null -D - "http://127.0.0.1:$1/devstoreaccount1" 2>/dev/null || true)
+  if grep -qi '^server: *azurite' <<<"$headers"; then
     echo azurite
   else
     echo other
