@@ -141,15 +141,27 @@ public sealed partial class InstanceRegistry(
         var current = _cache.TryGetValue(observation.InstanceKey, out var kept) ? kept.Record : null;
         var fresh = current is not null && Fresh(observation.InstanceKey) is not null;
         var lastStatus = 0;
+
+        // The silence this call recorded (inactive at Silence, active again at Reactivated) before a write that then
+        // lost to another writer's: kept, or withdrawn, once the row as that writer left it is read.
+        (DateTimeOffset Silence, DateTimeOffset Reactivated)? recorded = null;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             try
             {
+                var readNow = false;
                 if (current is null)
                 {
                     var response = await table.GetEntityIfExistsAsync<TableEntity>(PartitionKeyOf(observation.InstanceKey), observation.InstanceKey, cancellationToken: cancellationToken);
                     current = response.HasValue ? FromEntity(response.Value!) : null;
                     fresh = true;
+                    readNow = true;
+                }
+
+                if (recorded is { } earlier)
+                {
+                    await SettleRecordedSilenceAsync(observation.InstanceKey, current, earlier, cancellationToken);
+                    recorded = null;
                 }
 
                 if (current is null)
@@ -185,6 +197,14 @@ public sealed partial class InstanceRegistry(
                     : (DateTimeOffset?)null;
                 if (unrecordedSilence is not null)
                 {
+                    if (!readNow)
+                    {
+                        // Judged on a kept row, which another host may have moved on since: a silence is recorded only
+                        // as storage holds the row now.
+                        current = null;
+                        continue;
+                    }
+
                     updated = updated with { StatusChangedAt = observation.ReceivedAt };
                 }
 
@@ -221,6 +241,11 @@ public sealed partial class InstanceRegistry(
                     await statusLog.RecordAsync(updated.InstanceKey, Active, updated.StatusChangedAt, "reactivated", cancellationToken);
                 }
 
+                if (unrecordedSilence is { } silence)
+                {
+                    recorded = (silence, updated.StatusChangedAt);
+                }
+
                 var written = await table.UpdateEntityAsync(ToEntity(updated), current.ETag, TableUpdateMode.Replace, cancellationToken);
                 Remember(updated with { ETag = written.Headers.ETag ?? default });
                 if (disproved is { } withdrawn)
@@ -246,6 +271,35 @@ public sealed partial class InstanceRegistry(
         }
 
         throw new StorageContentionException($"The instance row could not be updated after {MaxAttempts} attempts (last status {lastStatus}).");
+    }
+
+    /// <summary>
+    /// After a write that recorded a silence lost to another writer's: what the row now says decides whether the entries
+    /// stay. A sweep that made it inactive at the same moment recorded the same inactivity, and the reactivation is
+    /// recorded again with this write. A request that ended the same silence first recorded the same inactivity and its
+    /// own reactivation, so only this call's reactivation goes. Otherwise the silence was not what this call saw (a
+    /// heartbeat received before the deadline got its write in first, or the instance was erased): both go, and the
+    /// next attempt records the silence the row shows, if any.
+    /// </summary>
+    private async Task SettleRecordedSilenceAsync(string instanceKey, InstanceRecord? now, (DateTimeOffset Silence, DateTimeOffset Reactivated) recorded, CancellationToken cancellationToken)
+    {
+        if (now is { Status: Inactive } && now.StatusChangedAt == recorded.Silence)
+        {
+            return;
+        }
+
+        if (now is { Status: Active } && now.StatusChangedAt > recorded.Silence)
+        {
+            if (now.StatusChangedAt != recorded.Reactivated)
+            {
+                await statusLog.RemoveAsync(instanceKey, Active, recorded.Reactivated, cancellationToken);
+            }
+
+            return;
+        }
+
+        await statusLog.RemoveAsync(instanceKey, Active, recorded.Reactivated, cancellationToken);
+        await statusLog.RetractInactiveAsync(instanceKey, recorded.Silence, cancellationToken);
     }
 
     /// <summary>The kept row of <paramref name="instanceKey"/> if it was read or written less than <c>InstanceRefreshInterval</c> ago.</summary>

@@ -55,6 +55,13 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
         await TableBatchWriter.DeleteIfExistsAsync(table, instanceKey, RowKey(at, InstanceRegistry.Inactive), cancellationToken);
     }
 
+    /// <summary>Deletes one history entry (a reactivation recorded by a write that then lost); harmless if it is not there.</summary>
+    public async Task RemoveAsync(string instanceKey, string status, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
+        await TableBatchWriter.DeleteIfExistsAsync(table, instanceKey, RowKey(at, status), cancellationToken);
+    }
+
     /// <summary>When the instance last became active before <paramref name="before"/>, by its history; null if the history does not say.</summary>
     public async Task<DateTimeOffset?> ActiveSinceAsync(string instanceKey, DateTimeOffset before, CancellationToken cancellationToken)
     {

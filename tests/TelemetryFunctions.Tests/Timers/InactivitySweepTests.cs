@@ -210,6 +210,49 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_host_whose_kept_row_is_older_than_what_another_host_wrote_records_no_silence_the_stored_row_does_not_show()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await ObserveAsync(host, "inst-two-hosts", T0);
+
+        // Another host has since recorded heartbeats up to 6 h: this host still keeps the row as of 0 h.
+        var instances = host.Tables.Table(TableNames.Instances);
+        var key = KeyOf(host, "inst-two-hosts");
+        var stored = (await instances.GetEntityAsync<TableEntity>(InstanceRegistry.PartitionKeyOf(key), key, cancellationToken: TestContext.Current.CancellationToken)).Value;
+        stored["LastSeen"] = T0.AddHours(6);
+        await instances.UpdateEntityAsync(stored, stored.ETag, TableUpdateMode.Replace, TestContext.Current.CancellationToken);
+
+        time.SetUtcNow(T0.AddHours(7));
+        await ObserveAsync(host, "inst-two-hosts", T0.AddHours(7));
+
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-two-hosts"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+        Assert.Equal(T0.AddHours(7), (await InstanceAsync(host, "inst-two-hosts")).LastSeen);
+    }
+
+    [Fact]
+    public async Task A_silence_recorded_by_a_write_that_loses_to_a_heartbeat_received_before_the_deadline_is_withdrawn()
+    {
+        var time = new FakeTimeProvider(T0);
+        var otherWriteFirst = new BeforeRequestPolicy(IsConditionalInstanceUpdate);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: otherWriteFirst);
+        await HeartbeatAsync(host, "inst-lost-write");
+        time.SetUtcNow(T0.AddHours(7));
+
+        // Received at 7 h, it finds the instance silent since 6 h 30 and records that; just before its row write, a
+        // heartbeat received at 6 h (so the instance never was silent for longer than the limit) gets its write in.
+        otherWriteFirst.Arm(() => ObserveAsync(host, "inst-lost-write", T0.AddHours(6)));
+        await ObserveAsync(host, "inst-lost-write", T0.AddHours(7));
+
+        Assert.True(otherWriteFirst.Fired);
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-lost-write"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+        var instance = await InstanceAsync(host, "inst-lost-write");
+        Assert.Equal((InstanceRegistry.Active, T0, T0.AddHours(7)), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+    }
+
+    [Fact]
     public async Task A_heartbeat_ending_a_silence_while_the_sweep_records_it_leaves_the_history_an_on_time_sweep_leaves()
     {
         var time = new FakeTimeProvider(T0);
