@@ -142,9 +142,9 @@ public sealed partial class InstanceRegistry(
         var fresh = current is not null && Fresh(observation.InstanceKey) is not null;
         var lastStatus = 0;
 
-        // The silence this call recorded (inactive at Silence, active again at Reactivated) before a write that then
-        // lost to another writer's: kept, or withdrawn, once the row as that writer left it is read.
-        (DateTimeOffset Silence, DateTimeOffset Reactivated)? recorded = null;
+        // What this call recorded before a row write that then lost to another writer's (a reactivation, and the silence
+        // before it when no sweep had recorded that): kept, or withdrawn, once the row as that writer left it is read.
+        (DateTimeOffset? Silence, DateTimeOffset Reactivated)? recorded = null;
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             try
@@ -160,7 +160,7 @@ public sealed partial class InstanceRegistry(
 
                 if (recorded is { } earlier)
                 {
-                    await SettleRecordedSilenceAsync(observation.InstanceKey, current, earlier, cancellationToken);
+                    await SettleRecordedAsync(observation.InstanceKey, current, earlier, cancellationToken);
                     recorded = null;
                 }
 
@@ -239,11 +239,7 @@ public sealed partial class InstanceRegistry(
                 if ((current.Status != Active && updated.Status == Active && disproved is null) || unrecordedSilence is not null)
                 {
                     await statusLog.RecordAsync(updated.InstanceKey, Active, updated.StatusChangedAt, "reactivated", cancellationToken);
-                }
-
-                if (unrecordedSilence is { } silence)
-                {
-                    recorded = (silence, updated.StatusChangedAt);
+                    recorded = (unrecordedSilence, updated.StatusChangedAt);
                 }
 
                 var written = await table.UpdateEntityAsync(ToEntity(updated), current.ETag, TableUpdateMode.Replace, cancellationToken);
@@ -274,32 +270,27 @@ public sealed partial class InstanceRegistry(
     }
 
     /// <summary>
-    /// After a write that recorded a silence lost to another writer's: what the row now says decides whether the entries
-    /// stay. A sweep that made it inactive at the same moment recorded the same inactivity, and the reactivation is
-    /// recorded again with this write. A request that ended the same silence first recorded the same inactivity and its
-    /// own reactivation, so only this call's reactivation goes. Otherwise the silence was not what this call saw (a
-    /// heartbeat received before the deadline got its write in first, or the instance was erased): both go, and the
-    /// next attempt records the silence the row shows, if any.
+    /// After a row write that lost to another writer's, what this call recorded before it stays only as far as the row now
+    /// confirms it. Its reactivation stays if the row is active since that very moment; otherwise it goes (the next
+    /// attempt records it again if it still applies; another request's reactivation after the same silence stands
+    /// instead). The silence before it stays if the row shows it: inactive since that moment (a sweep recorded the same),
+    /// or active since a later one (another request ended the same silence first). Otherwise the silence was not what
+    /// this call saw (a heartbeat received before the deadline got its write in first, or the instance was erased) and it
+    /// is withdrawn; the next attempt records the silence the row shows, if any.
     /// </summary>
-    private async Task SettleRecordedSilenceAsync(string instanceKey, InstanceRecord? now, (DateTimeOffset Silence, DateTimeOffset Reactivated) recorded, CancellationToken cancellationToken)
+    private async Task SettleRecordedAsync(string instanceKey, InstanceRecord? now, (DateTimeOffset? Silence, DateTimeOffset Reactivated) recorded, CancellationToken cancellationToken)
     {
-        if (now is { Status: Inactive } && now.StatusChangedAt == recorded.Silence)
+        if (now is not { Status: Active } || now.StatusChangedAt != recorded.Reactivated)
         {
-            return;
+            await statusLog.RemoveAsync(instanceKey, Active, recorded.Reactivated, cancellationToken);
         }
 
-        if (now is { Status: Active } && now.StatusChangedAt > recorded.Silence)
+        if (recorded.Silence is { } silence
+            && !(now is { Status: Inactive } && now.StatusChangedAt == silence)
+            && !(now is { Status: Active } && now.StatusChangedAt > silence))
         {
-            if (now.StatusChangedAt != recorded.Reactivated)
-            {
-                await statusLog.RemoveAsync(instanceKey, Active, recorded.Reactivated, cancellationToken);
-            }
-
-            return;
+            await statusLog.RetractInactiveAsync(instanceKey, silence, cancellationToken);
         }
-
-        await statusLog.RemoveAsync(instanceKey, Active, recorded.Reactivated, cancellationToken);
-        await statusLog.RetractInactiveAsync(instanceKey, recorded.Silence, cancellationToken);
     }
 
     /// <summary>The kept row of <paramref name="instanceKey"/> if it was read or written less than <c>InstanceRefreshInterval</c> ago.</summary>

@@ -293,7 +293,8 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(0.9995, await FigureAsync<double>(page, "success-rate"));
         Assert.Equal("99.9%", await page.Locator("[data-figure='success-rate'] .value").TextContentAsync());
         Assert.Equal(["100.0%", "99.9%", "0.1%", "0.0%"], (await page.Locator("#chart-funnel table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))")).Select(r => r[2]));
-        // The API rounds 29,999 of 30,000 to a rate of 1: with a failure among them it still reads 99.9%.
+        // The API rounds 29,999 of 30,000 to a rate of 1: with a failure among them it still reads 99.9%, on hover too.
+        Assert.Contains("rounded · success rate: 99.9%", await page.Locator("#chart-success-os svg rect.bar").EvaluateAllAsync<string[]>("bars => bars.map(b => b.dataset.tip)"));
         Assert.Equal(
             [["constructor", "2,000", "1,999", "1", "99.9%"], ["rounded", "30,000", "29,999", "1", "99.9%"]],
             await page.Locator("#chart-success-os table tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent))"));

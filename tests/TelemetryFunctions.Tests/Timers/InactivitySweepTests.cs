@@ -253,6 +253,29 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Two_heartbeats_reactivating_an_inactive_instance_at_once_leave_one_reactivation_in_its_history()
+    {
+        var time = new FakeTimeProvider(T0);
+        var otherWriteFirst = new BeforeRequestPolicy(IsConditionalInstanceUpdate);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: otherWriteFirst);
+        await HeartbeatAsync(host, "inst-twice-back");
+        time.SetUtcNow(T0.AddHours(8));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+
+        // Both read the inactive row and record their reactivation; the one received at 9 h 01 writes the row first.
+        time.SetUtcNow(T0.AddHours(9.1));
+        otherWriteFirst.Arm(() => ObserveAsync(host, "inst-twice-back", T0.AddHours(9).AddMinutes(1)));
+        await ObserveAsync(host, "inst-twice-back", T0.AddHours(9));
+
+        Assert.True(otherWriteFirst.Fired);
+        Assert.Equal(
+            [$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(9).AddMinutes(1):O}"],
+            await HistoryAsync(host, "inst-twice-back"));
+        var instance = await InstanceAsync(host, "inst-twice-back");
+        Assert.Equal((InstanceRegistry.Active, T0.AddHours(9).AddMinutes(1)), (instance.Status, instance.StatusChangedAt));
+    }
+
+    [Fact]
     public async Task A_heartbeat_ending_a_silence_while_the_sweep_records_it_leaves_the_history_an_on_time_sweep_leaves()
     {
         var time = new FakeTimeProvider(T0);

@@ -465,7 +465,12 @@ function renderSuccessByOs({ installations }) {
     horizontalBars({
       rows: groups.map((g) => ({
         label: g.value,
-        segments: [{ name: 'success rate', value: Math.min(1, g.successRate ?? 0), color: (g.successRate ?? 0) >= 0.9 ? PALETTE[1] : (g.successRate ?? 0) >= 0.7 ? '#d97706' : '#dc2626' }],
+        segments: [{
+          name: 'success rate',
+          value: Math.min(1, g.successRate ?? 0),
+          color: (g.successRate ?? 0) >= 0.9 ? PALETTE[1] : (g.successRate ?? 0) >= 0.7 ? '#d97706' : '#dc2626',
+          tip: `success rate: ${formatPercent(g.successRate, { incomplete: g.succeeded < g.started })}`,
+        }],
         note: `${formatPercent(g.successRate, { incomplete: g.succeeded < g.started })} (${formatNumber(g.succeeded)} of ${formatNumber(g.started)})`,
       })),
       label: 'Installation success rate by OS',
