@@ -153,7 +153,7 @@ public sealed partial class EventIngestor(
 
         if (!dryRun)
         {
-            var storedBefore = await rawEvents.FindStoredYesterdayAsync(accepted, cancellationToken);
+            var storedBefore = await rawEvents.FindStoredEarlierAsync(accepted, cancellationToken);
             if (storedBefore.Count > 0)
             {
                 var duplicates = accepted.Where(e => storedBefore.Contains(e.MessageKey)).ToHashSet(ReferenceEqualityComparer.Instance);

@@ -164,7 +164,7 @@ public sealed class EventPreparer
             return (null, $"Event {e.Index} is {payloadBytes} bytes once stored as JSON (characters outside the Basic Multilingual Plane take 12 bytes each); the limit for a stored event is {RawEventStore.MaxPayloadBytes} bytes.");
         }
 
-        var (rawDay, rawDayFromClientClock) = RawDayOf(e);
+        var (rawDay, earlierRawDays) = RawDayOf(e);
         var prepared = new PreparedEvent
         {
             Index = e.Index,
@@ -187,7 +187,7 @@ public sealed class EventPreparer
             SharingLevel = declared ?? _defaultLevel,
             ReceivedAt = e.ReceivedAt,
             Timestamp = e.Timestamp,
-            RawDayFromClientClock = rawDayFromClientClock,
+            EarlierRawDays = earlierRawDays,
             RawDay = rawDay,
             ActivityDay = _calendar.DayOf(e.Timestamp),
             Document = document,
@@ -198,18 +198,22 @@ public sealed class EventPreparer
     }
 
     /// <summary>
-    /// The UTC day of the raw-event partition. The client's own timestamp is stable across retries (the corrected one
-    /// moves with each attempt's <c>sentAt</c> and receive time), so a retry lands in the same partition and is
-    /// rewritten in place. A clock so wrong that its day falls outside the accepted window (a device set to 2019 or
-    /// 2099, whose events skew correction still accepts) would put the row where retention deletes it at once or
-    /// never: such events, and events without a timestamp, use the receive day instead.
+    /// The UTC day of the raw-event partition, and the other days an earlier attempt of the same event may have used.
+    /// The client's own timestamp is stable across retries (the corrected one moves with each attempt's <c>sentAt</c> and
+    /// receive time), so a retry lands in the same partition and is rewritten in place. A clock so wrong that its day
+    /// falls outside the accepted window (a device set to 2019 or 2099, whose events skew correction still accepts)
+    /// would put the row where retention deletes it at once or never: such events, and events without a timestamp, use
+    /// the receive day instead. Since that window moves with the receive time, an event near its edge can be filed under
+    /// its client day on one attempt and under a receive day on a retry (or the other way round): those days are
+    /// returned as earlier days, which the ingestor looks in before storing, so the retry is stored once.
     /// </summary>
-    private (DateOnly Day, bool FromClientClock) RawDayOf(IncomingEvent e)
+    private (DateOnly Day, IReadOnlyList<DateOnly> EarlierDays) RawDayOf(IncomingEvent e)
     {
         var received = DateOnly.FromDateTime(e.ReceivedAt.UtcDateTime);
         if (e.ClientTimestamp is not { } client)
         {
-            return (received, false);
+            // A retry after midnight lands a day later.
+            return (received, [received.AddDays(-1)]);
         }
 
         var day = DateOnly.FromDateTime(client.UtcDateTime);
@@ -223,10 +227,14 @@ public sealed class EventPreparer
         var latest = DateOnly.FromDateTime((earliestOfTimes + _maxFutureSkew).UtcDateTime).AddDays(1);
         if (day >= earliest && day <= latest)
         {
-            return (day, true);
+            // A clock more than a day ahead: an earlier attempt, received when the window ended sooner, may have used its
+            // receive day (or, after midnight, the day before).
+            return day > received.AddDays(1) ? (day, [received, received.AddDays(-1)]) : (day, []);
         }
 
-        return (received <= latest ? received : DateOnly.FromDateTime(e.Timestamp.UtcDateTime), false);
+        // Outside the window now: an earlier attempt may have had the client's day inside it, or used another receive day.
+        var fallback = received <= latest ? received : DateOnly.FromDateTime(e.Timestamp.UtcDateTime);
+        return (fallback, new[] { fallback.AddDays(-1), day, received, received.AddDays(-1) }.Where(d => d != fallback).Distinct().ToList());
     }
 
     /// <summary>The pseudonymous key of an identifier, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>

@@ -48,8 +48,12 @@ public sealed record PreparedEvent
     public bool EnablesSharing => DeclaredSharingLevel is SharingLevel.Basic or SharingLevel.Advanced && !SharingLevelUnrecognized;
     public required DateTimeOffset ReceivedAt { get; init; }
     public required DateTimeOffset Timestamp { get; init; }
-    /// <summary>Whether <see cref="RawDay"/> is the client clock's day; if not, it is the receive day, and a retry may have landed the day before.</summary>
-    public required bool RawDayFromClientClock { get; init; }
+    /// <summary>
+    /// Other raw-event partitions an earlier attempt of this event may have used: the day before a receive day (a retry
+    /// after midnight), and where the client's clock is so far off that the day chosen depends on the receive time, the
+    /// days another attempt would have chosen. Empty for an event with a plausible client clock.
+    /// </summary>
+    public required IReadOnlyList<DateOnly> EarlierRawDays { get; init; }
 
     /// <summary>The UTC day of the raw-event partition: the client's own timestamp (stable across retries) when it is plausible, else the receive day.</summary>
     public required DateOnly RawDay { get; init; }

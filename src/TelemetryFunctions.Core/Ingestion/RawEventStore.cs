@@ -69,11 +69,15 @@ public sealed class RawEventStore(TelemetryStorage storage, TableBatchWriter bat
         return entity;
     }
 
-    /// <summary>Events partitioned by their receive day (no usable client timestamp) already stored in the previous day's partition by an earlier attempt.</summary>
-    public async Task<HashSet<string>> FindStoredYesterdayAsync(IEnumerable<PreparedEvent> events, CancellationToken cancellationToken)
+    /// <summary>
+    /// Events an earlier attempt already stored under another day's partition (<see cref="PreparedEvent.EarlierRawDays"/>:
+    /// a receive day before midnight, or the other day a far-off client clock put it under). One point read per day and
+    /// event, only for such events.
+    /// </summary>
+    public async Task<HashSet<string>> FindStoredEarlierAsync(IEnumerable<PreparedEvent> events, CancellationToken cancellationToken)
     {
         var found = new HashSet<string>(StringComparer.Ordinal);
-        var candidates = events.Where(e => !e.RawDayFromClientClock).ToList();
+        var candidates = events.Where(e => e.EarlierRawDays.Count > 0).ToList();
         if (candidates.Count == 0)
         {
             return found;
@@ -82,11 +86,15 @@ public sealed class RawEventStore(TelemetryStorage storage, TableBatchWriter bat
         var table = await storage.GetTableAsync(TableNames.RawEvents, cancellationToken);
         foreach (var e in candidates)
         {
-            var previous = PartitionKeyOf(e.RawDay.AddDays(-1), e.Source, e.MessageKey);
-            var existing = await table.GetEntityIfExistsAsync<TableEntity>(previous, e.MessageKey, select: ["RowKey"], cancellationToken);
-            if (existing.HasValue)
+            foreach (var day in e.EarlierRawDays)
             {
-                found.Add(e.MessageKey);
+                var partition = PartitionKeyOf(day, e.Source, e.MessageKey);
+                var existing = await table.GetEntityIfExistsAsync<TableEntity>(partition, e.MessageKey, select: ["RowKey"], cancellationToken);
+                if (existing.HasValue)
+                {
+                    found.Add(e.MessageKey);
+                    break;
+                }
             }
         }
 

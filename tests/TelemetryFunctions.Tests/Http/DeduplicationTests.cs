@@ -88,6 +88,35 @@ public sealed class DeduplicationTests(AzuriteFixture azurite)
         Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
     }
 
+    [Theory]
+    [InlineData(-2, 29, 12, 12.5)]
+    [InlineData(3, 0, 20, 8)]
+    [InlineData(-2, 28.9, 12, 30)]
+    [InlineData(1.5, 0, 23, 2)]
+    public async Task A_retry_from_a_client_whose_clock_is_days_off_is_stored_once_though_the_retry_files_it_under_another_day(double clockDays, double ageDays, int hour, double retryAfterHours)
+    {
+        // The event's day comes from the client's clock while it is plausible, and from the receive time when it is not;
+        // with a clock days off, which one applies changes between the attempt and its retry (the same body, resent).
+        var now = new DateTimeOffset(2026, 11, 20, hour, 0, 0, TimeSpan.Zero);
+        var time = new FakeTimeProvider(now);
+        await using var host = new LocalHostFactory(azurite, time);
+        var client = host.CreateSegmentClient();
+        var clock = now + TimeSpan.FromDays(clockDays);
+        var e = Segment.Track("Report Opened", messageId: $"skewed-{clockDays}-{ageDays}");
+        e["originalTimestamp"] = (clock - TimeSpan.FromDays(ageDays)).ToString("O");
+        var batch = Segment.Batch(e);
+        batch["sentAt"] = clock.ToString("O");
+
+        var first = await Segment.ReadJsonAsync(await client.PostAsync("/v1/batch", Segment.Json(batch.ToJsonString()), TestContext.Current.CancellationToken));
+        time.Advance(TimeSpan.FromHours(retryAfterHours));
+        var retry = await Segment.ReadJsonAsync(await client.PostAsync("/v1/batch", Segment.Json(batch.ToJsonString()), TestContext.Current.CancellationToken));
+
+        // The retry is answered as accepted (rewritten in place) or as a duplicate (found under another day), never stored twice.
+        Assert.Equal(1, first.GetProperty("accepted").GetInt32());
+        Assert.Equal(1, retry.GetProperty("accepted").GetInt32() + retry.GetProperty("duplicates").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
     [Fact]
     public async Task The_same_messageId_from_two_sources_is_two_events()
     {
