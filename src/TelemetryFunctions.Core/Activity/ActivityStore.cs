@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using Azure.Data.Tables;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Storage;
 
@@ -16,10 +18,18 @@ namespace TelemetryFunctions.Activity;
 /// <c>n_{installation}</c> installation flags: SupportRequested, merged here on the day of the request;
 /// Started/Succeeded/Failed, written by <see cref="Installations.InstallationRecorder"/> on the installation's start day.
 /// </remarks>
-public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter batches, DirtyDays dirtyDays)
+public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter batches, DirtyDays dirtyDays, TimeProvider time, IOptions<TelemetryOptions> options)
 {
     private const int MaxRemembered = 500_000;
-    private readonly ConcurrentDictionary<string, byte> _marked = new(StringComparer.Ordinal);
+
+    /// <summary>The marks this host wrote, and when: one is not written again for <see cref="_memory"/> after.</summary>
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _marked = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// As long as the opt-out list is cached (<c>SuppressionRefreshInterval</c>): a subject erased by another host and
+    /// back (sharing enabled again) is marked again within that time, as the host's other knowledge of it is renewed.
+    /// </summary>
+    private readonly TimeSpan _memory = options.Value.Ingestion.SuppressionRefreshInterval;
 
     public const string UserPrefix = "u_";
 
@@ -67,7 +77,8 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
 
     public async Task MarkAsync(IReadOnlyList<PreparedEvent> events, CancellationToken cancellationToken)
     {
-        var pending = PlanMarks(events).Where(r => !_marked.ContainsKey(Remembered(r))).ToList();
+        var now = time.GetUtcNow();
+        var pending = PlanMarks(events).Where(r => !(_marked.TryGetValue(Remembered(r), out var at) && now - at < _memory)).ToList();
         if (pending.Count == 0)
         {
             return;
@@ -84,7 +95,7 @@ public sealed class ActivityStore(TelemetryStorage storage, TableBatchWriter bat
 
         foreach (var row in pending)
         {
-            _marked.TryAdd(Remembered(row), 0);
+            _marked[Remembered(row)] = now;
         }
     }
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Azure.Core;
 using Azure.Core.Pipeline;
 using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Activity;
 using TelemetryFunctions.Instances;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -40,6 +41,37 @@ public sealed class SharingLevelAcrossHostsTests(AzuriteFixture azurite)
         var features = (await a.Tables.RowsAsync(TableNames.RawEvents)).Where(r => r.GetString("Event") == "Report Exported").ToList();
         Assert.Equal("Advanced", Assert.Single(features).GetString("SharingLevel"));
         Assert.Equal("basic", Assert.Single(await a.Tables.RowsAsync(TableNames.Instances)).GetString("SharingLevel"));
+    }
+
+    [Fact]
+    public async Task A_user_erased_by_another_host_and_back_is_marked_active_again_by_a_host_that_marked_them_before()
+    {
+        var now = new DateTimeOffset(2026, 11, 20, 10, 0, 0, TimeSpan.Zero);
+        var time = new FakeTimeProvider(now);
+        await using var a = new LocalHostFactory(azurite, time);
+        await using var b = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = a.TablePrefix });
+        var ct = TestContext.Current.CancellationToken;
+        async Task<bool> MarkedAsync() => (await a.Tables.RowsAsync(TableNames.Activity)).Any(r => r.RowKey.StartsWith(ActivityStore.UserPrefix, StringComparison.Ordinal));
+
+        // Host A marks the user active; host B erases them (sharing disabled), then they enable sharing again.
+        Assert.Equal(HttpStatusCode.OK, (await a.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "u-back", timestamp: now)), ct)).StatusCode);
+        Assert.True(await MarkedAsync());
+        time.Advance(TimeSpan.FromMinutes(1));
+        var disable = Segment.Track("Clicked", userId: "u-back", timestamp: time.GetUtcNow());
+        disable["context"] = new JsonObject { ["sharingLevel"] = "disabled" };
+        Assert.Equal(HttpStatusCode.OK, (await b.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(disable), ct)).StatusCode);
+        Assert.False(await MarkedAsync());
+        time.Advance(TimeSpan.FromMinutes(1));
+        var enable = Segment.Track("Instance Active", userId: "u-back", timestamp: time.GetUtcNow());
+        enable["context"] = new JsonObject { ["sharingLevel"] = "advanced" };
+        Assert.Equal(1, (await Segment.ReadJsonAsync(await b.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(enable), ct))).GetProperty("accepted").GetInt32());
+
+        // The same day, host A accepts their next usage event: it marks them active again.
+        time.Advance(TimeSpan.FromMinutes(2));
+        var used = await Segment.ReadJsonAsync(await a.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "u-back", timestamp: time.GetUtcNow())), ct));
+
+        Assert.Equal(1, used.GetProperty("accepted").GetInt32());
+        Assert.True(await MarkedAsync());
     }
 
     [Fact]

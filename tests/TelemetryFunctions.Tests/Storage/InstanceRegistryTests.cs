@@ -24,7 +24,7 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
         });
         var storage = new TelemetryStorage(options, new StorageRequestCounter(), []);
         var calendar = new ReportingCalendar(options);
-        var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage, new TableBatchWriter(NullLogger<TableBatchWriter>.Instance), new DirtyDays(storage, calendar, TimeProvider.System)), calendar);
+        var statusLog = new InstanceStatusLog(storage, new ActivityStore(storage, new TableBatchWriter(NullLogger<TableBatchWriter>.Instance), new DirtyDays(storage, calendar, TimeProvider.System), TimeProvider.System, Options.Create(new TelemetryOptions())), calendar);
         return (
             () => new InstanceRegistry(storage, new InactivityIndex(storage, options), statusLog, options, TimeProvider.System, NullLogger<InstanceRegistry>.Instance),
             new StorageProbe(azurite.ConnectionString, prefix));
