@@ -140,7 +140,11 @@ else
   setsid node_modules/.bin/azurite "${azurite_args[@]}" >"$azurite_log" 2>&1 &
   azurite_pid=$!
   for _ in $(seq 1 100); do port_open 10002 && break; running "$azurite_pid" || break; sleep 0.2; done
-  port_open 10002 && running "$azurite_pid" || { echo "error: Azurite did not start:" >&2; cat "$azurite_log" >&2; exit 1; }
+  if ! port_open 10002 || ! running "$azurite_pid"; then
+    echo "error: Azurite did not start:" >&2
+    cat "$azurite_log" >&2
+    exit 1
+  fi
 fi
 
 echo "==> Starting the local host"
@@ -151,8 +155,10 @@ for _ in $(seq 1 150); do
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.2
 done
-running "$host_pid" && curl -fsS "http://127.0.0.1:$port/health" >/dev/null \
-  || { echo "error: the local host did not start (see its output above)." >&2; exit 1; }
+if ! running "$host_pid" || ! curl -fsS "http://127.0.0.1:$port/health" >/dev/null; then
+  echo "error: the local host did not start (see its output above)." >&2
+  exit 1
+fi
 
 cat <<INFO
 
