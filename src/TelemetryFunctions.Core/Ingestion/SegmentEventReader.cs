@@ -11,6 +11,9 @@ namespace TelemetryFunctions.Ingestion;
 /// </summary>
 internal sealed class SegmentEventReader(IngestionOptions limits)
 {
+    /// <summary>The end of the flag of a timestamp that is not ISO 8601 and was left out (another one dated the event, or, for sentAt, no skew correction was made).</summary>
+    private const string IgnoredTimestamp = "ignored";
+
     private static readonly HashSet<string> NonIdentifiers = new(StringComparer.OrdinalIgnoreCase)
     {
         "null", "undefined", "0", "nil", "none", "nan",
@@ -172,6 +175,18 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         }
 
         var eventTime = originalTimestamp ?? clientTimestamp;
+        if (eventTime is null)
+        {
+            // Neither gave the event's time: an unreadable one was replaced by the server's.
+            for (var i = 0; i < flags.Count; i++)
+            {
+                if (!flags[i].StartsWith("sentAt ", StringComparison.Ordinal) && flags[i].EndsWith(IgnoredTimestamp, StringComparison.Ordinal))
+                {
+                    flags[i] = flags[i][..^IgnoredTimestamp.Length] + "server time used";
+                }
+            }
+        }
+
         var sent = sentAt ?? batchSentAt;
         var corrected = EventTimestamps.Correct(receivedAt, sent, eventTime);
         if (corrected < receivedAt - limits.MaxEventAge)
@@ -341,7 +356,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
                 error = $"{Field(path, name)} is outside the years 1601-9999.";
                 return false;
             default:
-                flags.Add($"{name} is not ISO 8601; server time used");
+                flags.Add($"{name} is not ISO 8601; {IgnoredTimestamp}");
                 return true;
         }
     }

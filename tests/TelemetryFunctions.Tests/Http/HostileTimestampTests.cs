@@ -42,6 +42,23 @@ public sealed class HostileTimestampTests(AzuriteFixture azurite)
         Assert.Contains("timestamp is not ISO 8601; server time used", flags);
     }
 
+    [Fact]
+    public async Task A_non_iso_original_timestamp_beside_a_valid_timestamp_is_flagged_as_ignored_and_the_timestamp_dates_the_event()
+    {
+        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now));
+        var e = TrackAt(Iso(Now.AddDays(-2)));
+        e["originalTimestamp"] = "yesterday";
+
+        var answer = await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e);
+
+        Hostile.AssertAccepted(answer, 1);
+        var row = Assert.Single(await Hostile.RawEventsAsync(host));
+        Assert.Equal(Now.AddDays(-2), row.GetDateTimeOffset("EventTime"));
+        var flags = Hostile.Payload(row)["flags"]!.AsArray().Select(f => f!.GetValue<string>()).ToList();
+        Assert.Contains("originalTimestamp is not ISO 8601; ignored", flags);
+        Assert.DoesNotContain(flags, f => f.Contains("server time used", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData(24 * 60 * 60)]
     [InlineData(60)]
