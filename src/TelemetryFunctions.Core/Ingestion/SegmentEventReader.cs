@@ -11,9 +11,6 @@ namespace TelemetryFunctions.Ingestion;
 /// </summary>
 internal sealed class SegmentEventReader(IngestionOptions limits)
 {
-    /// <summary>The end of the flag of a timestamp that is not ISO 8601 and was left out (another one dated the event, or, for sentAt, no skew correction was made).</summary>
-    private const string IgnoredTimestamp = "ignored";
-
     private static readonly HashSet<string> NonIdentifiers = new(StringComparer.OrdinalIgnoreCase)
     {
         "null", "undefined", "0", "nil", "none", "nan",
@@ -167,25 +164,18 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         }
 
         var flags = new List<string>();
-        if (!TryGetTimestamp(element, "originalTimestamp", path, flags, out var originalTimestamp, out error)
-            || !TryGetTimestamp(element, "timestamp", path, flags, out var clientTimestamp, out error)
-            || !TryGetTimestamp(element, "sentAt", path, flags, out var sentAt, out error))
+        var notIso = new List<string>();
+        if (!TryGetTimestamp(element, "originalTimestamp", path, notIso, out var originalTimestamp, out error)
+            || !TryGetTimestamp(element, "timestamp", path, notIso, out var clientTimestamp, out error)
+            || !TryGetTimestamp(element, "sentAt", path, notIso, out var sentAt, out error))
         {
             return (null, Reject(error!));
         }
 
         var eventTime = originalTimestamp ?? clientTimestamp;
-        if (eventTime is null)
-        {
-            // Neither gave the event's time: an unreadable one was replaced by the server's.
-            for (var i = 0; i < flags.Count; i++)
-            {
-                if (!flags[i].StartsWith("sentAt ", StringComparison.Ordinal) && flags[i].EndsWith(IgnoredTimestamp, StringComparison.Ordinal))
-                {
-                    flags[i] = flags[i][..^IgnoredTimestamp.Length] + "server time used";
-                }
-            }
-        }
+
+        // An unreadable time is left out; when neither of the event's own times was readable, the server's dates it.
+        flags.AddRange(notIso.Select(name => $"{name} is not ISO 8601; {(eventTime is null && name != "sentAt" ? "server time used" : "ignored")}"));
 
         var sent = sentAt ?? batchSentAt;
         var corrected = EventTimestamps.Correct(receivedAt, sent, eventTime);
@@ -339,7 +329,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return true;
     }
 
-    private static bool TryGetTimestamp(JsonElement element, string name, string path, List<string> flags, out DateTimeOffset? value, out string? error)
+    private static bool TryGetTimestamp(JsonElement element, string name, string path, List<string> notIso, out DateTimeOffset? value, out string? error)
     {
         value = null;
         if (!TryGetString(element, name, path, out var text, out error) || text is null)
@@ -356,7 +346,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
                 error = $"{Field(path, name)} is outside the years 1601-9999.";
                 return false;
             default:
-                flags.Add($"{name} is not ISO 8601; {IgnoredTimestamp}");
+                notIso.Add(name);
                 return true;
         }
     }

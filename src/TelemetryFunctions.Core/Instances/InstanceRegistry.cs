@@ -192,9 +192,8 @@ public sealed partial class InstanceRegistry(
                 // Silent for longer than the threshold with no sweep having said so (the next one was not due yet, or
                 // runs were missed): the silence is recorded as a sweep on time would have recorded it, inactive at
                 // the deadline, then active again now. A sweep recording it meanwhile writes the same entry.
-                var unrecordedSilence = current.Status == Active && observation.ReceivedAt > index.DeadlineOf(current.LastSeen)
-                    ? index.DeadlineOf(current.LastSeen)
-                    : (DateTimeOffset?)null;
+                var deadline = index.DeadlineOf(current.LastSeen);
+                var unrecordedSilence = current.Status == Active && observation.ReceivedAt > deadline ? deadline : (DateTimeOffset?)null;
                 if (unrecordedSilence is not null)
                 {
                     if (!readNow)

@@ -51,11 +51,10 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
         }
 
         // Not recorded yet (the sweep records after its update) or already withdrawn: nothing to delete.
-        var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);
-        await TableBatchWriter.DeleteIfExistsAsync(table, instanceKey, RowKey(at, InstanceRegistry.Inactive), cancellationToken);
+        await RemoveAsync(instanceKey, InstanceRegistry.Inactive, at, cancellationToken);
     }
 
-    /// <summary>Deletes one history entry (a reactivation recorded by a write that then lost); harmless if it is not there.</summary>
+    /// <summary>Deletes one history entry (an inactivity withdrawn, a reactivation recorded by a write that then lost); harmless if it is not there.</summary>
     public async Task RemoveAsync(string instanceKey, string status, DateTimeOffset at, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.InstanceStatusHistory, cancellationToken);

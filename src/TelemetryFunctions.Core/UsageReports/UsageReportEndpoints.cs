@@ -152,10 +152,10 @@ public sealed partial class UsageReportEndpoints
             // Create-only, under the report's name; where a blob of other content has that name (a report an admin
             // uploaded straight into the container under it, or other content under this id, not processed yet), under
             // the name tagged with the document's hash (so a retry of this very upload finds it there), and failing that
-            // one of its own. Whatever the name, the processor
-            // decides by report id and content whether it is new, a duplicate or a conflict. Only this very document found
-            // under a name (an upload retried before its processing) is answered as a duplicate here: the same report
-            // with another signature (a bad upload, then the good one) is stored beside it and each is judged.
+            // one of its own. Whatever the name, the processor decides by report id and content whether it is new, a
+            // duplicate or a conflict. Only this very document found under a name (an upload retried before its
+            // processing) is answered as a duplicate here: the same report with another signature (a bad upload, then the
+            // good one) is stored beside it and each is judged.
             var container = await _containers.ReportsAsync(cancellationToken);
             var name = UsageReportKeys.UploadBlobName(customer.Id, reportId, read.Compressed);
             foreach (var candidate in new[] { name, UsageReportKeys.Tagged(name, documentHash[..16]), UsageReportKeys.Tagged(name, Guid.NewGuid().ToString("N")) })
