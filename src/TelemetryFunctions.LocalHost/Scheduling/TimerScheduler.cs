@@ -22,6 +22,9 @@ internal sealed partial class TimerScheduler(
     /// <summary>How long the scheduler waits before it tries storage again when it cannot read or record a run.</summary>
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(30);
 
+    /// <summary>The longest single wait before the scheduler looks at the clock again.</summary>
+    private static readonly TimeSpan MaxWaitStep = TimeSpan.FromMinutes(1);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _ = options.Value;
@@ -81,17 +84,25 @@ internal sealed partial class TimerScheduler(
             await monitor.RecordRunAsync(job.Name, now, stoppingToken);
         }
 
-        if (due > now)
-        {
-            var wait = Task.Delay(due - now, time, stoppingToken);
-            LogNextRun(logger, job.Name, due); // once the wait has started: from then on, the clock moving ends it
-            await wait;
-        }
-        else
+        if (due <= now)
         {
             LogPastDue(logger, job.Name, due);
+            return;
+        }
+
+        // The wait is cut into steps of at most a minute, the wall clock read after each: a timer's delay does not
+        // count time the machine spent suspended, so one long delay would run a job due during a laptop's sleep that
+        // much later. Waking up each minute runs it within a minute of the machine waking.
+        var wait = Task.Delay(Step(due - now), time, stoppingToken);
+        LogNextRun(logger, job.Name, due); // once the wait has started: from then on, the clock moving ends it
+        await wait;
+        while (time.GetUtcNow() is var current && due > current)
+        {
+            await Task.Delay(Step(due - current), time, stoppingToken);
         }
     }
+
+    private static TimeSpan Step(TimeSpan remaining) => remaining < MaxWaitStep ? remaining : MaxWaitStep;
 
     /// <summary>
     /// Records the run, whether it succeeded or failed: like a Functions timer, a failed run is not retried at once but

@@ -80,6 +80,34 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_job_that_fell_due_while_the_machine_slept_runs_within_a_minute_of_waking()
+    {
+        var time = new SleepingClock(Now);
+        var logs = new CapturedLogs();
+        var settings = new Dictionary<string, string?>
+        {
+            ["TelemetryDisableTimers"] = "false",
+            ["Logging:LogLevel:TelemetryFunctions.LocalHost.Scheduling"] = "Information", // "next runs at": the scheduler is waiting
+        };
+        await using var host = new LocalHostFactory(azurite, time, settings, logs: logs);
+        await RecordLastRunsAsync(host, Now);
+        _ = host.Services;
+        var monitor = host.Services.GetRequiredService<ScheduleMonitor>();
+        var quarterPast = new DateTimeOffset(2026, 11, 20, 9, 15, 0, TimeSpan.Zero);
+        Assert.True(await EventuallyAsync(() => Task.FromResult(IsWaitingFor(logs, quarterPast))));
+
+        // The machine sleeps for an hour: the wall clock moves past 09:15, but no timer counted that hour. One minute
+        // after waking, the sweep that fell due during the sleep has run.
+        time.Sleep(TimeSpan.FromHours(1));
+        time.Advance(TimeSpan.FromMinutes(1));
+        var woken = time.GetUtcNow();
+        Assert.Equal(new DateTimeOffset(2026, 11, 20, 10, 8, 0, TimeSpan.Zero), woken);
+        Assert.True(
+            await EventuallyAsync(async () => await monitor.LastRunAsync(TelemetrySchedules.Sweep.Name, TestContext.Current.CancellationToken) == woken),
+            "the sweep due at 09:15 ran once the machine had been awake for a minute");
+    }
+
+    [Fact]
     public async Task A_failed_run_is_logged_and_counts_as_run_so_the_job_waits_for_its_next_occurrence_while_the_others_run()
     {
         var time = new FakeTimeProvider(Now);
@@ -204,5 +232,18 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
         }
 
         return await condition();
+    }
+
+    /// <summary>
+    /// A clock whose wall time can jump ahead without its timers noticing, as when a machine is suspended: timers count
+    /// the time the machine was awake, the wall clock counts the sleep too.
+    /// </summary>
+    private sealed class SleepingClock(DateTimeOffset start) : FakeTimeProvider(start)
+    {
+        private TimeSpan _slept;
+
+        public void Sleep(TimeSpan duration) => _slept += duration;
+
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + _slept;
     }
 }
