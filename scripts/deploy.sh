@@ -53,6 +53,9 @@ command -v az >/dev/null || missing+=("Azure CLI 'az' (https://learn.microsoft.c
 if [ "$what_if" = 0 ] && [ "$publish" = 1 ]; then
   command -v dotnet >/dev/null || missing+=(".NET SDK 10 'dotnet' (https://dot.net), to publish the app")
   command -v zip >/dev/null || missing+=("'zip' (Debian/Ubuntu: apt-get install zip), to package the app")
+  if [ "$smoke_test" = 1 ]; then
+    command -v curl >/dev/null || missing+=("'curl' (Debian/Ubuntu: apt-get install curl), for the smoke test (or pass --no-smoke-test)")
+  fi
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "error: missing prerequisites:" >&2

@@ -7,6 +7,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.ApplicationInsights;
 using TelemetryFunctions.Functions.Middleware;
+using TelemetryFunctions.Functions.UsageReports;
+using TelemetryFunctions.UsageReports;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 
@@ -53,5 +55,13 @@ builder.Services.Configure<LoggerFilterOptions>(options =>
 });
 
 builder.Services.AddTelemetryFunctions(builder.Configuration);
+
+// The blob trigger's container is fixed at build time: a configured other container would have the processor and the
+// reconciliation read one container while the trigger watches another.
+builder.Services.AddOptions<UsageReportOptions>()
+    .Validate(
+        options => options.Container == UsageReportFunctions.WatchedContainer,
+        $"Telemetry:UsageReports:Container cannot be changed in the Functions app: its blob trigger and the Event Grid subscription watch '{UsageReportFunctions.WatchedContainer}'.")
+    .ValidateOnStart();
 
 builder.Build().Run();

@@ -31,7 +31,7 @@ public sealed class TelemetryOptions : IValidatableObject
     [MinLength(8, ErrorMessage = "AdminKey must be at least 8 characters when set.")]
     public string? AdminKey { get; set; }
 
-    /// <summary>The IANA or Windows time zone whose calendar days bound "a day" for activity and reports.</summary>
+    /// <summary>The IANA time zone (such as Europe/Berlin) whose calendar days bound "a day" for activity and reports; Windows ids are not recognized (the app runs without ICU).</summary>
     [Required]
     public string ReportingTimeZone { get; set; } = "UTC";
 

@@ -20,9 +20,15 @@ namespace TelemetryFunctions.Functions.UsageReports;
 /// </summary>
 public sealed class UsageReportFunctions(UsageReportProcessor processor, UsageReportEndpoints endpoints, TelemetryJobs jobs)
 {
+    /// <summary>
+    /// The container the blob trigger watches. It is fixed when the app is built (an attribute), as the Event Grid
+    /// subscription's filter is in infra-bicep, so Program.cs refuses to start with another <c>Telemetry:UsageReports:Container</c>.
+    /// </summary>
+    public const string WatchedContainer = "usage-reports";
+
     [Function("ProcessUsageReport")]
     public async Task ProcessUsageReportAsync(
-        [BlobTrigger("usage-reports/{name}", Source = BlobTriggerSource.EventGrid, Connection = "UsageReportsStorage")] BlobClient blob,
+        [BlobTrigger(WatchedContainer + "/{name}", Source = BlobTriggerSource.EventGrid, Connection = "UsageReportsStorage")] BlobClient blob,
         string name,
         CancellationToken cancellationToken)
     {

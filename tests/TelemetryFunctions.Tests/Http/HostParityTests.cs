@@ -225,7 +225,7 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
     [GeneratedRegex(@"""(?<value>\w+)""")]
     private static partial Regex Quoted();
 
-    [GeneratedRegex(@"BlobTrigger\(""(?<container>[a-z0-9-]+)/\{name\}""")]
+    [GeneratedRegex(@"WatchedContainer = ""(?<container>[a-z0-9-]+)"";[\s\S]*BlobTrigger\(WatchedContainer \+ ""/\{name\}""")]
     private static partial Regex BlobTrigger();
 
     [GeneratedRegex(@"^\s*usageReports:\s*'(?<container>[a-z0-9-]+)'", RegexOptions.Multiline)]
