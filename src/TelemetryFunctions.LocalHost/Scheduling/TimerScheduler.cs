@@ -25,14 +25,17 @@ internal sealed partial class TimerScheduler(
     /// <summary>The longest single wait before the scheduler looks at the clock again.</summary>
     private static readonly TimeSpan MaxWaitStep = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Parsed when the host creates the scheduler, before it starts listening: an expression that is not a six-field
+    /// NCRONTAB stops start-up with a message naming its setting, rather than stopping a host that already serves.
+    /// </summary>
+    private readonly List<(ScheduleDefinition Job, NCrontab.CrontabSchedule Schedule)> _schedules =
+        [.. TelemetrySchedules.All.Select(job => (job, TelemetrySchedules.Parse(job, job.ExpressionOf(configuration))))];
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _ = options.Value;
-        var loops = TelemetrySchedules.All
-            .Select(job => (job, schedule: TelemetrySchedules.Parse(job, job.ExpressionOf(configuration))))
-            .Select(x => RunScheduleAsync(x.job, x.schedule, stoppingToken))
-            .ToList();
-        return Task.WhenAll(loops);
+        return Task.WhenAll(_schedules.Select(s => RunScheduleAsync(s.Job, s.Schedule, stoppingToken)).ToList());
     }
 
     private async Task RunScheduleAsync(ScheduleDefinition job, NCrontab.CrontabSchedule schedule, CancellationToken stoppingToken)
@@ -73,7 +76,10 @@ internal sealed partial class TimerScheduler(
         }
     }
 
-    /// <summary>Waits for the job's next occurrence after its last run; returns at once if that is past (the host was down).</summary>
+    /// <summary>
+    /// Waits for the job's next occurrence after its last run; returns at once if that is past (the host was down). An
+    /// occurrence months away, or none at all (30 February), is waited for a minute at a time like any other.
+    /// </summary>
     private async Task WaitUntilDueAsync(ScheduleDefinition job, NCrontab.CrontabSchedule schedule, CancellationToken stoppingToken)
     {
         var now = time.GetUtcNow();

@@ -108,6 +108,41 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_schedule_that_is_not_a_six_field_expression_stops_start_up_before_the_host_serves()
+    {
+        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now), new()
+        {
+            ["TelemetryDisableTimers"] = "false",
+            ["TelemetryRollupSchedule"] = "0 15 * * *",
+        });
+
+        var error = Assert.Throws<InvalidOperationException>(() => host.Services);
+        Assert.Contains("TelemetryRollupSchedule = '0 15 * * *' is not a six-field NCRONTAB expression", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0 30 1 1 6 *", "2027-06-01T01:30:00+00:00")] // months away: longer than one timer can wait (~49.7 days)
+    [InlineData("0 0 0 30 2 *", "9999-12-31T23:59:59.9999999+00:00")] // 30 February: never
+    public async Task A_schedule_whose_next_occurrence_is_months_away_or_never_is_waited_for_without_warnings(string expression, string expectedDue)
+    {
+        var logs = new CapturedLogs();
+        var settings = new Dictionary<string, string?>
+        {
+            ["TelemetryDisableTimers"] = "false",
+            ["TelemetryRetentionSchedule"] = expression,
+            ["Logging:LogLevel:TelemetryFunctions.LocalHost.Scheduling"] = "Information", // "next runs at": the scheduler is waiting
+        };
+        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now), settings, logs: logs);
+        await RecordLastRunsAsync(host, Now);
+        _ = host.Services;
+
+        var due = DateTimeOffset.Parse(expectedDue, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(await EventuallyAsync(() => Task.FromResult(IsWaitingFor(logs, TelemetrySchedules.Retention, due))), $"waits for {expectedDue}");
+        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning && e.Category.StartsWith("TelemetryFunctions.LocalHost.Scheduling", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_failed_run_is_logged_and_counts_as_run_so_the_job_waits_for_its_next_occurrence_while_the_others_run()
     {
         var time = new FakeTimeProvider(Now);
@@ -211,8 +246,10 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
         Task.WhenAll(TelemetrySchedules.All.Select(j => monitor.LastRunAsync(j.Name, TestContext.Current.CancellationToken)));
 
     /// <summary>Whether the sweep's loop waits for <paramref name="due"/> (a clock moved before it starts waiting would move its wait too).</summary>
-    private static bool IsWaitingFor(CapturedLogs logs, DateTimeOffset due) =>
-        logs.Entries.Any(e => e.State.Any(p => p.Key == "Job" && Equals(p.Value, TelemetrySchedules.Sweep.Name)) && e.State.Any(p => p.Key == "Due" && Equals(p.Value, due)));
+    private static bool IsWaitingFor(CapturedLogs logs, DateTimeOffset due) => IsWaitingFor(logs, TelemetrySchedules.Sweep, due);
+
+    private static bool IsWaitingFor(CapturedLogs logs, ScheduleDefinition job, DateTimeOffset due) =>
+        logs.Entries.Any(e => e.State.Any(p => p.Key == "Job" && Equals(p.Value, job.Name)) && e.State.Any(p => p.Key == "Due" && Equals(p.Value, due)));
 
     private static List<LogEntry> SweepFailures(CapturedLogs logs) =>
         [.. logs.Entries.Where(e => e.Level == LogLevel.Error && e.State.Any(p => p.Key == "Job" && Equals(p.Value, TelemetrySchedules.Sweep.Name)))];
