@@ -31,7 +31,7 @@ public sealed partial class StatsEndpoints(
 
     /// <summary><c>GET /api/stats/active-users?from=&amp;to=[&amp;by=version|os]</c>: per day DAU, WAU, MAU and daily active instances.</summary>
     public Task<IResult> ActiveUsersAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ListAsync(request, ["version", "os"], async (from, to, format, by) =>
+        NoStoreAsync(ListAsync(request, ["version", "os"], async (from, to, format, by) =>
         {
             var days = (await rollup.ReadAsync(from, to, cancellationToken)).Select(f => new ActiveUsersDay(
                 f.Day,
@@ -55,11 +55,11 @@ public sealed partial class StatsEndpoints(
                 "os" => new CsvResult(name, ["day", "os", "activeInstances"], days.SelectMany(d => d.ActiveInstancesByOs.OrderByDescending(p => p.Value).Select(p => Row(d.Day, p.Key, p.Value)))),
                 _ => new CsvResult(name, ["day", "dau", "wau", "mau", "activeInstances"], days.Select(d => Row(d.Day, d.Dau, d.Wau, d.Mau, d.ActiveInstances))),
             };
-        }, cancellationToken);
+        }, cancellationToken));
 
     /// <summary><c>GET /api/stats/installations?from=&amp;to=[&amp;by=os|version]</c>: per day started, succeeded, failed, support requests and success rate, with breakdowns.</summary>
     public Task<IResult> InstallationsAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ListAsync(request, ["os", "version"], async (from, to, format, by) =>
+        NoStoreAsync(ListAsync(request, ["os", "version"], async (from, to, format, by) =>
         {
             var figures = await rollup.ReadAsync(from, to, cancellationToken);
             var days = figures.Select(f => new InstallationsDay(
@@ -91,10 +91,13 @@ public sealed partial class StatsEndpoints(
                 "version" => new CsvResult(name, ["day", "version", "started", "succeeded", "failed", "successRate"], days.SelectMany(d => d.ByVersion.Select(g => Row(d.Day, g.Value, g.Started, g.Succeeded, g.Failed, g.SuccessRate)))),
                 _ => new CsvResult(name, ["day", "started", "succeeded", "failed", "supportRequests", "successRate"], days.Select(d => Row(d.Day, d.Started, d.Succeeded, d.Failed, d.SupportRequests, d.SuccessRate))),
             };
-        }, cancellationToken);
+        }, cancellationToken));
 
     /// <summary><c>GET /api/stats/instances</c>: the fleet now, by version and OS, with the last 7 days' changes.</summary>
-    public async Task<IResult> InstancesAsync(HttpRequest request, CancellationToken cancellationToken)
+    public Task<IResult> InstancesAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        NoStoreAsync(CountInstancesAsync(request, cancellationToken));
+
+    private async Task<IResult> CountInstancesAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
@@ -127,7 +130,10 @@ public sealed partial class StatsEndpoints(
     /// <param name="instanceId">The route value.</param>
     /// <param name="target">Whether the request target this server sees is the one the client sent (see <see cref="RequestTarget"/>).</param>
     /// <param name="cancellationToken">Cancels the lookup.</param>
-    public async Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
+    public Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken) =>
+        NoStoreAsync(FindInstanceAsync(request, instanceId, target, cancellationToken));
+
+    private async Task<IResult> FindInstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
         var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
         if (raw.Trim().Length == 0 || raw.Length > 1024 || SegmentEventReader.HasControlCharacters(raw))
@@ -179,6 +185,9 @@ public sealed partial class StatsEndpoints(
             ? Uri.UnescapeDataString(segment)
             : SlashesDecoded(routeValue);
     }
+
+    /// <summary>Every answer of the read API, refusals included, is marked for no cache to keep (see <see cref="NoStoreResult"/>).</summary>
+    private static async Task<IResult> NoStoreAsync(Task<IResult> answer) => new NoStoreResult(await answer);
 
     private static string SlashesDecoded(string routeValue) => EncodedSlash().Replace(routeValue, "/");
 

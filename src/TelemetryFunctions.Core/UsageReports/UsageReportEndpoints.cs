@@ -279,7 +279,10 @@ public sealed partial class UsageReportEndpoints
     /// ranges; neither means the last 30 complete days) or months (<c>YYYY-MM</c>). Only months with processed reports
     /// appear: nothing reported is not the same as nothing used.
     /// </summary>
-    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken)
+    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        new NoStoreResult(await ReadUsageAsync(request, cancellationToken));
+
+    private async Task<IResult> ReadUsageAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
