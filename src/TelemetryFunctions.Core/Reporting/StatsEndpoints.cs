@@ -166,7 +166,8 @@ public sealed partial class StatsEndpoints(
     /// except <c>%2F</c>, which it leaves encoded so that it cannot split the segment; so <c>q%2Fb</c> (the id
     /// <c>q/b</c>) and <c>q%252Fb</c> (the id <c>q%2Fb</c>) both arrive as <c>q%2Fb</c>. Only a value holding
     /// <c>%2F</c> is ambiguous: it is decoded again from the segment as the request sent it, when the request target
-    /// is there and decodes, bar <c>%2F</c>, to the same value; without it, its <c>%2F</c> is taken for a '/'.
+    /// is there and decodes, bar <c>%2F</c>, to the same value; without it, its <c>%2F</c> is taken for a '/'. A
+    /// trailing '/' after the id is not part of it: <c>q%252Fb/</c> is <c>q%2Fb</c>, as <c>i-a/</c> is <c>i-a</c>.
     /// </summary>
     private static string DecodedOnce(HttpRequest request, string routeValue)
     {
@@ -176,7 +177,8 @@ public sealed partial class StatsEndpoints(
         }
 
         var target = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
-        var path = target.Split('?', 2)[0];
+        // Routing takes a path ending in '/' for the same path without it, so the id is the segment before the slash.
+        var path = target.Split('?', 2)[0].TrimEnd('/');
         var segment = path[(path.LastIndexOf('/') + 1)..];
 
         // Split keeps the captured separators at the odd indexes: every other piece is decoded.
