@@ -168,6 +168,34 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("text/csv;q=0.5, */*")]
+    [InlineData("text/csv;q=0.5, application/*")]
+    [InlineData("text/csv;q=0.5, */*;q=0.5")]
+    [InlineData("text/*;q=0.5, application/json;q=0.6")]
+    [InlineData("*/*, text/csv;q=0")]
+    [InlineData("text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8")]
+    public async Task Json_is_answered_when_the_most_specific_ranges_give_it_at_least_the_weight_of_csv(string accept)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/stats/active-users?from=2026-11-02&to=2026-11-04");
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        var json = await JsonAsync(await Admin().SendAsync(request, TestContext.Current.CancellationToken));
+        Assert.Equal(3, json.GetProperty("days").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("text/csv, */*;q=0.5")]
+    [InlineData("text/csv;q=0.9, application/*;q=0.8")]
+    [InlineData("text/*, application/json;q=0.5")]
+    [InlineData("text/*;q=0.9, */*;q=0.1")]
+    [InlineData("application/json;q=0, */*")]
+    public async Task Csv_is_answered_when_the_most_specific_ranges_weigh_it_above_json(string accept)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/stats/active-users?from=2026-11-02&to=2026-11-04");
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        Assert.StartsWith("day,dau,wau,mau,activeInstances\r\n", await CsvAsync(await Admin().SendAsync(request, TestContext.Current.CancellationToken)), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Installations_answer_each_day_and_the_range_with_success_rates_by_os_and_version()
     {
