@@ -31,7 +31,7 @@ public sealed partial class StatsEndpoints(
 
     /// <summary><c>GET /api/stats/active-users?from=&amp;to=[&amp;by=version|os]</c>: per day DAU, WAU, MAU and daily active instances.</summary>
     public Task<IResult> ActiveUsersAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ListAsync(request, ["version", "os"], async (from, to, format, by) =>
+        NoStoreAsync(ListAsync(request, ["version", "os"], async (from, to, format, by) =>
         {
             var days = (await rollup.ReadAsync(from, to, cancellationToken)).Select(f => new ActiveUsersDay(
                 f.Day,
@@ -55,11 +55,11 @@ public sealed partial class StatsEndpoints(
                 "os" => new CsvResult(name, ["day", "os", "activeInstances"], days.SelectMany(d => d.ActiveInstancesByOs.OrderByDescending(p => p.Value).Select(p => Row(d.Day, p.Key, p.Value)))),
                 _ => new CsvResult(name, ["day", "dau", "wau", "mau", "activeInstances"], days.Select(d => Row(d.Day, d.Dau, d.Wau, d.Mau, d.ActiveInstances))),
             };
-        }, cancellationToken);
+        }, cancellationToken));
 
     /// <summary><c>GET /api/stats/installations?from=&amp;to=[&amp;by=os|version]</c>: per day started, succeeded, failed, support requests and success rate, with breakdowns.</summary>
     public Task<IResult> InstallationsAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ListAsync(request, ["os", "version"], async (from, to, format, by) =>
+        NoStoreAsync(ListAsync(request, ["os", "version"], async (from, to, format, by) =>
         {
             var figures = await rollup.ReadAsync(from, to, cancellationToken);
             var days = figures.Select(f => new InstallationsDay(
@@ -91,10 +91,13 @@ public sealed partial class StatsEndpoints(
                 "version" => new CsvResult(name, ["day", "version", "started", "succeeded", "failed", "successRate"], days.SelectMany(d => d.ByVersion.Select(g => Row(d.Day, g.Value, g.Started, g.Succeeded, g.Failed, g.SuccessRate)))),
                 _ => new CsvResult(name, ["day", "started", "succeeded", "failed", "supportRequests", "successRate"], days.Select(d => Row(d.Day, d.Started, d.Succeeded, d.Failed, d.SupportRequests, d.SuccessRate))),
             };
-        }, cancellationToken);
+        }, cancellationToken));
 
     /// <summary><c>GET /api/stats/instances</c>: the fleet now, by version and OS, with the last 7 days' changes.</summary>
-    public async Task<IResult> InstancesAsync(HttpRequest request, CancellationToken cancellationToken)
+    public Task<IResult> InstancesAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        NoStoreAsync(CountInstancesAsync(request, cancellationToken));
+
+    private async Task<IResult> CountInstancesAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
@@ -127,7 +130,10 @@ public sealed partial class StatsEndpoints(
     /// <param name="instanceId">The route value.</param>
     /// <param name="target">Whether the request target this server sees is the one the client sent (see <see cref="RequestTarget"/>).</param>
     /// <param name="cancellationToken">Cancels the lookup.</param>
-    public async Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
+    public Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken) =>
+        NoStoreAsync(FindInstanceAsync(request, instanceId, target, cancellationToken));
+
+    private async Task<IResult> FindInstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
         var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
         if (raw.Trim().Length == 0 || raw.Length > 1024 || SegmentEventReader.HasControlCharacters(raw))
@@ -160,7 +166,8 @@ public sealed partial class StatsEndpoints(
     /// except <c>%2F</c>, which it leaves encoded so that it cannot split the segment; so <c>q%2Fb</c> (the id
     /// <c>q/b</c>) and <c>q%252Fb</c> (the id <c>q%2Fb</c>) both arrive as <c>q%2Fb</c>. Only a value holding
     /// <c>%2F</c> is ambiguous: it is decoded again from the segment as the request sent it, when the request target
-    /// is there and decodes, bar <c>%2F</c>, to the same value; without it, its <c>%2F</c> is taken for a '/'.
+    /// is there and decodes, bar <c>%2F</c>, to the same value; without it, its <c>%2F</c> is taken for a '/'. A
+    /// trailing '/' after the id is not part of it: <c>q%252Fb/</c> is <c>q%2Fb</c>, as <c>i-a/</c> is <c>i-a</c>.
     /// </summary>
     private static string DecodedOnce(HttpRequest request, string routeValue)
     {
@@ -170,7 +177,8 @@ public sealed partial class StatsEndpoints(
         }
 
         var target = request.HttpContext.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
-        var path = target.Split('?', 2)[0];
+        // Routing takes a path ending in '/' for the same path without it, so the id is the segment before the slash.
+        var path = target.Split('?', 2)[0].TrimEnd('/');
         var segment = path[(path.LastIndexOf('/') + 1)..];
 
         // Split keeps the captured separators at the odd indexes: every other piece is decoded.
@@ -179,6 +187,9 @@ public sealed partial class StatsEndpoints(
             ? Uri.UnescapeDataString(segment)
             : SlashesDecoded(routeValue);
     }
+
+    /// <summary>Every answer of the read API, refusals included, is marked for no cache to keep (see <see cref="NoStoreResult"/>).</summary>
+    private static async Task<IResult> NoStoreAsync(Task<IResult> answer) => new NoStoreResult(await answer);
 
     private static string SlashesDecoded(string routeValue) => EncodedSlash().Replace(routeValue, "/");
 

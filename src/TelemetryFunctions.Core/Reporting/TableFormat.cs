@@ -18,8 +18,11 @@ public static partial class TableFormats
     public const string CsvMediaType = "text/csv";
 
     /// <summary>
-    /// <c>format=json|csv</c> decides when given; otherwise CSV when the Accept header prefers <c>text/csv</c> to JSON,
-    /// else JSON (so browsers and clients that send <c>*/*</c> get JSON).
+    /// <c>format=json|csv</c> decides when given; otherwise CSV when the Accept header weighs <c>text/csv</c> above
+    /// JSON, else JSON. Each is weighed as RFC 9110 (section 12.5.1) says: by the q of the most specific media range
+    /// that matches it (<c>text/csv</c>, then <c>text/*</c>, then <c>*/*</c> for CSV; <c>application/json</c>, then
+    /// <c>application/*</c>, then <c>*/*</c> for JSON), nothing when none does. A tie is JSON, so browsers and clients
+    /// that send <c>*/*</c> get JSON, and so does <c>text/csv;q=0.5, */*</c>.
     /// </summary>
     public static (TableFormat Format, IngestError? Error) Negotiate(HttpRequest request)
     {
@@ -39,21 +42,38 @@ public static partial class TableFormats
             return (TableFormat.Json, null);
         }
 
-        double csv = 0, json = 0;
+        var csv = new Preference();
+        var json = new Preference();
         foreach (var media in accepted)
         {
             var quality = Weight(media);
-            if (media.MediaType.Equals(CsvMediaType, StringComparison.OrdinalIgnoreCase))
-            {
-                csv = Math.Max(csv, quality);
-            }
-            else if (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
-            {
-                json = Math.Max(json, quality);
-            }
+            csv = csv.With(Specificity(media, "text", "csv"), quality);
+            json = json.With(Specificity(media, "application", "json"), quality);
         }
 
-        return (csv > 0 && csv > json ? TableFormat.Csv : TableFormat.Json, null);
+        return (csv.Quality > json.Quality ? TableFormat.Csv : TableFormat.Json, null);
+    }
+
+    /// <summary>How specifically a media range names <paramref name="type"/>/<paramref name="subtype"/>: 3 exactly, 2 by <c>type/*</c>, 1 by <c>*/*</c>, 0 not at all.</summary>
+    private static int Specificity(MediaTypeHeaderValue media, string type, string subtype)
+    {
+        var mediaType = media.MediaType.Value ?? "";
+        return mediaType.Equals($"{type}/{subtype}", StringComparison.OrdinalIgnoreCase) ? 3
+            : mediaType.Equals($"{type}/*", StringComparison.OrdinalIgnoreCase) ? 2
+            : mediaType == "*/*" ? 1
+            : 0;
+    }
+
+    /// <summary>
+    /// The q of the most specific range seen so far that matches a representation (none: 0). Ranges equally specific
+    /// (the same type given twice, or with different parameters) count for their largest q.
+    /// </summary>
+    private readonly record struct Preference(int Specificity, double Quality)
+    {
+        public Preference With(int specificity, double quality) =>
+            specificity == 0 || specificity < Specificity ? this
+            : specificity > Specificity ? new Preference(specificity, quality)
+            : this with { Quality = Math.Max(Quality, quality) };
     }
 
     /// <summary>

@@ -279,7 +279,10 @@ public sealed partial class UsageReportEndpoints
     /// ranges; neither means the last 30 complete days) or months (<c>YYYY-MM</c>). Only months with processed reports
     /// appear: nothing reported is not the same as nothing used.
     /// </summary>
-    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken)
+    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        new NoStoreResult(await ReadUsageAsync(request, cancellationToken));
+
+    private async Task<IResult> ReadUsageAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
@@ -322,12 +325,13 @@ public sealed partial class UsageReportEndpoints
         var fromText = from.ToString("yyyy-MM", CultureInfo.InvariantCulture);
         var toText = to.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 
+        // CSV carries the fields of the JSON rows, in their order; an empty problem is a row with a figure.
         if (format == TableFormat.Csv)
         {
             return new CsvResult(
                 $"usage_{fromText}_{toText}.csv",
-                ["customer", "metric", "month", "reported", "entitlement", "overage", "reports", "aggregation"],
-                rows.Select(r => (IReadOnlyList<object?>)[r.Usage.CustomerId, r.Usage.Metric, r.Usage.Month, r.Usage.Value, r.Entitlement, r.Overage, r.Usage.Reports, r.Usage.Aggregation]));
+                ["customer", "metric", "month", "reported", "entitlement", "overage", "reports", "aggregation", "computedAt", "problem"],
+                rows.Select(r => (IReadOnlyList<object?>)[r.Usage.CustomerId, r.Usage.Metric, r.Usage.Month, r.Usage.Value, r.Entitlement, r.Overage, r.Usage.Reports, r.Usage.Aggregation, r.Usage.ComputedAt, r.Usage.Problem]));
         }
 
         return new JsonNodeResult(200, new JsonObject

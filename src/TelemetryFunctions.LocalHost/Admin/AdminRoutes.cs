@@ -8,7 +8,7 @@ namespace TelemetryFunctions.LocalHost.Admin;
 
 /// <summary>
 /// The admin routes, with the key check Azure Functions does for function keys: the admin key in the
-/// <c>x-functions-key</c> header or the <c>code</c> query parameter, else 401.
+/// <c>x-functions-key</c> header or, without that header, the <c>code</c> query parameter, else 401.
 /// </summary>
 internal static class AdminRoutes
 {
@@ -28,13 +28,7 @@ internal sealed class AdminKeyFilter(IOptions<TelemetryOptions> options) : IEndp
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
-        var request = context.HttpContext.Request;
-        var presented = request.Headers["x-functions-key"].ToString();
-        if (presented.Length == 0)
-        {
-            presented = request.Query["code"].ToString();
-        }
-
+        var presented = PresentedKey(context.HttpContext.Request);
         var expected = options.Value.AdminKey;
         if (string.IsNullOrEmpty(expected) || presented.Length == 0
             || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected))))
@@ -46,4 +40,13 @@ internal sealed class AdminKeyFilter(IOptions<TelemetryOptions> options) : IEndp
 
         return await next(context);
     }
+
+    /// <summary>
+    /// The key as Azure Functions reads a function key: the first value of the <c>x-functions-key</c> header when the
+    /// header is there, even an empty one; else the first <c>code</c> query value. Other values are not looked at.
+    /// </summary>
+    internal static string PresentedKey(HttpRequest request) =>
+        request.Headers.TryGetValue("x-functions-key", out var header) ? header.FirstOrDefault() ?? ""
+        : request.Query.TryGetValue("code", out var code) ? code.FirstOrDefault() ?? ""
+        : "";
 }

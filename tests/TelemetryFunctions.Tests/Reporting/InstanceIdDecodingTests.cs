@@ -92,6 +92,25 @@ public sealed class InstanceIdDecodingTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.NotFound, (await LookUpAsync(client, "/api/instances/q%252Fb")).Status);
     }
 
+    [Fact]
+    public async Task A_trailing_slash_after_the_id_finds_the_same_instance_as_without_it_on_kestrel()
+    {
+        // Routing takes /api/instances/{id}/ for /api/instances/{id}; the id is then read from the segment before the
+        // slash, never from the empty one after it.
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var host = await LocalHostProcess.StartAsync(azurite, cancellationToken: cancellationToken);
+        await SeedAsync(host.CreateSegmentClient(), Instances);
+        using var client = host.CreateClient();
+
+        foreach (var (path, version) in EncodedOnce.Concat(EncodedSlashInTheId))
+        {
+            var parts = path.Split('?', 2);
+            var slashed = parts[0] + "/" + (parts.Length > 1 ? "?" + parts[1] : "");
+            var (status, found) = await LookUpAsync(client, slashed);
+            Assert.True(status == HttpStatusCode.OK && found == version, $"{slashed}: {(int)status}, version {found}; expected {version}");
+        }
+    }
+
     [Theory]
     [InlineData("/api/instances/q%252Fb")]
     [InlineData("/api/instances/q%2Fb")]

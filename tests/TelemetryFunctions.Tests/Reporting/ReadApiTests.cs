@@ -2,12 +2,15 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Privacy;
+using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
 
 namespace TelemetryFunctions.Tests.Reporting;
 
@@ -165,6 +168,34 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("text/csv;q=0.5, */*")]
+    [InlineData("text/csv;q=0.5, application/*")]
+    [InlineData("text/csv;q=0.5, */*;q=0.5")]
+    [InlineData("text/*;q=0.5, application/json;q=0.6")]
+    [InlineData("*/*, text/csv;q=0")]
+    [InlineData("text/html, application/xhtml+xml, application/xml;q=0.9, */*;q=0.8")]
+    public async Task Json_is_answered_when_the_most_specific_ranges_give_it_at_least_the_weight_of_csv(string accept)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/stats/active-users?from=2026-11-02&to=2026-11-04");
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        var json = await JsonAsync(await Admin().SendAsync(request, TestContext.Current.CancellationToken));
+        Assert.Equal(3, json.GetProperty("days").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("text/csv, */*;q=0.5")]
+    [InlineData("text/csv;q=0.9, application/*;q=0.8")]
+    [InlineData("text/*, application/json;q=0.5")]
+    [InlineData("text/*;q=0.9, */*;q=0.1")]
+    [InlineData("application/json;q=0, */*")]
+    public async Task Csv_is_answered_when_the_most_specific_ranges_weigh_it_above_json(string accept)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/stats/active-users?from=2026-11-02&to=2026-11-04");
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        Assert.StartsWith("day,dau,wau,mau,activeInstances\r\n", await CsvAsync(await Admin().SendAsync(request, TestContext.Current.CancellationToken)), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Installations_answer_each_day_and_the_range_with_success_rates_by_os_and_version()
     {
@@ -305,6 +336,56 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync(route + separator + "code=" + AdminKey, TestContext.Current.CancellationToken)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Admin().GetAsync(route, TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    /// <summary>Answers of the read API and the usage read, JSON and CSV, found and refused.</summary>
+    public static TheoryData<string> ReadAnswers => new()
+    {
+        "/api/stats/active-users?from=2026-11-02&to=2026-11-04",
+        "/api/stats/active-users?from=2026-11-02&to=2026-11-04&format=csv",
+        "/api/stats/installations?from=2026-11-02&to=2026-11-04&format=csv&by=os",
+        "/api/stats/installations?from=2026-11-04&to=2026-11-02",
+        "/api/stats/instances",
+        "/api/stats/instances?format=csv",
+        "/api/instances/i-a",
+        "/api/instances/never-seen",
+        "/api/instances/%20",
+        "/api/usage",
+        "/api/usage?format=csv",
+        "/api/usage?from=2026-03&to=2026-01",
+    };
+
+    [Theory]
+    [MemberData(nameof(ReadAnswers))]
+    public async Task Every_read_and_usage_answer_tells_caches_not_to_store_it(string route)
+    {
+        var response = await Admin().GetAsync(route, TestContext.Current.CancellationToken);
+        Assert.True(response.Headers.CacheControl?.NoStore == true, $"{(int)response.StatusCode} {route}: Cache-Control {response.Headers.CacheControl}");
+    }
+
+    [Fact]
+    public async Task The_library_sets_no_store_itself_so_the_functions_app_sends_it_too()
+    {
+        // The Functions app hands the same library methods' results to its host: what they set on the response is sent.
+        var stats = _host.Services.GetRequiredService<StatsEndpoints>();
+        var usage = _host.Services.GetRequiredService<UsageReportEndpoints>();
+        var answers = new Dictionary<string, Func<HttpRequest, Task<IResult>>>
+        {
+            ["active users"] = request => stats.ActiveUsersAsync(request, TestContext.Current.CancellationToken),
+            ["installations"] = request => stats.InstallationsAsync(request, TestContext.Current.CancellationToken),
+            ["instances"] = request => stats.InstancesAsync(request, TestContext.Current.CancellationToken),
+            ["one instance"] = request => stats.InstanceAsync(request, "i-a", RequestTarget.Forwarded, TestContext.Current.CancellationToken),
+            ["no such instance"] = request => stats.InstanceAsync(request, "never-seen", RequestTarget.Forwarded, TestContext.Current.CancellationToken),
+            ["usage"] = request => usage.UsageAsync(request, TestContext.Current.CancellationToken),
+        };
+
+        foreach (var (name, answer) in answers)
+        {
+            var context = new DefaultHttpContext { RequestServices = _host.Services };
+            context.Response.Body = new MemoryStream();
+            await (await answer(context.Request)).ExecuteAsync(context);
+            Assert.True(context.Response.Headers.CacheControl.ToString() == "no-store", $"{name}: {context.Response.StatusCode}, Cache-Control '{context.Response.Headers.CacheControl}'");
+        }
     }
 
     [Theory]

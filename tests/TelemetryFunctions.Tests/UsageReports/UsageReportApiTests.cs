@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Reporting;
+using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 using TelemetryFunctions.UsageReports;
 using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
@@ -449,14 +453,63 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Equal(("2026-01", "2026-02"), (january.GetProperty("from").GetString(), january.GetProperty("to").GetString()));
         Assert.Equal(2, january.GetProperty("rows").GetArrayLength());
         Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
+        var computedAt = CsvResult.Field(Now);
         Assert.Equal(
             [
-                "customer,metric,month,reported,entitlement,overage,reports,aggregation",
-                "acme,process-instances,2026-01,1200,1000,200,1,sum",
-                "acme,task-users,2026-01,7,10,0,1,max",
-                "acme,process-instances,2026-03,900,1000,0,1,sum",
+                "customer,metric,month,reported,entitlement,overage,reports,aggregation,computedAt,problem",
+                $"acme,process-instances,2026-01,1200,1000,200,1,sum,{computedAt},",
+                $"acme,task-users,2026-01,7,10,0,1,max,{computedAt},",
+                $"acme,process-instances,2026-03,900,1000,0,1,sum,{computedAt},",
             ],
             (await csv.Content.ReadAsStringAsync(Token)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries));
         Assert.Equal(HttpStatusCode.BadRequest, badRange.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_usage_row_as_csv_carries_the_same_fields_as_json_its_computed_at_and_problem_included()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        var computedAt = new DateTimeOffset(2026, 2, 1, 0, 11, 2, TimeSpan.Zero);
+        var table = await harness.Host.Services.GetRequiredService<TelemetryStorage>().GetTableAsync(TableNames.UsageMonthly, Token);
+        const string TooLarge = "The month's reports add up beyond what can be counted, so no figure is given.";
+        await table.UpsertEntityAsync(new TableEntity("acme", "202601_process-instances")
+        {
+            ["Metric"] = "process-instances",
+            ["Month"] = "2026-01",
+            ["Aggregation"] = "sum",
+            ["Reports"] = 3,
+            ["ComputedAt"] = computedAt,
+            ["Problem"] = TooLarge,
+        }, cancellationToken: Token);
+        await table.UpsertEntityAsync(new TableEntity("acme", "202601_task-users")
+        {
+            ["Metric"] = "task-users",
+            ["Month"] = "2026-01",
+            ["Value"] = 5L,
+            ["Aggregation"] = "max",
+            ["Reports"] = 1,
+            ["ComputedAt"] = computedAt,
+        }, cancellationToken: Token);
+        using var admin = harness.Host.CreateClient();
+        admin.DefaultRequestHeaders.Add("x-functions-key", AdminKey);
+
+        using var json = await admin.GetAsync("/api/usage?from=2026-01&to=2026-01", Token);
+        using var csv = await admin.GetAsync("/api/usage?from=2026-01&to=2026-01&format=csv", Token);
+
+        var rows = (await JsonAsync(json)).GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(TooLarge, rows[0].GetProperty("problem").GetString());
+        Assert.Equal(computedAt, rows[0].GetProperty("computedAt").GetDateTimeOffset());
+        var lines = (await csv.Content.ReadAsStringAsync(Token)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(
+            [
+                "customer,metric,month,reported,entitlement,overage,reports,aggregation,computedAt,problem",
+                $"acme,process-instances,2026-01,,1000,,3,sum,2026-02-01T00:11:02Z,\"{TooLarge}\"",
+                "acme,task-users,2026-01,5,10,0,1,max,2026-02-01T00:11:02Z,",
+            ],
+            lines);
+
+        // Every field of a JSON row is a CSV column.
+        var columns = lines[0].Split(',');
+        Assert.All(rows.SelectMany(r => r.EnumerateObject()).Select(p => p.Name).Distinct(), name => Assert.Contains(name, columns));
     }
 }
