@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Activity;
@@ -50,15 +50,20 @@ public sealed class EventPreparer
         var anonymousKey = PseudonymizeSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed);
 
         string? instanceKey = null;
+        string? usedInstanceId = null;
         foreach (var path in _names.InstanceIdPaths)
         {
+            // A number is read as the digits it was sent with (12345678901234567890 is not 12345678901234567000), so
+            // that it matches an opt-out of the same digits; a fraction or an exponent identifies no instance.
+            var fraction = LocateNode(e, path) is JsonValue number && number.GetValueKind() == JsonValueKind.Number && !IsIntegerText(number.ToJsonString());
             if (Take(e, path) is { } rawInstance && instanceKey is null)
             {
-                if (Usable(rawInstance) is { } instanceId)
+                if (!fraction && Usable(rawInstance) is { } instanceId)
                 {
                     instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+                    usedInstanceId = instanceId;
                 }
-                else if (PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
+                else if (!fraction && PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
                 {
                     // As for a userId: the event is kept, without an instance (opting out of an address is refused
                     // for the same reason).
@@ -128,9 +133,12 @@ public sealed class EventPreparer
         var edition = Attribute(e, _names.EditionPaths);
         var error = category == EventCategory.InstallationFailed ? ErrorText(e) : null;
 
-        scrubbed += _scrubber.Scrub(e.Properties, "properties");
-        scrubbed += _scrubber.Scrub(e.Context, "context");
-        scrubbed += _scrubber.Scrub(e.Traits, "traits");
+        // The raw ids are stored only as keyed hashes: a copy of one elsewhere in the event would undo that.
+        var rawIds = new[] { e.UserId, e.AnonymousId, e.GroupId, e.PreviousId, usedInstanceId }
+            .Where(id => id is not null && IsUsableIdentifier(id)).Select(id => id!).ToList();
+        scrubbed += _scrubber.Scrub(e.Properties, "properties", rawIds);
+        scrubbed += _scrubber.Scrub(e.Context, "context", rawIds);
+        scrubbed += _scrubber.Scrub(e.Traits, "traits", rawIds);
 
         var messageKey = _pseudonymizer.Pseudonymize(IdentifierKind.Message, source + "\n" + e.MessageId);
         var previousKey = Usable(e.PreviousId) is { } p ? _pseudonymizer.Pseudonymize(IdentifierKind.User, p) : null;
@@ -325,7 +333,14 @@ public sealed class EventPreparer
 
     private static bool IsUsableIdentifier(string id) => !SegmentEventReader.IsPlaceholder(id) && id.Length <= 1024 && !SegmentEventReader.HasControlCharacters(id);
 
-    /// <summary>The string (or number, as text) at a dot path such as <c>context.os.name</c>.</summary>
+    /// <summary>A JSON number written as an integer: digits, perhaps after a minus sign.</summary>
+    private static bool IsIntegerText(string text)
+    {
+        var digits = text.AsSpan(text.StartsWith('-') ? 1 : 0);
+        return digits.Length > 0 && !digits.ContainsAnyExceptInRange('0', '9');
+    }
+
+    /// <summary>The string (or number, as the text it was sent as) at a dot path such as <c>context.os.name</c>.</summary>
     private static string? Read(IncomingEvent e, string path) => Locate(e, path, remove: false);
 
     /// <summary>Reads the value at a dot path and removes it from the event.</summary>
@@ -339,7 +354,7 @@ public sealed class EventPreparer
         }
 
         string? text = value.TryGetValue(out string? s) ? s
-            : value.TryGetValue(out double d) ? d.ToString(CultureInfo.InvariantCulture)
+            : value.GetValueKind() == JsonValueKind.Number ? value.ToJsonString()
             : null;
         if (text is not null && remove)
         {

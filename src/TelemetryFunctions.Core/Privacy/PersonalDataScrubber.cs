@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
@@ -28,10 +30,14 @@ public sealed partial class PersonalDataScrubber
         "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid",
     };
 
-    /// <summary>Dot paths removed although their last name (<c>id</c>) is harmless elsewhere.</summary>
+    /// <summary>
+    /// Dot paths removed although their last name (<c>id</c>) is harmless elsewhere: the device's ids, and the places
+    /// Segment's libraries repeat the raw user or group id (<c>traits.id</c>, <c>context.traits.id</c>, and each
+    /// <c>id</c> of <c>context.externalIds</c>, whose items are scrubbed under the array's path).
+    /// </summary>
     private static readonly HashSet<string> BuiltInDeniedPaths = new(StringComparer.OrdinalIgnoreCase)
     {
-        "context.device.id", "context.device.advertisingId",
+        "context.device.id", "context.device.advertisingId", "traits.id", "context.traits.id", "context.externalIds.id",
     };
 
     /// <summary>Words that, after <c>name:</c> in free text, describe a value's state rather than give the value.</summary>
@@ -96,11 +102,15 @@ public sealed partial class PersonalDataScrubber
         }
     }
 
-    /// <summary>Scrubs <paramref name="node"/> in place and returns how many keys or values were removed or redacted.</summary>
-    public int Scrub(JsonNode? node, string path)
+    /// <summary>
+    /// Scrubs <paramref name="node"/> in place and returns how many keys or values were removed or redacted. A key or
+    /// string value equal to one of <paramref name="identifiers"/> (the event's raw ids, which are stored only as
+    /// keyed hashes) is removed too: kept beside its hash, it would undo the pseudonymization.
+    /// </summary>
+    public int Scrub(JsonNode? node, string path, IReadOnlyCollection<string>? identifiers = null)
     {
         var removed = 0;
-        ScrubNode(node, path, ref removed);
+        ScrubNode(node, path, identifiers is { Count: > 0 } ? identifiers : null, ref removed);
         return removed;
     }
 
@@ -156,15 +166,27 @@ public sealed partial class PersonalDataScrubber
     private static bool LooksPersonalBesidesIPv4(string value) =>
         ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
 
-    public static bool LooksLikeIpAddress(string value) =>
-        Ipv4Exact().IsMatch(value.Trim()) || IsIPv6(value.Trim());
+    /// <summary>
+    /// True when an identifier is an IP address: IPv4 or IPv6, also with a port (<c>10.0.0.5:8080</c>,
+    /// <c>[2001:db8::5]:443</c>) or a zone, or a host name that spells one, with dots or dashes
+    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>). Such an identifier is discarded,
+    /// never hashed: hashing one of 2^32 addresses hides nothing.
+    /// </summary>
+    public static bool LooksLikeIpAddress(string value)
+    {
+        var trimmed = value.Trim();
+        return Ipv4Exact().IsMatch(trimmed) || IsIPv6(trimmed)
+            || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
+    }
 
     private static bool ContainsEmail(string value) => MayHoldEmail(value) && Email().IsMatch(value);
 
+    /// <summary>An '@', or one percent-encoded once (<c>%40</c>) or twice (<c>%2540</c>).</summary>
     private static bool MayHoldEmail(string value) =>
-        value.Contains('@', StringComparison.Ordinal) || value.Contains("%40", StringComparison.OrdinalIgnoreCase);
+        value.Contains('@', StringComparison.Ordinal) || value.Contains("%40", StringComparison.OrdinalIgnoreCase)
+        || value.Contains("%2540", StringComparison.OrdinalIgnoreCase);
 
-    private void ScrubNode(JsonNode? node, string path, ref int removed)
+    private void ScrubNode(JsonNode? node, string path, IReadOnlyCollection<string>? identifiers, ref int removed)
     {
         switch (node)
         {
@@ -175,7 +197,8 @@ public sealed partial class PersonalDataScrubber
                 {
                     var childPath = path.Length == 0 ? key : path + "." + key;
                     var allowed = IsAllowed(key, childPath);
-                    if (!allowed && (IsDeniedName(key) || _deniedPaths.Contains(childPath) || LooksPersonal(key)))
+                    if ((!allowed && (IsDeniedName(key) || _deniedPaths.Contains(childPath) || LooksPersonal(key)))
+                        || IsIdentifier(key, identifiers) || (child is JsonValue number && IsCardNumber(number)))
                     {
                         (toRemove ??= []).Add(key);
                         continue;
@@ -183,6 +206,12 @@ public sealed partial class PersonalDataScrubber
 
                     if (child is JsonValue value && value.TryGetValue(out string? text))
                     {
+                        if (IsIdentifier(text, identifiers))
+                        {
+                            (toRemove ??= []).Add(key);
+                            continue;
+                        }
+
                         var scrubbed = allowed ? (IsPersonalInAllowedValue(key, text) ? null : text) : ScrubText(text);
                         if (scrubbed is null)
                         {
@@ -196,7 +225,7 @@ public sealed partial class PersonalDataScrubber
                         continue;
                     }
 
-                    ScrubNode(child, childPath, ref removed);
+                    ScrubNode(child, childPath, identifiers, ref removed);
                 }
 
                 if (toRemove is not null)
@@ -224,9 +253,14 @@ public sealed partial class PersonalDataScrubber
             case JsonArray array:
                 for (var i = array.Count - 1; i >= 0; i--)
                 {
-                    if (array[i] is JsonValue item && item.TryGetValue(out string? text))
+                    if (array[i] is JsonValue number && IsCardNumber(number))
                     {
-                        var scrubbed = ScrubText(text);
+                        array.RemoveAt(i);
+                        removed++;
+                    }
+                    else if (array[i] is JsonValue item && item.TryGetValue(out string? text))
+                    {
+                        var scrubbed = IsIdentifier(text, identifiers) ? null : ScrubText(text);
                         if (scrubbed is null)
                         {
                             array.RemoveAt(i);
@@ -240,7 +274,7 @@ public sealed partial class PersonalDataScrubber
                     }
                     else
                     {
-                        ScrubNode(array[i], path, ref removed);
+                        ScrubNode(array[i], path, identifiers, ref removed);
                     }
                 }
 
@@ -248,8 +282,17 @@ public sealed partial class PersonalDataScrubber
         }
     }
 
+    private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
+        identifiers is not null && identifiers.Contains(text, StringComparer.Ordinal);
+
+    /// <summary>A JSON number that is a Luhn-valid card number (<c>4111111111111111</c>): only strings are redacted, so such a number is removed.</summary>
+    private static bool IsCardNumber(JsonValue value) =>
+        value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out long number) && number >= 1_000_000_000_000
+            && ContainsCardNumber(number.ToString(CultureInfo.InvariantCulture));
+
     /// <summary>
-    /// Redacts personal fragments of free text: the values of <c>name=value</c> or <c>name: value</c> fragments whose
+    /// Redacts personal fragments of free text: the user name and password of a URL (<c>https://[redacted]@host/</c>),
+    /// the values of <c>name=value</c> or <c>name: value</c> fragments whose
     /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL), e-mail addresses (also
     /// internationalized or percent-encoded), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
     /// home-directory path (and wherever else the text repeats it).
@@ -259,14 +302,23 @@ public sealed partial class PersonalDataScrubber
     private string Redact(string text)
     {
         var result = text;
-        if (result.Contains('=', StringComparison.Ordinal) || result.Contains(':', StringComparison.Ordinal))
+
+        // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.
+        if (result.Contains("://", StringComparison.Ordinal) && result.Contains('@', StringComparison.Ordinal))
         {
-            result = RedactNamedValues(result);
+            result = UrlUserInfo().Replace(result, "${scheme}" + Redacted + "@");
         }
 
+        // E-mail addresses before named values: the "IPv6:" of jane@[IPv6:2001:db8::5] would otherwise be taken for a
+        // denied name whose value runs to the end of the address.
         if (MayHoldEmail(result))
         {
             result = Email().Replace(result, Redacted);
+        }
+
+        if (result.Contains('=', StringComparison.Ordinal) || result.Contains(':', StringComparison.Ordinal))
+        {
+            result = RedactNamedValues(result);
         }
 
         // IPv6 first: a full address may end in an IPv4 address (2001:db8:1:2:3:4:10.0.0.1), and redacting that part
@@ -276,12 +328,7 @@ public sealed partial class PersonalDataScrubber
             result = RedactIPv6(result);
         }
 
-        // In a URL's query an IPv6 address has its colons percent-encoded: ?host=2001%3Adb8%3A%3A1.
-        if (result.Contains("%3A", StringComparison.OrdinalIgnoreCase))
-        {
-            var encoded = result;
-            result = EncodedIpv6().Replace(encoded, m => RedactEncodedIPv6(m, encoded));
-        }
+        result = RedactEncodedIPv6(result);
 
         if (ContainsIPv4(result))
         {
@@ -300,7 +347,8 @@ public sealed partial class PersonalDataScrubber
             result = CardNumber().Replace(result, m => PassesLuhn(m.Value) ? Redacted : m.Value);
         }
 
-        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("Users", StringComparison.Ordinal))
+        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("Users", StringComparison.Ordinal)
+            || result.Contains("%2Fhome%2F", StringComparison.OrdinalIgnoreCase))
         {
             // The user name a home directory gives away is redacted wherever else the text repeats it.
             List<string>? users = null;
@@ -394,6 +442,13 @@ public sealed partial class PersonalDataScrubber
         var i = 0;
         while (i < text.Length)
         {
+            // A percent-escape is a separator (ping%20fe80::1, %5Bfe80::1%5D): its hex digits start no address.
+            if (IsEscapeAt(text, i))
+            {
+                i += 3;
+                continue;
+            }
+
             if (!IsIPv6Char(text[i]))
             {
                 i++;
@@ -444,8 +499,16 @@ public sealed partial class PersonalDataScrubber
 
     private static bool IsWordChar(char c) => char.IsLetterOrDigit(c) || c == '_';
 
-    /// <summary>True when a run starting at <paramref name="start"/> is not the end of a word (the "d::" of "std::").</summary>
-    private static bool NoWordBefore(string text, int start) => start == 0 || !IsWordChar(text[start - 1]);
+    /// <summary>
+    /// True when a run starting at <paramref name="start"/> is not the end of a word (the "d::" of "std::"); a
+    /// percent-escape before it (<c>%20</c>, <c>%5B</c>) ends a word too.
+    /// </summary>
+    private static bool NoWordBefore(string text, int start) =>
+        start == 0 || !IsWordChar(text[start - 1]) || (start >= 3 && IsEscapeAt(text, start - 3));
+
+    /// <summary>True when a percent-escape (<c>%</c> and two hexadecimal digits) starts at <paramref name="index"/>.</summary>
+    private static bool IsEscapeAt(string text, int index) =>
+        index + 2 < text.Length && text[index] == '%' && char.IsAsciiHexDigit(text[index + 1]) && char.IsAsciiHexDigit(text[index + 2]);
 
     /// <summary>True when a run ending at <paramref name="end"/> is not the start of a word (the "::" of "::vector").</summary>
     private static bool NoWordAfter(string text, int end) => end == text.Length || !IsWordChar(text[end]);
@@ -453,6 +516,21 @@ public sealed partial class PersonalDataScrubber
     /// <summary>An IPv6 address with at least one hexadecimal digit: "::" alone (a scope operator) is not taken for one.</summary>
     private static bool IsIPv6WithDigits(ReadOnlySpan<char> candidate) =>
         candidate.ContainsAnyExcept(':', '.') && IsIPv6(candidate);
+
+    /// <summary>
+    /// Redacts the IPv6 addresses whose colons are percent-encoded, as in a URL's query (<c>?host=2001%3Adb8%3A%3A1</c>)
+    /// or a URL encoded whole (<c>http%3A%2F%2F%5B2001%3Adb8%3A%3A1%5D%2F</c>). Returns the same instance when none.
+    /// </summary>
+    private static string RedactEncodedIPv6(string text)
+    {
+        if (!text.Contains("%3A", StringComparison.OrdinalIgnoreCase))
+        {
+            return text;
+        }
+
+        var result = EncodedIpv6().Replace(text, m => RedactEncodedIPv6(m, text));
+        return string.Equals(result, text, StringComparison.Ordinal) ? text : result;
+    }
 
     private static string RedactEncodedIPv6(Match match, string text)
     {
@@ -589,7 +667,7 @@ public sealed partial class PersonalDataScrubber
 
     private static bool ContainsIPv6(string value)
     {
-        if (value.Length < 2 || !value.Contains(':', StringComparison.Ordinal))
+        if (value.Length < 2 || (!value.Contains(':', StringComparison.Ordinal) && !value.Contains("%3A", StringComparison.OrdinalIgnoreCase)))
         {
             return false;
         }
@@ -602,7 +680,8 @@ public sealed partial class PersonalDataScrubber
             }
         }
 
-        return false;
+        // Text with percent-escapes (q=ping%20fe80::1, %5B2001%3Adb8%3A%3A1%5D): what the redaction would take.
+        return value.Contains('%', StringComparison.Ordinal) && !ReferenceEquals(RedactEncodedIPv6(RedactIPv6(value)), value);
     }
 
     private static bool IsIPv6(ReadOnlySpan<char> token)
@@ -617,8 +696,21 @@ public sealed partial class PersonalDataScrubber
         value.Length >= 16 && (Jwt().IsMatch(value) || KnownSecretPrefix().IsMatch(value) || value.Contains("-----BEGIN", StringComparison.Ordinal));
 
     /// <summary>An e-mail address, internationalized (letters and digits of any script) or with its '@' percent-encoded.</summary>
-    [GeneratedRegex(@"[\p{L}\p{N}._%+\-]+(@|%40)[\p{L}\p{N}\-]+(\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.NonBacktracking)]
+    /// <remarks>
+    /// The '@' may be encoded twice (<c>%2540</c>), the local part may be quoted (<c>"jane doe"@example.com</c>) or hold
+    /// an apostrophe after its first character (<c>sean.o'brien@</c>, while <c>'jane@example.com'</c> keeps its quotes),
+    /// and the domain may be an address literal (<c>jane@[10.0.0.5]</c>, <c>jane@[IPv6:2001:db8::5]</c>).
+    /// </remarks>
+    [GeneratedRegex(@"(""[^""\\\r\n]{1,64}""|[\p{L}\p{N}._%+\-][\p{L}\p{N}._%+\-']*)(@|%40|%2540)([\p{L}\p{N}\-]+(\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}|\[(IPv6:)?[0-9A-F:.]{2,45}\])", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.NonBacktracking)]
     private static partial Regex Email();
+
+    /// <summary>The user name and password of a URL, after its scheme: <c>https://admin:hunter2@</c>, <c>redis://:pw@</c>.</summary>
+    [GeneratedRegex(@"(?<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://)[^/?#@\s\[\]""'<>]+@", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex UrlUserInfo();
+
+    /// <summary>A host name, possibly with a port: letters, digits, dots and dashes only.</summary>
+    [GeneratedRegex(@"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex HostNameWithPort();
 
     /// <summary>The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator.</summary>
     [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
@@ -628,8 +720,11 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"\b[2-6]([ \-]?[0-9]){12,18}\b", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex CardNumber();
 
-    /// <summary>The user-name segment of a home directory: <c>/home/jane</c>, <c>/Users/jane</c>, <c>C:\Users\jane</c>.</summary>
-    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    /// <summary>
+    /// The user-name segment of a home directory: <c>/home/jane</c>, <c>/Users/jane</c>, <c>C:\Users\jane</c>, also
+    /// percent-encoded (<c>%2Fhome%2Fjane</c>, <c>C:%5CUsers%5Cjane</c>), where the name ends at the next escape.
+    /// </summary>
+    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)|(?<root>%2[Ff]home%2[Ff]|%2[Ff]Users%2[Ff]|%5[Cc]Users%5[Cc])(?<user>[^/\\\s""')%&?#=]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HomeDirectory();
 
     /// <summary>
@@ -641,14 +736,14 @@ public sealed partial class PersonalDataScrubber
     /// longer; a <c>v</c> that starts a word is not a name but marks a version.
     /// </summary>
     /// <remarks>
-    /// The second look-behind only runs where a dot precedes (a digit there fails the first), so it reads each run of
-    /// digits back at most once.
+    /// The second look-behind only runs where a dot precedes (a digit there fails the first, unless it ends a
+    /// percent-escape such as the <c>%20</c> of <c>ping%20192.168.1.5</c>), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?<![0-9])(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
     /// <summary>A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every alternative starts with a different character.</summary>
-    [GeneratedRegex(@"(?<![0-9A-Za-z_])(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9A-Za-z_])|(?<=%[0-9A-Fa-f]{2}))(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
     private static partial Regex EncodedIpv6();
 
     /// <summary>
@@ -658,10 +753,10 @@ public sealed partial class PersonalDataScrubber
     /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer.
     /// </summary>
     /// <remarks>
-    /// The second look-behind only runs where no letter or digit precedes, so it reads each run of digits back at
-    /// most once.
+    /// The second look-behind only runs where no letter or digit precedes (or a percent-escape such as <c>%20</c>
+    /// does), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?<![0-9A-Za-z])(?<!(?:^|[^0-9A-Za-z])[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?<!(?:^|[^0-9A-Za-z])[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex DashedIpv4();
 
     [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}\z", RegexOptions.CultureInvariant)]

@@ -136,6 +136,10 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("10.20.30.40")]
     [InlineData(" 010.020.030.040 ")]
     [InlineData("2001:db8::7")]
+    [InlineData("10.0.0.5:8080")]
+    [InlineData("[2001:db8::5]:443")]
+    [InlineData("ip-10-0-0-5")]
+    [InlineData("ip-10-0-0-5.ec2.internal")]
     public async Task An_instanceId_that_is_an_IP_address_is_discarded_not_hashed_like_an_IP_userId(string value)
     {
         await using var host = new LocalHostFactory(azurite);
@@ -221,6 +225,8 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("instanceId", " 0 ", "is not an identifier")]
     [InlineData("userId", "10.1.2.3", "is an IP address")]
     [InlineData("anonymousId", "2001:db8::1", "is an IP address")]
+    [InlineData("instanceId", "10.0.0.5:8080", "is an IP address")]
+    [InlineData("userId", "ip-10-0-0-5", "is an IP address")]
     public async Task An_opt_out_for_an_identifier_ingestion_would_never_store_is_refused_and_writes_nothing(string field, string value, string reason)
     {
         await using var host = new LocalHostFactory(azurite);
@@ -229,5 +235,45 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
 
         Hostile.AssertRefused(answer, HttpStatusCode.BadRequest, reason);
         await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Fact]
+    public async Task Numeric_instance_ids_beyond_2_pow_53_stay_apart_and_an_opt_out_of_their_digits_matches()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var a = Segment.Track("Instance Active", userId: null, anonymousId: "an-1", properties: new JsonObject { ["instanceId"] = JsonNode.Parse("12345678901234567890") });
+        var b = Segment.Track("Instance Active", userId: null, anonymousId: "an-2", properties: new JsonObject { ["instanceId"] = JsonNode.Parse("12345678901234567891") });
+
+        Hostile.AssertAccepted(await Hostile.PostJsonAsync(client, "/v1/batch", Segment.Batch(a, b)), 2);
+        Assert.Equal(2, (await host.Tables.RowsAsync(TableNames.Instances)).Count);
+
+        var optOut = await Hostile.PostJsonAsync(client, "/v1/opt-out", new JsonObject { ["instanceId"] = "12345678901234567890" });
+        Assert.Equal(HttpStatusCode.OK, optOut.Status);
+        Assert.Equal(1, optOut.Body.GetProperty("erased").GetProperty("rawEvents").GetInt32());
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+
+        var again = Segment.Track("Instance Active", userId: null, anonymousId: "an-3", properties: new JsonObject { ["instanceId"] = JsonNode.Parse("12345678901234567890") });
+        var after = await Hostile.PostJsonAsync(client, "/v1/track", again);
+        Hostile.AssertAccepted(after, 0);
+        Assert.Equal(1, after.Body.GetProperty("dropped").GetProperty("optedOut").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("1e3")]
+    [InlineData("12345678901234567890.0")]
+    public async Task A_numeric_instanceId_that_is_not_an_integer_is_flagged_and_ignored(string number)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Instance Active", properties: new JsonObject { ["instanceId"] = JsonNode.Parse(number) });
+
+        Hostile.AssertAccepted(await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e), 1);
+
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Instances));
+        var stored = await Hostile.SinglePayloadAsync(host);
+        Assert.Null(stored["instanceKey"]);
+        Assert.False(stored["properties"]!.AsObject().ContainsKey("instanceId"));
+        Assert.Contains("properties.instanceId is not an instance identifier; ignored", stored["flags"]!.AsArray().Select(f => f!.GetValue<string>()));
     }
 }

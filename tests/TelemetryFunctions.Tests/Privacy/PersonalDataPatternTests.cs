@@ -49,6 +49,9 @@ public sealed class PersonalDataPatternTests
     [InlineData("web-1.10.0.0.17")]
     [InlineData("12.05.00.00")]
     [InlineData("Linux 203.0.113.77 5.15")]
+    [InlineData("ping%20192.168.41.77")]
+    [InlineData("q=ping%20fe80::99")]
+    [InlineData("http%3A%2F%2F%5B2001%3Adb8%3A%3A78%5D%2F")]
     public void Ip_addresses_in_any_spelling_are_recognised(string text) =>
         Assert.True(PersonalDataScrubber.LooksPersonal(text));
 
@@ -76,8 +79,24 @@ public sealed class PersonalDataPatternTests
     [InlineData("10.20.30.40")]
     [InlineData(" 010.020.030.040 ")]
     [InlineData("2001:db8::7")]
+    [InlineData("10.0.0.5:8080")]
+    [InlineData("[2001:db8::5]")]
+    [InlineData("[2001:db8::5]:443")]
+    [InlineData("fe80::5%eth0")]
+    [InlineData("ip-10-0-0-5")]
+    [InlineData("ip-10-0-0-5.ec2.internal")]
+    [InlineData("node1.10.0.0.17")]
     public void Identifiers_that_are_ip_addresses_are_recognised(string id) =>
         Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
+
+    [Theory]
+    [InlineData("user-2026-12-02")]
+    [InlineData("5f0c8a7e-1c2d-4b7e-9a3f-0123456789ab")]
+    [InlineData("1.2.3.4.5")]
+    [InlineData("u-1234")]
+    [InlineData("10.0.0.5:8080:1")]
+    public void Identifiers_that_only_hold_numbers_are_not_taken_for_addresses(string id) =>
+        Assert.False(PersonalDataScrubber.LooksLikeIpAddress(id));
 
     [Theory]
     [InlineData("help@example.com (from 198.51.100.23)", "help@example.com")]

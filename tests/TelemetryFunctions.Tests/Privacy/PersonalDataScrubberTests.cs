@@ -102,6 +102,108 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("https://example.com/search?q=ping%20192.168.41.77", "https://example.com/search?q=ping%20[redacted]")]
+    [InlineData("connect%2010.20.30.40 refused", "connect%20[redacted] refused")]
+    [InlineData("host%3D10.20.30.40%26x=1", "host%3D[redacted]%26x=1")]
+    [InlineData("lookup%2010-20-30-40 failed", "lookup%20[redacted] failed")]
+    [InlineData("q=ping%20fe80::99", "q=ping%20[redacted]")]
+    [InlineData("http%3A%2F%2F%5B2001%3Adb8%3A%3A78%5D%2F", "http%3A%2F%2F%5B[redacted]%5D%2F")]
+    [InlineData("http://%5Bfe80::1234%5D:8080/admin", "http://%5B[redacted]%5D:8080/admin")]
+    [InlineData("http://%5B2a02:c7f:1234::7%5D/", "http://%5B[redacted]%5D/")]
+    public void Addresses_right_after_a_percent_escape_are_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("https://admin:hunter2pass@10.1.2.3/", "https://[redacted]@[redacted]/")]
+    [InlineData("http://admin:hunter3pass@localhost:8080/", "http://[redacted]@localhost:8080/")]
+    [InlineData("clone https://deploy:s3cret@example.com/repo.git failed", "clone https://[redacted]@example.com/repo.git failed")]
+    [InlineData("redis://:p4ss@cache:6379/0", "redis://[redacted]@cache:6379/0")]
+    public void The_user_name_and_password_of_a_url_are_redacted_whatever_the_host(string value, string expected)
+    {
+        var properties = new JsonObject { ["url"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["url"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("https://x.example/login?next=%2Fprofile%3Femail%3Djane.doe%2540example.com", "jane.doe")]
+    [InlineData("contact \"jane doe\"@example.com please", "jane doe")]
+    [InlineData("mail sean.o'brien@example.com now", "sean.o")]
+    [InlineData("mail jane.roe@[10.0.0.5] now", "jane.roe")]
+    [InlineData("mail jane.roe@[IPv6:2001:db8::5] now", "jane.roe")]
+    public void E_mail_addresses_double_encoded_quoted_with_an_apostrophe_or_at_an_address_literal_are_redacted(string value, string personal)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.DoesNotContain(personal, properties["note"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains(PersonalDataScrubber.Redacted, properties["note"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("mail sean.o'brien@example.com now", "mail [redacted] now")]
+    [InlineData("contact \"jane doe\"@example.com please", "contact [redacted] please")]
+    [InlineData("reply to 'jane@example.com' today", "reply to '[redacted]' today")]
+    [InlineData("https://x.example/open?path=%2Fhome%2Fjanedoe%2Fapp", "https://x.example/open?path=%2Fhome%2F[redacted]%2Fapp")]
+    [InlineData("open C:%5CUsers%5Cjanedoe%5Capp", "open C:%5CUsers%5C[redacted]%5Capp")]
+    public void Only_the_personal_fragment_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void A_card_number_sent_as_a_json_number_is_removed_and_other_numbers_kept()
+    {
+        var properties = (JsonObject)JsonNode.Parse("""{"payment":4111111111111111,"cards":[5500000000000004,3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5}""")!;
+
+        Assert.Equal(2, _scrubber.Scrub(properties, "properties"));
+        Assert.False(properties.ContainsKey("payment"));
+        Assert.Equal("""{"cards":[3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5}""", properties.ToJsonString());
+    }
+
+    [Fact]
+    public void Segment_ids_of_the_user_in_traits_and_external_ids_are_removed()
+    {
+        var traits = new JsonObject { ["id"] = "raw-user-4711", ["plan"] = "pro" };
+        var context = new JsonObject
+        {
+            ["traits"] = new JsonObject { ["id"] = "raw-user-4711" },
+            ["externalIds"] = new JsonArray(new JsonObject { ["id"] = "raw-user-4711", ["type"] = "user_id", ["collection"] = "users" }),
+            ["page"] = new JsonObject { ["id"] = "page-1" },
+        };
+
+        Assert.Equal(1, _scrubber.Scrub(traits, "traits"));
+        Assert.Equal(2, _scrubber.Scrub(context, "context"));
+        Assert.Equal("""{"plan":"pro"}""", traits.ToJsonString());
+        Assert.Equal("""{"traits":{},"externalIds":[{"type":"user_id","collection":"users"}],"page":{"id":"page-1"}}""", context.ToJsonString());
+    }
+
+    [Fact]
+    public void A_value_or_key_equal_to_a_raw_identifier_of_the_event_is_removed()
+    {
+        var properties = new JsonObject
+        {
+            ["owner"] = "raw-user-4711",
+            ["list"] = new JsonArray("anon-9812", "keep"),
+            ["raw-user-4711"] = true,
+            ["note"] = "raw-user-4711 and more",
+            ["plan"] = "pro",
+        };
+
+        Assert.Equal(3, _scrubber.Scrub(properties, "properties", ["raw-user-4711", "anon-9812"]));
+        Assert.Equal("""{"list":["keep"],"note":"raw-user-4711 and more","plan":"pro"}""", properties.ToJsonString());
+    }
+
+    [Theory]
     [InlineData("build 1700000000000 done")]
     [InlineData("4111 1111 1111 1112")]
     [InlineData("ratio=0.5 mode: fast")]
@@ -119,6 +221,11 @@ public sealed class PersonalDataScrubberTests
     [InlineData("x 1.2.3.4.5 and 1.2.3.4.5.6 and a.1.2.3.4.5")]
     [InlineData("release v1.2.3.4.5 and V1.2.3.4.5")]
     [InlineData("port 192.168.1.256 and 1.2.3.1000 are no addresses")]
+    [InlineData("q=release%201.2.3.4.5%20notes")]
+    [InlineData("path=%2Fusr%2Flib%2Fstd%3A%3Avector%20ok")]
+    [InlineData("100%25 done, 50%20items")]
+    [InlineData("ssh://git.example.com/repo and mailto:help")]
+    [InlineData("it's o'clock")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };

@@ -205,6 +205,95 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Addresses_and_passwords_in_url_encoded_text_are_stored_nowhere()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var ct = TestContext.Current.CancellationToken;
+        var active = Segment.Track("Instance Active", properties: new JsonObject
+        {
+            ["instanceId"] = "inst-encoded",
+            ["os"] = "connect%2010.20.30.40 refused",
+            ["search"] = "https://example.com/search?q=ping%20192.168.41.77",
+            ["ping"] = "q=ping%20fe80::99",
+            ["link"] = "http://%5B2a02:c7f:1234::7%5D/",
+            ["next"] = "http%3A%2F%2F%5B2001%3Adb8%3A%3A78%5D%2F",
+            ["db"] = "https://admin:hunter2pass@10.1.2.3/",
+            ["local"] = "http://admin:hunter3pass@localhost:8080/",
+            ["open"] = "https://x.example/open?path=%2Fhome%2Fjanedoe%2Fapp",
+            ["login"] = "https://x.example/login?next=%2Fprofile%3Femail%3Djane.doe%2540example.com",
+        });
+        active["context"] = new JsonObject { ["page"] = new JsonObject { ["url"] = "http://%5Bfe80::1234%5D:8080/admin" } };
+        var failed = Segment.Track("Installation Errors", userId: null, anonymousId: "install-encoded", properties: new JsonObject
+        {
+            ["error"] = "GET http://example.com/health?target=db%20172.31.9.14 failed",
+        });
+
+        var usage = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(active), ct);
+        var install = await host.CreateSegmentClient(LocalHostFactory.InstallerKey).PostAsync("/v1/track", Segment.Json(failed), ct);
+
+        Assert.Equal(HttpStatusCode.OK, usage.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, install.StatusCode);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var personal in new[]
+        {
+            "10.20.30.40", "192.168.41.77", "fe80::99", "2a02", "3A78", "fe80::1234", "172.31.9.14", "hunter2pass", "hunter3pass", "janedoe", "jane.doe",
+        })
+        {
+            Assert.DoesNotContain(personal, everything, StringComparison.OrdinalIgnoreCase);
+        }
+
+        Assert.Null(Assert.Single(await host.Tables.RowsAsync(TableNames.Instances)).GetString("Os"));
+        Assert.Equal("GET http://example.com/health?target=db%20[redacted] failed", Assert.Single(await host.Tables.RowsAsync(TableNames.Installations)).GetString("LastError"));
+    }
+
+    [Fact]
+    public async Task An_identify_keeps_no_raw_user_id_in_traits_context_traits_or_external_ids()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var identify = new JsonObject
+        {
+            ["userId"] = "raw-user-4711",
+            ["anonymousId"] = "anon-raw-9812",
+            ["traits"] = new JsonObject { ["id"] = "raw-user-4711", ["plan"] = "pro", ["owner"] = "anon-raw-9812" },
+            ["context"] = new JsonObject
+            {
+                ["traits"] = new JsonObject { ["id"] = "raw-user-4711" },
+                ["externalIds"] = new JsonArray(new JsonObject { ["id"] = "raw-user-4711", ["type"] = "user_id", ["collection"] = "users", ["encoding"] = "none" }),
+                ["library"] = new JsonObject { ["name"] = "analytics.js", ["version"] = "next-1.70.0" },
+            },
+        };
+        var group = new JsonObject { ["userId"] = "raw-user-4711", ["groupId"] = "raw-group-5150", ["traits"] = new JsonObject { ["id"] = "raw-group-5150", ["plan"] = "team" } };
+
+        var first = await host.CreateSegmentClient().PostAsync("/v1/identify", Segment.Json(identify), TestContext.Current.CancellationToken);
+        var second = await host.CreateSegmentClient().PostAsync("/v1/group", Segment.Json(group), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var raw in new[] { "raw-user-4711", "anon-raw-9812", "raw-group-5150" })
+        {
+            Assert.DoesNotContain(raw, everything, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("user_id", everything, StringComparison.Ordinal);
+        Assert.Contains("team", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_card_number_sent_as_a_json_number_is_stored_nowhere()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Checkout", properties: new JsonObject { ["payment"] = 4111111111111111L, ["items"] = 3 });
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(response)).GetProperty("scrubbed").GetInt32());
+        var everything = await host.Tables.DumpAllAsync();
+        Assert.DoesNotContain("4111111111111111", everything, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Retention_repeats_a_recent_erasure_once_and_then_never_again()
     {
         var time = new FakeTimeProvider(T0);
