@@ -72,8 +72,8 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                             peaks[metric] = byInstallation = new Dictionary<string, long>(StringComparer.Ordinal);
                         }
 
-                        // By the id ignoring case, not the stored key: a record claimed before ids were compared
-                        // ignoring case has the hash of the id as written.
+                        // By the id as UsageReportKeys.Installation compares it, not the stored key: a record claimed
+                        // before ids were compared ignoring case and invisible characters has the hash of the id as written.
                         var installation = UsageReportKeys.Installation(report.InstallationId);
                         byInstallation[installation] = Math.Max(byInstallation.GetValueOrDefault(installation), value);
                     }

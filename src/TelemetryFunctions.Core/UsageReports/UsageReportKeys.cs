@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -28,12 +29,45 @@ public static partial class UsageReportKeys
 
     /// <summary>
     /// The key that tells installations apart (their periods must not overlap; their distinct counts are combined by
-    /// maximum): the hash of the id ignoring case, as <see cref="StringComparison.OrdinalIgnoreCase"/> compares, so
-    /// <c>INST-1</c> and <c>inst-1</c> are one installation. Upper-casing first makes every pair that comparison calls
-    /// equal hash alike; lower-casing after keeps the key of an id already in lower case the hash of the id as written,
-    /// as keys were before ids were compared ignoring case.
+    /// maximum): the hash of the id without the characters <see cref="IsInvisible"/> calls invisible, ignoring case as
+    /// <see cref="StringComparison.OrdinalIgnoreCase"/> compares, so <c>INST-1</c> and <c>inst-1</c> are one
+    /// installation. Upper-casing first makes every pair that comparison calls equal hash alike; lower-casing after keeps
+    /// the key of an id already in lower case the hash of the id as written, as keys were before ids were compared
+    /// ignoring case. Ids with invisible characters are refused now, but records stored before may hold them: without
+    /// them they compare as the id a report names now. Ids are not Unicode-normalized: the app runs in .NET's
+    /// globalization-invariant mode (Directory.Build.props), where <see cref="string.Normalize()"/> returns its input.
     /// </summary>
-    public static string Installation(string installationId) => Hash(installationId.ToUpperInvariant().ToLowerInvariant());
+    public static string Installation(string installationId) =>
+        Hash((FirstInvisible(installationId) is null ? installationId : WithoutInvisible(installationId)).ToUpperInvariant().ToLowerInvariant());
+
+    private static string WithoutInvisible(string text) =>
+        string.Concat(text.EnumerateRunes().Where(r => !IsInvisible(r)).Select(r => r.ToString()));
+
+    /// <summary>The first character of <paramref name="text"/> that <see cref="IsInvisible"/> calls invisible, or null.</summary>
+    public static Rune? FirstInvisible(string text)
+    {
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (IsInvisible(rune))
+            {
+                return rune;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="rune"/> shows nothing, or nothing of its own, where an id is read: a control character
+    /// (C0, C1), a format character (Unicode category Cf: zero-width space and joiners, soft hyphen, bidirectional
+    /// controls, byte order mark, tags), a line or paragraph separator, or one of Unicode's other default-ignorable
+    /// characters (variation selectors, the combining grapheme joiner, Hangul fillers, reserved ones). Two ids that differ
+    /// only in these look alike and would be two installations. docs/usage-report.schema.json lists the same characters.
+    /// </summary>
+    public static bool IsInvisible(Rune rune) =>
+        Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+        || rune.Value is 0x034F or 0x115F or 0x1160 or 0x17B4 or 0x17B5 or (>= 0x180B and <= 0x180F) or 0x2065 or 0x3164
+            or (>= 0xFE00 and <= 0xFE0F) or 0xFFA0 or (>= 0xFFF0 and <= 0xFFF8) or (>= 0xE0000 and <= 0xE0FFF);
 
     public static string Scope(UsageScope scope) => Hash((scope.Cluster ?? "") + "\u001F" + (scope.Tenant ?? ""));
 

@@ -162,11 +162,34 @@ public sealed partial class UsageReportOptions : IValidatableObject
             yield return new ValidationResult("The same report key is configured for more than one customer.", [nameof(Customers)]);
         }
 
+        // Any customer's upload SAS may write into every customer's folder, so the signature alone tells customers
+        // apart: a secret that two customers share lets either sign reports counted for the other. A customer's own
+        // secret as both current and previous is the middle of a rotation (docs/deploy.md) and shares nothing.
+        for (var i = 0; i < Customers.Count; i++)
+        {
+            for (var j = i + 1; j < Customers.Count; j++)
+            {
+                if (SigningSecretsOf(Customers[i]).Overlaps(SigningSecretsOf(Customers[j])))
+                {
+                    yield return new ValidationResult(
+                        $"Customers {NameOf(i)} and {NameOf(j)} share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.",
+                        [nameof(Customers)]);
+                }
+            }
+        }
+
         if (Container == QuarantineContainer)
         {
             yield return new ValidationResult("Container and QuarantineContainer must differ.", [nameof(QuarantineContainer)]);
         }
     }
+
+    private static HashSet<string> SigningSecretsOf(UsageCustomerOptions customer) =>
+        new[] { customer.SigningSecret, customer.PreviousSigningSecret }.Where(s => !string.IsNullOrEmpty(s)).ToHashSet(StringComparer.Ordinal)!;
+
+    /// <summary>How a validation message names customer <paramref name="index"/>: its id, or its place when it has none.</summary>
+    private string NameOf(int index) =>
+        string.IsNullOrEmpty(Customers[index].Id) ? $"{nameof(Customers)}[{index}]" : $"'{Customers[index].Id}'";
 
     // \z, not $: $ also matches before a final newline, so "acme\n" would pass.
     [GeneratedRegex(@"^[a-z0-9][a-z0-9-]{0,62}\z")]

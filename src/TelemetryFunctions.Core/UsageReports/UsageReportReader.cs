@@ -656,6 +656,11 @@ internal sealed class ReportDocumentParser : IDisposable
                     // "inst-1 " would be another installation than "inst-1", whose periods it could overlap.
                     Reason("report.installationId starts or ends with white space; name the installation without it, the same way in every report.");
                 }
+                else if (installationId is not null && UsageReportKeys.FirstInvisible(installationId) is { } invisible)
+                {
+                    // "inst-1\u200B" looks like "inst-1" and would be another installation, whose periods it could overlap.
+                    Reason($"report.installationId contains an invisible or formatting character (U+{invisible.Value:X4}); name the installation without it, the same way in every report.");
+                }
                 else
                 {
                     _installationId = installationId;

@@ -430,8 +430,9 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
 
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
-        // By the id ignoring case, not the stored key: a record claimed before installation ids were compared ignoring
-        // case has the hash of the id as written, which may be in any case. The customer and the period narrow the query.
+        // By the id as UsageReportKeys.Installation compares it, not the stored key: a record claimed before installation
+        // ids were compared ignoring case, or while ids with invisible characters were accepted, has the hash of the id
+        // as written (or lower-cased with them). The customer and the period narrow the query.
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
         // Only the columns that say whose period it is and the reason needs, not the figures: a customer with many

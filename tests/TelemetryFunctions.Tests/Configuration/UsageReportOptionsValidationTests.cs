@@ -37,6 +37,60 @@ public sealed class UsageReportOptionsValidationTests
         Assert.Contains(Errors(customer), e => e.Contains($"Customers[0].{setting} is an unresolved Key Vault reference", StringComparison.Ordinal));
     }
 
+    private static List<string> Errors(params UsageCustomerOptions[] customers) =>
+        [.. new UsageReportOptions { Customers = [.. customers] }.Validate(new ValidationContext(new object())).Select(r => r.ErrorMessage ?? "")];
+
+    private static UsageCustomerOptions Customer(string id, string signingSecret, string? previousSigningSecret = null) => new()
+    {
+        Id = id,
+        SigningSecret = signingSecret,
+        PreviousSigningSecret = previousSigningSecret,
+        ReportKey = id + new string('r', 24),
+    };
+
+    [Theory]
+    [InlineData("current", "current")]
+    [InlineData("previous", "current")]
+    [InlineData("current", "previous")]
+    [InlineData("previous", "previous")]
+    public void A_signing_secret_shared_by_two_customers_stops_start_up_naming_the_customers_not_the_secret(string acmeHas, string globexHas)
+    {
+        // Any customer's upload SAS may write into every customer's folder: only the signature keeps customers apart.
+        var shared = new string('x', 40);
+        var acme = acmeHas == "current" ? Customer("acme", shared) : Customer("acme", new string('a', 40), shared);
+        var globex = globexHas == "current" ? Customer("globex", shared) : Customer("globex", new string('g', 40), shared);
+
+        var errors = Errors(acme, globex);
+
+        var error = Assert.Single(errors);
+        Assert.Equal("Customers 'acme' and 'globex' share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.", error);
+        Assert.DoesNotContain(shared, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_signing_secret_shared_by_three_customers_names_each_pair_once()
+    {
+        var shared = new string('x', 40);
+
+        var errors = Errors(Customer("acme", shared), Customer("globex", new string('g', 40), shared), Customer("initech", shared, shared));
+
+        Assert.Equal(
+        [
+            "Customers 'acme' and 'globex' share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.",
+            "Customers 'acme' and 'initech' share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.",
+            "Customers 'globex' and 'initech' share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.",
+        ], errors);
+    }
+
+    [Fact]
+    public void A_customer_whose_previous_signing_secret_is_its_current_one_passes_as_in_the_middle_of_a_rotation()
+    {
+        // docs/deploy.md, rotating a signing secret, step 2: the current version is pinned as the previous one too.
+        var secret = new string('s', 40);
+
+        Assert.Empty(Errors(Customer("acme", secret, secret), Customer("globex", new string('g', 40))));
+    }
+
     [Fact]
     public void An_entitlement_or_distinct_count_metric_named_in_capitals_stops_start_up_as_it_would_never_match_a_report()
     {

@@ -69,6 +69,11 @@ public sealed class UsageReportDocsTests
         { "metric name with capitals", r => { r["metrics"]![0]!["name"] = "Process-Instances"; return r; } },
         { "installation id with a trailing space", r => { r["installationId"] = "inst-1 "; return r; } },
         { "installation id with a leading no-break space", r => { r["installationId"] = "\u00A0inst-1"; return r; } },
+        { "installation id with a zero-width space inside", r => { r["installationId"] = "inst\u200B-1"; return r; } },
+        { "installation id with a soft hyphen", r => { r["installationId"] = "in\u00ADst-1"; return r; } },
+        { "installation id with a variation selector", r => { r["installationId"] = "inst-1\uFE0F"; return r; } },
+        { "installation id with a tag character", r => { r["installationId"] = "inst-1\U000E0031"; return r; } },
+        { "installation id with a C1 control", r => { r["installationId"] = "inst\u0085-1"; return r; } },
     };
 
     [Theory]
@@ -82,6 +87,34 @@ public sealed class UsageReportDocsTests
 
         Assert.True(errors.Count > 0, $"{what}: the schema accepts it");
         Assert.True(result.Report is null, $"{what}: the service accepts it");
+    }
+
+    [Fact]
+    public void The_schema_refuses_exactly_the_invisible_characters_the_service_refuses_in_an_installation_id()
+    {
+        var report = Schema().GetProperty("$defs").GetProperty("report").GetProperty("properties").GetProperty("installationId");
+        var text = new Regex(Schema().GetProperty("$defs").GetProperty("text").GetProperty("pattern").GetString()!, RegexOptions.None, TimeSpan.FromSeconds(1));
+        var installation = new Regex(report.GetProperty("pattern").GetString()!, RegexOptions.None, TimeSpan.FromSeconds(1));
+        var disagreements = new List<string>();
+
+        for (var value = 0; value <= 0x10FFFF; value++)
+        {
+            if (!Rune.IsValid(value))
+            {
+                continue;
+            }
+
+            var rune = new Rune(value);
+            var id = $"a{rune}b";
+            var schemaRefuses = !text.IsMatch(id) || !installation.IsMatch(id);
+            var serviceRefuses = value is < 0x20 or 0x7F || UsageReportKeys.IsInvisible(rune);
+            if (schemaRefuses != serviceRefuses)
+            {
+                disagreements.Add($"U+{value:X4}: the schema {(schemaRefuses ? "refuses" : "accepts")} it, the service {(serviceRefuses ? "refuses" : "accepts")} it");
+            }
+        }
+
+        Assert.True(disagreements.Count == 0, string.Join("\n", disagreements.Take(50)));
     }
 
     [Fact]

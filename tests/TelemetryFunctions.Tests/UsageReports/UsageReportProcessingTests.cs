@@ -224,6 +224,52 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_report_naming_an_installation_with_an_invisible_character_is_refused_and_not_counted_again()
+    {
+        await using var harness = new UsageReportHarness(azurite);
+
+        var counted = await harness.UploadAndProcessAsync("acme/a.json", Signed(Report("r-a", installation: "inst-1")));
+        var invisible = await harness.UploadAndProcessAsync("acme/b.json", Signed(Report("r-b", installation: "inst-1\u200B")));
+
+        Assert.Equal([BlobLedgerEntry.Processed, BlobLedgerEntry.Rejected], new[] { counted, invisible }.Select(o => o.Status));
+        Assert.Contains("report.installationId contains an invisible or formatting character (U+200B)", invisible.Reasons[0], StringComparison.Ordinal);
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Theory]
+    [InlineData("inst-1\u200B", "inst-1")] // zero-width space
+    [InlineData("INST\u00AD-1", "inst-1")] // soft hyphen, in other case
+    [InlineData("\u202Einst-1", "INST-1")] // right-to-left override
+    public async Task A_record_of_an_installation_id_with_an_invisible_character_stored_before_such_ids_were_refused_still_blocks_an_overlapping_period_and_shares_its_distinct_counts(string stored, string sent)
+    {
+        // Before ids with invisible characters were refused, a record's key was the hash of the id with them, lower-cased.
+        await using var harness = new UsageReportHarness(azurite);
+        await AddProcessedRecordAsync(harness, "r-old", stored, UsageReportKeys.Hash(stored.ToUpperInvariant().ToLowerInvariant()), new DateTimeOffset(2026, 1, 16, 0, 0, 0, TimeSpan.Zero), "{\"202601\":{\"task-users\":7}}");
+        var overlapping = Report("r-overlapping", installation: sent, end: "2026-01-10T00:00:00Z", metrics: [Metric("task-users", 5)]);
+        var secondHalf = Report("r-second-half", installation: sent, start: "2026-01-16T00:00:00Z", metrics: [Metric("task-users", 9)]);
+
+        var refused = await harness.UploadAndProcessAsync("acme/overlapping.json", Signed(overlapping));
+        var counted = await harness.UploadAndProcessAsync("acme/second-half.json", Signed(secondHalf));
+
+        Assert.Equal(BlobLedgerEntry.Rejected, refused.Status);
+        Assert.Contains("overlaps report 'r-old'", refused.Reasons[0], StringComparison.Ordinal);
+        Assert.Equal(BlobLedgerEntry.Processed, counted.Status);
+        var users = Monthly(await harness.MonthlyAsync(), "202601_task-users");
+        Assert.Equal((9L, 2), (Value(users), users.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public void The_installation_key_of_an_id_in_lower_case_without_invisible_characters_is_still_the_hash_of_the_id_as_written()
+    {
+        // Keys already stored stay valid: only ids holding invisible characters, refused now, get another key.
+        foreach (var id in new[] { "inst-1", "caf\u00E9-1", "\u0928\u093F\u0930\u094D\u092E\u093E\u0923-1", "a b" })
+        {
+            Assert.Equal(UsageReportKeys.Hash(id), UsageReportKeys.Installation(id));
+        }
+    }
+
+    [Fact]
     public async Task Distinct_counts_of_an_installation_named_in_other_case_are_its_largest_report_not_added_up()
     {
         await using var harness = new UsageReportHarness(azurite);

@@ -229,6 +229,40 @@ public sealed class UsageReportReaderTests
         Assert.Equal("report.installationId starts or ends with white space; name the installation without it, the same way in every report.", reasons);
     }
 
+    [Theory]
+    [InlineData("inst-1\u200B", "U+200B")] // zero-width space, which is no white space to .NET
+    [InlineData("inst\u200D-1", "U+200D")] // zero-width joiner
+    [InlineData("in\u00ADst-1", "U+00AD")] // soft hyphen
+    [InlineData("\u202Einst-1", "U+202E")] // right-to-left override
+    [InlineData("inst\u2060-1", "U+2060")] // word joiner
+    [InlineData("inst\uFEFF-1", "U+FEFF")] // byte order mark inside the id
+    [InlineData("inst-1\uFE0F", "U+FE0F")] // variation selector
+    [InlineData("inst\u034F-1", "U+034F")] // combining grapheme joiner
+    [InlineData("inst\u3164-1", "U+3164")] // Hangul filler
+    [InlineData("inst\u0085-1", "U+0085")] // next line, a C1 control
+    [InlineData("inst\u2028-1", "U+2028")] // line separator
+    [InlineData("inst-1\U000E0031", "U+E0031")] // tag digit one
+    public async Task An_installation_id_holding_an_invisible_or_format_character_is_refused_naming_it(string installation, string codePoint)
+    {
+        var reasons = await RefusedAsync(Signed(Report(installation: installation)));
+
+        Assert.Equal($"report.installationId contains an invisible or formatting character ({codePoint}); name the installation without it, the same way in every report.", reasons);
+    }
+
+    [Theory]
+    [InlineData("caf\u00E9-1")]
+    [InlineData("cafe\u0301-1")]
+    [InlineData("\uFF49nst-1")]
+    [InlineData("inst 1")]
+    [InlineData("\u0928\u093F\u0930\u094D\u092E\u093E\u0923-1")] // Devanagari with a virama and vowel signs (marks, not format characters)
+    public async Task An_installation_id_in_any_script_or_unicode_form_without_invisible_characters_is_read_as_sent(string installation)
+    {
+        var result = await ReadAsync(Signed(Report(installation: installation)));
+
+        Assert.Empty(result.Reasons);
+        Assert.Equal(installation, result.Report!.InstallationId);
+    }
+
     [Fact]
     public async Task A_lone_surrogate_escape_is_refused_naming_the_field()
     {
