@@ -18,6 +18,7 @@ public sealed class ActivityDigests(TelemetryStorage storage)
 {
     private const int BytesPerUser = 16;
     private const int MaxRewriteAttempts = 5;
+    private const int MaxReadAttempts = 5;
     private BlobContainerClient? _container;
 
     /// <summary>Reads the day's user marks from the activity table, sorts them and stores the digest. Returns the count.</summary>
@@ -71,7 +72,32 @@ public sealed class ActivityDigests(TelemetryStorage storage)
     }
 
     /// <summary>Distinct users over the given days; a day without a digest is built from its activity partition first.</summary>
+    /// <remarks>
+    /// A digest is read in chunks, each checked against the ETag of the first, so a digest rewritten during the read (a
+    /// concurrent rollup or backfill rebuilding the day, an erasure removing a user) fails the read with 412 rather than
+    /// mixing two versions. The count is then started again from fresh reads; a digest still changing after
+    /// <see cref="MaxReadAttempts"/> attempts throws <see cref="StorageContentionException"/> (retry later).
+    /// </remarks>
     public async Task<int> CountDistinctAsync(IEnumerable<DateOnly> days, CancellationToken cancellationToken)
+    {
+        var dayList = days.ToList();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await CountDistinctOnceAsync(dayList, cancellationToken);
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                if (attempt >= MaxReadAttempts)
+                {
+                    throw new StorageContentionException($"A digest of {TableKeys.Day(dayList[0])}..{TableKeys.Day(dayList[^1])} kept changing through {MaxReadAttempts} attempts to read it.");
+                }
+            }
+        }
+    }
+
+    private async Task<int> CountDistinctOnceAsync(IReadOnlyList<DateOnly> days, CancellationToken cancellationToken)
     {
         var container = await ContainerAsync(cancellationToken);
         var readers = new List<DigestReader>();

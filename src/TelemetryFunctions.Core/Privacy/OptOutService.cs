@@ -63,11 +63,14 @@ public sealed partial class OptOutService(
         return total;
     }
 
-    /// <summary>Erases a suppressed subject now and marks its suppression erased.</summary>
+    /// <summary>
+    /// Erases a subject just suppressed and marks its suppression erased, with its erasure to be repeated once the
+    /// stale window is over (the suppression was written just now, so this erasure began inside it).
+    /// </summary>
     public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, CancellationToken cancellationToken)
     {
         var erased = await erasure.EraseAsync(keys, cancellationToken);
-        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), ETag.All, cancellationToken);
+        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), repeatDue: true, ETag.All, cancellationToken);
         return erased;
     }
 
@@ -78,9 +81,10 @@ public sealed partial class OptOutService(
     /// </summary>
     public async Task<Suppression?> EraseBeforeLiftAsync(string subject, Suppression stored, CancellationToken cancellationToken)
     {
+        var started = time.GetUtcNow();
         await erasure.EraseAsync(stored.Keys, cancellationToken);
         var erasedAt = time.GetUtcNow();
-        return await suppressions.MarkErasedAsync(subject, erasedAt, stored.ETag, cancellationToken) is { } etag
+        return await suppressions.MarkErasedAsync(subject, erasedAt, RepeatDue(stored.CreatedAt, started), stored.ETag, cancellationToken) is { } etag
             ? stored with { ErasurePending = false, ErasedAt = erasedAt, ETag = etag }
             : null;
     }
@@ -102,15 +106,25 @@ public sealed partial class OptOutService(
 
     /// <summary>
     /// Erases subjects whose erasure did not finish, and, once, those erased before other hosts' cached lists could
-    /// have caught up with the suppression (events those hosts accepted meanwhile). An erasure done after that window
+    /// have caught up with the suppression (events those hosts accepted meanwhile). An erasure begun after that window
     /// is final: it is never repeated, so the job's cost does not grow with the suppression list. Returns how many.
     /// </summary>
+    /// <remarks>
+    /// Which rows need it is stored on each row (<c>ErasurePending</c>, <see cref="SuppressionList.RepeatDueProperty"/>),
+    /// not inferred from the time of the run, so a repeat left undone by missed or failed runs is done by the next one,
+    /// however late. Rows written before the repeat was stored are found by the time window they were found by then
+    /// (created within the last two days). Each row is marked erased only if unchanged since it was read: a run racing
+    /// another run marks it once, and a suppression rewritten meanwhile (the subject opted out again, or was lifted and
+    /// suppressed again) keeps what its new write says, for the next run.
+    /// </remarks>
     public async Task<int> CompletePendingAsync(CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
         var now = time.GetUtcNow();
         var recent = now.AddDays(-2);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {SuppressionList.PartitionKey} and (ErasurePending eq {true} or CreatedAt ge {recent})");
+        // ErasureRepeatDue is SuppressionList.RepeatDueProperty (a property name, so not a formatted value).
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {SuppressionList.PartitionKey} and (ErasurePending eq {true} or ErasureRepeatDue eq {true} or CreatedAt ge {recent})");
         var completed = 0;
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
@@ -120,7 +134,9 @@ public sealed partial class OptOutService(
                 continue;
             }
 
-            await EraseSuppressedAsync(row.RowKey, keys, cancellationToken);
+            var started = time.GetUtcNow();
+            await erasure.EraseAsync(keys, cancellationToken);
+            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), RepeatDue(row.GetDateTimeOffset("CreatedAt"), started), row.ETag, cancellationToken);
             completed++;
         }
 
@@ -128,7 +144,10 @@ public sealed partial class OptOutService(
         return completed;
     }
 
-    /// <summary>Pending, or erased only within the stale window and that window is now over.</summary>
+    /// <summary>
+    /// Pending; or erased within the stale window, which is now over: as the row's repeat flag says, or, on a row
+    /// written before that flag, as its times say.
+    /// </summary>
     private bool NeedsErasure(TableEntity row, DateTimeOffset now)
     {
         if (row.GetBoolean("ErasurePending") == true)
@@ -142,8 +161,17 @@ public sealed partial class OptOutService(
         }
 
         var windowEnds = created + _staleWindow;
-        return now >= windowEnds && (row.GetDateTimeOffset("ErasedAt") is not { } erasedAt || erasedAt < windowEnds);
+        if (now < windowEnds)
+        {
+            return false;
+        }
+
+        return row.GetBoolean(SuppressionList.RepeatDueProperty)
+            ?? (row.GetDateTimeOffset("ErasedAt") is not { } erasedAt || erasedAt < windowEnds);
     }
+
+    /// <summary>Whether an erasure begun at <paramref name="started"/> began before the stale window after the suppression was over.</summary>
+    private bool RepeatDue(DateTimeOffset? created, DateTimeOffset started) => created is { } c && started < c + _staleWindow;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Completed or repeated {Count} erasures")]
     private static partial void LogCompleted(ILogger logger, int count);

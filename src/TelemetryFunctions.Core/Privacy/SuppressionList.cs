@@ -33,6 +33,13 @@ public sealed record Suppression(string Reason, bool ErasurePending, ErasureSubj
 public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter batches, IOptions<TelemetryOptions> options, TimeProvider time) : IDisposable
 {
     public const string PartitionKey = "subject";
+
+    /// <summary>
+    /// True on a row whose erasure is still to be repeated once the stale window after its creation is over (set with
+    /// the row, kept by an erasure that began within that window, cleared by one that began after it). Rows written
+    /// before this property existed lack it; the retention job then goes by their times.
+    /// </summary>
+    public const string RepeatDueProperty = "ErasureRepeatDue";
     private readonly TimeSpan _refreshInterval = options.Value.Ingestion.SuppressionRefreshInterval;
     private readonly SemaphoreSlim _refreshLock = new(1, 1);
     private volatile Snapshot _snapshot = new(new Dictionary<string, string>(StringComparer.Ordinal), DateTimeOffset.MinValue);
@@ -92,6 +99,7 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
                 if (erasures is not null && erasures.TryGetValue(s, out var keys))
                 {
                     row["ErasurePending"] = true;
+                    row[RepeatDueProperty] = true;
                     row["UserKey"] = keys.UserKey;
                     row["InstanceKey"] = keys.InstanceKey;
                     row["InstallationKey"] = keys.InstallationKey;
@@ -120,15 +128,17 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     /// Marks a subject's suppression erased, and returns the row's new ETag; null when the row is gone (the suppression
     /// was lifted meanwhile) or changed since it was read as <paramref name="ifMatch"/> (<see cref="ETag.All"/>: any
     /// row). The row is only ever updated, never created: a lifted suppression recreated here would hold neither
-    /// reason nor keys, and would suppress the subject that had just been allowed back.
+    /// reason nor keys, and would suppress the subject that had just been allowed back. <paramref name="repeatDue"/>
+    /// says whether the erasure began before other hosts' cached lists could have caught up with the suppression, so it
+    /// is to be done once more after that (<see cref="RepeatDueProperty"/>); false once an erasure began after it.
     /// </summary>
-    public async Task<ETag?> MarkErasedAsync(string subject, DateTimeOffset erasedAt, ETag ifMatch, CancellationToken cancellationToken)
+    public async Task<ETag?> MarkErasedAsync(string subject, DateTimeOffset erasedAt, bool repeatDue, ETag ifMatch, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
         try
         {
             var response = await table.UpdateEntityAsync(
-                new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt },
+                new TableEntity(PartitionKey, subject) { ["ErasurePending"] = false, ["ErasedAt"] = erasedAt, [RepeatDueProperty] = repeatDue },
                 ifMatch,
                 TableUpdateMode.Merge,
                 cancellationToken);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure.Core;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -458,6 +459,77 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var rollup = host.Services.GetRequiredService<DailyRollup>();
         Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
         Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task A_digest_rewritten_while_a_backfill_and_the_timer_read_it_is_read_again_and_both_succeed()
+    {
+        var rereadMonday = BeforeReadingLaterChunksOf(Monday);
+        await using var host = await HostWithLargeDigestAsync(Monday, rereadMonday);
+        var digests = host.Services.GetRequiredService<ActivityDigests>();
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+
+        // While the backfill of Tuesday reads Monday's digest (for WAU), another run recomputes Monday's digest.
+        rereadMonday.Arm(async () => await digests.BuildFromActivityAsync(Monday, TestContext.Current.CancellationToken));
+        var response = await AdminClient(host).PostAsync("/api/admin/rollup?from=2026-11-03&to=2026-11-03", null, TestContext.Current.CancellationToken);
+
+        Assert.True(rereadMonday.Fired);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(5000, Assert.Single(await rollup.ReadAsync(Monday.AddDays(1), Monday.AddDays(1), TestContext.Current.CancellationToken)).Wau);
+
+        // The same while the timer's catch-up reads it.
+        rereadMonday.Arm(async () => await digests.BuildFromActivityAsync(Monday, TestContext.Current.CancellationToken));
+        await host.Services.GetRequiredService<TelemetryJobs>().RollupAsync(TestContext.Current.CancellationToken);
+        Assert.True(rereadMonday.TimesFired >= 2);
+    }
+
+    [Fact]
+    public async Task A_digest_that_keeps_being_rewritten_while_a_backfill_reads_it_answers_503_with_retry_after()
+    {
+        var rereadMonday = BeforeReadingLaterChunksOf(Monday);
+        await using var host = await HostWithLargeDigestAsync(Monday, rereadMonday);
+        var digests = host.Services.GetRequiredService<ActivityDigests>();
+
+        rereadMonday.Arm(async () => await digests.BuildFromActivityAsync(Monday, TestContext.Current.CancellationToken), times: 1000);
+        var response = await AdminClient(host).PostAsync("/api/admin/rollup?from=2026-11-03&to=2026-11-03", null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+    }
+
+    /// <summary>Fires before each request for a chunk after the first of the day's digest.</summary>
+    private static BeforeRequestPolicy BeforeReadingLaterChunksOf(DateOnly day)
+    {
+        var digestName = TableKeys.Day(day) + "/users";
+        return new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Get
+            && m.Request.Uri.Path.EndsWith(digestName, StringComparison.Ordinal)
+            && m.Request.Headers.TryGetValue("x-ms-range", out var range) && !range.StartsWith("bytes=0-", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A host two days after <paramref name="day"/> (01:00) on which the day was rolled up with 5,000 users: an 80 KB
+    /// digest, read in two chunks of 64 KB.
+    /// </summary>
+    private async Task<LocalHostFactory> HostWithLargeDigestAsync(DateOnly day, BeforeRequestPolicy policy)
+    {
+        var host = new LocalHostFactory(azurite, new FakeTimeProvider(At(day.AddDays(2), 1)), storagePolicy: policy);
+        var activity = await host.Services.GetRequiredService<TelemetryStorage>().GetTableAsync(TableNames.Activity, TestContext.Current.CancellationToken);
+        var rows = Enumerable.Range(0, 5000).Select(i => new TableEntity(TableKeys.Day(day), ActivityStore.UserPrefix + i.ToString("x32", System.Globalization.CultureInfo.InvariantCulture)));
+        foreach (var chunk in rows.Chunk(100))
+        {
+            await activity.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(5000, (await host.Services.GetRequiredService<DailyRollup>().RunDayAsync(day, TestContext.Current.CancellationToken)).Dau);
+        return host;
+    }
+
+    private static HttpClient AdminClient(LocalHostFactory host)
+    {
+        var client = host.CreateClient();
+        client.DefaultRequestHeaders.Add("x-functions-key", "dev-admin-key");
+        return client;
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -219,6 +220,142 @@ public sealed class RetentionTests(AzuriteFixture azurite)
         Assert.Equal(1, (await Segment.ReadJsonAsync(silent)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
         Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("accepted").GetInt32());
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(10)]
+    public async Task An_event_a_stale_host_accepted_right_after_an_opt_out_is_erased_by_the_next_retention_run_even_after_missed_runs(int daysUntilRetentionRuns)
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await using var stale = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        var leaverKey = await OptOutWhileAStaleHostAcceptsAsync(host, stale, time, "leaver");
+
+        // The retention runs of the next days are missed (host down, or the run failed); it runs again later.
+        time.Advance(TimeSpan.FromDays(daysUntilRetentionRuns));
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var result = await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("UserKey") == leaverKey);
+        Assert.Equal(1, result.Erasures);
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    [Fact]
+    public async Task Opt_out_erasures_run_even_when_an_earlier_retention_step_fails_and_the_run_still_fails()
+    {
+        var time = new FakeTimeProvider(T0);
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: faults);
+        await using var stale = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        var leaverKey = await OptOutWhileAStaleHostAcceptsAsync(host, stale, time, "leaver");
+
+        // Listing the activity digests (to delete old ones) fails throughout the run.
+        time.Advance(TimeSpan.FromHours(1));
+        faults.Outage(m => m.Request.Method == RequestMethod.Get && m.Request.Uri.Query.Contains("comp=list", StringComparison.Ordinal));
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var failed = await Record.ExceptionAsync(() => jobs.RetentionAsync(TestContext.Current.CancellationToken));
+
+        Assert.NotNull(failed);
+        Assert.True(faults.Injected > 0);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("UserKey") == leaverKey);
+        faults.Heal();
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    [Fact]
+    public async Task Two_retention_runs_at_once_repeat_an_opt_outs_erasure_and_neither_repeats_it_again()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await using var stale = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        var leaverKey = await OptOutWhileAStaleHostAcceptsAsync(host, stale, time, "leaver");
+
+        time.Advance(TimeSpan.FromDays(3));
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        var otherJobs = stale.Services.GetRequiredService<TelemetryJobs>();
+        await Task.WhenAll(jobs.RetentionAsync(TestContext.Current.CancellationToken), otherJobs.RetentionAsync(TestContext.Current.CancellationToken));
+
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("UserKey") == leaverKey);
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.Equal(0, (await otherJobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    [Fact]
+    public async Task An_opt_out_repeated_while_the_retention_job_repeats_its_erasure_keeps_its_own_repeat()
+    {
+        var time = new FakeTimeProvider(T0);
+        var optOutAgainBeforeMark = new BeforeRequestPolicy(IsSuppressionMerge);
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: optOutAgainBeforeMark);
+        await using var stale = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        await OptOutWhileAStaleHostAcceptsAsync(host, stale, time, "leaver");
+
+        // Days later the job repeats the erasure; just before it marks the row, the person opts out again: a new
+        // suppression, erased at once, inside its own stale window, so it is to be erased once more after that.
+        time.Advance(TimeSpan.FromDays(3));
+        optOutAgainBeforeMark.Arm(async () =>
+        {
+            optOutAgainBeforeMark.Disarm();
+            var again = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaver" }), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        });
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        Assert.Equal(1, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.True(optOutAgainBeforeMark.Fired);
+
+        time.Advance(TimeSpan.FromDays(3));
+        Assert.Equal(1, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    [Fact]
+    public async Task A_suppression_stored_before_erasures_were_flagged_for_repeat_is_still_erased_once_more_after_its_stale_window()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await using var stale = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = host.TablePrefix });
+        var leaverKey = await OptOutWhileAStaleHostAcceptsAsync(host, stale, time, "leaver");
+
+        // The row as written before: its keys, reason and times, nothing else.
+        var row = Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+        var legacy = new TableEntity(row.PartitionKey, row.RowKey);
+        foreach (var name in new[] { "Reason", "CreatedAt", "ErasurePending", "ErasedAt", "UserKey", "InstanceKey", "InstallationKey" })
+        {
+            if (row.TryGetValue(name, out var value))
+            {
+                legacy[name] = value;
+            }
+        }
+
+        await host.Tables.Table(TableNames.Suppressions).UpsertEntityAsync(legacy, TableUpdateMode.Replace, TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromHours(1));
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+
+        Assert.Equal(1, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("UserKey") == leaverKey);
+        Assert.Equal(0, (await jobs.RetentionAsync(TestContext.Current.CancellationToken)).Erasures);
+    }
+
+    /// <summary>
+    /// <paramref name="stale"/> loads its (empty) opt-out list; the user opts out on <paramref name="host"/>, and five
+    /// seconds later <paramref name="stale"/>, its list not yet refreshed, accepts an event of theirs. Returns the user's key.
+    /// </summary>
+    private static async Task<string> OptOutWhileAStaleHostAcceptsAsync(LocalHostFactory host, LocalHostFactory stale, FakeTimeProvider time, string user)
+    {
+        var warm = await stale.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "someone-else", timestamp: time.GetUtcNow())), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+
+        var optOut = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = user }), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        var accepted = await stale.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: user, timestamp: time.GetUtcNow())), TestContext.Current.CancellationToken);
+        Assert.Equal(1, (await Segment.ReadJsonAsync(accepted)).GetProperty("accepted").GetInt32());
+        var key = host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.User, user);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents), r => r.GetString("UserKey") == key);
+        return key;
     }
 
     private static JsonObject Instance(string instanceId, string? level = null)
