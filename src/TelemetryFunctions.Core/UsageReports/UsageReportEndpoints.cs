@@ -191,8 +191,14 @@ public sealed partial class UsageReportEndpoints
         }
     }
 
-    /// <summary><c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures, once committed), rejected or failed (with the reasons).</summary>
-    public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures, once committed), rejected or
+    /// failed (with the reasons); like the read API's, no answer may be kept by a cache.
+    /// </summary>
+    public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken) =>
+        new NoStoreResult(await ReadStatusAsync(request, id, cancellationToken));
+
+    private async Task<IResult> ReadStatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
         var (customer, authError) = Authenticate(request);
         if (authError is not null)

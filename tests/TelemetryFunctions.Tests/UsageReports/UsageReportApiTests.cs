@@ -46,6 +46,7 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
     {
         using var response = await client.GetAsync($"/v1/usage-reports/{reportId}", Token);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString()); // a customer's figures: no cache keeps them
         return await JsonAsync(response);
     }
 
