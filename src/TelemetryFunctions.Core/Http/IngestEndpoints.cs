@@ -125,7 +125,7 @@ public sealed partial class IngestEndpoints(
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} '{word.Trim()}' is not an identifier."));
             }
 
-            if (Field(name) is { } address && PersonalDataScrubber.LooksLikeIpAddress(address))
+            if (Field(name) is { } address && PersonalDataScrubber.IsBareIpAddress(address))
             {
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} is an IP address, which is never stored as an identifier: there is nothing to opt out of under it."));
             }

@@ -17,6 +17,9 @@ public sealed class EventPreparer
     private const int MaxAttributeLength = 64;
     private const int MaxErrorLength = 500;
 
+    /// <summary>The shortest raw id whose copies elsewhere in the event are removed.</summary>
+    private const int MinCopiedIdentifierLength = 8;
+
     private readonly Pseudonymizer _pseudonymizer;
     private readonly PersonalDataScrubber _scrubber;
     private readonly EventNamesOptions _names;
@@ -133,9 +136,11 @@ public sealed class EventPreparer
         var edition = Attribute(e, _names.EditionPaths);
         var error = category == EventCategory.InstallationFailed ? ErrorText(e) : null;
 
-        // The raw ids are stored only as keyed hashes: a copy of one elsewhere in the event would undo that.
+        // The raw ids are stored only as keyed hashes: a copy of one elsewhere in the event would undo that. Ids shorter
+        // than 8 characters ("1", "admin") are too common as ordinary values to remove every value equal to them; the
+        // places Segment copies an id to (traits.id, context.traits.id, context.externalIds) are removed whatever it is.
         var rawIds = new[] { e.UserId, e.AnonymousId, e.GroupId, e.PreviousId, usedInstanceId }
-            .Where(id => id is not null && IsUsableIdentifier(id)).Select(id => id!).ToList();
+            .Where(id => id is { Length: >= MinCopiedIdentifierLength } && IsUsableIdentifier(id)).Select(id => id!).ToList();
         scrubbed += _scrubber.Scrub(e.Properties, "properties", rawIds);
         scrubbed += _scrubber.Scrub(e.Context, "context", rawIds);
         scrubbed += _scrubber.Scrub(e.Traits, "traits", rawIds);

@@ -179,6 +179,17 @@ public sealed partial class PersonalDataScrubber
             || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
     }
 
+    /// <summary>
+    /// True when an identifier is an address itself (IPv4, or IPv6 with or without brackets and zone), the identifiers
+    /// ingestion has always discarded. An opt-out refuses only these: an address with a port or spelt as a host name
+    /// was hashed and stored before ingestion discarded it too, so an opt-out of one must still find what was stored.
+    /// </summary>
+    public static bool IsBareIpAddress(string value)
+    {
+        var trimmed = value.Trim();
+        return Ipv4Exact().IsMatch(trimmed) || IsIPv6(trimmed);
+    }
+
     private static bool ContainsEmail(string value) => MayHoldEmail(value) && Email().IsMatch(value);
 
     /// <summary>An '@', or one percent-encoded once (<c>%40</c>) or twice (<c>%2540</c>).</summary>
@@ -285,10 +296,29 @@ public sealed partial class PersonalDataScrubber
     private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
         identifiers is not null && identifiers.Contains(text, StringComparer.Ordinal);
 
-    /// <summary>A JSON number that is a Luhn-valid card number (<c>4111111111111111</c>): only strings are redacted, so such a number is removed.</summary>
-    private static bool IsCardNumber(JsonValue value) =>
-        value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out long number) && number >= 1_000_000_000_000
-            && ContainsCardNumber(number.ToString(CultureInfo.InvariantCulture));
+    /// <summary>
+    /// A JSON number that is a Luhn-valid card number of a card network's prefix and length (Visa 4 and Mastercard 51-55
+    /// or 2221-2720 with 16 digits, American Express 34 or 37 with 15, Discover 6011 or 65 with 16): such a number is
+    /// removed. Other large integers (byte counts, millisecond timestamps, 64-bit ids) are kept, which a Luhn test alone
+    /// would drop one time in ten.
+    /// </summary>
+    private static bool IsCardNumber(JsonValue value)
+    {
+        if (value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue(out long number) || number < 100_000_000_000_000)
+        {
+            return false;
+        }
+
+        var digits = number.ToString(CultureInfo.InvariantCulture);
+        var networkLength = digits.Length switch
+        {
+            15 => digits.StartsWith("34", StringComparison.Ordinal) || digits.StartsWith("37", StringComparison.Ordinal),
+            16 => digits[0] == '4' || digits[..2] is "51" or "52" or "53" or "54" or "55" || digits.StartsWith("6011", StringComparison.Ordinal)
+                || digits.StartsWith("65", StringComparison.Ordinal) || int.Parse(digits[..4], CultureInfo.InvariantCulture) is >= 2221 and <= 2720,
+            _ => false,
+        };
+        return networkLength && ContainsCardNumber(digits);
+    }
 
     /// <summary>
     /// Redacts personal fragments of free text: the user name and password of a URL (<c>https://[redacted]@host/</c>),
@@ -704,8 +734,11 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"(""[^""\\\r\n]{1,64}""|[\p{L}\p{N}._%+\-][\p{L}\p{N}._%+\-']*)(@|%40|%2540)([\p{L}\p{N}\-]+(\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}|\[(IPv6:)?[0-9A-F:.]{2,45}\])", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase | RegexOptions.NonBacktracking)]
     private static partial Regex Email();
 
-    /// <summary>The user name and password of a URL, after its scheme: <c>https://admin:hunter2@</c>, <c>redis://:pw@</c>.</summary>
-    [GeneratedRegex(@"(?<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://)[^/?#@\s\[\]""'<>]+@", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    /// <summary>
+    /// The user name and password of a URL, after its scheme: <c>https://admin:hunter2@</c>, <c>redis://:pw@</c>, up to
+    /// the last '@' before the path, so a user name that holds one (<c>https://jane@corp.com:pw@host/</c>) goes whole.
+    /// </summary>
+    [GeneratedRegex(@"(?<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://)[^/?#\s\[\]""'<>]+@", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex UrlUserInfo();
 
     /// <summary>A host name, possibly with a port: letters, digits, dots and dashes only.</summary>
@@ -742,8 +775,12 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
-    /// <summary>A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every alternative starts with a different character.</summary>
-    [GeneratedRegex(@"(?:(?<![0-9A-Za-z_])|(?<=%[0-9A-Fa-f]{2}))(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
+    /// <summary>
+    /// A run of hexadecimal digits, dots and percent-encoded colons, possibly after an encoded '[': linear, as every
+    /// alternative starts with a different character. It never starts inside a percent-escape (the <c>20</c> of
+    /// <c>%20fe80%3A%3A1</c>), only after one.
+    /// </summary>
+    [GeneratedRegex(@"(?:(?<![0-9A-Za-z_%])(?<!%[0-9A-Fa-f])|(?<=%[0-9A-Fa-f]{2}))(?:%5[Bb])?(?<address>(?:[0-9A-Fa-f.]|%3[Aa])+)", RegexOptions.CultureInvariant)]
     private static partial Regex EncodedIpv6();
 
     /// <summary>

@@ -110,6 +110,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("http%3A%2F%2F%5B2001%3Adb8%3A%3A78%5D%2F", "http%3A%2F%2F%5B[redacted]%5D%2F")]
     [InlineData("http://%5Bfe80::1234%5D:8080/admin", "http://%5B[redacted]%5D:8080/admin")]
     [InlineData("http://%5B2a02:c7f:1234::7%5D/", "http://%5B[redacted]%5D/")]
+    [InlineData("q=ping%20fe80%3A%3A1", "q=ping%20[redacted]")]
+    [InlineData("hosts=a%2C2001%3Adb8%3A%3A1", "hosts=a%2C[redacted]")]
     public void Addresses_right_after_a_percent_escape_are_redacted(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -123,6 +125,7 @@ public sealed class PersonalDataScrubberTests
     [InlineData("http://admin:hunter3pass@localhost:8080/", "http://[redacted]@localhost:8080/")]
     [InlineData("clone https://deploy:s3cret@example.com/repo.git failed", "clone https://[redacted]@example.com/repo.git failed")]
     [InlineData("redis://:p4ss@cache:6379/0", "redis://[redacted]@cache:6379/0")]
+    [InlineData("https://jane@corp.com:pw4711@host/x?a=b@c", "https://[redacted]@host/x?a=b@c")]
     public void The_user_name_and_password_of_a_url_are_redacted_whatever_the_host(string value, string expected)
     {
         var properties = new JsonObject { ["url"] = value };
@@ -163,11 +166,13 @@ public sealed class PersonalDataScrubberTests
     [Fact]
     public void A_card_number_sent_as_a_json_number_is_removed_and_other_numbers_kept()
     {
-        var properties = (JsonObject)JsonNode.Parse("""{"payment":4111111111111111,"cards":[5500000000000004,3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5}""")!;
+        // 4000787030010 (about 4 TB in bytes) and 5000000000000009 (16 digits starting 50) pass the Luhn test but have
+        // no card network's prefix and length.
+        var properties = (JsonObject)JsonNode.Parse("""{"payment":4111111111111111,"cards":[5500000000000004,378282246310005,3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5,"disk":4000787030010,"id":5000000000000009}""")!;
 
-        Assert.Equal(2, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(3, _scrubber.Scrub(properties, "properties"));
         Assert.False(properties.ContainsKey("payment"));
-        Assert.Equal("""{"cards":[3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5}""", properties.ToJsonString());
+        Assert.Equal("""{"cards":[3],"count":4111111111111112,"ts":1700000000000,"ratio":0.5,"disk":4000787030010,"id":5000000000000009}""", properties.ToJsonString());
     }
 
     [Fact]

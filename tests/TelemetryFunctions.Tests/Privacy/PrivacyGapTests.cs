@@ -280,6 +280,21 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_short_raw_id_does_not_remove_ordinary_values_equal_to_it()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Step Completed", userId: "1", properties: new JsonObject { ["step"] = "1", ["role"] = "admin" });
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0, (await Segment.ReadJsonAsync(response)).GetProperty("scrubbed").GetInt32());
+        var properties = Http.Hostile.Payload(Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents)))["properties"]!;
+        Assert.Equal("1", properties["step"]!.GetValue<string>());
+        Assert.Equal("admin", properties["role"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_card_number_sent_as_a_json_number_is_stored_nowhere()
     {
         await using var host = new LocalHostFactory(azurite);
