@@ -48,29 +48,32 @@ public sealed partial class OptOutService(
 
     /// <summary>
     /// Suppresses the subjects in one write, each row keeping its keys and pending erasure, then erases the first
-    /// <paramref name="eraseNow"/> of them and marks them erased; the daily retention job erases the rest.
+    /// <paramref name="eraseNow"/> of the rows it wrote and marks them erased; the daily retention job erases the rest.
+    /// A row it did not write (a sharing-level suppression finding the subject's row already stored, such as an
+    /// opt-out whose erasure of more keys is still pending) is neither erased nor marked here: its own pending state stands.
     /// </summary>
     public async Task<ErasureResult> SuppressAndEraseAsync(IReadOnlyList<(string Subject, ErasureSubject Keys)> subjects, string reason, int eraseNow, CancellationToken cancellationToken)
     {
-        await suppressions.AddAsync(subjects.Select(s => s.Subject), reason, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
+        var written = await suppressions.AddAsync(subjects.Select(s => s.Subject), reason, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
 
         var total = new ErasureResult(0, 0, 0, 0, 0);
-        foreach (var (subject, keys) in subjects.Take(eraseNow))
+        foreach (var (subject, keys) in subjects.Where(s => written.ContainsKey(s.Subject)).Take(eraseNow))
         {
-            total = total.Plus(await EraseSuppressedAsync(subject, keys, cancellationToken));
+            total = total.Plus(await EraseSuppressedAsync(subject, keys, written[subject], cancellationToken));
         }
 
         return total;
     }
 
     /// <summary>
-    /// Erases a subject just suppressed and marks its suppression erased, with its erasure to be repeated once the
-    /// stale window is over (the suppression was written just now, so this erasure began inside it).
+    /// Erases a subject just suppressed and marks its suppression erased, only if the row is still as written
+    /// (<paramref name="ifMatch"/>), with its erasure to be repeated once the stale window is over (the suppression
+    /// was written just now, so this erasure began inside it).
     /// </summary>
-    public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, CancellationToken cancellationToken)
+    public async Task<ErasureResult> EraseSuppressedAsync(string subject, ErasureSubject keys, ETag ifMatch, CancellationToken cancellationToken)
     {
         var erased = await erasure.EraseAsync(keys, cancellationToken);
-        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), repeatDue: true, ETag.All, cancellationToken);
+        await suppressions.MarkErasedAsync(subject, time.GetUtcNow(), repeatDue: true, ifMatch, cancellationToken);
         return erased;
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Azure;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Options;
@@ -85,9 +86,14 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         }
     }
 
-    /// <summary>Adds subjects. An explicit opt-out is never downgraded to a sharing-level suppression.</summary>
+    /// <summary>
+    /// Adds subjects, and returns the subjects whose row this wrote, each with the ETag to mark it erased under
+    /// (<see cref="ETag.All"/> for an opt-out). An explicit opt-out is never downgraded to a sharing-level suppression:
+    /// a sharing-level row is only ever inserted, so a row already stored (an opt-out this host's cached list does not
+    /// show yet, written on another host or meanwhile) is left as it is, with its own keys and pending erasure.
+    /// </summary>
     /// <remarks>With <paramref name="erasures"/>, rows keep the subject's keys and are marked pending erasure until <see cref="MarkErasedAsync"/>.</remarks>
-    public async Task AddAsync(IEnumerable<string> subjects, string reason, CancellationToken cancellationToken, IReadOnlyDictionary<string, ErasureSubject>? erasures = null)
+    public async Task<IReadOnlyDictionary<string, ETag>> AddAsync(IEnumerable<string> subjects, string reason, CancellationToken cancellationToken, IReadOnlyDictionary<string, ErasureSubject>? erasures = null)
     {
         var current = await GetAsync(cancellationToken);
         var rows = subjects
@@ -110,18 +116,68 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
             .ToList();
         if (rows.Count == 0)
         {
-            return;
+            return new Dictionary<string, ETag>(StringComparer.Ordinal);
         }
 
         var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
-        await batches.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
+        IReadOnlyDictionary<string, ETag> written;
+        if (reason == SuppressionReasons.OptOut)
+        {
+            await batches.SubmitAsync(table, rows.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), cancellationToken);
+            written = rows.ToDictionary(r => r.RowKey, _ => ETag.All, StringComparer.Ordinal);
+        }
+        else
+        {
+            written = await InsertNewAsync(table, rows, cancellationToken);
+        }
+
         Update(d =>
         {
-            foreach (var row in rows)
+            foreach (var subject in written.Keys)
             {
-                d[row.RowKey] = reason;
+                d[subject] = reason;
             }
         });
+        return written;
+    }
+
+    /// <summary>
+    /// Inserts the rows not stored yet, a transaction of 100 at a time; a transaction refused because one of its rows
+    /// exists is retried row by row, each existing row left as it is. Returns the rows inserted, with their ETags.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, ETag>> InsertNewAsync(TableClient table, List<TableEntity> rows, CancellationToken cancellationToken)
+    {
+        var written = new ConcurrentDictionary<string, ETag>(StringComparer.Ordinal);
+        await Parallel.ForEachAsync(
+            rows.Chunk(TableBatchWriter.MaxOperationsPerTransaction),
+            new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken },
+            async (chunk, token) =>
+            {
+                try
+                {
+                    var response = await batches.SubmitTransactionAsync(table, [.. chunk.Select(r => new TableTransactionAction(TableTransactionActionType.Add, r))], [409], token);
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        written[chunk[i].RowKey] = response.Value[i].Headers.ETag ?? ETag.All;
+                    }
+                }
+                catch (RequestFailedException e) when (e.Status == 409)
+                {
+                    foreach (var row in chunk)
+                    {
+                        try
+                        {
+                            var added = await table.AddEntityAsync(row, token);
+                            written[row.RowKey] = added.Headers.ETag ?? ETag.All;
+                        }
+                        catch (RequestFailedException c) when (c.Status == 409)
+                        {
+                            // Stored meanwhile (an opt-out, or the subject disabled on another host): left as it is.
+                        }
+                    }
+                }
+            });
+        return written;
     }
 
     /// <summary>

@@ -208,6 +208,41 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Disabled_declared_on_a_host_whose_list_predates_an_opt_out_leaves_the_opt_out_and_its_pending_erasure_as_they_are()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var faults = new StorageFaults();
+        await using var a = new LocalHostFactory(azurite, time, storagePolicy: faults);
+        await using var b = new LocalHostFactory(azurite, time, new() { ["Telemetry:Storage:TablePrefix"] = a.TablePrefix });
+        var clientA = a.CreateSegmentClient();
+        var clientB = b.CreateSegmentClient();
+        await clientB.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "someone-else")), ct);
+
+        faults.Outage(m => m.Request.Method.Method == "DELETE" || m.Request.Uri.Path.EndsWith("$batch", StringComparison.Ordinal));
+        var optOut = await clientA.PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaver" }), ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, optOut.StatusCode);
+        faults.Heal();
+        var pending = Assert.Single(await a.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.True(pending.GetBoolean("ErasurePending"));
+        Assert.NotNull(pending.GetString("InstallationKey"));
+
+        time.Advance(TimeSpan.FromSeconds(5));
+        await clientB.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "leaver", properties: new JsonObject { ["sharingLevel"] = "disabled" })), ct);
+
+        var after = Assert.Single(await a.Tables.RowsAsync(TableNames.Suppressions));
+        Assert.Equal(SuppressionReasons.OptOut, after.GetString("Reason"));
+        Assert.True(after.GetBoolean("ErasurePending"));
+        Assert.Equal(pending.GetString("InstallationKey"), after.GetString("InstallationKey"));
+
+        time.Advance(TimeSpan.FromMinutes(10));
+        var back = await clientB.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", messageId: "back-1", userId: "leaver", properties: new JsonObject { ["sharingLevel"] = "advanced" })), ct);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(back)).GetProperty("dropped").GetProperty("optedOut").GetInt32());
+        Assert.Equal(SuppressionReasons.OptOut, Assert.Single(await a.Tables.RowsAsync(TableNames.Suppressions)).GetString("Reason"));
+    }
+
+    [Fact]
     public async Task Re_enabling_reads_the_suppression_once_and_lifts_it()
     {
         var suppressionReads = new BeforeRequestPolicy(m =>
