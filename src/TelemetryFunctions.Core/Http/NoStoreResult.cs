@@ -11,6 +11,9 @@ public sealed class NoStoreResult(IResult inner) : IResult
 {
     public IResult Inner { get; } = inner;
 
+    /// <summary>The answer <paramref name="answer"/> gives, marked so.</summary>
+    public static async Task<IResult> Of(Task<IResult> answer) => new NoStoreResult(await answer);
+
     public Task ExecuteAsync(HttpContext httpContext)
     {
         httpContext.Response.Headers.CacheControl = "no-store";

@@ -84,12 +84,21 @@ public sealed partial class OptOutService(
     /// </summary>
     public async Task<Suppression?> EraseBeforeLiftAsync(string subject, Suppression stored, CancellationToken cancellationToken)
     {
+        var (etag, erasedAt) = await EraseAndMarkAsync(subject, stored.Keys, stored.CreatedAt, stored.ETag, cancellationToken);
+        return etag is { } current ? stored with { ErasurePending = false, ErasedAt = erasedAt, ETag = current } : null;
+    }
+
+    /// <summary>
+    /// Erases a stored suppression's keys and marks its row erased if unchanged since it was read as
+    /// <paramref name="ifMatch"/>, with its erasure to be repeated when it began within the stale window after
+    /// <paramref name="createdAt"/>. Returns the row's new ETag (null when it changed or went) and the time of marking.
+    /// </summary>
+    private async Task<(ETag? ETag, DateTimeOffset ErasedAt)> EraseAndMarkAsync(string subject, ErasureSubject keys, DateTimeOffset? createdAt, ETag ifMatch, CancellationToken cancellationToken)
+    {
         var started = time.GetUtcNow();
-        await erasure.EraseAsync(stored.Keys, cancellationToken);
+        await erasure.EraseAsync(keys, cancellationToken);
         var erasedAt = time.GetUtcNow();
-        return await suppressions.MarkErasedAsync(subject, erasedAt, RepeatDue(stored.CreatedAt, started), stored.ETag, cancellationToken) is { } etag
-            ? stored with { ErasurePending = false, ErasedAt = erasedAt, ETag = etag }
-            : null;
+        return (await suppressions.MarkErasedAsync(subject, erasedAt, RepeatDue(createdAt, started), ifMatch, cancellationToken), erasedAt);
     }
 
     /// <summary>
@@ -137,9 +146,7 @@ public sealed partial class OptOutService(
                 continue;
             }
 
-            var started = time.GetUtcNow();
-            await erasure.EraseAsync(keys, cancellationToken);
-            await suppressions.MarkErasedAsync(row.RowKey, time.GetUtcNow(), RepeatDue(row.GetDateTimeOffset("CreatedAt"), started), row.ETag, cancellationToken);
+            await EraseAndMarkAsync(row.RowKey, keys, row.GetDateTimeOffset("CreatedAt"), row.ETag, cancellationToken);
             completed++;
         }
 

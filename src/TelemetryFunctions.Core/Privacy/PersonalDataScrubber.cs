@@ -175,8 +175,7 @@ public sealed partial class PersonalDataScrubber
     public static bool LooksLikeIpAddress(string value)
     {
         var trimmed = value.Trim();
-        return Ipv4Exact().IsMatch(trimmed) || IsIPv6(trimmed)
-            || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
+        return IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
     }
 
     /// <summary>

@@ -31,7 +31,7 @@ public sealed partial class StatsEndpoints(
 
     /// <summary><c>GET /api/stats/active-users?from=&amp;to=[&amp;by=version|os]</c>: per day DAU, WAU, MAU and daily active instances.</summary>
     public Task<IResult> ActiveUsersAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        NoStoreAsync(ListAsync(request, ["version", "os"], async (from, to, format, by) =>
+        NoStoreResult.Of(ListAsync(request, ["version", "os"], async (from, to, format, by) =>
         {
             var days = (await rollup.ReadAsync(from, to, cancellationToken)).Select(f => new ActiveUsersDay(
                 f.Day,
@@ -59,7 +59,7 @@ public sealed partial class StatsEndpoints(
 
     /// <summary><c>GET /api/stats/installations?from=&amp;to=[&amp;by=os|version]</c>: per day started, succeeded, failed, support requests and success rate, with breakdowns.</summary>
     public Task<IResult> InstallationsAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        NoStoreAsync(ListAsync(request, ["os", "version"], async (from, to, format, by) =>
+        NoStoreResult.Of(ListAsync(request, ["os", "version"], async (from, to, format, by) =>
         {
             var figures = await rollup.ReadAsync(from, to, cancellationToken);
             var days = figures.Select(f => new InstallationsDay(
@@ -95,7 +95,7 @@ public sealed partial class StatsEndpoints(
 
     /// <summary><c>GET /api/stats/instances</c>: the fleet now, by version and OS, with the last 7 days' changes.</summary>
     public Task<IResult> InstancesAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        NoStoreAsync(CountInstancesAsync(request, cancellationToken));
+        NoStoreResult.Of(CountInstancesAsync(request, cancellationToken));
 
     private async Task<IResult> CountInstancesAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -131,7 +131,7 @@ public sealed partial class StatsEndpoints(
     /// <param name="target">Whether the request target this server sees is the one the client sent (see <see cref="RequestTarget"/>).</param>
     /// <param name="cancellationToken">Cancels the lookup.</param>
     public Task<IResult> InstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken) =>
-        NoStoreAsync(FindInstanceAsync(request, instanceId, target, cancellationToken));
+        NoStoreResult.Of(FindInstanceAsync(request, instanceId, target, cancellationToken));
 
     private async Task<IResult> FindInstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
@@ -187,9 +187,6 @@ public sealed partial class StatsEndpoints(
             ? Uri.UnescapeDataString(segment)
             : SlashesDecoded(routeValue);
     }
-
-    /// <summary>Every answer of the read API, refusals included, is marked for no cache to keep (see <see cref="NoStoreResult"/>).</summary>
-    private static async Task<IResult> NoStoreAsync(Task<IResult> answer) => new NoStoreResult(await answer);
 
     private static string SlashesDecoded(string routeValue) => EncodedSlash().Replace(routeValue, "/");
 

@@ -195,8 +195,8 @@ public sealed partial class UsageReportEndpoints
     /// <c>GET /v1/usage-reports/{id}</c>: queued, processing, processed (with the figures, once committed), rejected or
     /// failed (with the reasons); like the read API's, no answer may be kept by a cache.
     /// </summary>
-    public async Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken) =>
-        new NoStoreResult(await ReadStatusAsync(request, id, cancellationToken));
+    public Task<IResult> StatusAsync(HttpRequest request, string id, CancellationToken cancellationToken) =>
+        NoStoreResult.Of(ReadStatusAsync(request, id, cancellationToken));
 
     private async Task<IResult> ReadStatusAsync(HttpRequest request, string id, CancellationToken cancellationToken)
     {
@@ -285,8 +285,8 @@ public sealed partial class UsageReportEndpoints
     /// ranges; neither means the last 30 complete days) or months (<c>YYYY-MM</c>). Only months with processed reports
     /// appear: nothing reported is not the same as nothing used.
     /// </summary>
-    public async Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        new NoStoreResult(await ReadUsageAsync(request, cancellationToken));
+    public Task<IResult> UsageAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        NoStoreResult.Of(ReadUsageAsync(request, cancellationToken));
 
     private async Task<IResult> ReadUsageAsync(HttpRequest request, CancellationToken cancellationToken)
     {

@@ -165,11 +165,12 @@ public sealed partial class UsageReportOptions : IValidatableObject
         // Any customer's upload SAS may write into every customer's folder, so the signature alone tells customers
         // apart: a secret that two customers share lets either sign reports counted for the other. A customer's own
         // secret as both current and previous is the middle of a rotation (docs/deploy.md) and shares nothing.
-        for (var i = 0; i < Customers.Count; i++)
+        var secrets = Customers.Select(SigningSecretsOf).ToList();
+        for (var i = 0; i < secrets.Count; i++)
         {
-            for (var j = i + 1; j < Customers.Count; j++)
+            for (var j = i + 1; j < secrets.Count; j++)
             {
-                if (SigningSecretsOf(Customers[i]).Overlaps(SigningSecretsOf(Customers[j])))
+                if (secrets[i].Overlaps(secrets[j]))
                 {
                     yield return new ValidationResult(
                         $"Customers {NameOf(i)} and {NameOf(j)} share a signing secret (SigningSecret or PreviousSigningSecret): each customer needs its own, or one could sign reports counted for the other.",
