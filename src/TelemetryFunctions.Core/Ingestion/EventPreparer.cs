@@ -27,12 +27,14 @@ public sealed class EventPreparer
     private readonly ReportingCalendar _calendar;
     private readonly TimeSpan _maxEventAge;
     private readonly TimeSpan _maxFutureSkew;
+    private readonly int _maxIdentifierLength;
 
     public EventPreparer(Pseudonymizer pseudonymizer, PersonalDataScrubber scrubber, ReportingCalendar calendar, IOptions<TelemetryOptions> options)
     {
         _calendar = calendar;
         _maxEventAge = options.Value.Ingestion.MaxEventAge;
         _maxFutureSkew = options.Value.Ingestion.MaxFutureSkew;
+        _maxIdentifierLength = options.Value.Ingestion.MaxIdentifierLength;
         _pseudonymizer = pseudonymizer;
         _scrubber = scrubber;
         _names = options.Value.Events;
@@ -334,9 +336,15 @@ public sealed class EventPreparer
         return null;
     }
 
-    private static string? Usable(string? id) => id is not null && IsUsableIdentifier(id) && !PersonalDataScrubber.LooksLikeIpAddress(id) ? id : null;
+    /// <summary>
+    /// <paramref name="id"/> if it can identify someone or something: not a placeholder, at most
+    /// <c>Ingestion:MaxIdentifierLength</c> characters (the limit the opt-out and the instance lookup apply too), no
+    /// control characters, not an IP address.
+    /// </summary>
+    private string? Usable(string? id) => id is not null && IsUsableIdentifier(id) && !PersonalDataScrubber.LooksLikeIpAddress(id) ? id : null;
 
-    private static bool IsUsableIdentifier(string id) => !SegmentEventReader.IsPlaceholder(id) && id.Length <= 1024 && !SegmentEventReader.HasControlCharacters(id);
+    private bool IsUsableIdentifier(string id) =>
+        !SegmentEventReader.IsPlaceholder(id) && id.Length <= _maxIdentifierLength && !SegmentEventReader.HasControlCharacters(id);
 
     /// <summary>A JSON number written as an integer: digits, perhaps after a minus sign.</summary>
     private static bool IsIntegerText(string text)

@@ -3,6 +3,8 @@ using Azure.Data.Tables;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
@@ -25,9 +27,11 @@ public sealed partial class StatsEndpoints(
     InactivityIndex inactivity,
     Pseudonymizer pseudonymizer,
     ReportingCalendar calendar,
+    IOptions<TelemetryOptions> options,
     TimeProvider time,
     ILogger<StatsEndpoints> logger)
 {
+    private readonly int _maxIdentifierLength = options.Value.Ingestion.MaxIdentifierLength;
 
     /// <summary><c>GET /api/stats/active-users?from=&amp;to=[&amp;by=version|os]</c>: per day DAU, WAU, MAU and daily active instances.</summary>
     public Task<IResult> ActiveUsersAsync(HttpRequest request, CancellationToken cancellationToken) =>
@@ -136,9 +140,9 @@ public sealed partial class StatsEndpoints(
     private async Task<IResult> FindInstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
         var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
-        if (raw.Trim().Length == 0 || raw.Length > 1024 || SegmentEventReader.HasControlCharacters(raw))
+        if (raw.Trim().Length == 0 || raw.Length > _maxIdentifierLength || SegmentEventReader.HasControlCharacters(raw))
         {
-            return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", "Give the instance id as sent in events: 1-1024 characters without control characters."));
+            return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", $"Give the instance id as sent in events: 1-{_maxIdentifierLength} characters without control characters."));
         }
 
         var key = pseudonymizer.Pseudonymize(IdentifierKind.Instance, raw);

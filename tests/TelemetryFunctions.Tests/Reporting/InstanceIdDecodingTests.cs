@@ -133,6 +133,27 @@ public sealed class InstanceIdDecodingTests(AzuriteFixture azurite)
         Assert.Equal("slash", JsonNode.Parse(context.Response.Body)!["version"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task An_instance_id_as_long_as_the_configured_identifier_limit_is_registered_and_found()
+    {
+        // Telemetry:Ingestion:MaxIdentifierLength is the one limit on instance ids: ingestion registers an id up to it,
+        // the lookup finds it, and an id one character longer is refused by the lookup with the limit in its reason.
+        await using var host = new LocalHostFactory(azurite, settings: new() { ["Telemetry:Ingestion:MaxIdentifierLength"] = "2000" });
+        var id = "inst-" + new string('x', 1995);
+        await SeedAsync(host.CreateSegmentClient(), [(id, "long")]);
+        using var client = host.CreateClient();
+
+        var (status, found) = await LookUpAsync(client, "/api/instances/" + id);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("long", found);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/instances/" + id + "x");
+        request.Headers.Add("x-functions-key", ReadApiTests.AdminKey);
+        using var tooLong = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Contains("1-2000 characters", await tooLong.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+    }
+
     private static JsonObject Heartbeat(string instanceId, string version) =>
         Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = instanceId, ["version"] = version });
 
