@@ -14,13 +14,13 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 23, 8, 0, 0, TimeSpan.Zero);
 
-    private (Func<InstanceRegistry> NewHost, StorageProbe Probe) Registries()
+    private (Func<InstanceRegistry> NewHost, StorageProbe Probe) Registries(TimeSpan touchInterval = default)
     {
         var prefix = AzuriteFixture.UniquePrefix();
         var options = Options.Create(new TelemetryOptions
         {
             Storage = new StorageOptions { ConnectionString = azurite.ConnectionString, TablePrefix = prefix },
-            Ingestion = new IngestionOptions { InstanceTouchInterval = TimeSpan.Zero },
+            Ingestion = new IngestionOptions { InstanceTouchInterval = touchInterval },
         });
         var storage = new TelemetryStorage(options, new StorageRequestCounter(), []);
         var calendar = new ReportingCalendar(options);
@@ -170,6 +170,28 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
         await newHost().RecordAsync([new InstanceObservation(key, "server", T0.AddHours(2), T0.AddHours(-2), "1.5.0", null, null, null)], ct);
 
         Assert.Equal("2.0.0", (await RowAsync(probe)).Version);
+    }
+
+    [Fact]
+    public async Task An_event_that_only_confirms_the_attributes_does_not_rewrite_the_row_within_the_touch_interval()
+    {
+        var (newHost, probe) = Registries(TimeSpan.FromMinutes(1));
+        var key = "a5" + new string('8', 30);
+        var ct = TestContext.Current.CancellationToken;
+        var registry = newHost();
+
+        await registry.RecordAsync([new InstanceObservation(key, "server", T0, T0, "2.0.0", "linux", null, null)], ct);
+        var written = await RowAsync(probe);
+        await registry.RecordAsync([new InstanceObservation(key, "server", T0.AddSeconds(10), T0.AddSeconds(10), "2.0.0", "linux", null, null)], ct);
+
+        var row = await RowAsync(probe);
+        Assert.Equal(written.ETag, row.ETag);
+        Assert.Equal(T0, row.AttributesObservedAt);
+
+        await registry.RecordAsync([new InstanceObservation(key, "server", T0.AddSeconds(20), T0.AddSeconds(20), "2.1.0", "linux", null, null)], ct);
+
+        row = await RowAsync(probe);
+        Assert.Equal(("2.1.0", T0.AddSeconds(20)), (row.Version, row.AttributesObservedAt));
     }
 
     private static async Task<InstanceRecord> RowAsync(StorageProbe probe) =>
