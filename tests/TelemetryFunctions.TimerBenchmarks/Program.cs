@@ -178,7 +178,7 @@ static async Task SeedFleetAsync(TelemetryStorage storage, InactivityIndex index
         var lastSeen = i < Silent ? now.AddHours(-8).AddSeconds(-i) : now.AddHours(-6).AddSeconds((i % 21_000) + 60);
         return (key, lastSeen);
     }).ToList();
-    await WriteAsync(instances, rows.Select(r => InstanceRegistry.ToEntity(new InstanceRecord(r.key, r.lastSeen, r.lastSeen, "1.0.0", "linux", null, null, InstanceRegistry.Active, r.lastSeen, "server", default))));
+    await WriteAsync(instances, rows.Select(r => InstanceRegistry.ToEntity(new InstanceRecord(r.key, r.lastSeen, r.lastSeen, "1.0.0", "linux", null, null, r.lastSeen, InstanceRegistry.Active, r.lastSeen, "server", default))));
     await WriteAsync(deadlines, rows.Select(r => new TableEntity(InactivityIndex.Slot(index.DeadlineOf(r.lastSeen)), r.key) { ["Deadline"] = index.DeadlineOf(r.lastSeen), ["LastSeen"] = r.lastSeen }));
 }
 

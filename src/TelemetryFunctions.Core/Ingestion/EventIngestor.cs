@@ -187,7 +187,7 @@ public sealed partial class EventIngestor(
 
     private static List<InstanceObservation> Observations(List<PreparedEvent> observed) =>
         observed.Where(e => e.InstanceKey is not null)
-            .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
+            .Select(e => new InstanceObservation(e.InstanceKey!, e.Source, e.ReceivedAt, e.Timestamp < e.ReceivedAt ? e.Timestamp : e.ReceivedAt, e.Version, e.Os, e.Edition, e.DeclaredSharingLevel))
             .ToList();
 
     private static DropReason? Decide(PreparedEvent e, IReadOnlyDictionary<string, string> suppressed)

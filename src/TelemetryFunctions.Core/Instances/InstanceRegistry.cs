@@ -10,9 +10,25 @@ using TelemetryFunctions.Storage;
 namespace TelemetryFunctions.Instances;
 
 /// <summary>What one request says about one instance.</summary>
-public sealed record InstanceObservation(string InstanceKey, string Source, DateTimeOffset ReceivedAt, string? Version, string? Os, string? Edition, SharingLevel? SharingLevel);
+/// <remarks>
+/// <c>ReceivedAt</c> is when the server received it: first seen, last seen and status follow it. <c>OccurredAt</c> is
+/// when the event happened: its skew-corrected timestamp, capped at <c>ReceivedAt</c> (a clock ahead must not date it
+/// after events still to come). Version, OS, edition and sharing level follow it, so an event an offline client sends
+/// days late does not undo what a newer one said.
+/// </remarks>
+public sealed record InstanceObservation(string InstanceKey, string Source, DateTimeOffset ReceivedAt, DateTimeOffset OccurredAt, string? Version, string? Os, string? Edition, SharingLevel? SharingLevel)
+{
+    /// <summary>Whether it gives any of version, OS, edition or sharing level.</summary>
+    public bool GivesAttributes => Version is not null || Os is not null || Edition is not null || SharingLevel is not null;
+}
 
 /// <summary>One row of the instance registry.</summary>
+/// <remarks>
+/// <c>AttributesObservedAt</c> is the event time (<see cref="InstanceObservation.OccurredAt"/>) of the latest observation
+/// whose version, OS, edition and sharing level the row holds: an observation of an earlier event does not replace them.
+/// It is null on rows written before it was recorded (and on rows no observation gave an attribute to), whose attributes
+/// the next observation received at or after their last seen replaces, as then.
+/// </remarks>
 public sealed record InstanceRecord(
     string InstanceKey,
     DateTimeOffset FirstSeen,
@@ -21,6 +37,7 @@ public sealed record InstanceRecord(
     string? Os,
     string? Edition,
     string? SharingLevel,
+    DateTimeOffset? AttributesObservedAt,
     string Status,
     DateTimeOffset StatusChangedAt,
     string? Source,
@@ -83,16 +100,18 @@ public sealed partial class InstanceRegistry(
     }
 
     /// <summary>
-    /// What one request says about each instance: its observations merged in order, the latest receive time and, for
-    /// each attribute, the last value given. Recording and previewing both start from this.
+    /// What one request says about each instance: the latest receive time and, for each attribute, the value given by
+    /// the latest event that gives one (by event time; of events at the same time, the later in the request), dated
+    /// by the latest event that gives any. Recording and previewing both start from this.
     /// </summary>
     public static IReadOnlyList<InstanceObservation> Merge(IEnumerable<InstanceObservation> observations) =>
         observations
             .GroupBy(o => o.InstanceKey, StringComparer.Ordinal)
-            .Select(g => g.Aggregate(static (a, b) => new InstanceObservation(
+            .Select(g => g.OrderBy(o => o.OccurredAt).Aggregate(static (a, b) => new InstanceObservation(
                 a.InstanceKey,
                 b.Source,
                 a.ReceivedAt > b.ReceivedAt ? a.ReceivedAt : b.ReceivedAt,
+                b.GivesAttributes || !a.GivesAttributes ? b.OccurredAt : a.OccurredAt,
                 b.Version ?? a.Version,
                 b.Os ?? a.Os,
                 b.Edition ?? a.Edition,
@@ -300,12 +319,17 @@ public sealed partial class InstanceRegistry(
     {
         if (current is null)
         {
-            return new InstanceRecord(o.InstanceKey, o.ReceivedAt, o.ReceivedAt, o.Version, o.Os, o.Edition, o.SharingLevel?.ToWire(), Active, o.ReceivedAt, o.Source, default);
+            return new InstanceRecord(o.InstanceKey, o.ReceivedAt, o.ReceivedAt, o.Version, o.Os, o.Edition, o.SharingLevel?.ToWire(), o.GivesAttributes ? o.OccurredAt : null, Active, o.ReceivedAt, o.Source, default);
         }
 
         var lastSeen = o.ReceivedAt > current.LastSeen ? o.ReceivedAt : current.LastSeen;
         var firstSeen = o.ReceivedAt < current.FirstSeen ? o.ReceivedAt : current.FirstSeen;
         var newer = o.ReceivedAt >= current.LastSeen;
+
+        // The attributes follow event time: an observation replaces them (each one it gives) unless the row holds those
+        // of a later event; an earlier one only fills what the row lacks. A row from before event times were recorded
+        // is judged on receive time, as it was then, until an observation replacing its attributes dates them.
+        var replaces = current.AttributesObservedAt is { } observedAt ? o.OccurredAt >= observedAt : newer;
         var status = current.Status;
         var statusChangedAt = current.StatusChangedAt;
 
@@ -322,10 +346,11 @@ public sealed partial class InstanceRegistry(
         {
             FirstSeen = firstSeen,
             LastSeen = lastSeen,
-            Version = newer ? o.Version ?? current.Version : current.Version ?? o.Version,
-            Os = newer ? o.Os ?? current.Os : current.Os ?? o.Os,
-            Edition = newer ? o.Edition ?? current.Edition : current.Edition ?? o.Edition,
-            SharingLevel = newer ? o.SharingLevel?.ToWire() ?? current.SharingLevel : current.SharingLevel,
+            Version = replaces ? o.Version ?? current.Version : current.Version ?? o.Version,
+            Os = replaces ? o.Os ?? current.Os : current.Os ?? o.Os,
+            Edition = replaces ? o.Edition ?? current.Edition : current.Edition ?? o.Edition,
+            SharingLevel = replaces ? o.SharingLevel?.ToWire() ?? current.SharingLevel : current.SharingLevel ?? o.SharingLevel?.ToWire(),
+            AttributesObservedAt = replaces && o.GivesAttributes ? o.OccurredAt : current.AttributesObservedAt,
             Status = status,
             StatusChangedAt = statusChangedAt,
             Source = newer ? o.Source : current.Source,
@@ -336,6 +361,14 @@ public sealed partial class InstanceRegistry(
     private static bool Disproves(InstanceRecord current, InstanceObservation o) =>
         current.Status == Inactive && o.ReceivedAt > current.LastSeen && o.ReceivedAt <= current.StatusChangedAt;
 
+    /// <remarks>
+    /// <see cref="InstanceRecord.AttributesObservedAt"/> moving alone (a later event confirming the same attributes) is
+    /// not written: every event would otherwise rewrite the row. It goes with the next write the row needs. Until then
+    /// the row keeps the time of an earlier event with those attributes, and a late event dated after that time still
+    /// replaces them. Being dated after them, it reports a change since; it is wrong only when they changed back before
+    /// the unwritten confirmation (2.0, then 1.0, then 2.0 again, the 1.0 event arriving last), and then only until the
+    /// next event dated after it.
+    /// </remarks>
     private bool NeedsWrite(InstanceRecord before, InstanceRecord after) =>
         after.LastSeen - before.LastSeen >= _touchInterval
         || after.FirstSeen != before.FirstSeen
@@ -368,6 +401,7 @@ public sealed partial class InstanceRegistry(
         e.GetString("Os"),
         e.GetString("Edition"),
         e.GetString("SharingLevel"),
+        e.GetDateTimeOffset("AttributesObservedAt"),
         e.GetString("Status") ?? Active,
         e.GetDateTimeOffset("StatusChangedAt") ?? default,
         e.GetString("Source"),
@@ -381,6 +415,7 @@ public sealed partial class InstanceRegistry(
         ["Os"] = r.Os,
         ["Edition"] = r.Edition,
         ["SharingLevel"] = r.SharingLevel,
+        ["AttributesObservedAt"] = r.AttributesObservedAt,
         ["Status"] = r.Status,
         ["StatusChangedAt"] = r.StatusChangedAt,
         ["Source"] = r.Source,

@@ -531,7 +531,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     /// <summary>What a heartbeat request received at <paramref name="receivedAt"/> tells the registry, whenever it gets there.</summary>
     private static Task ObserveAsync(LocalHostFactory host, string instanceId, DateTimeOffset receivedAt) =>
         host.Services.GetRequiredService<InstanceRegistry>().RecordAsync(
-            [new InstanceObservation(KeyOf(host, instanceId), "server", receivedAt, "1.0.0", null, null, null)],
+            [new InstanceObservation(KeyOf(host, instanceId), "server", receivedAt, receivedAt, "1.0.0", null, null, null)],
             TestContext.Current.CancellationToken);
 
     private static async Task<List<TableEntity>> GoneInactiveMarksAsync(LocalHostFactory host) =>
