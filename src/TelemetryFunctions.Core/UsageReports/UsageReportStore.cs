@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
@@ -340,7 +341,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         var chars = Figures(report).ToJsonString().Length + Months(report).ToJsonString().Length;
         return chars <= MaxFigureChars
             ? null
-            : $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.";
+            : string.Create(CultureInfo.InvariantCulture, $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.");
     }
 
     /// <summary>Characters per string property: Table Storage holds at most 32K UTF-16 characters (64 KiB) in one.</summary>
