@@ -44,7 +44,7 @@ param schedules timerSchedulesType = {
   reconcile: '0 */30 * * * *'
 }
 
-@description('Optional. Time zone whose days bound "a day" in reports: an IANA id such as Europe/Berlin (Windows ids are not recognized).')
+@description('Optional. Time zone whose days bound "a day" in reports: an IANA id such as Europe/Berlin, or a Windows id such as W. Europe Standard Time.')
 param reportingTimeZone string = 'UTC'
 
 @description('Optional. Days the Log Analytics workspace keeps logs.')

@@ -62,7 +62,7 @@ param dotnetVersion string = '10.0'
 @description('Required. Schedules of the timer functions.')
 param schedules timerSchedulesType
 
-@description('Optional. Time zone whose days bound "a day" in reports: an IANA id such as Europe/Berlin (Windows ids are not recognized).')
+@description('Optional. Time zone whose days bound "a day" in reports: an IANA id such as Europe/Berlin, or a Windows id such as W. Europe Standard Time.')
 param reportingTimeZone string = 'UTC'
 
 resource storageAccount 'Microsoft.Storage/storageAccounts@2025-01-01' existing = {

@@ -41,7 +41,7 @@ internal static class RequestConcurrency
         {
             var limits = concurrency.Value;
             limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                context.Request.Path.StartsWithSegments("/health")
+                context.Request.Path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase)
                     ? RateLimitPartition.GetNoLimiter("health")
                     : IsIngestPreflight(context.Request)
                     ? RateLimitPartition.GetNoLimiter("ingest-preflight")

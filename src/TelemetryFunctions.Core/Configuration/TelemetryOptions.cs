@@ -31,7 +31,7 @@ public sealed class TelemetryOptions : IValidatableObject
     [MinLength(8, ErrorMessage = "AdminKey must be at least 8 characters when set.")]
     public string? AdminKey { get; set; }
 
-    /// <summary>The IANA time zone (such as Europe/Berlin) whose calendar days bound "a day" for activity and reports; Windows ids are not recognized (the app runs without ICU).</summary>
+    /// <summary>The time zone whose calendar days bound "a day" for activity and reports: an IANA id (such as Europe/Berlin) or a Windows id (such as W. Europe Standard Time), which ICU maps to its IANA zone.</summary>
     [Required]
     public string ReportingTimeZone { get; set; } = "UTC";
 
@@ -114,7 +114,7 @@ public sealed class TelemetryOptions : IValidatableObject
         if (!TryFindTimeZone(ReportingTimeZone, out _))
         {
             results.Add(new ValidationResult(
-                $"ReportingTimeZone '{ReportingTimeZone}' is not a time zone known to this machine (use an IANA id such as 'Europe/Berlin' or 'UTC').",
+                $"ReportingTimeZone '{ReportingTimeZone}' is not a time zone known to this machine (use an IANA id such as 'Europe/Berlin' or 'UTC', or a Windows id such as 'W. Europe Standard Time').",
                 [nameof(ReportingTimeZone)]));
         }
 

@@ -63,7 +63,7 @@ public sealed partial class AdminEndpoints(
         var lastComplete = calendar.LastCompleteDay(time.GetUtcNow());
         if (to > lastComplete)
         {
-            return (default, default, IngestError.BadRequest("invalid_range", $"to must be a day that has ended in {calendar.Zone.Id}: {lastComplete:yyyy-MM-dd} or earlier."));
+            return (default, default, IngestError.BadRequest("invalid_range", string.Create(CultureInfo.InvariantCulture, $"to must be a day that has ended in {calendar.Zone.Id}: {lastComplete:yyyy-MM-dd} or earlier.")));
         }
 
         var maxDays = options.Value.Activity.MaxBackfillDays;
@@ -77,7 +77,7 @@ public sealed partial class AdminEndpoints(
         {
             return (default, default, IngestError.BadRequest(
                 "invalid_range",
-                $"from must be {firstRecomputable:yyyy-MM-dd} or later: activity older than {options.Value.Activity.RawEventRetentionDays} days has been deleted by retention, "
+                string.Create(CultureInfo.InvariantCulture, $"from must be {firstRecomputable:yyyy-MM-dd} or later: activity older than {options.Value.Activity.RawEventRetentionDays} days has been deleted by retention, ")
                 + $"and a day is recomputed from its own activity and the {DailyRollup.MauWindowDays - 1} days before it (MAU), so an earlier day would overwrite its kept figures with incomplete ones."));
         }
 

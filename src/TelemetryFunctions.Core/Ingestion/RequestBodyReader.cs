@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
@@ -155,7 +156,7 @@ public static class RequestBodyReader
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             request.HttpContext.Response.Headers.Connection = "close";
-            return Fail(buffer, IngestError.RequestTimeout($"The request body did not arrive within {maxReadTime.TotalSeconds:0} seconds."));
+            return Fail(buffer, IngestError.RequestTimeout(string.Create(CultureInfo.InvariantCulture, $"The request body did not arrive within {maxReadTime.TotalSeconds:0} seconds.")));
         }
         catch
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -181,12 +182,12 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         var corrected = EventTimestamps.Correct(receivedAt, sent, eventTime);
         if (corrected < receivedAt - limits.MaxEventAge)
         {
-            return (null, Reject($"{path} happened at {corrected:O}, older than the accepted window of {limits.MaxEventAge.TotalDays:0.##} days."));
+            return (null, Reject(string.Create(CultureInfo.InvariantCulture, $"{path} happened at {corrected:O}, older than the accepted window of {limits.MaxEventAge.TotalDays:0.##} days.")));
         }
 
         if (corrected > receivedAt + limits.MaxFutureSkew)
         {
-            return (null, Reject($"{path} is dated {corrected:O}, more than {limits.MaxFutureSkew.TotalHours:0.##} hours in the future."));
+            return (null, Reject(string.Create(CultureInfo.InvariantCulture, $"{path} is dated {corrected:O}, more than {limits.MaxFutureSkew.TotalHours:0.##} hours in the future.")));
         }
 
         var contextNode = context is { } c ? JsonObject.Create(c) : null;

@@ -35,7 +35,7 @@ public static class ReadRange
 
         if (to > today)
         {
-            return (default, default, IngestError.BadRequest("invalid_range", $"to must not be in the future: {today:yyyy-MM-dd} ({calendar.Zone.Id}) or earlier."));
+            return (default, default, IngestError.BadRequest("invalid_range", string.Create(CultureInfo.InvariantCulture, $"to must not be in the future: {today:yyyy-MM-dd} ({calendar.Zone.Id}) or earlier.")));
         }
 
         if (to.DayNumber - from.DayNumber + 1 > MaxDays)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
 using Microsoft.AspNetCore.Http;
@@ -256,7 +257,7 @@ public sealed partial class StatsEndpoints(
     private static object?[] Row(params object?[] cells) => cells;
 
     private static string FileName(string name, DateOnly from, DateOnly to, string? by) =>
-        $"{name}{(by is null ? "" : "-by-" + by)}_{from:yyyy-MM-dd}_{to:yyyy-MM-dd}.csv";
+        string.Create(CultureInfo.InvariantCulture, $"{name}{(by is null ? "" : "-by-" + by)}_{from:yyyy-MM-dd}_{to:yyyy-MM-dd}.csv");
 
     private async Task<IResult> GuardAsync(Func<Task<IResult>> run, CancellationToken cancellationToken)
     {

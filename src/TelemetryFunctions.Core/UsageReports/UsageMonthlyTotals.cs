@@ -73,7 +73,8 @@ public sealed class UsageMonthlyTotals(TelemetryStorage storage, TableBatchWrite
                         }
 
                         // By the id as UsageReportKeys.Installation compares it, not the stored key: a record claimed
-                        // before ids were compared ignoring case and invisible characters has the hash of the id as written.
+                        // before ids were compared ignoring case and invisible characters, or Unicode-normalized, has
+                        // the hash of the id as written.
                         var installation = UsageReportKeys.Installation(report.InstallationId);
                         byInstallation[installation] = Math.Max(byInstallation.GetValueOrDefault(installation), value);
                     }

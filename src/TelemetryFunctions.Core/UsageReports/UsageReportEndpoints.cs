@@ -423,7 +423,7 @@ public sealed partial class UsageReportEndpoints
             }
 
             return toMonth > LastMonth
-                ? (default, default, IngestError.BadRequest("invalid_range", $"to must be {LastMonth:yyyy-MM} or earlier."))
+                ? (default, default, IngestError.BadRequest("invalid_range", string.Create(CultureInfo.InvariantCulture, $"to must be {LastMonth:yyyy-MM} or earlier.")))
                 : (fromMonth, toMonth, null);
         }
 

@@ -29,16 +29,40 @@ public static partial class UsageReportKeys
 
     /// <summary>
     /// The key that tells installations apart (their periods must not overlap; their distinct counts are combined by
-    /// maximum): the hash of the id without the characters <see cref="IsInvisible"/> calls invisible, ignoring case as
-    /// <see cref="StringComparison.OrdinalIgnoreCase"/> compares, so <c>INST-1</c> and <c>inst-1</c> are one
-    /// installation. Upper-casing first makes every pair that comparison calls equal hash alike; lower-casing after keeps
-    /// the key of an id already in lower case the hash of the id as written, as keys were before ids were compared
-    /// ignoring case. Ids with invisible characters are refused now, but records stored before may hold them: without
-    /// them they compare as the id a report names now. Ids are not Unicode-normalized: the app runs in .NET's
-    /// globalization-invariant mode (Directory.Build.props), where <see cref="string.Normalize()"/> returns its input.
+    /// maximum): the hash of the id without the characters <see cref="IsInvisible"/> calls invisible, in Unicode
+    /// normalization form KC, ignoring case as <see cref="StringComparison.OrdinalIgnoreCase"/> compares. So
+    /// <c>café-1</c> with a precomposed <c>é</c> and <c>café-1</c> written <c>e</c> plus a combining acute accent,
+    /// fullwidth <c>ｉｎｓｔ-1</c> and <c>inst-1</c>, and <c>INST-1</c> and <c>inst-1</c> are one installation (NFKC is
+    /// what Unicode recommends for comparing identifiers, UAX #31). Normalizing first and casing after keeps the key of
+    /// an id already in form KC what it was before ids were normalized. Upper-casing first makes every pair that
+    /// comparison calls equal hash alike; lower-casing after keeps the key of an id already in lower case the hash of
+    /// the id as written, as keys were before ids were compared ignoring case. Ids with invisible characters are refused
+    /// now, but records stored before may hold them: without them they compare as the id a report names now. The id is
+    /// normalized for this comparison only: records keep it as written. Callers compare records by this key of the
+    /// stored id, not by the key stored with it, so a record stored under the key of an earlier form (the id as
+    /// written, not normalized, or with invisible characters) compares as the id a report names now.
     /// </summary>
-    public static string Installation(string installationId) =>
-        Hash((FirstInvisible(installationId) is null ? installationId : WithoutInvisible(installationId)).ToUpperInvariant().ToLowerInvariant());
+    public static string Installation(string installationId)
+    {
+        var visible = FirstInvisible(installationId) is null ? installationId : WithoutInvisible(installationId);
+        return Hash(NormalizedKC(visible).ToUpperInvariant().ToLowerInvariant());
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> in normalization form KC, or as it is when it is not valid text (an unpaired surrogate,
+    /// which a report is refused for, but a record stored earlier might hold): comparing records must not fail on one.
+    /// </summary>
+    private static string NormalizedKC(string text)
+    {
+        try
+        {
+            return text.IsNormalized(NormalizationForm.FormKC) ? text : text.Normalize(NormalizationForm.FormKC);
+        }
+        catch (ArgumentException)
+        {
+            return text;
+        }
+    }
 
     private static string WithoutInvisible(string text) =>
         string.Concat(text.EnumerateRunes().Where(r => !IsInvisible(r)).Select(r => r.ToString()));
@@ -69,6 +93,11 @@ public static partial class UsageReportKeys
         || rune.Value is 0x034F or 0x115F or 0x1160 or 0x17B4 or 0x17B5 or (>= 0x180B and <= 0x180F) or 0x2065 or 0x3164
             or (>= 0xFE00 and <= 0xFE0F) or 0xFFA0 or (>= 0xFFF0 and <= 0xFFF8) or (>= 0xE0000 and <= 0xE0FFF);
 
+    /// <summary>
+    /// The key of a cluster and tenant in a report's breakdown rows: the names as written (neither case nor Unicode
+    /// normalization is ignored). A scope only tells one report's per-cluster rows apart; monthly totals never combine
+    /// figures by scope, so two spellings of a cluster give two rows of that breakdown but count nothing twice.
+    /// </summary>
     public static string Scope(UsageScope scope) => Hash((scope.Cluster ?? "") + "\u001F" + (scope.Tenant ?? ""));
 
     /// <summary>The blob name the HTTP upload stores a report under, unless a blob of other content already has it.</summary>

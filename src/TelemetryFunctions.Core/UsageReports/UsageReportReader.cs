@@ -880,7 +880,7 @@ internal sealed class ReportDocumentParser : IDisposable
 
         if (start < UsageReport.EarliestPeriodStart)
         {
-            Reason($"report.period.start ({start:O}) is before {UsageReport.EarliestPeriodStart:yyyy-MM-dd} (UTC), the earliest a report may count.");
+            Reason(string.Create(CultureInfo.InvariantCulture, $"report.period.start ({start:O}) is before {UsageReport.EarliestPeriodStart:yyyy-MM-dd} (UTC), the earliest a report may count."));
         }
 
         if (end <= start)
@@ -913,7 +913,7 @@ internal sealed class ReportDocumentParser : IDisposable
             var aggregation = _options.AggregationOf(metric.Name!);
             if (metric.MinDay < firstDay || metric.MaxDay > lastDay)
             {
-                Reason($"{path} ('{metric.Name}') has breakdown days outside the period {firstDay:yyyy-MM-dd}..{lastDay:yyyy-MM-dd} (UTC).");
+                Reason(string.Create(CultureInfo.InvariantCulture, $"{path} ('{metric.Name}') has breakdown days outside the period {firstDay:yyyy-MM-dd}..{lastDay:yyyy-MM-dd} (UTC)."));
                 continue;
             }
 
@@ -927,13 +927,13 @@ internal sealed class ReportDocumentParser : IDisposable
 
                 if (aggregation == MetricAggregation.Sum && metric.BreakdownSum != metric.Value)
                 {
-                    Reason($"{path} ('{metric.Name}'): the breakdown adds up to {metric.BreakdownSum}, but value is {metric.Value}.");
+                    Reason(string.Create(CultureInfo.InvariantCulture, $"{path} ('{metric.Name}'): the breakdown adds up to {metric.BreakdownSum}, but value is {metric.Value}."));
                     continue;
                 }
 
                 if (aggregation == MetricAggregation.Max && metric.BreakdownMax > metric.Value)
                 {
-                    Reason($"{path} ('{metric.Name}') counts distinct items: no breakdown entry may exceed value {metric.Value}, but one is {metric.BreakdownMax}.");
+                    Reason(string.Create(CultureInfo.InvariantCulture, $"{path} ('{metric.Name}') counts distinct items: no breakdown entry may exceed value {metric.Value}, but one is {metric.BreakdownMax}."));
                     continue;
                 }
             }
@@ -1180,13 +1180,13 @@ internal sealed class ReportDocumentParser : IDisposable
 
         if (value < 0)
         {
-            Reason($"{Where(where, field)} is negative ({value}); counts are whole numbers of at least 0.");
+            Reason(string.Create(CultureInfo.InvariantCulture, $"{Where(where, field)} is negative ({value}); counts are whole numbers of at least 0."));
             return null;
         }
 
         if (value > MaxValue)
         {
-            Reason($"{Where(where, field)} ({value}) is larger than {MaxValue}.");
+            Reason(string.Create(CultureInfo.InvariantCulture, $"{Where(where, field)} ({value}) is larger than {MaxValue}."));
             return null;
         }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
@@ -340,7 +341,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         var chars = Figures(report).ToJsonString().Length + Months(report).ToJsonString().Length;
         return chars <= MaxFigureChars
             ? null
-            : $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.";
+            : string.Create(CultureInfo.InvariantCulture, $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.");
     }
 
     /// <summary>Characters per string property: Table Storage holds at most 32K UTF-16 characters (64 KiB) in one.</summary>
@@ -431,8 +432,9 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
         // By the id as UsageReportKeys.Installation compares it, not the stored key: a record claimed before installation
-        // ids were compared ignoring case, or while ids with invisible characters were accepted, has the hash of the id
-        // as written (or lower-cased with them). The customer and the period narrow the query.
+        // ids were compared ignoring case, or while ids with invisible characters were accepted, or before they were
+        // Unicode-normalized, has the hash of the id as written (or lower-cased with them, or not normalized). The
+        // customer and the period narrow the query.
         var filter = TableClient.CreateQueryFilter(
             $"PartitionKey eq {report.CustomerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and PeriodStart lt {report.PeriodEnd.ToUniversalTime()} and PeriodEnd gt {report.PeriodStart.ToUniversalTime()}");
         // Only the columns that say whose period it is and the reason needs, not the figures: a customer with many

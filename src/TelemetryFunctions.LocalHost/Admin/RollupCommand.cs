@@ -1,3 +1,4 @@
+using System.Globalization;
 using TelemetryFunctions.Activity;
 using TelemetryFunctions.Http;
 
@@ -36,7 +37,7 @@ internal static class RollupCommand
         var progress = new PrintedAsReported(day =>
         {
             done++;
-            Console.WriteLine($"[{done}/{total}] {day.Day:yyyy-MM-dd}  DAU {day.Dau}  WAU {day.Wau}  MAU {day.Mau}  instances {day.ActiveInstances}  installs {day.InstallationsSucceeded}/{day.InstallationsStarted}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{done}/{total}] {day.Day:yyyy-MM-dd}  DAU {day.Dau}  WAU {day.Wau}  MAU {day.Mau}  instances {day.ActiveInstances}  installs {day.InstallationsSucceeded}/{day.InstallationsStarted}"));
         });
         await app.Services.GetRequiredService<DailyRollup>().RunRangeAsync(from, to, progress, CancellationToken.None);
         Console.WriteLine($"Computed {total} days.");

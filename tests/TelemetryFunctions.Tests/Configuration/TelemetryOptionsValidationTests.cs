@@ -58,6 +58,18 @@ public sealed class TelemetryOptionsValidationTests
     }
 
     [Theory]
+    [InlineData("Europe/Berlin")]
+    [InlineData("W. Europe Standard Time")]
+    public void The_reporting_time_zone_is_an_iana_or_a_windows_id(string zone)
+    {
+        Assert.Null(ValidationError(new() { ["Telemetry:ReportingTimeZone"] = zone }));
+        Assert.True(TelemetryOptions.TryFindTimeZone(zone, out var found));
+        Assert.Equal(
+            (TimeSpan.FromHours(1), TimeSpan.FromHours(2)),
+            (found.GetUtcOffset(new DateTimeOffset(2026, 1, 15, 12, 0, 0, TimeSpan.Zero)), found.GetUtcOffset(new DateTimeOffset(2026, 7, 15, 12, 0, 0, TimeSpan.Zero))));
+    }
+
+    [Theory]
     [InlineData("30", "30.00:00:00", "400", "Activity:RawEventRetentionDays (30) must be at least 61")]
     [InlineData("60", "30.00:00:00", "400", "Activity:RawEventRetentionDays (60) must be at least 61")]
     [InlineData("90", "60.00:00:00", "400", "Activity:RawEventRetentionDays (90) must be at least 91")]

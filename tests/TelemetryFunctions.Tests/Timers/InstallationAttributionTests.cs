@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -66,10 +67,10 @@ public sealed class InstallationAttributionTests(AzuriteFixture azurite)
         e.GetProperty("successRate").ValueKind == JsonValueKind.Null ? null : e.GetProperty("successRate").GetDouble());
 
     private static (int Started, int Succeeded, int Failed, double? Rate) Day(JsonElement stats, DateOnly day) =>
-        Counts(stats.GetProperty("days").EnumerateArray().Single(d => d.GetProperty("day").GetString() == day.ToString("yyyy-MM-dd")));
+        Counts(stats.GetProperty("days").EnumerateArray().Single(d => d.GetProperty("day").GetString() == day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)));
 
     private static (int Started, int Succeeded, int Failed, double? Rate) Os(JsonElement stats, DateOnly day, string os) =>
-        Counts(stats.GetProperty("days").EnumerateArray().Single(d => d.GetProperty("day").GetString() == day.ToString("yyyy-MM-dd"))
+        Counts(stats.GetProperty("days").EnumerateArray().Single(d => d.GetProperty("day").GetString() == day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))
             .GetProperty("byOs").EnumerateArray().Single(g => g.GetProperty("value").GetString() == os));
 
     /// <summary>Every day, every group and the totals of an answer: succeeded + failed ≤ started and a rate of at most 1.</summary>

@@ -242,6 +242,8 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     [InlineData("inst-1\u200B", "inst-1\u200B", "inst-1")] // before ids with invisible characters were refused: lower-cased with them (zero-width space)
     [InlineData("INST\u00AD-1", "inst\u00AD-1", "inst-1")] // soft hyphen, in other case
     [InlineData("\u202Einst-1", "\u202Einst-1", "INST-1")] // right-to-left override
+    [InlineData("cafe\u0301-1", "cafe\u0301-1", "caf\u00E9-1")] // before ids were Unicode-normalized: e and a combining accent, a report now precomposed
+    [InlineData("\uFF29\uFF2E\uFF33\uFF34-1", "\uFF49\uFF4E\uFF53\uFF54-1", "inst-1")] // fullwidth letters, lower-cased, a report now in ASCII
     public async Task A_record_keyed_under_an_earlier_form_of_its_installation_id_still_blocks_an_overlapping_period_and_shares_its_distinct_counts(string stored, string keyedAs, string sent)
     {
         await using var harness = new UsageReportHarness(azurite);
@@ -257,6 +259,41 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal(BlobLedgerEntry.Processed, counted.Status);
         var users = Monthly(await harness.MonthlyAsync(), "202601_task-users");
         Assert.Equal((9L, 2), (Value(users), users.GetInt32("Reports")));
+    }
+
+    [Theory]
+    [InlineData("caf\u00E9-1", "cafe\u0301-1")] // precomposed (NFC) and decomposed (NFD)
+    [InlineData("\uFF49\uFF4E\uFF53\uFF54-1", "inst-1")] // fullwidth and ASCII
+    [InlineData("\uFF29\uFF2E\uFF33\uFF34-1", "inst-1")] // fullwidth capitals and ASCII lower case
+    [InlineData("\u212Bngstr\u00F6m", "\u00C5ngstro\u0308m")] // the angstrom sign and a letter A with ring, o with a combining diaeresis
+    public async Task Installation_ids_that_differ_only_in_Unicode_normalization_are_one_installation_whose_periods_must_not_overlap(string first, string second)
+    {
+        Assert.Equal(UsageReportKeys.Installation(first), UsageReportKeys.Installation(second));
+        await using var harness = new UsageReportHarness(azurite);
+        var firstHalf = Report("r-1a", installation: first, end: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 100), Metric("task-users", 7)]);
+        var overlapping = Report("r-overlapping", installation: second, end: "2026-01-10T00:00:00Z", metrics: [Metric("process-instances", 50), Metric("task-users", 5)]);
+        var secondHalf = Report("r-1b", installation: second, start: "2026-01-16T00:00:00Z", metrics: [Metric("process-instances", 200), Metric("task-users", 9)]);
+
+        var counted = await harness.UploadAndProcessAsync("acme/1a.json", Signed(firstHalf));
+        var refused = await harness.UploadAndProcessAsync("acme/overlapping.json", Signed(overlapping));
+        var alsoCounted = await harness.UploadAndProcessAsync("acme/1b.json", Signed(secondHalf));
+
+        Assert.Equal([BlobLedgerEntry.Processed, BlobLedgerEntry.Rejected, BlobLedgerEntry.Processed], new[] { counted, refused, alsoCounted }.Select(o => o.Status));
+        Assert.Contains("overlaps report 'r-1a'", refused.Reasons[0], StringComparison.Ordinal);
+        var monthly = await harness.MonthlyAsync();
+        Assert.Equal((300L, 2), (Value(Monthly(monthly, "202601_process-instances")), Monthly(monthly, "202601_process-instances").GetInt32("Reports")));
+        Assert.Equal(9, Value(Monthly(monthly, "202601_task-users")));
+        // Normalization is for comparing only: each record keeps the id as its report wrote it.
+        Assert.Equal(second, (await harness.ReportRecordsAsync()).Single(r => r.RowKey == UsageReportStore.RowKey("r-1b")).GetString("InstallationId"));
+    }
+
+    [Fact]
+    public void The_installation_key_of_an_ascii_id_is_what_it_was_before_ids_were_normalized()
+    {
+        // Computed by the key function before ids were Unicode-normalized; records stored under these keys must still be found.
+        Assert.Equal("81bf91245ce284f94340671d7a16608f", UsageReportKeys.Installation("inst-1"));
+        Assert.Equal("81bf91245ce284f94340671d7a16608f", UsageReportKeys.Installation("INST-1"));
+        Assert.Equal("a71eef5490ff53947e6817fd7188ef93", UsageReportKeys.Installation("caf\u00E9-1"));
     }
 
     [Fact]

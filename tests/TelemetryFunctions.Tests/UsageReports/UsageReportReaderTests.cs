@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Tests.Infrastructure;
 using TelemetryFunctions.UsageReports;
 using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
 
@@ -366,6 +367,26 @@ public sealed class UsageReportReaderTests
 
         Assert.Null(result.Report);
         Assert.Equal("The values of report.metrics[0].breakdown ('process-instances') add up beyond what can be counted.", Assert.Single(result.Reasons));
+    }
+
+    [Theory]
+    [InlineData("th-TH")]
+    [InlineData("sv-SE")]
+    [InlineData("ar-SA")]
+    public async Task Reasons_write_numbers_and_days_the_same_whatever_the_current_culture(string culture)
+    {
+        using var scope = new CultureScope(culture);
+
+        var reasons = await RefusedAsync(Signed(Report(metrics:
+        [
+            Metric("process-instances", -5),
+            Metric("decision-instances", 10, ("2026-02-01", "c", 10)),
+        ])));
+        var early = await RefusedAsync(Signed(Report(start: "1999-12-01T00:00:00Z", end: "2000-01-01T00:00:00Z", metrics: [Metric("process-instances", 1, ("1999-12-01", "c", 1))])));
+
+        Assert.Contains("report.metrics[0].value is negative (-5)", reasons, StringComparison.Ordinal);
+        Assert.Contains("breakdown days outside the period 2026-01-01..2026-01-31", reasons, StringComparison.Ordinal);
+        Assert.Contains("is before 2000-01-01 (UTC)", early, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -196,7 +196,7 @@ internal static class UsageReportSamples
         var start = new DateOnly(2025, 1, 1);
         var end = start.AddDays(days);
         Write($"{{\"schemaVersion\":1,\"reportId\":\"{reportId}\",\"customerId\":\"{Customer}\",\"installationId\":\"inst-large\",\"product\":{{\"name\":\"camunda\",\"version\":\"8.6.2\"}},");
-        Write($"\"period\":{{\"start\":\"{start:yyyy-MM-dd}T00:00:00Z\",\"end\":\"{end:yyyy-MM-dd}T00:00:00Z\"}},\"generatedAt\":\"{end:yyyy-MM-dd}T00:00:00Z\",\"metrics\":[");
+        Write(string.Create(CultureInfo.InvariantCulture, $"\"period\":{{\"start\":\"{start:yyyy-MM-dd}T00:00:00Z\",\"end\":\"{end:yyyy-MM-dd}T00:00:00Z\"}},\"generatedAt\":\"{end:yyyy-MM-dd}T00:00:00Z\",\"metrics\":["));
         var names = new[] { "process-instances", "decision-instances", "flow-node-instances" };
         for (var m = 0; m < names.Length; m++)
         {
