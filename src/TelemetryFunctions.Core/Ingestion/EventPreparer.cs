@@ -136,13 +136,13 @@ public sealed class EventPreparer
         var version = Attribute(e, _names.VersionPaths);
         var os = Attribute(e, _names.OsPaths);
         var edition = Attribute(e, _names.EditionPaths);
-        var error = category == EventCategory.InstallationFailed ? ErrorText(e) : null;
 
         // The raw ids are stored only as keyed hashes: a copy of one elsewhere in the event would undo that. Ids shorter
         // than 8 characters ("1", "admin") are too common as ordinary values to remove every value equal to them; the
         // places Segment copies an id to (traits.id, context.traits.id, context.externalIds) are removed whatever it is.
         var rawIds = new[] { e.UserId, e.AnonymousId, e.GroupId, e.PreviousId, usedInstanceId }
             .Where(id => id is { Length: >= MinCopiedIdentifierLength } && IsUsableIdentifier(id)).Select(id => id!).ToList();
+        var error = category == EventCategory.InstallationFailed ? ErrorText(e, rawIds) : null;
         scrubbed += _scrubber.Scrub(e.Properties, "properties", rawIds);
         scrubbed += _scrubber.Scrub(e.Context, "context", rawIds);
         scrubbed += _scrubber.Scrub(e.Traits, "traits", rawIds);
@@ -316,14 +316,14 @@ public sealed class EventPreparer
         return null;
     }
 
-    private string? ErrorText(IncomingEvent e)
+    private string? ErrorText(IncomingEvent e, IReadOnlyCollection<string> rawIds)
     {
         foreach (var path in _names.ErrorPaths)
         {
             if (Read(e, path) is { } text)
             {
                 // Scrubbed whole, then cut: a cut first could leave half an address the patterns no longer see.
-                var scrubbed = _scrubber.ScrubText(text);
+                var scrubbed = _scrubber.ScrubText(text, rawIds);
                 if (scrubbed is null)
                 {
                     return "[error text removed: it contained personal data]";

@@ -103,9 +103,10 @@ public sealed partial class PersonalDataScrubber
     }
 
     /// <summary>
-    /// Scrubs <paramref name="node"/> in place and returns how many keys or values were removed or redacted. A key or
-    /// string value equal to one of <paramref name="identifiers"/> (the event's raw ids, which are stored only as
-    /// keyed hashes) is removed too: kept beside its hash, it would undo the pseudonymization.
+    /// Scrubs <paramref name="node"/> in place and returns how many keys or values were removed or redacted. A string
+    /// value equal to one of <paramref name="identifiers"/> (the event's raw ids, which are stored only as keyed hashes)
+    /// is removed too, and one holding such an id inside longer text has it redacted (an allow-listed value is removed
+    /// whole), as is a key holding one: kept beside its hash, a raw id would undo the pseudonymization.
     /// </summary>
     public int Scrub(JsonNode? node, string path, IReadOnlyCollection<string>? identifiers = null)
     {
@@ -118,9 +119,9 @@ public sealed partial class PersonalDataScrubber
     /// Free text (an error message, a URL) with its personal fragments redacted, or null when nothing is left worth
     /// keeping: the text was wholly personal, or holds a secret (a secret's extent cannot be told reliably).
     /// </summary>
-    public string? ScrubText(string text)
+    public string? ScrubText(string text, IReadOnlyCollection<string>? identifiers = null)
     {
-        var redacted = Redact(text);
+        var redacted = Redact(WithoutIdentifiers(text, identifiers is { Count: > 0 } ? identifiers : null));
 
         // Every IPv4 address matched by the check, dotted or dashed, was just replaced by the same pattern: only the
         // other kinds are looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
@@ -208,7 +209,7 @@ public sealed partial class PersonalDataScrubber
                     var childPath = path.Length == 0 ? key : path + "." + key;
                     var allowed = IsAllowed(key, childPath);
                     if ((!allowed && (IsDeniedName(key) || _deniedPaths.Contains(childPath) || LooksPersonal(key)))
-                        || IsIdentifier(key, identifiers) || (child is JsonValue number && IsCardNumber(number)))
+                        || HoldsIdentifier(key, identifiers) || (child is JsonValue number && IsCardNumber(number)))
                     {
                         (toRemove ??= []).Add(key);
                         continue;
@@ -222,7 +223,10 @@ public sealed partial class PersonalDataScrubber
                             continue;
                         }
 
-                        var scrubbed = allowed ? (IsPersonalInAllowedValue(key, text) ? null : text) : ScrubText(text);
+                        var withoutIds = WithoutIdentifiers(text, identifiers);
+                        var scrubbed = allowed
+                            ? (!ReferenceEquals(withoutIds, text) || IsPersonalInAllowedValue(key, text) ? null : text)
+                            : ScrubText(withoutIds);
                         if (scrubbed is null)
                         {
                             (toRemove ??= []).Add(key);
@@ -270,7 +274,7 @@ public sealed partial class PersonalDataScrubber
                     }
                     else if (array[i] is JsonValue item && item.TryGetValue(out string? text))
                     {
-                        var scrubbed = IsIdentifier(text, identifiers) ? null : ScrubText(text);
+                        var scrubbed = IsIdentifier(text, identifiers) ? null : ScrubText(text, identifiers);
                         if (scrubbed is null)
                         {
                             array.RemoveAt(i);
@@ -294,6 +298,28 @@ public sealed partial class PersonalDataScrubber
 
     private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
         identifiers is not null && identifiers.Contains(text, StringComparer.Ordinal);
+
+    private static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
+        identifiers is not null && identifiers.Any(id => text.Contains(id, StringComparison.Ordinal));
+
+    /// <summary>
+    /// <paramref name="text"/> with every copy of a raw identifier inside it (a URL path, a file name, a sentence)
+    /// replaced by <see cref="Redacted"/>, longest identifier first; the same instance when it holds none.
+    /// </summary>
+    private static string WithoutIdentifiers(string text, IReadOnlyCollection<string>? identifiers)
+    {
+        if (identifiers is null || !HoldsIdentifier(text, identifiers))
+        {
+            return text;
+        }
+
+        foreach (var id in identifiers.OrderByDescending(id => id.Length))
+        {
+            text = text.Replace(id, Redacted, StringComparison.Ordinal);
+        }
+
+        return text;
+    }
 
     /// <summary>
     /// A JSON number that is a Luhn-valid card number of a card network's prefix and length (Visa 4 and Mastercard 51-55

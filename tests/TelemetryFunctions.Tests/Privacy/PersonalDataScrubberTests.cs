@@ -200,12 +200,31 @@ public sealed class PersonalDataScrubberTests
             ["owner"] = "raw-user-4711",
             ["list"] = new JsonArray("anon-9812", "keep"),
             ["raw-user-4711"] = true,
-            ["note"] = "raw-user-4711 and more",
             ["plan"] = "pro",
         };
 
         Assert.Equal(3, _scrubber.Scrub(properties, "properties", ["raw-user-4711", "anon-9812"]));
-        Assert.Equal("""{"list":["keep"],"note":"raw-user-4711 and more","plan":"pro"}""", properties.ToJsonString());
+        Assert.Equal("""{"list":["keep"],"plan":"pro"}""", properties.ToJsonString());
+    }
+
+    [Fact]
+    public void A_raw_identifier_inside_longer_text_or_a_key_is_redacted_and_an_allow_listed_value_holding_one_is_removed()
+    {
+        var properties = new JsonObject
+        {
+            ["note"] = "raw-user-4711 and more",
+            ["url"] = "https://app.example.com/users/raw-user-4711/settings?from=anon-9812x",
+            ["files"] = new JsonArray("/exports/raw-user-4711.csv", "/exports/all.csv"),
+            ["clicks_raw-user-4711"] = 3,
+            ["os"] = "Linux raw-user-4711",
+            ["version"] = "2.0.1",
+            ["plan"] = "pro",
+        };
+
+        Assert.Equal(5, _scrubber.Scrub(properties, "properties", ["raw-user-4711", "anon-9812"]));
+        Assert.Equal(
+            """{"note":"[redacted] and more","url":"https://app.example.com/users/[redacted]/settings?from=[redacted]x","files":["/exports/[redacted].csv","/exports/all.csv"],"version":"2.0.1","plan":"pro"}""",
+            properties.ToJsonString());
     }
 
     [Theory]

@@ -247,6 +247,37 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_raw_id_inside_a_url_a_file_name_or_an_installation_error_is_stored_nowhere()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var host = new LocalHostFactory(azurite);
+        var usage = Segment.Track("Export Downloaded", userId: "raw-user-4711", properties: new JsonObject
+        {
+            ["instanceId"] = "inst-raw-6633",
+            ["url"] = "https://app.example.com/users/raw-user-4711/exports",
+            ["file"] = "/var/lib/app/inst-raw-6633/export.csv",
+        });
+        var failed = Segment.Track("Installation Errors", userId: null, anonymousId: "install-raw-2718", properties: new JsonObject
+        {
+            ["error"] = "cannot create /opt/app/install-raw-2718/data: permission denied",
+        });
+
+        var stored = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(usage), ct);
+        var install = await host.CreateSegmentClient(LocalHostFactory.InstallerKey).PostAsync("/v1/track", Segment.Json(failed), ct);
+
+        Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, install.StatusCode);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var raw in new[] { "raw-user-4711", "inst-raw-6633", "install-raw-2718" })
+        {
+            Assert.DoesNotContain(raw, everything, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("https://app.example.com/users/[redacted]/exports", everything, StringComparison.Ordinal);
+        Assert.Equal("cannot create /opt/app/[redacted]/data: permission denied", Assert.Single(await host.Tables.RowsAsync(TableNames.Installations)).GetString("LastError"));
+    }
+
+    [Fact]
     public async Task An_identify_keeps_no_raw_user_id_in_traits_context_traits_or_external_ids()
     {
         await using var host = new LocalHostFactory(azurite);
