@@ -440,7 +440,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         return T.Parse(value ?? "", CultureInfo.InvariantCulture);
     }
 
-    private static async Task WaitUntilReadyAsync(IPage page, ConcurrentQueue<string> console)
+    internal static async Task WaitUntilReadyAsync(IPage page, ConcurrentQueue<string> console)
     {
         try
         {
@@ -459,7 +459,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
     private static DateOnly Day(JsonElement json, string name) =>
         DateOnly.ParseExact(json.GetProperty(name).GetString()!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    private static string ScreenshotPath(string file)
+    internal static string ScreenshotPath(string file)
     {
         var directory = Path.Combine(RepositoryPaths.Root, "artifacts", "screenshots");
         Directory.CreateDirectory(directory);
