@@ -107,6 +107,9 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(today.AddDays(-1), Day(defaults, "to"));
         await AssertPageMatchesApiAsync(page, api, Day(defaults, "from"), Day(defaults, "to"));
 
+        // The default range is the last 30 complete days: that quick-range button is the pressed one.
+        Assert.Equal(["false", "true", "false", "false"], await page.Locator(".presets button").EvaluateAllAsync<string[]>("buttons => buttons.map(b => b.getAttribute('aria-pressed'))"));
+
         var instances = await GetJsonAsync(api, "/api/stats/instances");
         Assert.Equal(instances.GetProperty("active").GetInt32(), await FigureAsync<int>(page, "active-instances"));
         Assert.Equal(DashboardSeed.Instances - 4, instances.GetProperty("active").GetInt32());
