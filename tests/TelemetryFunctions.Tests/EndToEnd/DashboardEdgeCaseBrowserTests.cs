@@ -45,9 +45,9 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
     public async Task On_a_phone_chart_text_is_drawn_at_its_own_size_and_a_tap_opens_a_tip_inside_the_screen()
     {
         DashboardBrowserTests.RequireChromium();
-        await using var session = await Session.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 375, Height = 740 }, Locale = "en-US", HasTouch = true, IsMobile = true });
-        var page = session.Page;
-        await session.SignInAsync();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 375, Height = 740 }, Locale = "en-US", HasTouch = true, IsMobile = true });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
 
         // Every label of every chart is at least 11 px on screen, not a 760-unit drawing shrunk to the card.
         var smallest = await page.EvaluateAsync<double>("""
@@ -82,16 +82,16 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         Assert.Equal(toggles.Count, toggles.Distinct().Count());
         Assert.All(toggles, t => Assert.StartsWith("Numbers as a table", t, StringComparison.Ordinal));
         Assert.Equal(["false", "false", "false", "false"], await page.Locator(".presets button").EvaluateAllAsync<string[]>("buttons => buttons.map(b => b.getAttribute('aria-pressed'))"));
-        session.AssertNoPageError();
+        dashboard.AssertNoPageError();
     }
 
     [Fact]
     public async Task A_range_the_page_refuses_leaves_the_figures_and_the_pickers_on_the_range_shown()
     {
         DashboardBrowserTests.RequireChromium();
-        await using var session = await Session.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
-        var page = session.Page;
-        await session.SignInAsync();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
         Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
 
         // After signing in, the keyboard is at the range form rather than nowhere.
@@ -104,7 +104,7 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
             ("0001-01-01", "0001-01-31", "Choose days from 2000-01-01 on."),
         })
         {
-            session.Requests.Clear();
+            dashboard.Requests.Clear();
             await page.FillAsync("#range-from", from);
             await page.FillAsync("#range-to", to);
             await page.ClickAsync("#range-apply");
@@ -114,7 +114,7 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
             Assert.Equal("2026-11-03", await page.InputValueAsync("#range-to"));
             Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
             Assert.True(await page.Locator("#charts").IsVisibleAsync());
-            Assert.Empty(session.Requests);
+            Assert.Empty(dashboard.Requests);
         }
 
         // Shared links it cannot show: it says so, shows the default range, and the pickers and the link agree on it.
@@ -125,28 +125,28 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
             ("#from=2026-11-03&to=2026-11-01", "The first day must not be after the last."),
         })
         {
-            session.Requests.Clear();
-            await page.GotoAsync(new Uri(session.Host.BaseAddress, "/dashboard" + hash).ToString());
-            await DashboardBrowserTests.WaitUntilReadyAsync(page, session.Console);
+            dashboard.Requests.Clear();
+            await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard" + hash).ToString());
+            await DashboardBrowserTests.WaitUntilReadyAsync(page, dashboard.Console);
             var status = await page.Locator("#status").TextContentAsync() ?? "";
             Assert.Contains("cannot be shown", status, StringComparison.Ordinal);
             Assert.Contains(message, status, StringComparison.Ordinal);
             Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
             Assert.Equal("2026-11-01", await page.InputValueAsync("#range-from"));
             Assert.Equal("2026-11-03", await page.InputValueAsync("#range-to"));
-            Assert.DoesNotContain(session.Requests, url => url.Contains("=0000-", StringComparison.Ordinal) || url.Contains("=0001-", StringComparison.Ordinal));
+            Assert.DoesNotContain(dashboard.Requests, url => url.Contains("=0000-", StringComparison.Ordinal) || url.Contains("=0001-", StringComparison.Ordinal));
         }
 
-        session.AssertNoPageError();
+        dashboard.AssertNoPageError();
     }
 
     [Fact]
     public async Task A_key_a_header_cannot_carry_is_refused_at_the_form_and_not_kept()
     {
         DashboardBrowserTests.RequireChromium();
-        await using var session = await Session.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
-        var page = session.Page;
-        await page.GotoAsync(new Uri(session.Host.BaseAddress, "/dashboard").ToString());
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard").ToString());
 
         foreach (var key in new[] { "dev-admin-key\u200b", "dev-аdmin-key" })
         {
@@ -156,31 +156,31 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
             Assert.Contains("Paste the admin key again.", await page.Locator("#key-error").TextContentAsync() ?? "", StringComparison.Ordinal);
             Assert.Null(await page.EvaluateAsync<string?>("() => sessionStorage.getItem('telemetryfunctions.adminKey')"));
             Assert.True(await page.Locator("#key-panel").IsVisibleAsync());
-            Assert.Empty(session.Requests);
+            Assert.Empty(dashboard.Requests);
         }
 
         // The right key still opens the dashboard.
-        await session.SignInAsync();
-        session.AssertNoPageError();
+        await dashboard.SignInAsync();
+        dashboard.AssertNoPageError();
     }
 
     [Fact]
     public async Task A_deployment_without_usage_reports_gets_an_explanation_in_the_usage_chart()
     {
         DashboardBrowserTests.RequireChromium();
-        await using var session = await Session.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
-        session.UsageServed = false;
-        await session.SignInAsync();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        dashboard.UsageServed = false;
+        await dashboard.SignInAsync();
 
-        var explanation = await session.Page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "";
+        var explanation = await dashboard.Page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "";
         Assert.Contains("does not serve usage reports", explanation, StringComparison.Ordinal);
         Assert.DoesNotContain("No route", explanation, StringComparison.Ordinal);
-        Assert.True(await session.Page.Locator("#chart-active-users svg[role=img]").IsVisibleAsync());
-        session.AssertNoPageError();
+        Assert.True(await dashboard.Page.Locator("#chart-active-users svg[role=img]").IsVisibleAsync());
+        dashboard.AssertNoPageError();
     }
 
     /// <summary>The local host, a browser page on it whose API requests get the fixed answers above, and what the page did.</summary>
-    private sealed class Session : IAsyncDisposable
+    private sealed class RoutedDashboard : IAsyncDisposable
     {
         private IPlaywright playwright = null!;
         private IBrowser browser = null!;
@@ -197,20 +197,20 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         /// <summary>Whether <c>/api/usage</c> answers; when not, it is a 404 as on a host without that route.</summary>
         public bool UsageServed { get; set; } = true;
 
-        public static async Task<Session> StartAsync(AzuriteFixture azurite, BrowserNewContextOptions options)
+        public static async Task<RoutedDashboard> StartAsync(AzuriteFixture azurite, BrowserNewContextOptions options)
         {
-            var session = new Session();
-            session.Host = await LocalHostProcess.StartAsync(azurite, null, Token);
-            session.playwright = await Playwright.CreateAsync();
-            session.browser = await session.playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = DashboardBrowserTests.ChromiumPath, Headless = true, Args = DashboardBrowserTests.ChromiumArgs });
-            var context = await session.browser.NewContextAsync(options);
+            var dashboard = new RoutedDashboard();
+            dashboard.Host = await LocalHostProcess.StartAsync(azurite, null, Token);
+            dashboard.playwright = await Playwright.CreateAsync();
+            dashboard.browser = await dashboard.playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = DashboardBrowserTests.ChromiumPath, Headless = true, Args = DashboardBrowserTests.ChromiumArgs });
+            var context = await dashboard.browser.NewContextAsync(options);
             var page = await context.NewPageAsync();
-            page.Console += (_, message) => session.Console.Enqueue($"{message.Type}: {message.Text}");
-            page.PageError += (_, error) => session.Console.Enqueue("page error: " + error);
+            page.Console += (_, message) => dashboard.Console.Enqueue($"{message.Type}: {message.Text}");
+            page.PageError += (_, error) => dashboard.Console.Enqueue("page error: " + error);
             await page.RouteAsync(new Regex(@"/api/(stats|usage)"), async route =>
             {
-                session.Requests.Enqueue(route.Request.Url);
-                if (!session.UsageServed && new Uri(route.Request.Url).AbsolutePath == "/api/usage")
+                dashboard.Requests.Enqueue(route.Request.Url);
+                if (!dashboard.UsageServed && new Uri(route.Request.Url).AbsolutePath == "/api/usage")
                 {
                     await route.FulfillAsync(new RouteFulfillOptions { Status = 404, ContentType = "application/json", Body = """{"success":false,"error":{"code":"not_found","message":"No route serves this path. The OpenAPI document at /api/openapi.json lists every route."}}""" });
                     return;
@@ -226,8 +226,8 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
                 };
                 await route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "application/json", Body = body });
             });
-            session.Page = page;
-            return session;
+            dashboard.Page = page;
+            return dashboard;
         }
 
         public async Task SignInAsync()
