@@ -107,6 +107,9 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(today.AddDays(-1), Day(defaults, "to"));
         await AssertPageMatchesApiAsync(page, api, Day(defaults, "from"), Day(defaults, "to"));
 
+        // The default range is the last 30 complete days: that quick-range button is the pressed one.
+        Assert.Equal(["false", "true", "false", "false"], await page.Locator(".presets button").EvaluateAllAsync<string[]>("buttons => buttons.map(b => b.getAttribute('aria-pressed'))"));
+
         var instances = await GetJsonAsync(api, "/api/stats/instances");
         Assert.Equal(instances.GetProperty("active").GetInt32(), await FigureAsync<int>(page, "active-instances"));
         Assert.Equal(DashboardSeed.Instances - 4, instances.GetProperty("active").GetInt32());
@@ -440,7 +443,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         return T.Parse(value ?? "", CultureInfo.InvariantCulture);
     }
 
-    private static async Task WaitUntilReadyAsync(IPage page, ConcurrentQueue<string> console)
+    internal static async Task WaitUntilReadyAsync(IPage page, ConcurrentQueue<string> console)
     {
         try
         {
@@ -459,7 +462,7 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
     private static DateOnly Day(JsonElement json, string name) =>
         DateOnly.ParseExact(json.GetProperty(name).GetString()!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    private static string ScreenshotPath(string file)
+    internal static string ScreenshotPath(string file)
     {
         var directory = Path.Combine(RepositoryPaths.Root, "artifacts", "screenshots");
         Directory.CreateDirectory(directory);

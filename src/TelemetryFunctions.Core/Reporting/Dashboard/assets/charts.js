@@ -72,9 +72,13 @@ function dayTicks(svg, days, x, box) {
   if (last > 0 && shown[shown.length - 1] !== last && last - shown[shown.length - 1] >= every / 2) {
     shown.push(last);
   }
+  // The first tick and every tick in another year than the tick before it carry the year, so a range across
+  // New Year reads unambiguously.
+  let year = null;
   for (const i of shown) {
     const day = days[i];
-    const label = day.endsWith('-01-01') ? day : day.slice(5);
+    const label = day.slice(0, 4) === year ? day.slice(5) : day;
+    year = day.slice(0, 4);
     el('text', { x: x(i), y: box.bottom + 16, 'text-anchor': 'middle' }, axis).textContent = label;
   }
 }
@@ -93,6 +97,9 @@ export function legend(series) {
 }
 
 /**
+ * Every chart is drawn in the units of the page: its width is the width of the element it goes into (the page
+ * measures it and draws again when it changes), so an 11px label is 11px on a phone as on a wide screen.
+ *
  * Lines over consecutive days. series: [{ name, color, values: Map(day -> number) }]; a day without a value is a
  * gap in the line. Each day has a hover band whose title lists every series' figure for that day.
  */
@@ -168,43 +175,81 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
   return svg;
 }
 
+/** A text split at spaces into lines of at most `room` characters (a longer word gets a line of its own). */
+function wrapText(text, room) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > room) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
+}
+
 /**
  * Horizontal bars, one row per label, each row a stack of segments: rows: [{ label, segments: [{ name, value,
- * color, tip }], note, title }], where a segment's tip, when given, replaces "name: value" on hover. A row's total (or its note, with title on hover) is written after the bar. marker: optional { value, name } per
- * row drawn as a vertical tick (an entitlement, say). A label longer than labelWidth allows ends in an ellipsis.
+ * color, tip }], note, title, beyond }], where a segment's tip, when given, replaces "name: value" on hover. A row's
+ * total (or its note, with title on hover) is written after the bar, on as many lines as the room after the bar
+ * needs. marker: optional { value, name } per row drawn as a vertical tick (an entitlement, say). beyond: a text for
+ * a row whose bar is cut at the end of the scale, shown on hover over the "»" drawn at its end. A label longer than
+ * labelWidth allows ends in an ellipsis.
  */
 export function horizontalBars({ rows, label, format = formatNumber, max: fixedMax, width = 760, noteWidth = 112, labelWidth = Math.min(170, Math.round(width * 0.24)) }) {
-  const rowHeight = 28;
-  const height = Math.max(1, rows.length) * rowHeight + 8;
+  const lineHeight = 13;
+  const charWidth = 6.5;
   const box = { left: labelWidth, right: width - noteWidth };
-  const svg = svgRoot(width, height, label);
   const max = fixedMax ?? Math.max(0, ...rows.map((r) => Math.max(r.segments.reduce((sum, s) => sum + s.value, 0), r.marker?.value ?? 0)));
-  const w = (v) => (max > 0 ? (v / max) * (box.right - box.left) : 0);
+  const w = (v) => (max > 0 ? (Math.min(v, max) / max) * (box.right - box.left) : 0);
+  // Where each row's note starts: after the bar, or after the marker where the bar ends before it, so the tick never
+  // crosses the text. A note too long for the room left is wrapped, and its row grows to hold it.
+  const layout = rows.map((row) => {
+    const barEnd = box.left + w(row.segments.reduce((sum, s) => sum + s.value, 0));
+    const hasMarker = row.marker && row.marker.value !== null && row.marker.value !== undefined;
+    const noteX = Math.max(barEnd + (row.beyond ? 14 : 0), hasMarker ? box.left + w(row.marker.value) + 1.25 : 0) + 6;
+    const text = row.note ?? format(row.segments.reduce((sum, s) => sum + s.value, 0));
+    const lines = wrapText(text, Math.max(8, Math.floor((width - noteX) / charWidth)));
+    return { noteX, lines, height: Math.max(28, lines.length * lineHeight + 10) };
+  });
+  const height = Math.max(28, layout.reduce((sum, l) => sum + l.height, 0)) + 8;
+  const svg = svgRoot(width, height, label);
+  let y = 4;
   rows.forEach((row, i) => {
-    const y = 4 + i * rowHeight;
-    const text = el('text', { class: 'label-text', x: labelWidth - 8, y: y + rowHeight / 2 + 4, 'text-anchor': 'end' }, svg);
-    const room = Math.floor(labelWidth / 6.5);
+    const { noteX, lines, height: rowHeight } = layout[i];
+    const middle = y + rowHeight / 2;
+    const text = el('text', { class: 'label-text', x: labelWidth - 8, y: middle + 4, 'text-anchor': 'end' }, svg);
+    const room = Math.floor(labelWidth / charWidth);
     text.textContent = row.label.length > room ? `${row.label.slice(0, room - 1)}…` : row.label;
     let left = box.left;
-    let total = 0;
+    let sum = 0;
     for (const s of row.segments) {
-      total += s.value;
-      const width = w(s.value);
+      // A stack that goes past the end of the scale is cut there.
+      const width = w(sum + s.value) - w(sum);
+      sum += s.value;
       if (width > 0) {
-        titled(el('rect', { class: 'bar', x: left, y: y + 5, width, height: rowHeight - 10, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`);
+        titled(el('rect', { class: 'bar', x: left, y: middle - 9, width, height: 18, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`);
       }
       left += width;
     }
-    // The note goes after the bar, or after the marker where the bar ends before it, so the tick never crosses the text.
-    let noteX = left;
+    if (row.beyond) {
+      titled(el('text', { class: 'beyond-text', x: left + 2, y: middle + 4 }, svg), `${row.label} · ${row.beyond}`).append('»');
+    }
     if (row.marker && row.marker.value !== null && row.marker.value !== undefined) {
       const mx = box.left + w(row.marker.value);
-      titled(el('line', { x1: mx, x2: mx, y1: y + 1, y2: y + rowHeight - 1, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
-      noteX = Math.max(noteX, mx + 1.25);
+      titled(el('line', { x1: mx, x2: mx, y1: middle - 13, y2: middle + 13, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
     }
     // A note with a title (why a row has no bar, say) shows the title on hover.
     const noteParent = row.title ? titled(el('g', {}, svg), row.title) : svg;
-    el('text', { class: 'value-text', x: noteX + 6, y: y + rowHeight / 2 + 4 }, noteParent).textContent = row.note ?? format(total);
+    const note = el('text', { class: 'value-text', x: noteX, y: middle + 4 - ((lines.length - 1) * lineHeight) / 2 }, noteParent);
+    // One tspan per line; each but the last keeps its trailing space, so the text reads as the note did.
+    lines.forEach((line, n) => {
+      el('tspan', n === 0 ? {} : { x: noteX, dy: lineHeight }, note).textContent = n < lines.length - 1 ? `${line} ` : line;
+    });
+    y += rowHeight;
   });
   return svg;
 }
@@ -274,7 +319,11 @@ export function numbersTable(caption, header, rows) {
   const details = document.createElement('details');
   details.className = 'numbers';
   const summary = document.createElement('summary');
-  summary.textContent = 'Numbers as a table';
+  // Every chart has one: the caption, read after the visible words, tells them apart for a screen reader.
+  const hidden = document.createElement('span');
+  hidden.className = 'visually-hidden';
+  hidden.textContent = `: ${caption}`;
+  summary.append('Numbers as a table', hidden);
   const scroll = document.createElement('div');
   scroll.className = 'scroll';
   const table = document.createElement('table');
@@ -306,26 +355,61 @@ export function numbersTable(caption, header, rows) {
   return details;
 }
 
-/** One tooltip for the page: follows the pointer over any element with a data-tip. */
+/**
+ * One tooltip for the page, for any element with a data-tip: it follows a mouse, opens where a finger taps (a tap
+ * elsewhere closes it) and under a mark that has keyboard focus. It wraps within the window and is kept inside it.
+ */
 export function attachTooltip(root, tooltip) {
   const hide = () => {
     tooltip.hidden = true;
   };
-  root.addEventListener('pointermove', (event) => {
-    const target = event.target instanceof Element ? event.target.closest('[data-tip]') : null;
-    if (!target) {
-      hide();
-      return;
-    }
+  const show = (target, x, y) => {
     tooltip.textContent = target.dataset.tip;
     tooltip.hidden = false;
     const pad = 14;
+    const margin = 4;
     const { innerWidth, innerHeight } = window;
     const rect = tooltip.getBoundingClientRect();
-    const left = Math.min(event.clientX + pad, innerWidth - rect.width - 4);
-    const top = Math.min(event.clientY + pad, innerHeight - rect.height - 4);
-    tooltip.style.left = `${Math.max(4, left)}px`;
-    tooltip.style.top = `${Math.max(4, top)}px`;
+    // Right of and below the point; left of or above it where it would leave the window; never past either edge.
+    let left = x + pad + rect.width <= innerWidth - margin ? x + pad : x - pad - rect.width;
+    let top = y + pad + rect.height <= innerHeight - margin ? y + pad : y - pad - rect.height;
+    left = Math.max(margin, Math.min(left, innerWidth - rect.width - margin));
+    top = Math.max(margin, Math.min(top, innerHeight - rect.height - margin));
+    tooltip.style.left = `${left}px`;
+    tooltip.style.top = `${top}px`;
+  };
+  const tipOf = (event) => (event.target instanceof Element ? event.target.closest('[data-tip]') : null);
+  const follow = (event) => {
+    const target = tipOf(event);
+    if (target) {
+      show(target, event.clientX, event.clientY);
+    } else {
+      hide();
+    }
+  };
+  root.addEventListener('pointermove', (event) => {
+    if (event.pointerType === 'mouse' || event.pointerType === 'pen') {
+      follow(event);
+    }
   });
-  root.addEventListener('pointerleave', hide);
+  root.addEventListener('pointerdown', follow);
+  root.addEventListener('focusin', (event) => {
+    const target = tipOf(event);
+    if (target) {
+      const rect = target.getBoundingClientRect();
+      show(target, rect.left + rect.width / 2, rect.bottom);
+    }
+  });
+  root.addEventListener('focusout', (event) => {
+    // Only a mark's own tip closes with its focus: focus leaving a field as a finger taps a mark must not close it.
+    if (tipOf(event)) {
+      hide();
+    }
+  });
+  // A finger lifted leaves the page as far as pointer events go: the tip it opened stays until the next tap.
+  root.addEventListener('pointerleave', (event) => {
+    if (event.pointerType !== 'touch') {
+      hide();
+    }
+  });
 }

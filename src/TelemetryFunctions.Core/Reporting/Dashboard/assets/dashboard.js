@@ -7,7 +7,10 @@ import {
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
 const MAX_DAYS = 366;
-const HALF = 480;
+/** The first day the pickers offer: no product sent telemetry before it, and every period compared stays after year 0. */
+const MIN_DAY = '2000-01-01';
+/** The usage chart's scale ends at twice the entitlement; a row beyond it is cut there and marked. */
+const USAGE_SCALE_CAP = 2;
 const $ = (id) => document.getElementById(id);
 
 class Unauthorized extends Error {}
@@ -31,10 +34,21 @@ const addDays = (day, n) => {
 const dayCount = (from, to) => Math.round((toDate(to) - toDate(from)) / 86400000) + 1;
 const daysBetween = (from, to) => Array.from({ length: Math.max(0, dayCount(from, to)) }, (_, i) => addDays(from, i));
 const shortDay = (day) => toDate(day).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+const plural = (n, one, many = `${one}s`) => `${formatNumber(n)} ${n === 1 ? one : many}`;
+/** "Nov 1 – Nov 30 2026", or with both years where they differ: "Dec 3 2025 – Dec 2 2026". */
+const rangeText = (from, to) => (from.slice(0, 4) === to.slice(0, 4)
+  ? `${shortDay(from)} – ${shortDay(to)} ${Number(to.slice(0, 4))}`
+  : `${shortDay(from)} ${Number(from.slice(0, 4))} – ${shortDay(to)} ${Number(to.slice(0, 4))}`);
 
 // ---- the API -----------------------------------------------------------------------------------------------
 
 const adminKey = () => sessionStorage.getItem(KEY_NAME);
+
+/**
+ * Whether a key can be sent as a header at all: a browser refuses a header with a character outside ISO-8859-1 (a
+ * pasted zero-width space, a Cyrillic letter), and keys are printable ASCII, so anything else is a paste gone wrong.
+ */
+const isSendableKey = (key) => /^[\x21-\x7e]+$/.test(key);
 
 async function api(path, params = {}) {
   const url = new URL(path, window.location.origin);
@@ -89,6 +103,10 @@ async function loadUsage(from, to) {
     if (e instanceof Unauthorized) {
       throw e;
     }
+    if (e instanceof ApiError && e.status === 404) {
+      // A deployment without the usage reports' routes.
+      return { status: 'unavailable' };
+    }
     return { status: 'error', message: e.message };
   }
 }
@@ -105,11 +123,38 @@ function setStatus(text, isError = false) {
   status.classList.toggle('error', isError);
 }
 
+const isDay = (text) => /^\d{4}-\d{2}-\d{2}$/.test(text ?? '') && toDay(toDate(text)) === text;
+
+/** Why a range cannot be shown, or null when it can. */
+function rangeProblem(from, to) {
+  if (!from || !to) {
+    return 'Choose both days.';
+  }
+  if (!isDay(from) || !isDay(to)) {
+    return 'Give both days as YYYY-MM-DD.';
+  }
+  if (from < MIN_DAY) {
+    return `Choose days from ${MIN_DAY} on.`;
+  }
+  if (from > to) {
+    return 'The first day must not be after the last.';
+  }
+  if (dayCount(from, to) > MAX_DAYS) {
+    return `Choose at most ${MAX_DAYS} days.`;
+  }
+  return null;
+}
+
+/** The range in the URL fragment: { from, to }, null for none, or { problem } for one that cannot be shown. */
 function readHash() {
   const params = new URLSearchParams(window.location.hash.slice(1));
   const from = params.get('from');
   const to = params.get('to');
-  return /^\d{4}-\d{2}-\d{2}$/.test(from ?? '') && /^\d{4}-\d{2}-\d{2}$/.test(to ?? '') ? { from, to } : null;
+  if (from === null && to === null) {
+    return null;
+  }
+  const problem = rangeProblem(from, to);
+  return problem ? { problem: `The link's range (from=${from ?? ''}, to=${to ?? ''}) cannot be shown: ${problem}` } : { from, to };
 }
 
 function writeHash(from, to) {
@@ -134,6 +179,18 @@ function showKeyPanel(message) {
 }
 
 let loading = 0;
+/** The range whose figures are on screen, and the data they were drawn from (drawn again when the width changes). */
+let shown = null;
+let shownData = null;
+
+/** The quick-range button for the range on screen, if any, is pressed. */
+function markPreset(from, to, today) {
+  const last = addDays(today, -1);
+  for (const button of document.querySelectorAll('.presets button')) {
+    const days = Number(button.dataset.days);
+    button.setAttribute('aria-pressed', String(to === last && from === addDays(last, -(days - 1))));
+  }
+}
 
 async function load() {
   const ticket = ++loading;
@@ -142,14 +199,18 @@ async function load() {
   $('range-form').hidden = false;
   setStatus('Loading…');
   try {
+    // A link whose range cannot be shown gets the default range instead, and says so.
     const requested = readHash();
-    const active = withDayMaps(await api('/api/stats/active-users', requested ?? {}));
+    const notice = requested?.problem ?? null;
+    const active = withDayMaps(await api('/api/stats/active-users', notice ? {} : (requested ?? {})));
     const { from, to, today } = active;
     const lastDay = active.days.length > 0 ? active.days[active.days.length - 1].day : to;
     const length = dayCount(from, to);
+    // The period before is compared only where it lies within the days the dashboard offers.
+    const previousFrom = addDays(from, -length);
     const [installations, previousInstallations, instances, comparison, usage] = await Promise.all([
       api('/api/stats/installations', { from, to }),
-      api('/api/stats/installations', { from: addDays(from, -length), to: addDays(from, -1) }),
+      previousFrom >= MIN_DAY ? api('/api/stats/installations', { from: previousFrom, to: addDays(from, -1) }) : null,
       api('/api/stats/instances'),
       api('/api/stats/active-users', { from: addDays(lastDay, -30), to: lastDay }).then(withDayMaps),
       loadUsage(from, to),
@@ -162,8 +223,12 @@ async function load() {
     $('range-from').max = today;
     $('range-to').max = today;
     writeHash(from, to);
-    render({ active, installations, previousInstallations, instances, comparison, usage, lastDay });
-    setStatus(`${shortDay(from)} – ${shortDay(to)} ${toDate(to).getUTCFullYear()} · ${length} days · days in ${active.reportingTimeZone}. Daily figures appear once the nightly rollup has counted the day.`);
+    markPreset(from, to, today);
+    shown = { from, to };
+    shownData = { active, installations, previousInstallations, instances, comparison, usage, lastDay };
+    render(shownData);
+    const summary = `${rangeText(from, to)} · ${plural(length, 'day')} · days in ${active.reportingTimeZone}. Daily figures appear once the nightly rollup has counted the day.`;
+    setStatus(notice ? `${notice} Showing ${summary}` : summary, notice !== null);
     $('as-of').textContent = `Instances counted at ${new Date(instances.asOf).toLocaleString('en-US')}`;
     setState('ready');
   } catch (e) {
@@ -180,6 +245,8 @@ async function load() {
     for (const id of ['headlines', 'charts', 'empty']) {
       $(id).hidden = true;
     }
+    shown = null;
+    shownData = null;
     $('as-of').textContent = '';
     setState('error');
     setStatus(e instanceof ApiError ? `The API answered: ${e.message}` : `The API could not be reached: ${e.message}`, true);
@@ -225,9 +292,12 @@ function renderEmpty({ active, instances }, nothingYet) {
     return;
   }
   const origin = window.location.origin;
+  const onlyToday = active.from === active.today && active.to === active.today;
   empty.querySelector('h2').textContent = nothingYet
     ? 'No telemetry yet'
-    : `Events are arriving (${formatNumber(instances.total)} instances known), but no day in this range has been counted yet`;
+    : onlyToday
+      ? `Today's figures appear after the day ends and the nightly rollup counts it (${plural(instances.total, 'instance')} known now)`
+      : `Events are arriving (${plural(instances.total, 'instance')} known), but no day in this range has been counted yet`;
   $('empty-zone').textContent = active.reportingTimeZone;
   $('empty-send').textContent = [
     `curl -u YOUR_WRITE_KEY: -H 'Content-Type: application/json' \\`,
@@ -241,8 +311,11 @@ function renderEmpty({ active, instances }, nothingYet) {
   ].join('\n');
 }
 
-function change(current, previous, { against, percent = true, points = false }) {
-  if (current === null || current === undefined || previous === null || previous === undefined) {
+function change(current, previous, { against, missing = 'this day', percent = true, points = false }) {
+  if (current === null || current === undefined) {
+    return { text: `no figure for ${missing} yet`, direction: '' };
+  }
+  if (previous === null || previous === undefined) {
     return { text: `no figure for ${against} to compare`, direction: '' };
   }
   const delta = current - previous;
@@ -288,9 +361,9 @@ function renderHeadlines({ active, installations, previousInstallations, instanc
   const on = shortDay(lastDay);
   const headlines = $('headlines');
   headlines.replaceChildren(
-    figure('dau', `DAU · ${on}`, today?.dau, formatNumber(today?.dau), change(today?.dau, weekAgo?.dau, { against: shortDay(addDays(lastDay, -7)) })),
-    figure('wau', `WAU · week to ${on}`, today?.wau, formatNumber(today?.wau), change(today?.wau, weekAgo?.wau, { against: 'the week before' })),
-    figure('mau', `MAU · 30 days to ${on}`, today?.mau, formatNumber(today?.mau), change(today?.mau, monthAgo?.mau, { against: 'the 30 days before' })),
+    figure('dau', `DAU · ${on}`, today?.dau, formatNumber(today?.dau), change(today?.dau, weekAgo?.dau, { against: shortDay(addDays(lastDay, -7)), missing: on })),
+    figure('wau', `WAU · week to ${on}`, today?.wau, formatNumber(today?.wau), change(today?.wau, weekAgo?.wau, { against: 'the week before', missing: `the week to ${on}` })),
+    figure('mau', `MAU · 30 days to ${on}`, today?.mau, formatNumber(today?.mau), change(today?.mau, monthAgo?.mau, { against: 'the 30 days before', missing: `the 30 days to ${on}` })),
     figure(
       'active-instances',
       'Active instances · now',
@@ -303,7 +376,7 @@ function renderHeadlines({ active, installations, previousInstallations, instanc
       'Installation success · range',
       installations.totals.successRate,
       formatPercent(installations.totals.successRate, { incomplete: installations.totals.succeeded < installations.totals.started }),
-      change(installations.totals.successRate, previousInstallations.totals.successRate, { against: 'the period before', points: true }),
+      change(installations.totals.successRate, previousInstallations?.totals.successRate, { against: 'the period before', missing: 'this range', points: true }),
       `${formatNumber(installations.totals.succeeded)} of ${formatNumber(installations.totals.started)} started`),
   );
 }
@@ -311,8 +384,12 @@ function renderHeadlines({ active, installations, previousInstallations, instanc
 function section(id) {
   const root = $(id).querySelector('.chart');
   root.replaceChildren();
+  root.dataset.width = String(root.clientWidth);
   return root;
 }
+
+/** The width to draw a chart at: its container's, so the chart is drawn at the size it is shown. */
+const widthOf = (root) => Math.max(240, root.clientWidth || 760);
 
 function emptyChart(root, text) {
   const p = document.createElement('p');
@@ -335,7 +412,7 @@ function renderActiveUsers({ active }) {
   ].map((s) => ({ ...s, values: new Map(active.days.map((d) => [d.day, d[s.key]])) }));
   root.append(
     legend(series),
-    lineChart({ days, series, label: `Daily, weekly and monthly active users from ${active.from} to ${active.to}` }),
+    lineChart({ days, series, label: `Daily, weekly and monthly active users from ${active.from} to ${active.to}`, width: widthOf(root) }),
     numbersTable('Active users per day', ['Day', 'DAU', 'WAU', 'MAU', 'Active instances'], active.days.map((d) => [d.day, formatNumber(d.dau), formatNumber(d.wau), formatNumber(d.mau), formatNumber(d.activeInstances)])),
   );
 }
@@ -388,11 +465,11 @@ function renderInstances({ instances }) {
   ].map(([label, ...n]) => [label, ...n.map(formatNumber)]);
   root.append(
     legend(series),
-    horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: HALF }),
+    horizontalBars({ rows: bars([{ value: 'All instances', active: instances.active, inactive: instances.inactive, total: instances.total }]), label: `${instances.active} of ${instances.total} instances active`, max, width: widthOf(root) }),
     heading('By version'),
-    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersionsNewestFirst(a.value, b.value)), 6)), label: 'Active and inactive instances by version', max, width: HALF }),
+    horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersionsNewestFirst(a.value, b.value)), 6)), label: 'Active and inactive instances by version', max, width: widthOf(root) }),
     heading('By OS'),
-    horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: HALF }),
+    horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: widthOf(root) }),
     numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
   );
 }
@@ -425,7 +502,7 @@ function renderVersions({ active }) {
   }));
   root.append(
     legend(series),
-    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: HALF, height: 300 }),
+    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: widthOf(root), height: 300 }),
     numbersTable('Active instances per day by version', ['Day', ...names], active.days.map((d) => [d.day, ...series.map((s) => formatNumber(s.values.get(d.day) ?? 0))])),
   );
 }
@@ -448,7 +525,7 @@ function renderFunnel({ installations }) {
     horizontalBars({
       rows: steps.map(([label, n, color]) => ({ label, segments: [{ name: label.toLowerCase(), value: n, color }], note: `${formatNumber(n)}${label === 'Started' ? '' : share(n)}` })),
       label: `Installation funnel: ${t.started} started, ${t.succeeded} succeeded, ${t.failed} failed`,
-      width: HALF,
+      width: widthOf(root),
     }),
     numbersTable('Installation funnel', ['Step', 'Installations', 'Share of started'], steps.map(([label, n]) => [label, formatNumber(n), t.started > 0 ? formatPercent(n / t.started) : '–'])),
   );
@@ -476,7 +553,7 @@ function renderSuccessByOs({ installations }) {
       label: 'Installation success rate by OS',
       format: formatPercent,
       max: 1,
-      width: HALF,
+      width: widthOf(root),
     }),
     numbersTable('Installations by OS', ['OS', 'Started', 'Succeeded', 'Failed', 'Success rate'], installations.byOs.map((g) => [g.value, formatNumber(g.started), formatNumber(g.succeeded), formatNumber(g.failed), formatPercent(g.successRate, { incomplete: g.succeeded < g.started })])),
   );
@@ -495,6 +572,10 @@ function formatCount(n) {
 
 function renderUsage({ usage }) {
   const root = section('chart-usage');
+  if (usage.status === 'unavailable') {
+    emptyChart(root, 'This deployment does not serve usage reports (GET /api/usage is not one of its routes), so there is no usage to show.');
+    return;
+  }
   if (usage.status === 'error') {
     emptyChart(root, `Usage could not be read: ${usage.message}`);
     return;
@@ -529,6 +610,7 @@ function renderUsage({ usage }) {
     const share = entitled ? r.reported / r.entitlement : 0;
     return {
       label,
+      beyond: share > USAGE_SCALE_CAP ? `${r.month}: ${formatCount(r.reported)} of ${formatCount(r.entitlement)}, ${formatPercent(share)} of the entitlement (beyond the chart's ${USAGE_SCALE_CAP * 100}% scale)` : undefined,
       segments: [
         { name: `${r.month}: ${formatCount(Math.min(r.reported, entitled ? r.entitlement : r.reported))} within entitlement`, value: Math.min(share, 1), color: PALETTE[0] },
         { name: `${r.month}: ${formatCount(over)} over entitlement`, value: Math.max(0, share - 1), color: '#dc2626' },
@@ -537,14 +619,15 @@ function renderUsage({ usage }) {
       note,
     };
   });
-  const max = Math.max(1, ...rows.map((r) => r.segments.reduce((sum, segment) => sum + segment.value, 0)));
+  // One customer far over its entitlement would flatten every other row: the scale ends at USAGE_SCALE_CAP.
+  const max = Math.min(USAGE_SCALE_CAP, Math.max(1, ...rows.map((r) => r.segments.reduce((sum, segment) => sum + segment.value, 0))));
   for (const segment of rows.flatMap((r) => r.segments).filter((x) => x.spans)) {
     segment.value = max;
   }
   root.append(
     legend([{ name: 'Reported, within entitlement', color: PALETTE[0] }, { name: 'Overage', color: '#dc2626' }, { name: 'Entitlement (tick)', color: '#10141c' }]),
-    // "customer · metric" labels are long: room for about 33 characters.
-    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, noteWidth: 210, labelWidth: 220 }),
+    // "customer · metric" labels are long: room for about 33 characters where the chart is wide enough.
+    horizontalBars({ rows, label: 'Usage against entitlement per customer and metric', format: (v) => formatPercent(v), max, width: widthOf(root), noteWidth: Math.min(210, Math.round(widthOf(root) * 0.36)), labelWidth: Math.min(220, Math.round(widthOf(root) * 0.3)) }),
     numbersTable('Usage per customer, metric and month', ['Customer', 'Metric', 'Month', 'Reported', 'Entitlement', 'Overage', 'Problem'], usage.rows.map((r) => [r.customer, r.metric, r.month, formatCount(r.reported), formatCount(r.entitlement), formatCount(r.overage), r.problem ?? ''])),
   );
 }
@@ -552,25 +635,52 @@ function renderUsage({ usage }) {
 // ---- wiring --------------------------------------------------------------------------------------------------
 
 function applyRange(from, to) {
-  if (!from || !to) {
-    setStatus('Choose both days.', true);
-    return;
-  }
-  if (from > to) {
-    setStatus('The first day must not be after the last.', true);
-    return;
-  }
-  if (dayCount(from, to) > MAX_DAYS) {
-    setStatus(`Choose at most ${MAX_DAYS} days.`, true);
+  const problem = rangeProblem(from, to);
+  if (problem) {
+    // The figures on screen stay, and so the pickers go back to their range rather than stand over them with another.
+    if (shown) {
+      $('range-from').value = shown.from;
+      $('range-to').value = shown.to;
+      setStatus(`${problem} Still showing ${rangeText(shown.from, shown.to)}.`, true);
+    } else {
+      setStatus(problem, true);
+    }
     return;
   }
   window.history.replaceState(null, '', `#from=${from}&to=${to}`);
   load();
 }
 
+/** Draws the charts again at their containers' new width once a resize has settled. */
+function redrawOnResize() {
+  let timer = 0;
+  const observer = new ResizeObserver(() => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const charts = [...document.querySelectorAll('#charts .chart')];
+      if (!shownData || $('charts').hidden || charts.every((c) => c.dataset.width === String(c.clientWidth))) {
+        return;
+      }
+      // A table someone opened stays open.
+      const open = charts.map((c) => c.querySelector('details')?.open ?? false);
+      render(shownData);
+      charts.forEach((c, i) => {
+        const details = c.querySelector('details');
+        if (details) {
+          details.open = open[i];
+        }
+      });
+    }, 150);
+  });
+  observer.observe($('charts'));
+}
+
 function start() {
   attachTooltip(document.body, $('tooltip'));
+  redrawOnResize();
   $('subtitle').textContent = window.location.host;
+  $('range-from').min = MIN_DAY;
+  $('range-to').min = MIN_DAY;
 
   $('key-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -578,9 +688,18 @@ function start() {
     if (key.length === 0) {
       return;
     }
+    if (!isSendableKey(key)) {
+      const error = $('key-error');
+      error.hidden = false;
+      error.textContent = 'That key holds a character no key has (an invisible space or a letter outside A–Z, say, picked up when it was copied). Paste the admin key again.';
+      $('key-input').focus();
+      return;
+    }
     sessionStorage.setItem(KEY_NAME, key);
     $('key-input').value = '';
     load();
+    // The sign-in form is gone: the range form takes the focus.
+    $('range-from').focus();
   });
 
   $('range-form').addEventListener('submit', (event) => {
@@ -609,6 +728,9 @@ function start() {
     }
   });
 
+  if (adminKey() && !isSendableKey(adminKey())) {
+    sessionStorage.removeItem(KEY_NAME);
+  }
   if (adminKey()) {
     load();
   } else {

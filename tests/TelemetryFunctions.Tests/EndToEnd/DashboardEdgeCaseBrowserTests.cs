@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using TelemetryFunctions.Tests.Infrastructure;
+
+namespace TelemetryFunctions.Tests.EndToEnd;
+
+/// <summary>
+/// The dashboard in a real headless Chromium on a phone's width, and given what it must refuse: ranges it cannot
+/// show (from the pickers or a shared link), and a key a header cannot carry. The page's API requests are answered
+/// with fixed figures, so each test is about the page alone.
+/// </summary>
+public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
+{
+    private const string AdminKey = "dev-admin-key";
+
+    private const string ActiveUsers = """
+        {"from":"2026-11-01","to":"2026-11-03","reportingTimeZone":"UTC","today":"2026-11-04","days":[
+        {"day":"2026-11-01","dau":5,"wau":5,"mau":5,"activeInstances":5,"activeInstancesByVersion":{"1.0.0":5},"activeInstancesByOs":{"linux":5}},
+        {"day":"2026-11-02","dau":6,"wau":8,"mau":8,"activeInstances":5,"activeInstancesByVersion":{"1.0.0":4,"1.1.0":1},"activeInstancesByOs":{"linux":5}},
+        {"day":"2026-11-03","dau":7,"wau":9,"mau":9,"activeInstances":8,"activeInstancesByVersion":{"1.1.0":8},"activeInstancesByOs":{"linux":8}}]}
+        """;
+
+    private const string Installations = """
+        {"from":"2026-11-01","to":"2026-11-03","reportingTimeZone":"UTC","today":"2026-11-04",
+        "totals":{"started":20,"succeeded":19,"failed":1,"supportRequests":2,"successRate":0.95},
+        "byOs":[{"value":"linux","started":20,"succeeded":19,"failed":1,"successRate":0.95}],"byVersion":[],"days":[]}
+        """;
+
+    private const string Instances = """
+        {"asOf":"2026-11-04T10:00:00Z","active":8,"inactive":1,"total":9,"newLast7Days":1,"goneInactiveLast7Days":0,
+        "byVersion":[{"value":"1.1.0","active":8,"inactive":0,"total":8},{"value":"1.0.0","active":0,"inactive":1,"total":1}],
+        "byOs":[{"value":"linux","active":8,"inactive":1,"total":9}],"recentDays":[],"inactiveAfterMinutes":390}
+        """;
+
+    private const string Usage = """
+        {"success":true,"from":"2026-11","to":"2026-11","rows":[
+        {"customer":"acme","metric":"process-instances","month":"2026-11","reported":268950,"entitlement":250000,"overage":18950,"reports":2,"aggregation":"sum","computedAt":null},
+        {"customer":"globex","metric":"api-calls","month":"2026-11","reported":5000000,"entitlement":1000,"overage":4999000,"reports":2,"aggregation":"sum","computedAt":null}]}
+        """;
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task On_a_phone_chart_text_is_drawn_at_its_own_size_and_a_tap_opens_a_tip_inside_the_screen()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 375, Height = 740 }, Locale = "en-US", HasTouch = true, IsMobile = true });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
+
+        // Every label of every chart is at least 11 px on screen, not a 760-unit drawing shrunk to the card.
+        var smallest = await page.EvaluateAsync<double>("""
+            () => Math.min(...[...document.querySelectorAll('#charts svg text')]
+              .map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a))
+            """);
+        Assert.True(smallest >= 11, $"The smallest chart text is {smallest:0.0} px on screen.");
+        Assert.True(await page.Locator("#charts svg .axis text").CountAsync() > 0);
+
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = DashboardBrowserTests.ScreenshotPath("dashboard-phone.png"), FullPage = true });
+
+        // A tap on a bar opens its tip, which stays within the screen.
+        await page.Locator("#chart-versions rect.bar").First.TapAsync(new LocatorTapOptions { Force = true });
+        var tooltip = page.Locator("#tooltip");
+        await tooltip.WaitForAsync();
+        Assert.Contains("2026-11-01 · 1.0.0: 5 instances", await tooltip.TextContentAsync() ?? "", StringComparison.Ordinal);
+        var box = await tooltip.BoundingBoxAsync();
+        Assert.NotNull(box);
+        Assert.InRange(box.X, 0, 375 - box.Width);
+        Assert.InRange(box.Y, 0, 740 - box.Height);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = DashboardBrowserTests.ScreenshotPath("dashboard-phone-tip.png") });
+
+        // One customer fifty thousand times over its entitlement does not flatten the others: the scale ends at 200%
+        // and that row is marked, with its exact figures in its note.
+        Assert.Equal(1, await page.Locator("#chart-usage svg .beyond-text").CountAsync());
+        Assert.Equal(["268,950 of 250,000 (+18,950)", "5,000,000 of 1,000 (+4,999,000)"], await page.Locator("#chart-usage svg .value-text").AllTextContentsAsync());
+
+        // Each chart's "Numbers as a table" has a name of its own for a screen reader; three days are none of the
+        // quick ranges, so no quick-range button is pressed.
+        var toggles = await page.Locator("details.numbers summary").AllTextContentsAsync();
+        Assert.Equal(6, toggles.Count);
+        Assert.Equal(toggles.Count, toggles.Distinct().Count());
+        Assert.All(toggles, t => Assert.StartsWith("Numbers as a table", t, StringComparison.Ordinal));
+        Assert.Equal(["false", "false", "false", "false"], await page.Locator(".presets button").EvaluateAllAsync<string[]>("buttons => buttons.map(b => b.getAttribute('aria-pressed'))"));
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task A_range_the_page_refuses_leaves_the_figures_and_the_pickers_on_the_range_shown()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
+        Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
+
+        // After signing in, the keyboard is at the range form rather than nowhere.
+        Assert.Equal("range-from", await page.EvaluateAsync<string>("() => document.activeElement?.id"));
+
+        foreach (var (from, to, message) in new[]
+        {
+            ("2026-10-10", "2026-10-01", "The first day must not be after the last."),
+            ("2025-01-01", "2026-11-03", "Choose at most 366 days."),
+            ("0001-01-01", "0001-01-31", "Choose days from 2000-01-01 on."),
+        })
+        {
+            dashboard.Requests.Clear();
+            await page.FillAsync("#range-from", from);
+            await page.FillAsync("#range-to", to);
+            await page.ClickAsync("#range-apply");
+            await page.WaitForFunctionAsync("text => document.getElementById('status').textContent.includes(text)", message);
+            Assert.Contains("Still showing Nov 1 – Nov 3 2026.", await page.Locator("#status").TextContentAsync() ?? "", StringComparison.Ordinal);
+            Assert.Equal("2026-11-01", await page.InputValueAsync("#range-from"));
+            Assert.Equal("2026-11-03", await page.InputValueAsync("#range-to"));
+            Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
+            Assert.True(await page.Locator("#charts").IsVisibleAsync());
+            Assert.Empty(dashboard.Requests);
+        }
+
+        // Shared links it cannot show: it says so, shows the default range, and the pickers and the link agree on it.
+        foreach (var (hash, message) in new[]
+        {
+            ("#from=0001-01-01&to=0001-01-31", "Choose days from 2000-01-01 on."),
+            ("#from=abc&to=2026-11-03", "Give both days as YYYY-MM-DD."),
+            ("#from=2026-11-03&to=2026-11-01", "The first day must not be after the last."),
+        })
+        {
+            dashboard.Requests.Clear();
+            await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard" + hash).ToString());
+            await DashboardBrowserTests.WaitUntilReadyAsync(page, dashboard.Console);
+            var status = await page.Locator("#status").TextContentAsync() ?? "";
+            Assert.Contains("cannot be shown", status, StringComparison.Ordinal);
+            Assert.Contains(message, status, StringComparison.Ordinal);
+            Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
+            Assert.Equal("2026-11-01", await page.InputValueAsync("#range-from"));
+            Assert.Equal("2026-11-03", await page.InputValueAsync("#range-to"));
+            Assert.DoesNotContain(dashboard.Requests, url => url.Contains("=0000-", StringComparison.Ordinal) || url.Contains("=0001-", StringComparison.Ordinal));
+        }
+
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task A_key_a_header_cannot_carry_is_refused_at_the_form_and_not_kept()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard").ToString());
+
+        foreach (var key in new[] { "dev-admin-key\u200b", "dev-аdmin-key" })
+        {
+            await page.FillAsync("#key-input", key);
+            await page.ClickAsync("#key-form button[type=submit]");
+            await page.Locator("#key-error").WaitForAsync();
+            Assert.Contains("Paste the admin key again.", await page.Locator("#key-error").TextContentAsync() ?? "", StringComparison.Ordinal);
+            Assert.Null(await page.EvaluateAsync<string?>("() => sessionStorage.getItem('telemetryfunctions.adminKey')"));
+            Assert.True(await page.Locator("#key-panel").IsVisibleAsync());
+            Assert.Empty(dashboard.Requests);
+        }
+
+        // The right key still opens the dashboard.
+        await dashboard.SignInAsync();
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task A_deployment_without_usage_reports_gets_an_explanation_in_the_usage_chart()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        dashboard.UsageServed = false;
+        await dashboard.SignInAsync();
+
+        var explanation = await dashboard.Page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "";
+        Assert.Contains("does not serve usage reports", explanation, StringComparison.Ordinal);
+        Assert.DoesNotContain("No route", explanation, StringComparison.Ordinal);
+        Assert.True(await dashboard.Page.Locator("#chart-active-users svg[role=img]").IsVisibleAsync());
+        dashboard.AssertNoPageError();
+    }
+
+    /// <summary>The local host, a browser page on it whose API requests get the fixed answers above, and what the page did.</summary>
+    private sealed class RoutedDashboard : IAsyncDisposable
+    {
+        private IPlaywright playwright = null!;
+        private IBrowser browser = null!;
+
+        public LocalHostProcess Host { get; private set; } = null!;
+
+        public IPage Page { get; private set; } = null!;
+
+        /// <summary>The URLs of the page's API requests.</summary>
+        public ConcurrentQueue<string> Requests { get; } = new();
+
+        public ConcurrentQueue<string> Console { get; } = new();
+
+        /// <summary>Whether <c>/api/usage</c> answers; when not, it is a 404 as on a host without that route.</summary>
+        public bool UsageServed { get; set; } = true;
+
+        public static async Task<RoutedDashboard> StartAsync(AzuriteFixture azurite, BrowserNewContextOptions options)
+        {
+            var dashboard = new RoutedDashboard();
+            dashboard.Host = await LocalHostProcess.StartAsync(azurite, null, Token);
+            dashboard.playwright = await Playwright.CreateAsync();
+            dashboard.browser = await dashboard.playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = DashboardBrowserTests.ChromiumPath, Headless = true, Args = DashboardBrowserTests.ChromiumArgs });
+            var context = await dashboard.browser.NewContextAsync(options);
+            var page = await context.NewPageAsync();
+            page.Console += (_, message) => dashboard.Console.Enqueue($"{message.Type}: {message.Text}");
+            page.PageError += (_, error) => dashboard.Console.Enqueue("page error: " + error);
+            await page.RouteAsync(new Regex(@"/api/(stats|usage)"), async route =>
+            {
+                dashboard.Requests.Enqueue(route.Request.Url);
+                if (!dashboard.UsageServed && new Uri(route.Request.Url).AbsolutePath == "/api/usage")
+                {
+                    await route.FulfillAsync(new RouteFulfillOptions { Status = 404, ContentType = "application/json", Body = """{"success":false,"error":{"code":"not_found","message":"No route serves this path. The OpenAPI document at /api/openapi.json lists every route."}}""" });
+                    return;
+                }
+
+                var body = new Uri(route.Request.Url).AbsolutePath switch
+                {
+                    "/api/stats/active-users" => ActiveUsers,
+                    "/api/stats/installations" => Installations,
+                    "/api/stats/instances" => Instances,
+                    "/api/usage" => Usage,
+                    var path => throw new InvalidOperationException(path),
+                };
+                await route.FulfillAsync(new RouteFulfillOptions { Status = 200, ContentType = "application/json", Body = body });
+            });
+            dashboard.Page = page;
+            return dashboard;
+        }
+
+        public async Task SignInAsync()
+        {
+            if (!Page.Url.Contains("/dashboard", StringComparison.Ordinal))
+            {
+                await Page.GotoAsync(new Uri(Host.BaseAddress, "/dashboard").ToString());
+            }
+
+            await Page.FillAsync("#key-input", AdminKey);
+            await Page.ClickAsync("#key-form button[type=submit]");
+            await DashboardBrowserTests.WaitUntilReadyAsync(Page, Console);
+            Assert.True(await Page.Locator("#charts").IsVisibleAsync());
+        }
+
+        public void AssertNoPageError() => Assert.DoesNotContain(Console, m => m.StartsWith("page error", StringComparison.Ordinal));
+
+        public async ValueTask DisposeAsync()
+        {
+            if (browser is not null)
+            {
+                await browser.DisposeAsync();
+            }
+
+            playwright?.Dispose();
+            if (Host is not null)
+            {
+                await Host.DisposeAsync();
+            }
+        }
+    }
+}
