@@ -146,11 +146,31 @@ public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
         Assert.Contains("get", paths["/v1/usage-reports/{id}"]);
         Assert.Contains("get", paths["/api/usage"]);
 
-        // Every $ref is a JSON pointer into this document that resolves (a schema, or the path item a short path shares).
+        // Every route is a path item with operations of its own (a path item $ref, which OpenAPI tools drop or resolve
+        // into duplicate operationIds, is none), and every operation has an operationId no other has.
+        foreach (var (_, path) in routes)
+        {
+            var item = document["paths"]![path]!.AsObject();
+            Assert.False(item.ContainsKey("$ref"), $"{path} is a path item $ref, not operations of its own");
+            Assert.Contains(item, m => m.Value is JsonObject operation && operation.ContainsKey("responses"));
+        }
+
+        var operationIds = Operations(document).Select(o => o.Operation["operationId"]?.GetValue<string>()).ToList();
+        Assert.DoesNotContain(null, operationIds);
+        var repeated = operationIds.GroupBy(id => id).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.True(repeated.Count == 0, "operationIds used more than once: " + string.Join(", ", repeated));
+
+        // Every $ref is a JSON pointer into this document's components that resolves.
         var references = RefPattern().Matches(document.ToJsonString()).Select(m => m.Groups[1].Value).Distinct().ToList();
-        Assert.Contains("#/paths/~1v1~1track", references);
-        Assert.All(references, r => Assert.True(Resolve(document, r) is JsonObject, $"{r} does not resolve to an object in the document"));
+        Assert.Contains("#/components/responses/IngestAccepted", references);
+        Assert.All(references, r => Assert.True(r.StartsWith("#/components/", StringComparison.Ordinal) && Resolve(document, r) is JsonObject, $"{r} does not resolve to an object in the document's components"));
     }
+
+    /// <summary>Every operation of the document: its path, method and the operation object.</summary>
+    private static IEnumerable<(string Path, string Method, JsonObject Operation)> Operations(JsonNode document) =>
+        document["paths"]!.AsObject().SelectMany(path => path.Value!.AsObject()
+            .Where(m => m.Value is JsonObject operation && operation.ContainsKey("responses"))
+            .Select(m => (path.Key, m.Key, m.Value!.AsObject())));
 
     /// <summary>Follows a local JSON pointer (RFC 6901: <c>~1</c> is '/', <c>~0</c> is '~'); null when a step is missing.</summary>
     private static JsonNode? Resolve(JsonNode document, string reference)
