@@ -166,6 +166,20 @@ public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
         Assert.All(references, r => Assert.True(r.StartsWith("#/components/", StringComparison.Ordinal) && Resolve(document, r) is JsonObject, $"{r} does not resolve to an object in the document's components"));
     }
 
+    private static JsonNode SourceDocument() =>
+        JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.Core", "Reporting", "openapi.json")))!;
+
+    [Fact]
+    public void The_openapi_document_says_a_function_key_route_gets_an_empty_401_from_the_functions_host_in_azure()
+    {
+        var keyed = Operations(SourceDocument())
+            .Where(o => o.Operation["security"]?.AsArray().Any(s => s!.AsObject().ContainsKey("functionKeyHeader")) == true)
+            .ToList();
+
+        Assert.Equal(8, keyed.Count); // the read API, /api/usage and the three admin routes
+        Assert.All(keyed, o => Assert.Contains("empty body", o.Operation["responses"]!["401"]!["description"]!.GetValue<string>(), StringComparison.Ordinal));
+    }
+
     /// <summary>Every operation of the document: its path, method and the operation object.</summary>
     private static IEnumerable<(string Path, string Method, JsonObject Operation)> Operations(JsonNode document) =>
         document["paths"]!.AsObject().SelectMany(path => path.Value!.AsObject()
