@@ -180,6 +180,53 @@ public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
         Assert.All(keyed, o => Assert.Contains("empty body", o.Operation["responses"]!["401"]!["description"]!.GetValue<string>(), StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void The_openapi_document_declares_the_headers_and_answers_the_routes_send()
+    {
+        var document = SourceDocument();
+        var operations = Operations(document).ToList();
+        JsonObject Responses(string path, string method) => operations.Single(o => o.Path == path && o.Method == method).Operation["responses"]!.AsObject();
+        JsonObject? Headers(JsonNode? response) => response?["headers"] as JsonObject;
+
+        // The ingest routes a browser calls (preview and opt-out too): every answer readable cross-origin, and the
+        // 429 with the header Segment's browser library reads.
+        foreach (var path in new[] { "/v1/preview", "/v1/opt-out" })
+        {
+            Assert.All(Responses(path, "post"), r => Assert.True(Headers(r.Value)?.ContainsKey("Access-Control-Allow-Origin") == true, $"{path} {r.Key} lacks Access-Control-Allow-Origin"));
+            Assert.True(Headers(Responses(path, "post")["429"])!.ContainsKey("X-RateLimit-Reset"), $"{path} 429 lacks X-RateLimit-Reset");
+        }
+
+        Assert.True(document["components"]!["schemas"]!["OptOutRequest"]!["properties"]!.AsObject().ContainsKey("writeKey"));
+
+        var upload = operations.Single(o => o.Path == "/v1/usage-reports" && o.Method == "post").Operation;
+        Assert.Superset(new HashSet<string> { "application/json", "application/gzip", "application/x-gzip" }, upload["requestBody"]!["content"]!.AsObject().Select(c => c.Key).ToHashSet());
+        Assert.Contains("408", upload["responses"]!.AsObject().Select(r => r.Key));
+
+        // Every route that is not ingest can be refused by the host's concurrency limits.
+        var ingest = TelemetryRoutes.Ingest.Select(r => "/" + r).ToHashSet();
+        Assert.All(operations.Where(o => !ingest.Contains(o.Path)), o => Assert.True(o.Operation["responses"]!.AsObject().ContainsKey("429"), $"{o.Method} {o.Path} lacks 429"));
+
+        // The read answers no cache may keep, the CSV ones as downloads; the static documents revalidated by ETag.
+        foreach (var path in new[] { "/api/stats/active-users", "/api/stats/installations", "/api/stats/instances", "/api/instances/{instanceId}", "/api/usage", "/v1/usage-reports/{id}" })
+        {
+            var ok = Responses(path, "get")["200"]!;
+            Assert.True(Headers(ok)?.ContainsKey("Cache-Control") == true, $"{path} 200 lacks Cache-Control");
+            if (ok["content"]!.AsObject().ContainsKey("text/csv"))
+            {
+                Assert.True(Headers(ok)!.ContainsKey("Content-Disposition"), $"{path} 200 lacks Content-Disposition");
+            }
+        }
+
+        foreach (var path in new[] { "/api/openapi.json", "/dashboard", "/dashboard/{file}" })
+        {
+            Assert.True(Headers(Responses(path, "get")["200"])?.ContainsKey("ETag") == true, $"{path} 200 lacks ETag");
+            Assert.True(Responses(path, "get").ContainsKey("304"), $"{path} lacks 304");
+        }
+
+        // A range's last day is at most 365 days after its first: 366 days, both ends included (ReadRange.MaxDays).
+        Assert.DoesNotContain("366 days after", document.ToJsonString(), StringComparison.Ordinal);
+    }
+
     /// <summary>Every operation of the document: its path, method and the operation object.</summary>
     private static IEnumerable<(string Path, string Method, JsonObject Operation)> Operations(JsonNode document) =>
         document["paths"]!.AsObject().SelectMany(path => path.Value!.AsObject()
