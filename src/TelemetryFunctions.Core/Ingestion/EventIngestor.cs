@@ -50,7 +50,6 @@ public sealed partial class EventIngestor(
         var declarations = new List<SharingDeclaration>();
         var scrubbed = 0;
         var knownLevels = new Dictionary<string, SharingLevel?>(StringComparer.Ordinal);
-        var suppressed = await suppressions.GetAsync(cancellationToken);
 
         var preparedEvents = new List<PreparedEvent>(events.Count);
         foreach (var incoming in events)
@@ -65,6 +64,21 @@ public sealed partial class EventIngestor(
                 preparedEvents.Add(prepared);
             }
         }
+
+        // Storage is read only once at least one event is valid: a request with none is refused (400) whatever
+        // storage does, so a sender learns what to fix even while storage is down.
+        if (preparedEvents.Count == 0)
+        {
+            if (!dryRun)
+            {
+                metrics.Record(source, 0, rejected.Count, dropped, scrubbed);
+                LogIngested(logger, source, 0, rejected.Count, 0, scrubbed);
+            }
+
+            return new IngestOutcome([], rejected, dropped, scrubbed, []);
+        }
+
+        var suppressed = await suppressions.GetAsync(cancellationToken);
 
         // An event that does not declare a sharing level gets its instance's: the one declared in this request,
         // else the one on record.

@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Globalization;
-using System.IO.Pipelines;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
@@ -87,12 +85,8 @@ public static class RequestBodyReader
 
         var buffer = ArrayPool<byte>.Shared.Rent(maxBytes + 1);
         CappedReadStream? compressed = null;
-        // The deadline cancels the pending read through the body's own pipe rather than a cancellation token: a read
-        // cancelled by token leaves the server's body reader in the middle of a read, and after the 408 the server then
-        // fails to drain the rest of the body and logs that as an error, one for every slow sender.
-        using var deadline = new CancellationTokenSource(maxReadTime);
-        await using var cutOffAtDeadline = deadline.Token.Register(static reader => ((PipeReader)reader!).CancelPendingRead(), request.BodyReader);
-        var body = new PipeBodyStream(request.BodyReader);
+        await using var deadline = new BodyReadDeadline(request, maxReadTime);
+        var body = deadline.Body;
         try
         {
             int length;
@@ -147,16 +141,15 @@ public static class RequestBodyReader
         }
         catch (BadHttpRequestException e)
         {
-            return Fail(buffer, new IngestError(e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400, "bad_request_body", "The request body could not be read completely (too slow, cut off or malformed)."));
+            return Fail(buffer, new IngestError(StatusOf(e), "bad_request_body", UnreadableBody));
         }
         catch (IOException)
         {
             return Fail(buffer, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (deadline.Passed(cancellationToken))
         {
-            request.HttpContext.Response.Headers.Connection = "close";
-            return Fail(buffer, IngestError.RequestTimeout(string.Create(CultureInfo.InvariantCulture, $"The request body did not arrive within {maxReadTime.TotalSeconds:0} seconds.")));
+            return Fail(buffer, deadline.TimedOut());
         }
         catch
         {
@@ -164,6 +157,15 @@ public static class RequestBodyReader
             throw;
         }
     }
+
+    /// <summary>The reason given with <c>bad_request_body</c> when the server refused to go on reading a body.</summary>
+    internal const string UnreadableBody = "The request body could not be read completely (too slow, cut off or malformed).";
+
+    /// <summary>
+    /// The status to answer a body the server refused to go on reading with: the server's own when it is a client error
+    /// (408 for a body under its minimum data rate, 413 over its size limit), 400 for anything else.
+    /// </summary>
+    internal static int StatusOf(BadHttpRequestException e) => e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400;
 
     private static (RequestBody?, IngestError?) Fail(byte[] buffer, IngestError error)
     {
@@ -236,30 +238,6 @@ public static class RequestBodyReader
         }
 
         return total;
-    }
-
-    /// <summary>
-    /// The request body read from its pipe. A read cut off by <see cref="PipeReader.CancelPendingRead"/> marks what it
-    /// was given as unread and throws <see cref="OperationCanceledException"/>, which leaves the pipe ready for the
-    /// server to drain what is left.
-    /// </summary>
-    private sealed class PipeBodyStream(PipeReader reader) : ReadOnlyForwardStream
-    {
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var result = await reader.ReadAsync(cancellationToken);
-            var data = result.Buffer;
-            if (result.IsCanceled)
-            {
-                reader.AdvanceTo(data.Start);
-                throw new OperationCanceledException("The request body was cut off at its read deadline.");
-            }
-
-            var count = (int)Math.Min(buffer.Length, data.Length);
-            data.Slice(0, count).CopyTo(buffer.Span);
-            reader.AdvanceTo(data.GetPosition(count));
-            return count;
-        }
     }
 
     /// <summary>Passes reads through until <c>limit</c> bytes, then reports end of stream and remembers that more was sent.</summary>

@@ -112,7 +112,7 @@ public sealed partial class UsageReportEndpoints
         await using var spool = new FileStream(
             Path.Combine(Path.GetTempPath(), "usage-report-" + Guid.NewGuid().ToString("N")),
             FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, CopyChunk, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
-        var (_, readError) = await SpoolAsync(request.Body, spool, cancellationToken);
+        var (_, readError) = await SpoolAsync(request, spool, cancellationToken);
         if (readError is not null)
         {
             return JsonResponse.Error(readError);
@@ -506,11 +506,17 @@ public sealed partial class UsageReportEndpoints
         return RequestBodyReader.CheckCharset(mediaType) is { } charsetError ? (false, charsetError) : (compressed, null);
     }
 
-    /// <summary>Copies the body to a temporary file, never more than the upload limit, so a report of any size costs no memory.</summary>
-    private async Task<(long Bytes, IngestError? Error)> SpoolAsync(Stream body, FileStream spool, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies the body to a temporary file, never more than the upload limit, so a report of any size costs no memory,
+    /// within <see cref="UsageReportOptions.MaxUploadReadTime"/>. The file is deleted when the request ends, so a body
+    /// refused here leaves nothing behind.
+    /// </summary>
+    private async Task<(long Bytes, IngestError? Error)> SpoolAsync(HttpRequest request, FileStream spool, CancellationToken cancellationToken)
     {
         var buffer = new byte[CopyChunk];
         long total = 0;
+        await using var deadline = new BodyReadDeadline(request, _options.MaxUploadReadTime);
+        var body = deadline.Body;
         try
         {
             while (true)
@@ -534,11 +540,15 @@ public sealed partial class UsageReportEndpoints
         {
             return (total, e.StatusCode == 413
                 ? IngestError.TooLarge($"The report is larger than the upload limit of {_options.MaxUploadBytes} bytes.")
-                : IngestError.BadRequest("bad_request_body", "The request body could not be read completely (too slow, cut off or malformed)."));
+                : new IngestError(RequestBodyReader.StatusOf(e), "bad_request_body", RequestBodyReader.UnreadableBody));
         }
         catch (IOException)
         {
             return (total, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+        }
+        catch (OperationCanceledException) when (deadline.Passed(cancellationToken))
+        {
+            return (total, deadline.TimedOut());
         }
 
         await spool.FlushAsync(cancellationToken);

@@ -37,6 +37,14 @@ public sealed partial class UsageReportOptions : IValidatableObject
     [Range(1024L, 4L * 1024 * 1024 * 1024)]
     public long MaxUploadBytes { get; set; } = 100L * 1024 * 1024;
 
+    /// <summary>
+    /// How long a <c>POST /v1/usage-reports</c> body may take to arrive in full (wall clock); past it the upload is
+    /// answered 408 and nothing is stored. Generous (a full-size upload needs about 57 KB/s): it only stops a sender
+    /// that keeps just above the server's minimum data rate from holding a request for days.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxUploadReadTime { get; set; } = TimeSpan.FromMinutes(30);
+
     [Range(1, 1000)]
     public int MaxMetrics { get; set; } = 64;
 

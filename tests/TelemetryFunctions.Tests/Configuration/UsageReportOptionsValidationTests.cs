@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
 using TelemetryFunctions.UsageReports;
 
 namespace TelemetryFunctions.Tests.Configuration;
@@ -104,5 +105,22 @@ public sealed class UsageReportOptionsValidationTests
         Assert.Contains("Customers[0].Entitlements: 'process instances' is not a metric name (a lowercase letter, then up to 63 lowercase letters, digits, '.', '_' or '-').", errors);
         Assert.Contains("DistinctCountMetrics: metric names are lower case: 'Task-Users' is written 'task-users'.", errors);
         Assert.Equal(3, errors.Count);
+    }
+
+    [Theory]
+    [InlineData("00:00:00", false)]
+    [InlineData("00:00:01", true)]
+    [InlineData("00:30:00", true)]
+    [InlineData("1.00:00:00", true)]
+    [InlineData("1.00:00:01", false)]
+    public void The_upload_read_time_must_lie_between_a_second_and_a_day(string readTime, bool valid)
+    {
+        var options = new UsageReportOptions { MaxUploadReadTime = TimeSpan.Parse(readTime, CultureInfo.InvariantCulture) };
+        var results = new List<ValidationResult>();
+
+        var passes = Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true);
+
+        Assert.Equal(valid, passes);
+        Assert.Equal(TimeSpan.FromMinutes(30), new UsageReportOptions().MaxUploadReadTime);
     }
 }

@@ -1,13 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -228,61 +223,8 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
         Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Error);
     }
 
-    /// <summary>
-    /// Over real Kestrel and a socket (the minimum body data rate is a server setting the in-memory test server lacks):
-    /// announces a 100,000-byte batch and sends it a few bytes at a time until the server answers or a minute passes.
-    /// </summary>
-    private static async Task<(bool Answered, TimeSpan Elapsed, string Answer)> DripBodyAsync(LocalHostFactory host, int bytesPerWrite, TimeSpan every)
-    {
-        host.UseKestrel(0);
-        host.StartServer();
-        var address = new Uri(host.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(address.Host, address.Port, Hostile.Cancel);
-        var stream = tcp.GetStream();
-        var key = Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
-        var head = $"POST /v1/batch HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nAuthorization: Basic {key}\r\nContent-Length: 100000\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head + "{\"batch\":["), Hostile.Cancel);
-
-        var started = Stopwatch.StartNew();
-        var buffer = new byte[4096];
-        var firstRead = stream.ReadAsync(buffer, Hostile.Cancel).AsTask();
-        var chunk = Encoding.ASCII.GetBytes(new string(' ', bytesPerWrite));
-        while (started.Elapsed < TimeSpan.FromSeconds(60) && await Task.WhenAny(firstRead, Task.Delay(every, Hostile.Cancel)) != firstRead)
-        {
-            await stream.WriteAsync(chunk, Hostile.Cancel);
-        }
-
-        if (!firstRead.IsCompleted)
-        {
-            return (false, started.Elapsed, "");
-        }
-
-        var elapsed = started.Elapsed;
-        var answer = new StringBuilder();
-        var read = await firstRead;
-        while (read > 0)
-        {
-            answer.Append(Encoding.UTF8.GetString(buffer, 0, read));
-            if (answer.ToString().EndsWith('}'))
-            {
-                break;
-            }
-
-            try
-            {
-                read = await stream.ReadAsync(buffer, Hostile.Cancel);
-            }
-            catch (IOException)
-            {
-                // The server closes the connection after its answer while drip bytes it never read are still
-                // arriving, so the socket may be reset before the rest is read; the assertions judge what arrived.
-                break;
-            }
-        }
-
-        return (true, elapsed, answer.ToString());
-    }
+    private static Task<(bool Answered, TimeSpan Elapsed, string Answer)> DripBodyAsync(LocalHostFactory host, int bytesPerWrite, TimeSpan every) =>
+        SlowBody.DripAsync(host, "/v1/batch", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":")), "{\"batch\":[", bytesPerWrite, every);
 
     private static JsonObject Batch(int events) => Segment.Batch([.. Enumerable.Range(0, events).Select(_ => Segment.Track("e"))]);
 }

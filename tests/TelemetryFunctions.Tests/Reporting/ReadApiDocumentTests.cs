@@ -146,11 +146,92 @@ public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
         Assert.Contains("get", paths["/v1/usage-reports/{id}"]);
         Assert.Contains("get", paths["/api/usage"]);
 
-        // Every $ref is a JSON pointer into this document that resolves (a schema, or the path item a short path shares).
+        // Every route is a path item with operations of its own (a path item $ref, which OpenAPI tools drop or resolve
+        // into duplicate operationIds, is none), and every operation has an operationId no other has.
+        foreach (var (_, path) in routes)
+        {
+            var item = document["paths"]![path]!.AsObject();
+            Assert.False(item.ContainsKey("$ref"), $"{path} is a path item $ref, not operations of its own");
+            Assert.Contains(item, m => m.Value is JsonObject operation && operation.ContainsKey("responses"));
+        }
+
+        var operationIds = Operations(document).Select(o => o.Operation["operationId"]?.GetValue<string>()).ToList();
+        Assert.DoesNotContain(null, operationIds);
+        var repeated = operationIds.GroupBy(id => id).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.True(repeated.Count == 0, "operationIds used more than once: " + string.Join(", ", repeated));
+
+        // Every $ref is a JSON pointer into this document's components that resolves.
         var references = RefPattern().Matches(document.ToJsonString()).Select(m => m.Groups[1].Value).Distinct().ToList();
-        Assert.Contains("#/paths/~1v1~1track", references);
-        Assert.All(references, r => Assert.True(Resolve(document, r) is JsonObject, $"{r} does not resolve to an object in the document"));
+        Assert.Contains("#/components/responses/IngestAccepted", references);
+        Assert.All(references, r => Assert.True(r.StartsWith("#/components/", StringComparison.Ordinal) && Resolve(document, r) is JsonObject, $"{r} does not resolve to an object in the document's components"));
     }
+
+    private static JsonNode SourceDocument() =>
+        JsonNode.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.Core", "Reporting", "openapi.json")))!;
+
+    [Fact]
+    public void The_openapi_document_says_a_function_key_route_gets_an_empty_401_from_the_functions_host_in_azure()
+    {
+        var keyed = Operations(SourceDocument())
+            .Where(o => o.Operation["security"]?.AsArray().Any(s => s!.AsObject().ContainsKey("functionKeyHeader")) == true)
+            .ToList();
+
+        Assert.Equal(8, keyed.Count); // the read API, /api/usage and the three admin routes
+        Assert.All(keyed, o => Assert.Contains("empty body", o.Operation["responses"]!["401"]!["description"]!.GetValue<string>(), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_openapi_document_declares_the_headers_and_answers_the_routes_send()
+    {
+        var document = SourceDocument();
+        var operations = Operations(document).ToList();
+        JsonObject Responses(string path, string method) => operations.Single(o => o.Path == path && o.Method == method).Operation["responses"]!.AsObject();
+        JsonObject? Headers(JsonNode? response) => response?["headers"] as JsonObject;
+
+        // The ingest routes a browser calls (preview and opt-out too): every answer readable cross-origin, and the
+        // 429 with the header Segment's browser library reads.
+        foreach (var path in new[] { "/v1/preview", "/v1/opt-out" })
+        {
+            Assert.All(Responses(path, "post"), r => Assert.True(Headers(r.Value)?.ContainsKey("Access-Control-Allow-Origin") == true, $"{path} {r.Key} lacks Access-Control-Allow-Origin"));
+            Assert.True(Headers(Responses(path, "post")["429"])!.ContainsKey("X-RateLimit-Reset"), $"{path} 429 lacks X-RateLimit-Reset");
+        }
+
+        Assert.True(document["components"]!["schemas"]!["OptOutRequest"]!["properties"]!.AsObject().ContainsKey("writeKey"));
+
+        var upload = operations.Single(o => o.Path == "/v1/usage-reports" && o.Method == "post").Operation;
+        Assert.Superset(new HashSet<string> { "application/json", "application/gzip", "application/x-gzip" }, upload["requestBody"]!["content"]!.AsObject().Select(c => c.Key).ToHashSet());
+        Assert.Contains("408", upload["responses"]!.AsObject().Select(r => r.Key));
+
+        // Every route that is not ingest can be refused by the host's concurrency limits.
+        var ingest = TelemetryRoutes.Ingest.Select(r => "/" + r).ToHashSet();
+        Assert.All(operations.Where(o => !ingest.Contains(o.Path)), o => Assert.True(o.Operation["responses"]!.AsObject().ContainsKey("429"), $"{o.Method} {o.Path} lacks 429"));
+
+        // The read answers no cache may keep, the CSV ones as downloads; the static documents revalidated by ETag.
+        foreach (var path in new[] { "/api/stats/active-users", "/api/stats/installations", "/api/stats/instances", "/api/instances/{instanceId}", "/api/usage", "/v1/usage-reports/{id}" })
+        {
+            var ok = Responses(path, "get")["200"]!;
+            Assert.True(Headers(ok)?.ContainsKey("Cache-Control") == true, $"{path} 200 lacks Cache-Control");
+            if (ok["content"]!.AsObject().ContainsKey("text/csv"))
+            {
+                Assert.True(Headers(ok)!.ContainsKey("Content-Disposition"), $"{path} 200 lacks Content-Disposition");
+            }
+        }
+
+        foreach (var path in new[] { "/api/openapi.json", "/dashboard", "/dashboard/{file}" })
+        {
+            Assert.True(Headers(Responses(path, "get")["200"])?.ContainsKey("ETag") == true, $"{path} 200 lacks ETag");
+            Assert.True(Responses(path, "get").ContainsKey("304"), $"{path} lacks 304");
+        }
+
+        // A range's last day is at most 365 days after its first: 366 days, both ends included (ReadRange.MaxDays).
+        Assert.DoesNotContain("366 days after", document.ToJsonString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Every operation of the document: its path, method and the operation object.</summary>
+    private static IEnumerable<(string Path, string Method, JsonObject Operation)> Operations(JsonNode document) =>
+        document["paths"]!.AsObject().SelectMany(path => path.Value!.AsObject()
+            .Where(m => m.Value is JsonObject operation && operation.ContainsKey("responses"))
+            .Select(m => (path.Key, m.Key, m.Value!.AsObject())));
 
     /// <summary>Follows a local JSON pointer (RFC 6901: <c>~1</c> is '/', <c>~0</c> is '~'); null when a step is missing.</summary>
     private static JsonNode? Resolve(JsonNode document, string reference)

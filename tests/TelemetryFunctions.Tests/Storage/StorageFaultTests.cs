@@ -39,6 +39,40 @@ public sealed class StorageFaultTests(AzuriteFixture azurite)
         Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
     }
 
+    public static TheoryData<string, string, string, string> InvalidRequests() => new()
+    {
+        { "/v1/track", "{}", "no_valid_events", "event" },
+        { "/v1/identify", """{"type":"identify"}""", "no_valid_events", "userId" },
+        { "/v1/batch", """{"batch":[{"type":"track"},{"type":"identify"},{"type":"track","event":"Clicked"}]}""", "no_valid_events", "None of the events is valid" },
+        { "/v1/batch", "{}", "invalid_batch", "batch" },
+        { "/v1/batch", """{"batch":[""", "invalid_json", "line 1" },
+        { "/v1/preview", """{"batch":[{"type":"track"},{"type":"nonsense"}]}""", "no_valid_events", "None of the events is valid" },
+        { "/v1/preview", "{\"batch\":", "invalid_json", "line 1" },
+        { "/v1/opt-out", "{}", "missing_subject", "userId" },
+        { "/v1/opt-out", """{"userId":"undefined"}""", "invalid_field", "not an identifier" },
+        { "/v1/opt-out", """{"anonymousId":"10.0.0.5"}""", "invalid_field", "IP address" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidRequests))]
+    public async Task A_request_without_a_valid_event_gets_its_400_while_every_storage_call_fails(string path, string body, string code, string reason)
+    {
+        var faults = new StorageFaults();
+        await using var host = new LocalHostFactory(azurite, storagePolicy: faults);
+        var client = host.CreateSegmentClient();
+        faults.Outage(_ => true);
+
+        using var refused = await client.PostAsync(path, Segment.Json(body), TestContext.Current.CancellationToken);
+        using var valid = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked")), TestContext.Current.CancellationToken);
+
+        var text = await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{(int)refused.StatusCode}: {text}");
+        var error = (await Segment.ReadJsonAsync(refused)).GetProperty("error");
+        Assert.Equal(code, error.GetProperty("code").GetString());
+        Assert.Contains(reason, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, valid.StatusCode); // storage is down indeed
+    }
+
     [Fact]
     public async Task Storage_refusing_access_answers_503_not_500_and_stores_nothing()
     {

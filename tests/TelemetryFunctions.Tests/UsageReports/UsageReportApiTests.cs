@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -512,5 +513,41 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         // Every field of a JSON row is a CSV column.
         var columns = lines[0].Split(',');
         Assert.All(rows.SelectMany(r => r.EnumerateObject()).Select(p => p.Name).Distinct(), name => Assert.Contains(name, columns));
+    }
+
+    [Fact]
+    public async Task An_upload_dripping_under_the_minimum_data_rate_keeps_the_servers_408_and_stores_nothing()
+    {
+        // Two bytes a second, far under the host's minimum body data rate: the server itself cuts the body off.
+        await using var harness = new UsageReportHarness(azurite);
+
+        var (answered, elapsed, answer) = await SlowBody.DripAsync(harness.Host, "/v1/usage-reports", Basic(ReportKey).ToString(), "{\"report\":", bytesPerWrite: 1, every: TimeSpan.FromMilliseconds(500));
+
+        Assert.True(answered, "The server kept waiting for an upload dripping at two bytes a second.");
+        Assert.StartsWith("HTTP/1.1 408", answer, StringComparison.Ordinal);
+        Assert.Contains("\"bad_request_body\"", answer, StringComparison.Ordinal);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await harness.ReportRecordsAsync());
+    }
+
+    [Fact]
+    public async Task An_upload_dripping_above_the_minimum_rate_is_cut_off_at_its_read_deadline_with_408_and_stores_nothing()
+    {
+        // 500 bytes a second keeps above Kestrel's minimum data rate (240), so only the upload's read deadline stops it.
+        var logs = new CapturedLogs();
+        await using var harness = new UsageReportHarness(azurite, settings: new() { ["Telemetry:UsageReports:MaxUploadReadTime"] = "00:00:03" }, logs: logs);
+
+        var (answered, elapsed, answer) = await SlowBody.DripAsync(harness.Host, "/v1/usage-reports", Basic(ReportKey).ToString(), "{\"report\":", bytesPerWrite: 50, every: TimeSpan.FromMilliseconds(100));
+
+        Assert.True(answered, "The server kept reading an upload dripping at 500 bytes a second past its read deadline.");
+        Assert.StartsWith("HTTP/1.1 408", answer, StringComparison.Ordinal);
+        Assert.Contains("\"request_timeout\"", answer, StringComparison.Ordinal);
+        Assert.Contains("did not arrive within 3 seconds", answer, StringComparison.Ordinal);
+        Assert.InRange(elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(20));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await harness.ReportRecordsAsync());
+        await Task.Delay(TimeSpan.FromSeconds(2), Token);
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Error);
     }
 }
