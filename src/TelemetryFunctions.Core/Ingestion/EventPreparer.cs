@@ -17,9 +17,6 @@ public sealed class EventPreparer
     private const int MaxAttributeLength = 64;
     private const int MaxErrorLength = 500;
 
-    /// <summary>The shortest raw id whose copies elsewhere in the event are removed.</summary>
-    private const int MinCopiedIdentifierLength = 8;
-
     private readonly Pseudonymizer _pseudonymizer;
     private readonly PersonalDataScrubber _scrubber;
     private readonly EventNamesOptions _names;
@@ -133,15 +130,19 @@ public sealed class EventPreparer
             }
         }
 
-        var version = Attribute(e, _names.VersionPaths);
-        var os = Attribute(e, _names.OsPaths);
-        var edition = Attribute(e, _names.EditionPaths);
-
         // The raw ids are stored only as keyed hashes: a copy of one elsewhere in the event would undo that. Ids shorter
         // than 8 characters ("1", "admin") are too common as ordinary values to remove every value equal to them; the
         // places Segment copies an id to (traits.id, context.traits.id, context.externalIds) are removed whatever it is.
-        var rawIds = new[] { e.UserId, e.AnonymousId, e.GroupId, e.PreviousId, usedInstanceId }
-            .Where(id => id is { Length: >= MinCopiedIdentifierLength } && IsUsableIdentifier(id)).Select(id => id!).ToList();
+        var rawIds = PersonalDataScrubber.CopiesToFind(
+            new[] { e.UserId, e.AnonymousId, e.GroupId, e.PreviousId, usedInstanceId }.Where(id => id is not null && IsUsableIdentifier(id)));
+        if (e.EventName is { } named && PersonalDataScrubber.HoldsIdentifier(named, rawIds))
+        {
+            return (null, $"The event name of event {e.Index} contains one of the event's own identifiers, which are stored only pseudonymized; it is not stored.");
+        }
+
+        var version = Attribute(e, _names.VersionPaths, rawIds);
+        var os = Attribute(e, _names.OsPaths, rawIds);
+        var edition = Attribute(e, _names.EditionPaths, rawIds);
         var error = category == EventCategory.InstallationFailed ? ErrorText(e, rawIds) : null;
         scrubbed += _scrubber.Scrub(e.Properties, "properties", rawIds);
         scrubbed += _scrubber.Scrub(e.Context, "context", rawIds);
@@ -153,7 +154,7 @@ public sealed class EventPreparer
         {
             ["type"] = e.Type,
             ["event"] = e.EventName,
-            ["messageId"] = PersonalDataScrubber.LooksPersonal(e.MessageId) ? null : e.MessageId,
+            ["messageId"] = PersonalDataScrubber.LooksPersonal(e.MessageId) || PersonalDataScrubber.HoldsIdentifier(e.MessageId, rawIds) ? null : e.MessageId,
             ["userKey"] = userKey,
             ["anonymousKey"] = anonymousKey,
             ["instanceKey"] = instanceKey,
@@ -298,7 +299,7 @@ public sealed class EventPreparer
     /// scrubber would remove from the stored payload under that name (an e-mail or IP address, a secret; a four-part
     /// version such as 1.2.3.4 is a version under a version name) is passed over, as the payload's copy is removed.
     /// </summary>
-    private string? Attribute(IncomingEvent e, List<string> paths)
+    private string? Attribute(IncomingEvent e, List<string> paths, IReadOnlyCollection<string> rawIds)
     {
         foreach (var path in paths)
         {
@@ -306,7 +307,8 @@ public sealed class EventPreparer
             {
                 var trimmed = value.Trim();
                 if (trimmed.Length is > 0 and <= MaxAttributeLength && !SegmentEventReader.HasControlCharacters(trimmed)
-                    && !_scrubber.IsPersonalInAllowedValue(path[(path.LastIndexOf('.') + 1)..], trimmed))
+                    && !_scrubber.IsPersonalInAllowedValue(path[(path.LastIndexOf('.') + 1)..], trimmed)
+                    && !PersonalDataScrubber.HoldsIdentifier(trimmed, rawIds))
                 {
                     return trimmed;
                 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -209,7 +210,7 @@ public sealed partial class PersonalDataScrubber
                     var childPath = path.Length == 0 ? key : path + "." + key;
                     var allowed = IsAllowed(key, childPath);
                     if ((!allowed && (IsDeniedName(key) || _deniedPaths.Contains(childPath) || LooksPersonal(key)))
-                        || HoldsIdentifier(key, identifiers) || (child is JsonValue number && IsCardNumber(number)))
+                        || HoldsIdentifier(key, identifiers) || IsNumericIdentifier(child, identifiers) || (child is JsonValue number && IsCardNumber(number)))
                     {
                         (toRemove ??= []).Add(key);
                         continue;
@@ -267,7 +268,7 @@ public sealed partial class PersonalDataScrubber
             case JsonArray array:
                 for (var i = array.Count - 1; i >= 0; i--)
                 {
-                    if (array[i] is JsonValue number && IsCardNumber(number))
+                    if ((array[i] is JsonValue number && IsCardNumber(number)) || IsNumericIdentifier(array[i], identifiers))
                     {
                         array.RemoveAt(i);
                         removed++;
@@ -296,15 +297,37 @@ public sealed partial class PersonalDataScrubber
         }
     }
 
-    private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
-        identifiers is not null && identifiers.Contains(text, StringComparer.Ordinal);
+    /// <summary>
+    /// The raw identifiers of an event whose copies are looked for in it: each id of <see cref="MinCopiedIdentifierLength"/>
+    /// characters or more (shorter ones, "1" or "admin", are too common as ordinary values), with its percent-encoded
+    /// forms (<c>jane%20doe</c>, and <c>jane+doe</c> as forms encode a space) where they differ. Copies are matched
+    /// ignoring case, so a GUID written in upper case or an escape in lower case is found too.
+    /// </summary>
+    public static IReadOnlyCollection<string> CopiesToFind(IEnumerable<string?> rawIds) =>
+        rawIds
+            .Where(id => id is { Length: >= MinCopiedIdentifierLength })
+            .SelectMany(id => new[] { id!, Uri.EscapeDataString(id!), Uri.EscapeDataString(id!).Replace("%20", "+", StringComparison.Ordinal) })
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToList();
 
-    private static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
-        identifiers is not null && identifiers.Any(id => text.Contains(id, StringComparison.Ordinal));
+    /// <summary>The shortest raw id whose copies elsewhere in an event are removed.</summary>
+    public const int MinCopiedIdentifierLength = 8;
+
+    /// <summary>Whether <paramref name="text"/> holds a copy of one of <paramref name="identifiers"/> (see <see cref="CopiesToFind"/>).</summary>
+    public static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
+        identifiers is not null && identifiers.Any(id => text.Contains(id, StringComparison.OrdinalIgnoreCase));
+
+    private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
+        identifiers is not null && identifiers.Contains(text, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A JSON number whose digits are one of <paramref name="identifiers"/> (a numeric id sent again as a number).</summary>
+    private static bool IsNumericIdentifier(JsonNode? node, IReadOnlyCollection<string>? identifiers) =>
+        identifiers is not null && node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && IsIdentifier(value.ToJsonString(), identifiers);
 
     /// <summary>
     /// <paramref name="text"/> with every copy of a raw identifier inside it (a URL path, a file name, a sentence)
-    /// replaced by <see cref="Redacted"/>, longest identifier first; the same instance when it holds none.
+    /// replaced by <see cref="Redacted"/>; copies that overlap or touch are replaced as one, so no part of either is
+    /// left. The same instance when it holds none.
     /// </summary>
     private static string WithoutIdentifiers(string text, IReadOnlyCollection<string>? identifiers)
     {
@@ -313,12 +336,31 @@ public sealed partial class PersonalDataScrubber
             return text;
         }
 
-        foreach (var id in identifiers.OrderByDescending(id => id.Length))
+        var copies = new List<(int Start, int End)>();
+        foreach (var id in identifiers)
         {
-            text = text.Replace(id, Redacted, StringComparison.Ordinal);
+            for (var at = text.IndexOf(id, StringComparison.OrdinalIgnoreCase); at >= 0; at = text.IndexOf(id, at + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                copies.Add((at, at + id.Length));
+            }
         }
 
-        return text;
+        copies.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var result = new StringBuilder(text.Length);
+        var kept = 0;
+        for (var i = 0; i < copies.Count;)
+        {
+            var (start, end) = copies[i];
+            while (++i < copies.Count && copies[i].Start <= end)
+            {
+                end = Math.Max(end, copies[i].End);
+            }
+
+            result.Append(text, kept, start - kept).Append(Redacted);
+            kept = end;
+        }
+
+        return result.Append(text, kept, text.Length - kept).ToString();
     }
 
     /// <summary>

@@ -207,6 +207,31 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal("""{"list":["keep"],"plan":"pro"}""", properties.ToJsonString());
     }
 
+    [Theory]
+    [InlineData("aaaaaaaa-1111-bbbbbbbbbbbb", "[redacted]")]
+    [InlineData("x aaaaaaaa-1111-bbbbbbbbbbbb y", "x [redacted] y")]
+    [InlineData("/users/AAAAAAAA-1111/a", "/users/[redacted]/a")]
+    [InlineData("?u=jane%20doe%2042&v=1", "?u=[redacted]&v=1")]
+    [InlineData("?u=jane+doe+42&v=1", "?u=[redacted]&v=1")]
+    [InlineData("?u=JANE%20DOE%2042", "?u=[redacted]")]
+    public void Overlapping_differently_cased_and_percent_encoded_copies_of_raw_identifiers_leave_nothing_of_them(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["aaaaaaaa-1111", "1111-bbbbbbbbbbbb", "jane doe 42"]));
+
+        Assert.Equal(expected, properties["note"]?.GetValue<string>() ?? "[redacted]");
+    }
+
+    [Fact]
+    public void A_number_whose_digits_are_a_raw_identifier_is_removed()
+    {
+        var properties = new JsonObject { ["owner"] = 1234567890123L, ["ids"] = new JsonArray(1234567890123L, 7), ["bytes"] = 1234567890124L };
+
+        Assert.Equal(2, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["1234567890123"])));
+        Assert.Equal("""{"ids":[7],"bytes":1234567890124}""", properties.ToJsonString());
+    }
+
     [Fact]
     public void A_raw_identifier_inside_longer_text_or_a_key_is_redacted_and_an_allow_listed_value_holding_one_is_removed()
     {
@@ -221,7 +246,7 @@ public sealed class PersonalDataScrubberTests
             ["plan"] = "pro",
         };
 
-        Assert.Equal(5, _scrubber.Scrub(properties, "properties", ["raw-user-4711", "anon-9812"]));
+        Assert.Equal(5, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["raw-user-4711", "anon-9812"])));
         Assert.Equal(
             """{"note":"[redacted] and more","url":"https://app.example.com/users/[redacted]/settings?from=[redacted]x","files":["/exports/[redacted].csv","/exports/all.csv"],"version":"2.0.1","plan":"pro"}""",
             properties.ToJsonString());

@@ -278,6 +278,38 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_raw_id_inside_a_version_os_edition_or_message_id_is_stored_nowhere_and_one_in_the_event_name_refuses_the_event()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var host = new LocalHostFactory(azurite);
+        var kept = Segment.Track("Instance Active", userId: "raw-user-4711", messageId: "raw-user-4711-started", properties: new JsonObject
+        {
+            ["instanceId"] = "inst-raw-6633",
+            ["version"] = "2.0-raw-user-4711",
+            ["os"] = "Linux INST-RAW-6633",
+            ["edition"] = "enterprise raw-user-4711",
+        });
+        var named = Segment.Track("Exported raw-user-4711", userId: "raw-user-4711");
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/batch", Segment.Json(Segment.Batch(kept, named)), ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var answer = await Segment.ReadJsonAsync(response);
+        Assert.Equal(1, answer.GetProperty("accepted").GetInt32());
+        Assert.Contains("own identifiers", Assert.Single(answer.GetProperty("rejected").EnumerateArray()).GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var everything = await host.Tables.DumpAllAsync();
+        foreach (var raw in new[] { "raw-user-4711", "inst-raw-6633" })
+        {
+            Assert.DoesNotContain(raw, everything, StringComparison.OrdinalIgnoreCase);
+        }
+
+        var instance = Assert.Single(await host.Tables.RowsAsync(TableNames.Instances));
+        Assert.Null(instance.GetString("Version"));
+        Assert.Null(instance.GetString("Os"));
+        Assert.Null(instance.GetString("Edition"));
+    }
+
+    [Fact]
     public async Task An_identify_keeps_no_raw_user_id_in_traits_context_traits_or_external_ids()
     {
         await using var host = new LocalHostFactory(azurite);
