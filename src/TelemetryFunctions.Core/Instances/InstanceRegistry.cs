@@ -404,11 +404,12 @@ public sealed partial class InstanceRegistry(
 
     /// <remarks>
     /// <see cref="InstanceRecord.AttributesObservedAt"/> moving alone (a later event confirming the same attributes) is
-    /// not written: every event would otherwise rewrite the row. It goes with the next write the row needs. Until then
-    /// the row keeps the time of an earlier event with those attributes, and a late event dated after that time still
-    /// replaces them. Being dated after them, it reports a change since; it is wrong only when they changed back before
-    /// the unwritten confirmation (2.0, then 1.0, then 2.0 again, the 1.0 event arriving last), and then only until the
-    /// next event dated after it.
+    /// not written (every event would otherwise rewrite the row), nor kept in this host's copy of the row. It is written
+    /// only when the same observation needs the write anyway (last seen moved by the touch interval, or anything else
+    /// changed); otherwise it is dropped. The row keeps the time of an earlier event with those attributes, and a late
+    /// event dated after that time still replaces them. Being dated after them, it reports a change since; it is wrong
+    /// only when they changed back before the dropped confirmation (2.0, then 1.0, then 2.0 again, the 1.0 event
+    /// arriving last), and then only until the next event dated after it.
     /// </remarks>
     private bool NeedsWrite(InstanceRecord before, InstanceRecord after) =>
         after.LastSeen - before.LastSeen >= _touchInterval
