@@ -14,18 +14,28 @@ namespace TelemetryFunctions.Instances;
 /// <c>ReceivedAt</c> is when the server received it: first seen, last seen and status follow it. <c>OccurredAt</c> is
 /// when the event happened: its skew-corrected timestamp, capped at <c>ReceivedAt</c> (a clock ahead must not date it
 /// after events still to come). Version, OS, edition and sharing level follow it, so an event an offline client sends
-/// days late does not undo what a newer one said.
+/// days late does not undo what a newer one said. An observation merging several events (<see cref="InstanceRegistry.Merge"/>)
+/// dates each attribute by the event that gave it (<c>VersionAt</c>, <c>OsAt</c>, <c>EditionAt</c>, <c>SharingLevelAt</c>);
+/// an observation of one event dates them all by <c>OccurredAt</c>.
 /// </remarks>
 public sealed record InstanceObservation(string InstanceKey, string Source, DateTimeOffset ReceivedAt, DateTimeOffset OccurredAt, string? Version, string? Os, string? Edition, SharingLevel? SharingLevel)
 {
     /// <summary>Whether it gives any of version, OS, edition or sharing level.</summary>
     public bool GivesAttributes => Version is not null || Os is not null || Edition is not null || SharingLevel is not null;
+
+    public DateTimeOffset VersionAt { get; init; } = OccurredAt;
+
+    public DateTimeOffset OsAt { get; init; } = OccurredAt;
+
+    public DateTimeOffset EditionAt { get; init; } = OccurredAt;
+
+    public DateTimeOffset SharingLevelAt { get; init; } = OccurredAt;
 }
 
 /// <summary>One row of the instance registry.</summary>
 /// <remarks>
-/// <c>AttributesObservedAt</c> is the event time (<see cref="InstanceObservation.OccurredAt"/>) of the latest observation
-/// whose version, OS, edition and sharing level the row holds: an observation of an earlier event does not replace them.
+/// <c>AttributesObservedAt</c> is the event time (<see cref="InstanceObservation.OccurredAt"/>) of the latest event that
+/// replaced the row's version, OS, edition or sharing level: an attribute given by an earlier event does not replace them.
 /// It is null on rows written before it was recorded (and on rows no observation gave an attribute to), whose attributes
 /// the next observation received at or after their last seen replaces, as then.
 /// </remarks>
@@ -102,7 +112,8 @@ public sealed partial class InstanceRegistry(
     /// <summary>
     /// What one request says about each instance: the latest receive time and, for each attribute, the value given by
     /// the latest event that gives one (by event time; of events at the same time, the later in the request), dated
-    /// by the latest event that gives any. Recording and previewing both start from this.
+    /// by that event; <c>OccurredAt</c> is the time of the latest event that gives any. Recording and previewing both
+    /// start from this.
     /// </summary>
     public static IReadOnlyList<InstanceObservation> Merge(IEnumerable<InstanceObservation> observations) =>
         observations
@@ -115,7 +126,13 @@ public sealed partial class InstanceRegistry(
                 b.Version ?? a.Version,
                 b.Os ?? a.Os,
                 b.Edition ?? a.Edition,
-                b.SharingLevel ?? a.SharingLevel)))
+                b.SharingLevel ?? a.SharingLevel)
+            {
+                VersionAt = b.Version is null ? a.VersionAt : b.VersionAt,
+                OsAt = b.Os is null ? a.OsAt : b.OsAt,
+                EditionAt = b.Edition is null ? a.EditionAt : b.EditionAt,
+                SharingLevelAt = b.SharingLevel is null ? a.SharingLevelAt : b.SharingLevelAt,
+            }))
             .ToList();
 
     /// <summary>
@@ -317,19 +334,43 @@ public sealed partial class InstanceRegistry(
 
     private static InstanceRecord Apply(InstanceRecord? current, InstanceObservation o)
     {
-        if (current is null)
-        {
-            return new InstanceRecord(o.InstanceKey, o.ReceivedAt, o.ReceivedAt, o.Version, o.Os, o.Edition, o.SharingLevel?.ToWire(), o.GivesAttributes ? o.OccurredAt : null, Active, o.ReceivedAt, o.Source, default);
-        }
+        // A new row is an empty one the observation fills.
+        current ??= new InstanceRecord(o.InstanceKey, o.ReceivedAt, o.ReceivedAt, null, null, null, null, null, Active, o.ReceivedAt, o.Source, default);
 
         var lastSeen = o.ReceivedAt > current.LastSeen ? o.ReceivedAt : current.LastSeen;
         var firstSeen = o.ReceivedAt < current.FirstSeen ? o.ReceivedAt : current.FirstSeen;
         var newer = o.ReceivedAt >= current.LastSeen;
 
-        // The attributes follow event time: an observation replaces them (each one it gives) unless the row holds those
-        // of a later event; an earlier one only fills what the row lacks. A row from before event times were recorded
-        // is judged on receive time, as it was then, until an observation replacing its attributes dates them.
-        var replaces = current.AttributesObservedAt is { } observedAt ? o.OccurredAt >= observedAt : newer;
+        // The attributes follow event time: each one the observation gives replaces the row's unless the row holds
+        // those of a later event; given by an earlier one, it only fills what the row lacks. A row from before event
+        // times were recorded is judged on receive time, as it was then, until an observation replacing its attributes
+        // dates them. The row is then dated by the latest attribute that replaced.
+        DateTimeOffset? replacedAt = null;
+        string? Take(string? stored, string? given, DateTimeOffset givenAt)
+        {
+            if (given is null)
+            {
+                return stored;
+            }
+
+            if (current.AttributesObservedAt is { } storedAt ? givenAt < storedAt : !newer)
+            {
+                return stored ?? given;
+            }
+
+            if (replacedAt is null || givenAt > replacedAt)
+            {
+                replacedAt = givenAt;
+            }
+
+            return given;
+        }
+
+        var version = Take(current.Version, o.Version, o.VersionAt);
+        var os = Take(current.Os, o.Os, o.OsAt);
+        var edition = Take(current.Edition, o.Edition, o.EditionAt);
+        var sharingLevel = Take(current.SharingLevel, o.SharingLevel?.ToWire(), o.SharingLevelAt);
+
         var status = current.Status;
         var statusChangedAt = current.StatusChangedAt;
 
@@ -346,11 +387,11 @@ public sealed partial class InstanceRegistry(
         {
             FirstSeen = firstSeen,
             LastSeen = lastSeen,
-            Version = replaces ? o.Version ?? current.Version : current.Version ?? o.Version,
-            Os = replaces ? o.Os ?? current.Os : current.Os ?? o.Os,
-            Edition = replaces ? o.Edition ?? current.Edition : current.Edition ?? o.Edition,
-            SharingLevel = replaces ? o.SharingLevel?.ToWire() ?? current.SharingLevel : current.SharingLevel ?? o.SharingLevel?.ToWire(),
-            AttributesObservedAt = replaces && o.GivesAttributes ? o.OccurredAt : current.AttributesObservedAt,
+            Version = version,
+            Os = os,
+            Edition = edition,
+            SharingLevel = sharingLevel,
+            AttributesObservedAt = replacedAt ?? current.AttributesObservedAt,
             Status = status,
             StatusChangedAt = statusChangedAt,
             Source = newer ? o.Source : current.Source,
@@ -363,11 +404,12 @@ public sealed partial class InstanceRegistry(
 
     /// <remarks>
     /// <see cref="InstanceRecord.AttributesObservedAt"/> moving alone (a later event confirming the same attributes) is
-    /// not written: every event would otherwise rewrite the row. It goes with the next write the row needs. Until then
-    /// the row keeps the time of an earlier event with those attributes, and a late event dated after that time still
-    /// replaces them. Being dated after them, it reports a change since; it is wrong only when they changed back before
-    /// the unwritten confirmation (2.0, then 1.0, then 2.0 again, the 1.0 event arriving last), and then only until the
-    /// next event dated after it.
+    /// not written (every event would otherwise rewrite the row), nor kept in this host's copy of the row. It is written
+    /// only when the same observation needs the write anyway (last seen moved by the touch interval, or anything else
+    /// changed); otherwise it is dropped. The row keeps the time of an earlier event with those attributes, and a late
+    /// event dated after that time still replaces them. Being dated after them, it reports a change since; it is wrong
+    /// only when they changed back before the dropped confirmation (2.0, then 1.0, then 2.0 again, the 1.0 event
+    /// arriving last), and then only until the next event dated after it.
     /// </remarks>
     private bool NeedsWrite(InstanceRecord before, InstanceRecord after) =>
         after.LastSeen - before.LastSeen >= _touchInterval

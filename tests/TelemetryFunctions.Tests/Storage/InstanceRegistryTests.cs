@@ -149,6 +149,29 @@ public sealed class InstanceRegistryTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Within_one_request_an_attribute_given_only_by_an_event_dated_before_the_row_does_not_replace_it()
+    {
+        var (newHost, probe) = Registries();
+        var key = "a7" + new string('9', 30);
+        var ct = TestContext.Current.CancellationToken;
+
+        await newHost().RecordAsync([new InstanceObservation(key, "server", T0, T0, "2.0.0", "Ubuntu 24.04", null, null)], ct);
+
+        // The later event gives the version; the OS comes only from an event dated before the stored one, the edition
+        // only from it too (which the row lacks, so it fills it).
+        await newHost().RecordAsync(
+            [
+                new InstanceObservation(key, "server", T0.AddHours(1), T0.AddDays(-1), "1.0.0", "Ubuntu 22.04", "community", null),
+                new InstanceObservation(key, "server", T0.AddHours(1), T0.AddHours(1), "2.1.0", null, null, null),
+            ],
+            ct);
+
+        var row = await RowAsync(probe);
+        Assert.Equal(("2.1.0", "Ubuntu 24.04", "community"), (row.Version, row.Os, row.Edition));
+        Assert.Equal(T0.AddHours(1), row.AttributesObservedAt);
+    }
+
+    [Fact]
     public async Task A_row_written_without_an_attribute_time_takes_the_next_observation_received_after_it_and_is_dated_by_it()
     {
         var (newHost, probe) = Registries();
