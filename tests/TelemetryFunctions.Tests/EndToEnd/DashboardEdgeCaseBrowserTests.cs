@@ -7,8 +7,9 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 
 /// <summary>
 /// The dashboard in a real headless Chromium on a phone's width, and given what it must refuse: ranges it cannot
-/// show (from the pickers or a shared link), and a key a header cannot carry. The page's API requests are answered
-/// with fixed figures, so each test is about the page alone.
+/// show (from the pickers or a shared link, refused by the page or by the API) and a key a header cannot carry, but
+/// not a passphrase key with spaces. The page's API requests are answered with fixed figures, so each test is about
+/// the page alone.
 /// </summary>
 public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
 {
@@ -38,6 +39,9 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         {"customer":"acme","metric":"process-instances","month":"2026-11","reported":268950,"entitlement":250000,"overage":18950,"reports":2,"aggregation":"sum","computedAt":null},
         {"customer":"globex","metric":"api-calls","month":"2026-11","reported":5000000,"entitlement":1000,"overage":4999000,"reports":2,"aggregation":"sum","computedAt":null}]}
         """;
+
+    /// <summary>What the API answers, with <c>invalid_range</c>, for a last day after today (2026-11-04).</summary>
+    private const string RefusedRange = "to must not be in the future: 2026-11-04 (UTC) or earlier.";
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
@@ -165,6 +169,71 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_passphrase_key_with_spaces_is_kept_sent_as_it_is_and_still_kept_after_a_reload()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard").ToString());
+
+        // Spaces at the ends are trimmed; those inside are part of the key.
+        await page.FillAsync("#key-input", "  my admin key 2026 ");
+        await page.ClickAsync("#key-form button[type=submit]");
+        await DashboardBrowserTests.WaitUntilReadyAsync(page, dashboard.Console);
+        Assert.Equal("my admin key 2026", await page.EvaluateAsync<string?>("() => sessionStorage.getItem('telemetryfunctions.adminKey')"));
+        Assert.NotEmpty(dashboard.KeysSent);
+        Assert.All(dashboard.KeysSent, key => Assert.Equal("my admin key 2026", key));
+
+        // The check at start-up keeps it too: a reload stays signed in.
+        dashboard.KeysSent.Clear();
+        await page.ReloadAsync();
+        await DashboardBrowserTests.WaitUntilReadyAsync(page, dashboard.Console);
+        Assert.True(await page.Locator("#charts").IsVisibleAsync());
+        Assert.False(await page.Locator("#key-panel").IsVisibleAsync());
+        Assert.NotEmpty(dashboard.KeysSent);
+        Assert.All(dashboard.KeysSent, key => Assert.Equal("my admin key 2026", key));
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task A_shared_link_whose_range_the_api_refuses_gets_the_default_range_with_the_reason_once()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+
+        // A last day in the future passes the page's own checks, which do not know what day it is where the API counts
+        // days (2026-11-04 here); the API refuses it with invalid_range.
+        await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard#from=2026-11-01&to=2026-11-30").ToString());
+        await dashboard.SignInAsync();
+        var status = await page.Locator("#status").TextContentAsync() ?? "";
+        Assert.Contains("The link's range (from=2026-11-01, to=2026-11-30) cannot be shown", status, StringComparison.Ordinal);
+        Assert.Contains(RefusedRange, status, StringComparison.Ordinal);
+        Assert.Contains("Showing Nov 1 – Nov 3 2026", status, StringComparison.Ordinal);
+        Assert.True(await page.Locator("#status").EvaluateAsync<bool>("s => s.classList.contains('error')"));
+        Assert.True(await page.Locator("#charts").IsVisibleAsync());
+        Assert.Equal("#from=2026-11-01&to=2026-11-03", new Uri(page.Url).Fragment);
+        Assert.Equal("2026-11-01", await page.InputValueAsync("#range-from"));
+        Assert.Equal("2026-11-03", await page.InputValueAsync("#range-to"));
+
+        // The link's range is asked for once and the default range once: no loop.
+        var activeUsers = dashboard.Requests.Select(url => new Uri(url)).Where(u => u.AbsolutePath == "/api/stats/active-users").ToList();
+        Assert.Single(activeUsers, u => u.Query.Contains("to=2026-11-30", StringComparison.Ordinal));
+        Assert.Single(activeUsers, u => u.Query.Length == 0);
+        await page.WaitForTimeoutAsync(500);
+        Assert.Equal(activeUsers.Count, dashboard.Requests.Count(url => new Uri(url).AbsolutePath == "/api/stats/active-users"));
+
+        // The same range chosen with the pickers is not a link: the API's reason is an error, and the pickers keep it.
+        await page.FillAsync("#range-from", "2026-11-01");
+        await page.FillAsync("#range-to", "2026-11-30");
+        await page.ClickAsync("#range-apply");
+        await page.WaitForFunctionAsync("() => document.body.dataset.state === 'error'");
+        Assert.Equal("The API answered: " + RefusedRange, await page.Locator("#status").TextContentAsync());
+        Assert.Equal("2026-11-30", await page.InputValueAsync("#range-to"));
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
     public async Task A_deployment_without_usage_reports_gets_an_explanation_in_the_usage_chart()
     {
         DashboardBrowserTests.RequireChromium();
@@ -192,6 +261,9 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         /// <summary>The URLs of the page's API requests.</summary>
         public ConcurrentQueue<string> Requests { get; } = new();
 
+        /// <summary>The <c>x-functions-key</c> header of each of the page's API requests.</summary>
+        public ConcurrentQueue<string?> KeysSent { get; } = new();
+
         public ConcurrentQueue<string> Console { get; } = new();
 
         /// <summary>Whether <c>/api/usage</c> answers; when not, it is a 404 as on a host without that route.</summary>
@@ -210,6 +282,14 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
             await page.RouteAsync(new Regex(@"/api/(stats|usage)"), async route =>
             {
                 dashboard.Requests.Enqueue(route.Request.Url);
+                dashboard.KeysSent.Enqueue(route.Request.Headers.GetValueOrDefault("x-functions-key"));
+                var to = System.Web.HttpUtility.ParseQueryString(new Uri(route.Request.Url).Query)["to"];
+                if (to is not null && string.CompareOrdinal(to, "2026-11-04") > 0 && route.Request.Url.Contains("/api/stats/", StringComparison.Ordinal))
+                {
+                    await route.FulfillAsync(new RouteFulfillOptions { Status = 400, ContentType = "application/json", Body = $$$"""{"success":false,"error":{"code":"invalid_range","message":"{{{RefusedRange}}}"}}""" });
+                    return;
+                }
+
                 if (!dashboard.UsageServed && new Uri(route.Request.Url).AbsolutePath == "/api/usage")
                 {
                     await route.FulfillAsync(new RouteFulfillOptions { Status = 404, ContentType = "application/json", Body = """{"success":false,"error":{"code":"not_found","message":"No route serves this path. The OpenAPI document at /api/openapi.json lists every route."}}""" });

@@ -16,9 +16,10 @@ const $ = (id) => document.getElementById(id);
 class Unauthorized extends Error {}
 
 class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, code = null) {
     super(message);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -47,8 +48,9 @@ const adminKey = () => sessionStorage.getItem(KEY_NAME);
 /**
  * Whether a key can be sent as a header at all: a browser refuses a header with a character outside ISO-8859-1 (a
  * pasted zero-width space, a Cyrillic letter), and keys are printable ASCII, so anything else is a paste gone wrong.
+ * A space inside the key is printable ASCII too (a passphrase such as "my admin key 2026"); at its ends it is trimmed.
  */
-const isSendableKey = (key) => /^[\x21-\x7e]+$/.test(key);
+const isSendableKey = (key) => /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(key);
 
 async function api(path, params = {}) {
   const url = new URL(path, window.location.origin);
@@ -68,12 +70,15 @@ async function api(path, params = {}) {
   }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
+    let code = null;
     try {
-      message = (await response.json()).error?.message ?? message;
+      const error = (await response.json()).error;
+      message = error?.message ?? message;
+      code = error?.code ?? null;
     } catch {
       // Not JSON: keep the status line.
     }
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, code);
   }
   return response.json();
 }
@@ -154,7 +159,30 @@ function readHash() {
     return null;
   }
   const problem = rangeProblem(from, to);
-  return problem ? { problem: `The link's range (from=${from ?? ''}, to=${to ?? ''}) cannot be shown: ${problem}` } : { from, to };
+  return problem ? { problem: linkProblem(from, to, problem) } : { from, to };
+}
+
+const linkProblem = (from, to, problem) => `The link's range (from=${from ?? ''}, to=${to ?? ''}) cannot be shown: ${problem}`;
+
+/**
+ * The daily figures of the range in the URL fragment, or of the default range with a notice when a link's range
+ * cannot be shown: one the page refuses itself, or one the API refuses (a last day in the future, say). The default
+ * range is asked for once, without a range, so a refusal of it is an error like any other rather than a loop. A
+ * range chosen with the pickers and refused by the API is an error, as the pickers' range stays what was chosen.
+ */
+async function loadActiveUsers(fromLink) {
+  const requested = readHash();
+  if (requested === null || requested.problem) {
+    return { active: await api('/api/stats/active-users'), notice: requested?.problem ?? null };
+  }
+  try {
+    return { active: await api('/api/stats/active-users', requested), notice: null };
+  } catch (e) {
+    if (!(fromLink && e instanceof ApiError && e.status === 400 && e.code === 'invalid_range')) {
+      throw e;
+    }
+    return { active: await api('/api/stats/active-users'), notice: linkProblem(requested.from, requested.to, e.message) };
+  }
 }
 
 function writeHash(from, to) {
@@ -192,7 +220,8 @@ function markPreset(from, to, today) {
   }
 }
 
-async function load() {
+/** Loads the range in the URL fragment: one a link brought (the default), or one chosen on the page. */
+async function load({ fromLink = true } = {}) {
   const ticket = ++loading;
   setState('loading');
   $('key-panel').hidden = true;
@@ -200,9 +229,8 @@ async function load() {
   setStatus('Loading…');
   try {
     // A link whose range cannot be shown gets the default range instead, and says so.
-    const requested = readHash();
-    const notice = requested?.problem ?? null;
-    const active = withDayMaps(await api('/api/stats/active-users', notice ? {} : (requested ?? {})));
+    const { active: answer, notice } = await loadActiveUsers(fromLink);
+    const active = withDayMaps(answer);
     const { from, to, today } = active;
     const lastDay = active.days.length > 0 ? active.days[active.days.length - 1].day : to;
     const length = dayCount(from, to);
@@ -648,7 +676,7 @@ function applyRange(from, to) {
     return;
   }
   window.history.replaceState(null, '', `#from=${from}&to=${to}`);
-  load();
+  load({ fromLink: false });
 }
 
 /** Draws the charts again at their containers' new width once a resize has settled. */
