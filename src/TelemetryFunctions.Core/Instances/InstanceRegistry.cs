@@ -20,9 +20,6 @@ namespace TelemetryFunctions.Instances;
 /// </remarks>
 public sealed record InstanceObservation(string InstanceKey, string Source, DateTimeOffset ReceivedAt, DateTimeOffset OccurredAt, string? Version, string? Os, string? Edition, SharingLevel? SharingLevel)
 {
-    /// <summary>Whether it gives any of version, OS, edition or sharing level.</summary>
-    public bool GivesAttributes => Version is not null || Os is not null || Edition is not null || SharingLevel is not null;
-
     public DateTimeOffset VersionAt { get; init; } = OccurredAt;
 
     public DateTimeOffset OsAt { get; init; } = OccurredAt;
@@ -112,8 +109,7 @@ public sealed partial class InstanceRegistry(
     /// <summary>
     /// What one request says about each instance: the latest receive time and, for each attribute, the value given by
     /// the latest event that gives one (by event time; of events at the same time, the later in the request), dated
-    /// by that event; <c>OccurredAt</c> is the time of the latest event that gives any. Recording and previewing both
-    /// start from this.
+    /// by that event; <c>OccurredAt</c> is the time of the latest event. Recording and previewing both start from this.
     /// </summary>
     public static IReadOnlyList<InstanceObservation> Merge(IEnumerable<InstanceObservation> observations) =>
         observations
@@ -122,7 +118,7 @@ public sealed partial class InstanceRegistry(
                 a.InstanceKey,
                 b.Source,
                 a.ReceivedAt > b.ReceivedAt ? a.ReceivedAt : b.ReceivedAt,
-                b.GivesAttributes || !a.GivesAttributes ? b.OccurredAt : a.OccurredAt,
+                b.OccurredAt,
                 b.Version ?? a.Version,
                 b.Os ?? a.Os,
                 b.Edition ?? a.Edition,

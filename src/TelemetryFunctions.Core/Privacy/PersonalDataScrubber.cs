@@ -218,16 +218,10 @@ public sealed partial class PersonalDataScrubber
 
                     if (child is JsonValue value && value.TryGetValue(out string? text))
                     {
-                        if (IsIdentifier(text, identifiers))
-                        {
-                            (toRemove ??= []).Add(key);
-                            continue;
-                        }
-
-                        var withoutIds = WithoutIdentifiers(text, identifiers);
+                        // A value that is nothing but a raw id is left as nothing but a redaction, which removes it.
                         var scrubbed = allowed
-                            ? (!ReferenceEquals(withoutIds, text) || IsPersonalInAllowedValue(key, text) ? null : text)
-                            : ScrubText(withoutIds);
+                            ? (HoldsIdentifier(text, identifiers) || IsPersonalInAllowedValue(key, text) ? null : text)
+                            : ScrubText(text, identifiers);
                         if (scrubbed is null)
                         {
                             (toRemove ??= []).Add(key);
@@ -275,7 +269,7 @@ public sealed partial class PersonalDataScrubber
                     }
                     else if (array[i] is JsonValue item && item.TryGetValue(out string? text))
                     {
-                        var scrubbed = IsIdentifier(text, identifiers) ? null : ScrubText(text, identifiers);
+                        var scrubbed = ScrubText(text, identifiers);
                         if (scrubbed is null)
                         {
                             array.RemoveAt(i);
@@ -331,18 +325,18 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private static string WithoutIdentifiers(string text, IReadOnlyCollection<string>? identifiers)
     {
-        if (identifiers is null || !HoldsIdentifier(text, identifiers))
-        {
-            return text;
-        }
-
-        var copies = new List<(int Start, int End)>();
-        foreach (var id in identifiers)
+        List<(int Start, int End)>? copies = null;
+        foreach (var id in identifiers ?? [])
         {
             for (var at = text.IndexOf(id, StringComparison.OrdinalIgnoreCase); at >= 0; at = text.IndexOf(id, at + 1, StringComparison.OrdinalIgnoreCase))
             {
-                copies.Add((at, at + id.Length));
+                (copies ??= []).Add((at, at + id.Length));
             }
+        }
+
+        if (copies is null)
+        {
+            return text;
         }
 
         copies.Sort((a, b) => a.Start.CompareTo(b.Start));
