@@ -113,7 +113,7 @@ public sealed partial class IngestEndpoints(
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be a string."));
             }
 
-            if (Field(name) is { } text && (text.Trim().Length == 0 || text.Length > _limits.MaxIdentifierLength || SegmentEventReader.HasControlCharacters(text)))
+            if (Field(name) is { } text && !SegmentEventReader.IsIdentifierText(text, _limits.MaxIdentifierLength))
             {
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters without control characters."));
             }

@@ -141,11 +141,11 @@ public static class RequestBodyReader
         }
         catch (BadHttpRequestException e)
         {
-            return Fail(buffer, new IngestError(StatusOf(e), "bad_request_body", UnreadableBody));
+            return Fail(buffer, Refused(e));
         }
         catch (IOException)
         {
-            return Fail(buffer, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+            return Fail(buffer, Incomplete());
         }
         catch (OperationCanceledException) when (deadline.Passed(cancellationToken))
         {
@@ -158,14 +158,15 @@ public static class RequestBodyReader
         }
     }
 
-    /// <summary>The reason given with <c>bad_request_body</c> when the server refused to go on reading a body.</summary>
-    internal const string UnreadableBody = "The request body could not be read completely (too slow, cut off or malformed).";
-
     /// <summary>
-    /// The status to answer a body the server refused to go on reading with: the server's own when it is a client error
+    /// The answer to a body the server refused to go on reading: the server's own status when it is a client error
     /// (408 for a body under its minimum data rate, 413 over its size limit), 400 for anything else.
     /// </summary>
-    internal static int StatusOf(BadHttpRequestException e) => e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400;
+    internal static IngestError Refused(BadHttpRequestException e) =>
+        new(e.StatusCode is >= 400 and < 500 ? e.StatusCode : 400, "bad_request_body", "The request body could not be read completely (too slow, cut off or malformed).");
+
+    /// <summary>The answer to a body whose connection failed before it had all arrived.</summary>
+    internal static IngestError Incomplete() => IngestError.BadRequest("bad_request_body", "The request body could not be read completely.");
 
     private static (RequestBody?, IngestError?) Fail(byte[] buffer, IngestError error)
     {

@@ -429,6 +429,13 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return count;
     }
 
+    /// <summary>
+    /// Whether <paramref name="text"/> can be an identifier a client names (to opt out of, to look up): not blank, at
+    /// most <paramref name="maxLength"/> characters, no control characters.
+    /// </summary>
+    internal static bool IsIdentifierText(string text, int maxLength) =>
+        text.Trim().Length > 0 && text.Length <= maxLength && !HasControlCharacters(text);
+
     internal static bool HasControlCharacters(string value)
     {
         foreach (var c in value)

@@ -141,7 +141,7 @@ public sealed partial class StatsEndpoints(
     private async Task<IResult> FindInstanceAsync(HttpRequest request, string? instanceId, RequestTarget target, CancellationToken cancellationToken)
     {
         var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
-        if (raw.Trim().Length == 0 || raw.Length > _maxIdentifierLength || SegmentEventReader.HasControlCharacters(raw))
+        if (!SegmentEventReader.IsIdentifierText(raw, _maxIdentifierLength))
         {
             return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", $"Give the instance id as sent in events: 1-{_maxIdentifierLength} characters without control characters."));
         }

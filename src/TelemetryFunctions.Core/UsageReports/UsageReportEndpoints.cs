@@ -540,11 +540,11 @@ public sealed partial class UsageReportEndpoints
         {
             return (total, e.StatusCode == 413
                 ? IngestError.TooLarge($"The report is larger than the upload limit of {_options.MaxUploadBytes} bytes.")
-                : new IngestError(RequestBodyReader.StatusOf(e), "bad_request_body", RequestBodyReader.UnreadableBody));
+                : RequestBodyReader.Refused(e));
         }
         catch (IOException)
         {
-            return (total, IngestError.BadRequest("bad_request_body", "The request body could not be read completely."));
+            return (total, RequestBodyReader.Incomplete());
         }
         catch (OperationCanceledException) when (deadline.Passed(cancellationToken))
         {
