@@ -66,6 +66,7 @@ public sealed record InstanceResponse(
     string? Os,
     string? Edition,
     string? SharingLevel,
+    DateTimeOffset? AttributesObservedAt,
     string Status,
     DateTimeOffset StatusChangedAt,
     string? Source,

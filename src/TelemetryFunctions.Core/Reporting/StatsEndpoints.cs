@@ -161,7 +161,7 @@ public sealed partial class StatsEndpoints(
                 .OrderBy(h => h.At)
                 .Select(h => new InstanceStatusChange(h.At, h.Status, h.Reason))
                 .ToList();
-            var body = new InstanceResponse(key, record.FirstSeen, record.LastSeen, record.Version, record.Os, record.Edition, record.SharingLevel, record.Status, record.StatusChangedAt, record.Source, history);
+            var body = new InstanceResponse(key, record.FirstSeen, record.LastSeen, record.Version, record.Os, record.Edition, record.SharingLevel, record.AttributesObservedAt, record.Status, record.StatusChangedAt, record.Source, history);
             return JsonResponse.Ok(body, ReadJsonContext.Default.InstanceResponse);
         }, cancellationToken);
     }

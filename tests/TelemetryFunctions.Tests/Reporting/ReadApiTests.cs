@@ -285,6 +285,7 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("1.0.0", json.GetProperty("version").GetString());
         Assert.Equal("linux", json.GetProperty("os").GetString());
         Assert.Equal("basic", json.GetProperty("sharingLevel").GetString());
+        Assert.Equal(At(Monday, 10), json.GetProperty("attributesObservedAt").GetDateTimeOffset());
         Assert.Equal(At(Monday, 10), json.GetProperty("firstSeen").GetDateTimeOffset());
         Assert.Equal(At(Monday, 10), json.GetProperty("lastSeen").GetDateTimeOffset());
         Assert.Equal(At(Monday, 16, 30), json.GetProperty("statusChangedAt").GetDateTimeOffset());
