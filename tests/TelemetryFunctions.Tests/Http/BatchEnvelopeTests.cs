@@ -48,6 +48,8 @@ public sealed class BatchEnvelopeTests(AzuriteFixture azurite)
     [InlineData("\"1718445600\"", "sentAt is not an ISO 8601 date-time")]
     [InlineData("\"2025-02-30T00:00:00Z\"", "sentAt is not an ISO 8601 date-time")]
     [InlineData("\"Sun, 15 Jun 2025 11:00:00 GMT\"", "sentAt is not an ISO 8601 date-time")]
+    [InlineData("\"\u0662\u0660\u0662\u0665-06-15T11:00:00Z\"", "sentAt is not an ISO 8601 date-time")]
+    [InlineData("\"\uFF12\uFF10\uFF12\uFF15-06-15T11:00:00Z\"", "sentAt is not an ISO 8601 date-time")]
     [InlineData("\"1600-12-31T23:59:59Z\"", "sentAt is outside the years 1601-9999.")]
     [InlineData("\"10000-01-01T00:00:00Z\"", "sentAt is outside the years 1601-9999.")]
     public async Task A_batch_sentAt_that_is_not_an_iso_date_time_string_refuses_the_batch_with_400_naming_it(string sentAt, string reason)

@@ -28,6 +28,9 @@ public sealed class HostileTimestampTests(AzuriteFixture azurite)
     [InlineData("2025-06-15T10:00:00Z\n")]
     [InlineData("")]
     [InlineData("2025-06-15T10:00:00Z and then some text that makes this value far longer than any ISO 8601 date-time")]
+    [InlineData("\u0662\u0660\u0662\u0665-06-15T10:00:00Z")]
+    [InlineData("\uFF12\uFF10\uFF12\uFF15-06-15T10:00:00Z")]
+    [InlineData("\u0662\u0660\u0662\u0665-\u0660\u0666-\u0661\u0665")]
     public async Task A_non_iso_timestamp_is_accepted_with_the_server_time_and_flagged(string timestamp)
     {
         await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now));

@@ -294,6 +294,27 @@ public sealed partial class ReadApiDocumentTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.NotModified, (await client.SendAsync(again, TestContext.Current.CancellationToken)).StatusCode);
     }
 
+    [Theory]
+    [InlineData("/dashboard", "W/{0}")]
+    [InlineData("/dashboard", "\"0000000000000000\", {0}")]
+    [InlineData("/dashboard", "*")]
+    [InlineData("/api/openapi.json", "W/{0}")]
+    [InlineData("/api/openapi.json", "\"0000000000000000\", {0}")]
+    [InlineData("/api/openapi.json", "*")]
+    public async Task A_file_answers_304_to_an_if_none_match_that_matches_its_etag_as_rfc_9110_compares_them(string path, string ifNoneMatch)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateClient();
+        var etag = (await client.GetAsync(path, TestContext.Current.CancellationToken)).Headers.ETag!.Tag;
+        var again = new HttpRequestMessage(HttpMethod.Get, path);
+        again.Headers.TryAddWithoutValidation("If-None-Match", string.Format(System.Globalization.CultureInfo.InvariantCulture, ifNoneMatch, etag));
+
+        var response = await client.SendAsync(again, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.NotModified, response.StatusCode);
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+    }
+
     [Fact]
     public async Task The_dashboard_never_puts_the_key_in_a_url()
     {

@@ -329,6 +329,8 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         { "gzip followed by garbage", [.. Gzip(Signed(Report())), .. "GARBAGE"u8.ToArray()], "application/json", "gzip", HttpStatusCode.BadRequest, "not valid gzip" },
         { "two gzip members", [.. Gzip(Signed(Report())), .. Gzip(" "u8.ToArray())], "application/gzip", null, HttpStatusCode.BadRequest, "not valid gzip" },
         { "no report id", Signed(new System.Text.Json.Nodes.JsonObject { ["customerId"] = Customer }), "application/json", null, HttpStatusCode.BadRequest, "no valid report.reportId" },
+        { "an empty report id", Signed(new System.Text.Json.Nodes.JsonObject { ["reportId"] = "", ["customerId"] = Customer }), "application/json", null, HttpStatusCode.BadRequest, "report.reportId must be 1-128 characters" },
+        { "a report id of 300 characters", Signed(new System.Text.Json.Nodes.JsonObject { ["reportId"] = new string('r', 300), ["customerId"] = Customer }), "application/json", null, HttpStatusCode.BadRequest, "report.reportId must be 1-128 characters" },
         { "another customer's report", Signed(Report(customer: OtherCustomer), OtherSecret), "application/json", null, HttpStatusCode.Forbidden, "another customer" },
         { "text/plain", Signed(Report()), "text/plain", null, HttpStatusCode.UnsupportedMediaType, "Content-Type must be application/json or application/gzip" },
         { "stacked encodings", Gzip(Gzip(Signed(Report()))), "application/json", "gzip, gzip", HttpStatusCode.UnsupportedMediaType, "Only one Content-Encoding" },
