@@ -80,9 +80,9 @@ public static partial class EventTimestamps
             : new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+\-]\d{2}(:?\d{2})?)?)?\z", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?([Zz]|[+\-][0-9]{2}(:?[0-9]{2})?)?)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex Iso8601();
 
-    [GeneratedRegex(@"^[+\-]?\d{5,}-\d{2}-\d{2}", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[+\-]?[0-9]{5,}-[0-9]{2}-[0-9]{2}", RegexOptions.CultureInvariant)]
     private static partial Regex ExpandedYear();
 }

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
 using TelemetryFunctions.Http;
 using TelemetryFunctions.Ingestion;
 
@@ -79,7 +80,7 @@ public sealed class DashboardEndpoints
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
             headers.ContentSecurityPolicy = ContentSecurityPolicy;
-            if (httpContext.Request.Headers.IfNoneMatch.ToString() == asset.ETag)
+            if (MatchesAny(httpContext.Request, asset.ETag))
             {
                 response.StatusCode = StatusCodes.Status304NotModified;
                 return;
@@ -89,6 +90,16 @@ public sealed class DashboardEndpoints
             response.ContentType = asset.ContentType;
             response.ContentLength = asset.Bytes.Length;
             await response.Body.WriteAsync(asset.Bytes, httpContext.RequestAborted);
+        }
+
+        /// <summary>
+        /// Whether If-None-Match names the file as RFC 9110 compares it for a GET: <c>*</c>, or any tag of the list
+        /// equal to the file's by the weak comparison (a proxy that compresses may weaken the tag it passes on).
+        /// </summary>
+        private static bool MatchesAny(HttpRequest request, string etag)
+        {
+            var current = new EntityTagHeaderValue(etag);
+            return request.GetTypedHeaders().IfNoneMatch.Any(tag => tag.Equals(EntityTagHeaderValue.Any) || tag.Compare(current, useStrongComparison: false));
         }
     }
 }
