@@ -495,7 +495,10 @@ public sealed partial class UsageReportEndpoints
         var type = mediaType.MediaType.Value ?? "";
         if (type.Equals("application/gzip", StringComparison.OrdinalIgnoreCase) || type.Equals("application/x-gzip", StringComparison.OrdinalIgnoreCase))
         {
-            return (true, null);
+            // Both say gzip: a gzip file sent gzip-encoded, two layers, which is a stacked encoding.
+            return compressed
+                ? (false, IngestError.UnsupportedMediaType("Content-Type application/gzip with Content-Encoding gzip means gzip twice; send the gzip body with one of them."))
+                : (true, null);
         }
 
         if (!type.Equals("application/json", StringComparison.OrdinalIgnoreCase))

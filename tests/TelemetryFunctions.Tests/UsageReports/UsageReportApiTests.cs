@@ -335,6 +335,7 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         { "text/plain", Signed(Report()), "text/plain", null, HttpStatusCode.UnsupportedMediaType, "Content-Type must be application/json or application/gzip" },
         { "stacked encodings", Gzip(Gzip(Signed(Report()))), "application/json", "gzip, gzip", HttpStatusCode.UnsupportedMediaType, "Only one Content-Encoding" },
         { "brotli", Signed(Report()), "application/json", "br", HttpStatusCode.UnsupportedMediaType, "Content-Encoding must be gzip or identity" },
+        { "a gzip type gzip-encoded", Gzip(Gzip(Signed(Report()))), "application/gzip", "gzip", HttpStatusCode.UnsupportedMediaType, "means gzip twice" },
     };
 
     [Theory]
