@@ -115,7 +115,7 @@ public sealed partial class IngestEndpoints(
 
             if (Field(name) is { } text && !SegmentEventReader.IsIdentifierText(text, _limits.MaxIdentifierLength))
             {
-                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters without control characters."));
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters, not only invisible ones, without control characters."));
             }
 
             // The identifier rules of ingestion: a placeholder is no one, and an IP address is never stored as an

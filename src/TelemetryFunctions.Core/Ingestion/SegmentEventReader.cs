@@ -20,8 +20,30 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     /// <summary>The field path of an event sent on its own rather than in a batch.</summary>
     public const string SingleEventPath = "event";
 
-    /// <summary>Blank, or a word a client writes where it has no identifier ("null", "undefined", "0", ...).</summary>
-    public static bool IsPlaceholder(string value) => value.Trim().Length == 0 || NonIdentifiers.Contains(value.Trim());
+    /// <summary>
+    /// Blank (nothing but white space and invisible formatting characters such as the zero-width space), or a word a
+    /// client writes where it has no identifier ("null", "undefined", "0", ...), around which it may stand.
+    /// </summary>
+    public static bool IsPlaceholder(string value) => TrimInvisible(value) is var visible && (visible.Length == 0 || NonIdentifiers.Contains(visible));
+
+    /// <summary><paramref name="value"/> without the white space and invisible formatting characters (Unicode's Cf) around it.</summary>
+    private static string TrimInvisible(string value)
+    {
+        static bool Invisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
+        var start = 0;
+        var end = value.Length;
+        while (start < end && Invisible(value[start]))
+        {
+            start++;
+        }
+
+        while (end > start && Invisible(value[end - 1]))
+        {
+            end--;
+        }
+
+        return value[start..end];
+    }
 
     public (IncomingEvent? Event, EventRejection? Rejection) Read(
         JsonElement element,
@@ -430,11 +452,12 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     }
 
     /// <summary>
-    /// Whether <paramref name="text"/> can be an identifier a client names (to opt out of, to look up): not blank, at
+    /// Whether <paramref name="text"/> can be an identifier a client names (to opt out of, to look up): not blank (as
+    /// <see cref="IsPlaceholder"/> means it), at
     /// most <paramref name="maxLength"/> characters, no control characters.
     /// </summary>
     internal static bool IsIdentifierText(string text, int maxLength) =>
-        text.Trim().Length > 0 && text.Length <= maxLength && !HasControlCharacters(text);
+        TrimInvisible(text).Length > 0 && text.Length <= maxLength && !HasControlCharacters(text);
 
     internal static bool HasControlCharacters(string value)
     {

@@ -118,6 +118,7 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("undefined")]
     [InlineData("0")]
     [InlineData(" None ")]
+    [InlineData("\u200B\u200B")]
     public async Task An_unusable_instanceId_in_the_properties_is_dropped_not_stored(string value)
     {
         await using var host = new LocalHostFactory(azurite);
@@ -175,6 +176,10 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("anonymousId", "undefined")]
     [InlineData("anonymousId", "0")]
     [InlineData("anonymousId", "")]
+    [InlineData("userId", "\u200B")]
+    [InlineData("userId", " \u200B\u2060\uFEFF ")]
+    [InlineData("anonymousId", "\u200D\u200C")]
+    [InlineData("userId", "\u200Bnull")]
     public async Task Placeholder_identifiers_are_refused(string field, string value)
     {
         await using var host = new LocalHostFactory(azurite);

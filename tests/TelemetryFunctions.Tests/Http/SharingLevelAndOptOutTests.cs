@@ -535,6 +535,7 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
     [InlineData("{}", "userId, an anonymousId or an instanceId")]
     [InlineData("{\"userId\":42}", "userId must be a string")]
     [InlineData("{\"instanceId\":\"\"}", "instanceId must be")]
+    [InlineData("{\"instanceId\":\"\\u200B\\u2060\"}", "not only invisible ones")]
     public async Task Opt_out_without_a_usable_subject_is_refused(string body, string reason)
     {
         await using var host = new LocalHostFactory(azurite);

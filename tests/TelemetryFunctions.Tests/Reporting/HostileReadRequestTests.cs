@@ -146,7 +146,7 @@ public sealed class HostileReadRequestTests(AzuriteFixture azurite)
         new("/api/instances/%ED%B0%80%ED%A0%80", 404, "not_found", "No instance with this id"),
         new("/api/instances/%C0%AF", 404, "not_found", "No instance with this id"),
         new("/api/instances/%FF%FE", 404, "not_found", "No instance with this id"),
-        new("/api/instances/%E2%80%AE%E2%80%8B", 404, "not_found", "No instance with this id"),
+        new("/api/instances/%E2%80%AE%E2%80%8B", 400, "invalid_instance_id", "not only invisible ones"),
         new("/api/instances/..%2F..%2Fappsettings.json", 404, "not_found", "No instance with this id"),
         new("/api/instances/..%5C..%5Cappsettings.json", 404, "not_found", "No instance with this id"),
         new("/api/instances/%25", 404, "not_found", "No instance with this id"),
