@@ -25,10 +25,11 @@ public sealed class IngestPreflight : IResult
 
     /// <summary>
     /// Every request header ingestion reads that a page may set: the write key (<c>Authorization</c>), the body's
-    /// type and its encoding (<c>Content-Type</c>, <c>Content-Encoding</c>). <c>Authorization</c> must be named: a
-    /// wildcard does not cover it.
+    /// type and its encoding (<c>Content-Type</c>, <c>Content-Encoding</c>), and the header Segment's browser library
+    /// adds to each retry (<c>X-Retry-Count</c>, which ingestion ignores: without it allowed, the browser would not send
+    /// the retry). <c>Authorization</c> must be named: a wildcard does not cover it.
     /// </summary>
-    public const string AllowedHeaders = "Authorization, Content-Type, Content-Encoding";
+    public const string AllowedHeaders = "Authorization, Content-Type, Content-Encoding, X-Retry-Count";
 
     /// <summary>How long a browser may reuse the answer, in seconds: a day (browsers cap it lower, Chromium at two hours).</summary>
     public const int MaxAgeSeconds = 86_400;

@@ -31,10 +31,17 @@ public sealed class JsonResponse : IResult
 
     public static JsonResponse Ok(JsonNode body) => new(200, JsonSerializer.SerializeToUtf8Bytes(body, ResponseJsonContext.Default.JsonNode), null);
 
+    /// <summary>
+    /// A refusal: <c>{"success":false,"code":..,"message":..,"error":{"code":..,"message":..}}</c>. The code and message
+    /// are also at the top level because Segment's Python library reads them there: without them it takes the answer for
+    /// a network failure and retries a refused batch instead of dropping it.
+    /// </summary>
     public static JsonResponse Error(IngestError error, IReadOnlyList<RejectedEvent>? rejected = null) =>
         new(
             error.StatusCode,
-            JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(false, new ErrorDetail(error.Code, error.Reason), rejected is { Count: > 0 } ? rejected : null), ResponseJsonContext.Default.ErrorResponse),
+            JsonSerializer.SerializeToUtf8Bytes(
+                new ErrorResponse(false, error.Code, error.Reason, new ErrorDetail(error.Code, error.Reason), rejected is { Count: > 0 } ? rejected : null),
+                ResponseJsonContext.Default.ErrorResponse),
             error.RetryAfter);
 
     public async Task ExecuteAsync(HttpContext httpContext)
@@ -70,7 +77,7 @@ public sealed record AdminRollupResponse(bool Success, DateOnly From, DateOnly T
 
 public sealed record AdminJobResponse<T>(bool Success, T Result);
 
-public sealed record ErrorResponse(bool Success, ErrorDetail Error, IReadOnlyList<RejectedEvent>? Rejected);
+public sealed record ErrorResponse(bool Success, string Code, string Message, ErrorDetail Error, IReadOnlyList<RejectedEvent>? Rejected);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(IngestResponse))]

@@ -27,14 +27,15 @@ public sealed partial class OptOutService(
 
     public async Task<(int Suppressed, ErasureResult Erased)> OptOutAsync(string? userId, string? anonymousId, string? instanceId, CancellationToken cancellationToken)
     {
-        var userKeys = new[] { userId, anonymousId }.OfType<string>().Select(id => pseudonymizer.Pseudonymize(IdentifierKind.User, id)).Distinct().ToList();
         var instanceKey = instanceId is null ? null : pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
-        var installationKey = (anonymousId ?? userId) is { } installationId ? pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId) : null;
 
+        // An installation is recorded under its events' anonymousId, else their userId, and its record outlives the raw
+        // events that link it to anyone: each id named is erased with the installation recorded under it.
         var subjects = new List<(string Subject, ErasureSubject Keys)>();
-        for (var i = 0; i < userKeys.Count; i++)
+        foreach (var id in new[] { userId, anonymousId }.OfType<string>().Distinct(StringComparer.Ordinal))
         {
-            subjects.Add((SuppressionList.UserSubject(userKeys[i]), new ErasureSubject(userKeys[i], null, i == 0 ? installationKey : null)));
+            var userKey = pseudonymizer.Pseudonymize(IdentifierKind.User, id);
+            subjects.Add((SuppressionList.UserSubject(userKey), new ErasureSubject(userKey, null, pseudonymizer.Pseudonymize(IdentifierKind.Installation, id))));
         }
 
         if (instanceKey is not null)

@@ -25,7 +25,7 @@ public sealed partial class PersonalDataScrubber
         "xforwardedfor", "forwardedfor", "name", "firstname", "lastname", "fullname", "username", "displayname",
         "nickname", "login", "phone", "phonenumber", "mobile", "fax", "password", "passwd", "pwd", "pw", "passphrase",
         "secret", "clientsecret", "token", "accesstoken", "refreshtoken", "idtoken", "apikey", "apitoken",
-        "authorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
+        "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
         "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid",
@@ -46,6 +46,16 @@ public sealed partial class PersonalDataScrubber
     {
         "expired", "invalid", "missing", "required", "revoked", "empty", "null", "none", "undefined", "unset", "denied",
         "rejected", "incorrect", "wrong", "mismatch", "unknown", "not", "no", "yes", "true", "false", "ok", "valid", "set",
+    };
+
+    /// <summary>
+    /// HTTP authentication schemes: after a denied name (<c>Authorization: Basic dXNlcjpwYXNz</c>), the credentials that
+    /// follow the scheme are redacted with it.
+    /// </summary>
+    private static readonly HashSet<string> AuthenticationSchemes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "basic", "bearer", "digest", "dpop", "hoba", "mutual", "negotiate", "ntlm", "oauth", "token", "apikey",
+        "aws4-hmac-sha256", "ssws",
     };
 
     /// <summary>What a redacted fragment becomes: the surrounding text is kept.</summary>
@@ -122,7 +132,16 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     public string? ScrubText(string text, IReadOnlyCollection<string>? identifiers = null)
     {
-        var redacted = Redact(WithoutIdentifiers(text, identifiers is { Count: > 0 } ? identifiers : null));
+        var withoutIdentifiers = WithoutIdentifiers(text, identifiers is { Count: > 0 } ? identifiers : null);
+
+        // A secret is looked for before the redaction too: redacting a name's value can take away what marks the rest
+        // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization").
+        if (LooksLikeSecret(withoutIdentifiers))
+        {
+            return null;
+        }
+
+        var redacted = Redact(withoutIdentifiers);
 
         // Every IPv4 address matched by the check, dotted or dashed, was just replaced by the same pattern: only the
         // other kinds are looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
@@ -512,12 +531,39 @@ public sealed partial class PersonalDataScrubber
                 continue;
             }
 
+            if (AuthenticationSchemes.Contains(text[start..end]))
+            {
+                end = EndOfCredentials(text, end);
+            }
+
             builder ??= new System.Text.StringBuilder(text.Length);
             builder.Append(text, copied, start - copied).Append(Redacted);
             copied = end;
         }
 
         return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>
+    /// Where the credentials after an authentication scheme that ends at <paramref name="schemeEnd"/> end: the next word
+    /// (<c>dXNlcjpwYXNz</c>, base64 padding included), or <paramref name="schemeEnd"/> when none follows or the next
+    /// word is a <c>name=value</c> parameter (<c>Digest username="jane"</c>), which is judged by its own name.
+    /// </summary>
+    private static int EndOfCredentials(string text, int schemeEnd)
+    {
+        var start = schemeEnd;
+        while (start < text.Length && text[start] is ' ' or '\t')
+        {
+            start++;
+        }
+
+        var end = start;
+        while (end < text.Length && !char.IsWhiteSpace(text[end]) && text[end] is not ('&' or ';' or ',' or ')' or '(' or '"' or '\'' or '#'))
+        {
+            end++;
+        }
+
+        return end > start && !text.AsSpan(start, end - start).TrimEnd('=').Contains('=') ? end : schemeEnd;
     }
 
     /// <summary>

@@ -44,7 +44,7 @@ public sealed class IngestPreflightTests(AzuriteFixture azurite)
         Assert.True(response.StatusCode == HttpStatusCode.NoContent, $"OPTIONS {path}: {(int)response.StatusCode}");
         Assert.Equal("*", Header(response, "Access-Control-Allow-Origin"));
         Assert.Equal("POST, OPTIONS", Header(response, "Access-Control-Allow-Methods"));
-        Assert.Equal("Authorization, Content-Type, Content-Encoding", Header(response, "Access-Control-Allow-Headers"));
+        Assert.Equal("Authorization, Content-Type, Content-Encoding, X-Retry-Count", Header(response, "Access-Control-Allow-Headers"));
         Assert.Equal("86400", Header(response, "Access-Control-Max-Age"));
         Assert.Equal(["POST", "OPTIONS"], response.Content.Headers.Allow);
         Assert.Empty(await response.Content.ReadAsByteArrayAsync(Cancel));
@@ -62,6 +62,25 @@ public sealed class IngestPreflightTests(AzuriteFixture azurite)
             using var response = await client.SendAsync(Preflight("/" + route, headers: "authorization,content-type,content-encoding"), Cancel);
             await AssertPreflightAllowedAsync(response, "/" + route);
         }
+    }
+
+    /// <summary>
+    /// Segment's browser library (analytics-next 1.84.3) sends the write key as HTTP Basic, and on every retry (after a 429,
+    /// a 5xx or a network failure) an <c>X-Retry-Count</c> header: its browser sends the retry only if the preflight
+    /// allows each header it asks for, as the browser checks here.
+    /// </summary>
+    [Theory]
+    [InlineData("/v1/b", "authorization,x-retry-count")]
+    [InlineData("/v1/t", "authorization,x-retry-count")]
+    [InlineData("/v1/batch", "authorization,content-type,x-retry-count")]
+    public async Task A_preflight_allows_the_retry_count_header_the_browser_library_sends_on_a_retry(string path, string requested)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        using var response = await host.CreateClient().SendAsync(Preflight(path, headers: requested), Cancel);
+
+        var allowed = (Header(response, "Access-Control-Allow-Headers") ?? "").Split(',', StringSplitOptions.TrimEntries);
+        Assert.All(requested.Split(','), header => Assert.Contains(header, allowed, StringComparer.OrdinalIgnoreCase));
     }
 
     [Theory]

@@ -102,6 +102,36 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("Authorization: Bearer abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("request failed: Authorization: Bearer 8f7d6e5c4b3a29180716 (401)")]
+    [InlineData("curl -H 'authorization: bearer 0123456789abcdefXYZ' https://api.example.com")]
+    public void A_bearer_token_after_an_authorization_name_removes_its_value(string value)
+    {
+        var properties = new JsonObject { ["note"] = value, ["plan"] = "pro" };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, scrubbed);
+        Assert.False(properties.ContainsKey("note"));
+        Assert.Null(_scrubber.ScrubText(value));
+    }
+
+    [Theory]
+    [InlineData("request failed: Authorization: Basic dXNlcjpodW50ZXIy (401)", "request failed: Authorization: [redacted] (401)")]
+    [InlineData("Authorization: Bearer s3cr3tT0ken", "Authorization: [redacted]")]
+    [InlineData("authorization=Digest abc123; retrying", "authorization=[redacted]; retrying")]
+    [InlineData("Proxy-Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Proxy-Authorization: [redacted]")]
+    [InlineData("auth: token ghx1234 rejected", "auth: [redacted] rejected")]
+    public void The_credentials_after_an_authorization_scheme_are_redacted_with_it(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("https://example.com/search?q=ping%20192.168.41.77", "https://example.com/search?q=ping%20[redacted]")]
     [InlineData("connect%2010.20.30.40 refused", "connect%20[redacted] refused")]
     [InlineData("host%3D10.20.30.40%26x=1", "host%3D[redacted]%26x=1")]
