@@ -462,6 +462,41 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_late_mark_landing_while_a_run_crosses_midnight_keeps_its_flag_so_the_next_run_recomputes_the_day()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var duringTuesdaysRecompute = new BeforeRequestPolicy(m =>
+            m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(Monday.AddDays(1)), StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: duringTuesdaysRecompute);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await SendLateAsync(host, time, At(Monday.AddDays(2), 9), At(Monday, 20), "late-1");
+
+        // A run starts late on Wednesday and recomputes Monday (flagged on Wednesday). After Monday's partition was
+        // read, another late event for Monday arrives on Wednesday (this host flagged Monday today already, so it
+        // writes no flag), and the clock passes midnight before the run clears the flag it read.
+        duringTuesdaysRecompute.Arm(async () =>
+        {
+            await SendLateAsync(host, time, At(Monday.AddDays(2), 23).AddMinutes(59).AddSeconds(30), At(Monday, 21), "late-2");
+            time.SetUtcNow(At(Monday.AddDays(3), 0).AddSeconds(30));
+        });
+        time.SetUtcNow(At(Monday.AddDays(2), 23).AddMinutes(59));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        Assert.True(duringTuesdaysRecompute.Fired);
+
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
     public async Task A_digest_rewritten_while_a_backfill_and_the_timer_read_it_is_read_again_and_both_succeed()
     {
         var rereadMonday = BeforeReadingLaterChunksOf(Monday);
