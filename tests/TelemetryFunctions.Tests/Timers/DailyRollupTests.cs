@@ -5,6 +5,8 @@ using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.Instances;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -494,6 +496,31 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var rollup = host.Services.GetRequiredService<DailyRollup>();
         Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
         Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task An_instance_whose_first_two_requests_race_across_midnight_counts_as_new_on_one_day_only()
+    {
+        var midnight = At(Monday.AddDays(1), 0);
+        var time = new FakeTimeProvider(midnight.AddSeconds(-1));
+        var beforeTheInstanceRowIsAdded = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Post && m.Request.Uri.Path.EndsWith(TableNames.Instances, StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeTheInstanceRowIsAdded);
+        JsonObject Heartbeat() => Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = "i-race" });
+
+        // The first request, received at 23:59:59 on Monday, is about to add the instance row when a second one,
+        // received just after midnight, adds it first; the first then writes the row as first seen on Monday.
+        beforeTheInstanceRowIsAdded.Arm(() => SendAsync(host, time, midnight.AddSeconds(1), Heartbeat()));
+        await SendAsync(host, time, midnight.AddSeconds(-1), Heartbeat());
+        Assert.True(beforeTheInstanceRowIsAdded.Fired);
+
+        time.SetUtcNow(At(Monday.AddDays(2), 1));
+        var figures = await host.Services.GetRequiredService<DailyRollup>().RunRangeAsync(Monday, Monday.AddDays(1), progress: null, TestContext.Current.CancellationToken);
+
+        Assert.Equal([1, 0], figures.Select(d => d.NewInstances));
+        var key = host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.Instance, "i-race");
+        var history = await host.Services.GetRequiredService<InstanceStatusLog>().HistoryAsync(key, TestContext.Current.CancellationToken);
+        Assert.Equal([midnight.AddSeconds(-1)], history.Select(h => h.At));
     }
 
     [Fact]
