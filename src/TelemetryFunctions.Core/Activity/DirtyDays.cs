@@ -4,8 +4,8 @@ using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Activity;
 
-/// <summary>A day whose activity changed after it ended, as flagged on <see cref="FlaggedOn"/>.</summary>
-public sealed record DirtyDay(DateOnly Day, DateOnly FlaggedOn, ETag ETag);
+/// <summary>A day whose activity changed after it ended, as flagged on <see cref="FlaggedOn"/> and read on <see cref="ReadOn"/>.</summary>
+public sealed record DirtyDay(DateOnly Day, DateOnly FlaggedOn, ETag ETag, DateOnly ReadOn);
 
 /// <summary>
 /// Days that received activity marks after they ended (late events, gone-inactive marks of a sweep that ran late),
@@ -14,9 +14,11 @@ public sealed record DirtyDay(DateOnly Day, DateOnly FlaggedOn, ETag ETag);
 /// </summary>
 /// <remarks>
 /// The mark is written before its flag, and the rollup reads the flags before the marks, so a recompute that clears
-/// a flag has seen every mark written before it. The rollup deletes a flag with If-Match and only once its
-/// <see cref="DirtyDay.FlaggedOn"/> day is over: a mark landing during the recompute either rewrites the flag (the
-/// delete then fails and the day is recomputed on the next run) or flags it under today's key, which is kept.
+/// a flag has seen every mark written before it. The rollup deletes a flag with If-Match and only if its
+/// <see cref="DirtyDay.FlaggedOn"/> day was already over when the flag was read (<see cref="DirtyDay.ReadOn"/>): a
+/// mark landing during the recompute either rewrites the flag (the delete then fails and the day is recomputed on the
+/// next run) or flags it under a key of a day that had not ended at the read, which is kept. Judged at the read, not
+/// at the delete: a host does not rewrite a flag it wrote earlier that day, so a run that crosses midnight must keep it.
 /// </remarks>
 public sealed class DirtyDays(TelemetryStorage storage, ReportingCalendar calendar, TimeProvider time)
 {
@@ -66,23 +68,28 @@ public sealed class DirtyDays(TelemetryStorage storage, ReportingCalendar calend
 
     public async Task<IReadOnlyList<DirtyDay>> ReadAsync(CancellationToken cancellationToken)
     {
+        var readOn = calendar.DayOf(time.GetUtcNow());
         var table = await storage.GetTableAsync(TableNames.DailyStats, cancellationToken);
         var flags = new List<DirtyDay>();
         await foreach (var row in table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {Partition}"), cancellationToken: cancellationToken))
         {
             if (row.GetString("Day") is { } day && row.GetString("FlaggedOn") is { } flaggedOn)
             {
-                flags.Add(new DirtyDay(TableKeys.ParseDay(day), TableKeys.ParseDay(flaggedOn), row.ETag));
+                flags.Add(new DirtyDay(TableKeys.ParseDay(day), TableKeys.ParseDay(flaggedOn), row.ETag, readOn));
             }
         }
 
         return flags;
     }
 
-    /// <summary>Deletes a flag that was read before its day was recomputed, unless it was rewritten since or may still be.</summary>
+    /// <summary>
+    /// Deletes a flag that was read before its day was recomputed, unless it was rewritten since or may still be: one
+    /// flagged on the day it was read may have a mark behind it that a host wrote without rewriting the flag (it
+    /// writes it once a day), whatever day it is by the time of the delete.
+    /// </summary>
     public async Task<bool> ClearAsync(DirtyDay flag, CancellationToken cancellationToken)
     {
-        if (flag.FlaggedOn >= calendar.DayOf(time.GetUtcNow()))
+        if (flag.FlaggedOn >= flag.ReadOn)
         {
             return false;
         }

@@ -177,6 +177,20 @@ public sealed partial class InstanceRegistry(
         // What this call recorded before a row write that then lost to another writer's (a reactivation, and the silence
         // before it when no sweep had recorded that): kept, or withdrawn, once the row as that writer left it is read.
         (DateTimeOffset? Silence, DateTimeOffset Reactivated)? recorded = null;
+
+        // The first seen this call recorded before a row write that then lost to another request's (an insert, or an
+        // update moving first seen earlier): it stays only if the row ends up first seen at that moment.
+        DateTimeOffset? recordedFirstSeen = null;
+
+        // Once the row is written (or needs no write), the first seen it was read with and the one this call recorded
+        // are withdrawn unless the row is first seen at that moment.
+        async Task RetractStaleFirstSeenAsync(InstanceRecord read, InstanceRecord final)
+        {
+            foreach (var stale in new[] { read.FirstSeen, recordedFirstSeen }.OfType<DateTimeOffset>().Distinct().Where(at => at != final.FirstSeen))
+            {
+                await statusLog.RetractFirstSeenAsync(final.InstanceKey, stale, final.FirstSeen, cancellationToken);
+            }
+        }
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             try
@@ -202,6 +216,7 @@ public sealed partial class InstanceRegistry(
                     var created = Apply(null, observation);
                     await index.ScheduleAsync(created.InstanceKey, created.LastSeen, cancellationToken);
                     await statusLog.RecordFirstSeenAsync(created.InstanceKey, created.FirstSeen, cancellationToken);
+                    recordedFirstSeen = created.FirstSeen;
                     var added = await table.AddEntityAsync(ToEntity(created), cancellationToken);
                     Remember(created with { ETag = added.Headers.ETag ?? default });
                     return;
@@ -243,6 +258,7 @@ public sealed partial class InstanceRegistry(
                 {
                     if (fresh)
                     {
+                        await RetractStaleFirstSeenAsync(current, updated);
                         return;
                     }
 
@@ -260,6 +276,14 @@ public sealed partial class InstanceRegistry(
                 if (disproved is { } retracted)
                 {
                     await statusLog.RetractInactiveAsync(updated.InstanceKey, retracted, cancellationToken);
+                }
+
+                // Received before the row's first seen (it lost the insert to a request received after it, or was
+                // replayed): first seen moves earlier, and so do its history entry and mark.
+                if (updated.FirstSeen != current.FirstSeen)
+                {
+                    await statusLog.RecordFirstSeenAsync(updated.InstanceKey, updated.FirstSeen, cancellationToken);
+                    recordedFirstSeen = updated.FirstSeen;
                 }
 
                 if (unrecordedSilence is { } silenceStarted)
@@ -285,6 +309,7 @@ public sealed partial class InstanceRegistry(
                     await index.UnscheduleAsync(updated.InstanceKey, current.LastSeen, keep: updated.LastSeen, cancellationToken);
                 }
 
+                await RetractStaleFirstSeenAsync(current, updated);
                 return;
             }
             catch (RequestFailedException e) when (e.Status is 409 or 412 or 404)

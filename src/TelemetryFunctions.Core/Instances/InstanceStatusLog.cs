@@ -74,6 +74,22 @@ public sealed class InstanceStatusLog(TelemetryStorage storage, ActivityStore ac
         await activity.MarkAsync(calendar.DayOf(at), ActivityStore.FirstSeenPrefix + instanceKey, cancellationToken);
     }
 
+    /// <summary>
+    /// Withdraws a first seen recorded at <paramref name="at"/> that turned out not to be the first (the instance was
+    /// seen at <paramref name="firstSeen"/>, earlier): its history entry, and its day's new-instance mark unless that is
+    /// the first seen's day too. Harmless to repeat.
+    /// </summary>
+    public async Task RetractFirstSeenAsync(string instanceKey, DateTimeOffset at, DateTimeOffset firstSeen, CancellationToken cancellationToken)
+    {
+        var day = calendar.DayOf(at);
+        if (day != calendar.DayOf(firstSeen))
+        {
+            await activity.UnmarkAsync(day, ActivityStore.FirstSeenPrefix + instanceKey, cancellationToken);
+        }
+
+        await RemoveAsync(instanceKey, InstanceRegistry.Active, at, cancellationToken);
+    }
+
     /// <summary>The rows <see cref="RecordFirstSeenAsync"/> writes: the history entry and the first-seen mark of its day.</summary>
     public IEnumerable<(string Table, TableEntity Row)> PlanFirstSeen(string instanceKey, DateTimeOffset at) =>
     [

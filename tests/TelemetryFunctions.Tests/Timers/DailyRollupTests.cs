@@ -5,6 +5,8 @@ using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.Instances;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -459,6 +461,66 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var rollup = host.Services.GetRequiredService<DailyRollup>();
         Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
         Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task A_late_mark_landing_while_a_run_crosses_midnight_keeps_its_flag_so_the_next_run_recomputes_the_day()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var duringTuesdaysRecompute = new BeforeRequestPolicy(m =>
+            m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(Monday.AddDays(1)), StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: duringTuesdaysRecompute);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("a"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await SendLateAsync(host, time, At(Monday.AddDays(2), 9), At(Monday, 20), "late-1");
+
+        // A run starts late on Wednesday and recomputes Monday (flagged on Wednesday). After Monday's partition was
+        // read, another late event for Monday arrives on Wednesday (this host flagged Monday today already, so it
+        // writes no flag), and the clock passes midnight before the run clears the flag it read.
+        duringTuesdaysRecompute.Arm(async () =>
+        {
+            await SendLateAsync(host, time, At(Monday.AddDays(2), 23).AddMinutes(59).AddSeconds(30), At(Monday, 21), "late-2");
+            time.SetUtcNow(At(Monday.AddDays(3), 0).AddSeconds(30));
+        });
+        time.SetUtcNow(At(Monday.AddDays(2), 23).AddMinutes(59));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        Assert.True(duringTuesdaysRecompute.Fired);
+
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        Assert.Equal(3, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
+        Assert.DoesNotContain(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
+    }
+
+    [Fact]
+    public async Task An_instance_whose_first_two_requests_race_across_midnight_counts_as_new_on_one_day_only()
+    {
+        var midnight = At(Monday.AddDays(1), 0);
+        var time = new FakeTimeProvider(midnight.AddSeconds(-1));
+        var beforeTheInstanceRowIsAdded = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Post && m.Request.Uri.Path.EndsWith(TableNames.Instances, StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeTheInstanceRowIsAdded);
+        JsonObject Heartbeat() => Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = "i-race" });
+
+        // The first request, received at 23:59:59 on Monday, is about to add the instance row when a second one,
+        // received just after midnight, adds it first; the first then writes the row as first seen on Monday.
+        beforeTheInstanceRowIsAdded.Arm(() => SendAsync(host, time, midnight.AddSeconds(1), Heartbeat()));
+        await SendAsync(host, time, midnight.AddSeconds(-1), Heartbeat());
+        Assert.True(beforeTheInstanceRowIsAdded.Fired);
+
+        time.SetUtcNow(At(Monday.AddDays(2), 1));
+        var figures = await host.Services.GetRequiredService<DailyRollup>().RunRangeAsync(Monday, Monday.AddDays(1), progress: null, TestContext.Current.CancellationToken);
+
+        Assert.Equal([1, 0], figures.Select(d => d.NewInstances));
+        var key = host.Services.GetRequiredService<Pseudonymizer>().Pseudonymize(IdentifierKind.Instance, "i-race");
+        var history = await host.Services.GetRequiredService<InstanceStatusLog>().HistoryAsync(key, TestContext.Current.CancellationToken);
+        Assert.Equal([midnight.AddSeconds(-1)], history.Select(h => h.At));
     }
 
     [Fact]
