@@ -1148,7 +1148,7 @@ internal sealed class ReportDocumentParser : IDisposable
         }
 
         var text = _chars.AsSpan(0, length);
-        if (text.Trim().IsEmpty || text.Length > MaxTextChars)
+        if (OnlySpaces(text) || CodePoints(text) > MaxTextChars)
         {
             Reason($"{Where(where, field)} must be 1-{MaxTextChars} characters.");
             return false;
@@ -1172,9 +1172,9 @@ internal sealed class ReportDocumentParser : IDisposable
             return null;
         }
 
-        if (!reader.TryGetInt64(out var value))
+        if (!reader.TryGetInt64(out var value) && !TryGetWhole(reader.ValueSpan, out value))
         {
-            Reason($"{Where(where, field)} must be a whole number (no fraction or exponent) of at most {MaxValue}.");
+            Reason($"{Where(where, field)} must be a whole number of at most {MaxValue}.");
             return null;
         }
 
@@ -1191,6 +1191,76 @@ internal sealed class ReportDocumentParser : IDisposable
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// A number written with a fraction or an exponent (<c>1200.0</c>, <c>1.2e3</c>, <c>-0.0</c>) whose value is
+    /// exactly a whole number of at most 18 digits: JSON Schema's <c>integer</c> is a number with no fractional part,
+    /// however it is written, so the schema accepts it. Read from the digits exactly, never through a floating point
+    /// value (<c>1200.0000000000000001</c> is no whole number). <paramref name="number"/> is a valid JSON number token.
+    /// </summary>
+    internal static bool TryGetWhole(ReadOnlySpan<byte> number, out long value)
+    {
+        value = 0;
+        var negative = number.Length > 0 && number[0] == (byte)'-';
+        var rest = negative ? number[1..] : number;
+        var exponentAt = rest.IndexOfAny((byte)'e', (byte)'E');
+        var mantissa = exponentAt < 0 ? rest : rest[..exponentAt];
+        long exponent = 0;
+        if (exponentAt >= 0)
+        {
+            var text = rest[(exponentAt + 1)..];
+            var exponentNegative = text.Length > 0 && text[0] == (byte)'-';
+            text = text.Length > 0 && text[0] is (byte)'-' or (byte)'+' ? text[1..] : text;
+            foreach (var digit in text)
+            {
+                // Beyond any exponent a count can have; capped so that it cannot overflow.
+                exponent = Math.Min(exponent * 10 + (digit - '0'), 1_000_000);
+            }
+
+            exponent = exponentNegative ? -exponent : exponent;
+        }
+
+        var point = mantissa.IndexOf((byte)'.');
+        var whole = point < 0 ? mantissa : mantissa[..point];
+        var fraction = point < 0 ? [] : mantissa[(point + 1)..];
+
+        // The digits without the point, and the power of ten they are scaled by.
+        var length = whole.Length + fraction.Length;
+        var all = length <= 64 ? stackalloc byte[length] : new byte[length];
+        whole.CopyTo(all);
+        fraction.CopyTo(all[whole.Length..]);
+        var digits = all.TrimStart((byte)'0');
+        var scale = exponent - fraction.Length;
+        while (digits.Length > 0 && digits[^1] == (byte)'0')
+        {
+            digits = digits[..^1];
+            scale++;
+        }
+
+        if (digits.IsEmpty)
+        {
+            return true; // 0, however written (-0.0, 0e5)
+        }
+
+        if (scale < 0 || digits.Length + scale > 18)
+        {
+            return false; // a fraction, or more digits than a count can have
+        }
+
+        long result = 0;
+        foreach (var digit in digits)
+        {
+            result = result * 10 + (digit - '0');
+        }
+
+        for (var i = 0; i < scale; i++)
+        {
+            result *= 10;
+        }
+
+        value = negative ? -result : result;
+        return true;
     }
 
     /// <summary>
@@ -1258,8 +1328,45 @@ internal sealed class ReportDocumentParser : IDisposable
         return day;
     }
 
-    /// <summary>White space as JSON Schema's <c>\s</c> means it (ECMAScript: Unicode spaces and the byte order mark).</summary>
-    private static bool IsSpace(char c) => char.IsWhiteSpace(c) || c == '\uFEFF';
+    /// <summary>
+    /// White space as JSON Schema's <c>\s</c> means it (ECMAScript: tab, line feed, vertical tab, form feed, carriage
+    /// return, the byte order mark, and Unicode's space, line and paragraph separators), which is not .NET's: that also
+    /// counts the next-line control U+0085, and not the byte order mark.
+    /// </summary>
+    private static bool IsSpace(char c) =>
+        c is '\t' or '\n' or '\v' or '\f' or '\r' or '\uFEFF'
+        || char.GetUnicodeCategory(c) is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    private static bool OnlySpaces(ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (!IsSpace(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Characters as JSON Schema's <c>maxLength</c> counts them: Unicode code points, so a character outside the Basic
+    /// Multilingual Plane (an emoji, written as two UTF-16 units) is one. The text holds no unpaired surrogate.
+    /// </summary>
+    private static int CodePoints(ReadOnlySpan<char> text)
+    {
+        var count = text.Length;
+        foreach (var c in text)
+        {
+            if (char.IsLowSurrogate(c))
+            {
+                count--;
+            }
+        }
+
+        return count;
+    }
 
     private void Reason(string reason)
     {

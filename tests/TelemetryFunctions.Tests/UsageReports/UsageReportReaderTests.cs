@@ -201,6 +201,41 @@ public sealed class UsageReportReaderTests
         Assert.True(reasons.Contains(reason, StringComparison.Ordinal), $"{what}: {reasons}");
     }
 
+    [Theory]
+    [InlineData("1250.0", 1250L)]
+    [InlineData("1.25e3", 1250L)]
+    [InlineData("1.25E+3", 1250L)]
+    [InlineData("12500e-1", 1250L)]
+    [InlineData("0.000", 0L)]
+    [InlineData("-0.0", 0L)]
+    [InlineData("0e999999999999", 0L)]
+    [InlineData("1e15", 1_000_000_000_000_000L)]
+    public async Task A_count_written_with_a_fraction_of_zeros_or_an_exponent_is_the_whole_number_it_is(string written, long value)
+    {
+        var report = Report(metrics: [Metric("process-instances", 4242)]).ToJsonString().Replace("4242", written, StringComparison.Ordinal);
+
+        var result = await ReadAsync(Envelope(Encoding.UTF8.GetBytes(report)));
+
+        Assert.Empty(result.Reasons);
+        Assert.Equal(value, Assert.Single(result.Report!.Metrics).Value);
+    }
+
+    [Theory]
+    [InlineData("1250.5", "must be a whole number")]
+    [InlineData("1250.0000000000000000001", "must be a whole number")]
+    [InlineData("1e-1", "must be a whole number")]
+    [InlineData("1e999999999999", "must be a whole number")]
+    [InlineData("1.000000000000001e15", "(1000000000000001) is larger than 1000000000000000")]
+    [InlineData("-1.0", "is negative (-1)")]
+    public async Task A_count_written_with_a_fraction_or_an_exponent_that_is_no_whole_count_is_refused(string written, string reason)
+    {
+        var report = Report(metrics: [Metric("process-instances", 4242)]).ToJsonString().Replace("4242", written, StringComparison.Ordinal);
+
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(report)));
+
+        Assert.Contains(reason, reasons, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Metric_names_are_lower_case_so_a_case_variant_is_refused_rather_than_counted_as_another_metric()
     {
