@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Unicode;
 using TelemetryFunctions.Ingestion;
 
@@ -250,7 +251,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
 /// The token-by-token state machine behind <see cref="UsageReportReader"/>: it is fed one buffer at a time and keeps
 /// only the figures it aggregates, never the document.
 /// </summary>
-internal sealed class ReportDocumentParser : IDisposable
+internal sealed partial class ReportDocumentParser : IDisposable
 {
     public const long MaxValue = 1_000_000_000_000_000;
     private const int MaxTextChars = 256;
@@ -1277,9 +1278,7 @@ internal sealed class ReportDocumentParser : IDisposable
             return null;
         }
 
-        var hasOffset = text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-' && text[^3] == ':');
-        if (!hasOffset || text.Length < 20 || text[10] is not ('T' or 't')
-            || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var instant))
+        if (!Rfc3339Pattern().IsMatch(text) || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var instant))
         {
             Reason($"{Where(where, field)} must be an RFC 3339 date-time with an offset, such as 2026-02-01T00:00:00Z.");
             return null;
@@ -1295,12 +1294,21 @@ internal sealed class ReportDocumentParser : IDisposable
     }
 
     /// <summary>
+    /// RFC 3339's date-time, as the schema's pattern for it reads (docs/usage-report.schema.json): seconds always, a
+    /// fraction only after a point, an offset always. Checked before parsing, which alone would also take what is no
+    /// RFC 3339 (no seconds, a space before the offset, a comma before the fraction, AM or PM). Offsets run to ±14:00,
+    /// as far as clocks go (and .NET's offsets); a leap second (:60) is refused, as .NET cannot represent it.
+    /// </summary>
+    [GeneratedRegex(@"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?([Zz]|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\z")]
+    private static partial Regex Rfc3339Pattern();
+
+    /// <summary>
     /// Whether the text's fraction of a second has a digit other than 0 after its third, read from the text rather than
     /// the parsed value, which drops digits past the seventh (as the schema's pattern reads it).
     /// </summary>
     private static bool FinerThanMilliseconds(string text)
     {
-        var separator = text.AsSpan(19).IndexOfAny('.', ',');
+        var separator = text.AsSpan(19).IndexOf('.');
         if (separator < 0)
         {
             return false;

@@ -185,6 +185,10 @@ public sealed class UsageReportReaderTests
         { "unknown property", r => { r["comment"] = "hi"; return r; }, "property the format does not define: 'comment'" },
         { "object for a string", r => { r["installationId"] = new JsonObject { ["id"] = 1 }; return r; }, "report.installationId must be a string" },
         { "timestamp without offset", r => { r["period"]!["start"] = "2026-01-01T00:00:00"; return r; }, "report.period.start must be an RFC 3339 date-time" },
+        { "timestamp without seconds", r => { r["generatedAt"] = "2026-02-01T00:10+00:00"; return r; }, "report.generatedAt must be an RFC 3339 date-time" },
+        { "timestamp with a space before its offset", r => { r["generatedAt"] = "2026-02-01T00:10:00 Z"; return r; }, "report.generatedAt must be an RFC 3339 date-time" },
+        { "timestamp with AM or PM", r => { r["generatedAt"] = "2026-02-01T01:10:00 PM+00:00"; return r; }, "report.generatedAt must be an RFC 3339 date-time" },
+        { "timestamp with a comma before its fraction", r => { r["period"]!["end"] = "2026-02-01T00:00:00,000Z"; return r; }, "report.period.end must be an RFC 3339 date-time" },
         { "day not a day", r => { r["metrics"]![0]!["breakdown"]![0]!["day"] = "01/01/2026"; return r; }, "breakdown[0].day must be a day" },
         { "schema version 2", r => { r["schemaVersion"] = 2; return r; }, "schemaVersion 2 is not supported" },
         { "no metrics", r => { r["metrics"] = new JsonArray(); return r; }, "report.metrics is empty" },
@@ -510,7 +514,6 @@ public sealed class UsageReportReaderTests
     [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.0000001Z")]
     [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.00000001Z")]
     [InlineData("end", "2026-01-01T00:00:00Z", "2026-01-31T23:59:59.9995+00:00")]
-    [InlineData("end", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00,0001Z")]
     public async Task A_period_start_or_end_finer_than_a_millisecond_is_refused_as_storage_compares_to_the_millisecond(string field, string start, string end)
     {
         var reasons = await RefusedAsync(Signed(Report(start: start, end: end, metrics: [Metric("process-instances", 1)])));
