@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Text.Unicode;
 using TelemetryFunctions.Ingestion;
 
@@ -250,7 +251,7 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
 /// The token-by-token state machine behind <see cref="UsageReportReader"/>: it is fed one buffer at a time and keeps
 /// only the figures it aggregates, never the document.
 /// </summary>
-internal sealed class ReportDocumentParser : IDisposable
+internal sealed partial class ReportDocumentParser : IDisposable
 {
     public const long MaxValue = 1_000_000_000_000_000;
     private const int MaxTextChars = 256;
@@ -1148,7 +1149,7 @@ internal sealed class ReportDocumentParser : IDisposable
         }
 
         var text = _chars.AsSpan(0, length);
-        if (text.Trim().IsEmpty || text.Length > MaxTextChars)
+        if (OnlySpaces(text) || CodePoints(text) > MaxTextChars)
         {
             Reason($"{Where(where, field)} must be 1-{MaxTextChars} characters.");
             return false;
@@ -1172,9 +1173,9 @@ internal sealed class ReportDocumentParser : IDisposable
             return null;
         }
 
-        if (!reader.TryGetInt64(out var value))
+        if (!reader.TryGetInt64(out var value) && !TryGetWhole(reader.ValueSpan, out value))
         {
-            Reason($"{Where(where, field)} must be a whole number (no fraction or exponent) of at most {MaxValue}.");
+            Reason($"{Where(where, field)} must be a whole number of at most {MaxValue}.");
             return null;
         }
 
@@ -1194,6 +1195,76 @@ internal sealed class ReportDocumentParser : IDisposable
     }
 
     /// <summary>
+    /// A number written with a fraction or an exponent (<c>1200.0</c>, <c>1.2e3</c>, <c>-0.0</c>) whose value is
+    /// exactly a whole number of at most 18 digits: JSON Schema's <c>integer</c> is a number with no fractional part,
+    /// however it is written, so the schema accepts it. Read from the digits exactly, never through a floating point
+    /// value (<c>1200.0000000000000001</c> is no whole number). <paramref name="number"/> is a valid JSON number token.
+    /// </summary>
+    internal static bool TryGetWhole(ReadOnlySpan<byte> number, out long value)
+    {
+        value = 0;
+        var negative = number.Length > 0 && number[0] == (byte)'-';
+        var rest = negative ? number[1..] : number;
+        var exponentAt = rest.IndexOfAny((byte)'e', (byte)'E');
+        var mantissa = exponentAt < 0 ? rest : rest[..exponentAt];
+        long exponent = 0;
+        if (exponentAt >= 0)
+        {
+            var text = rest[(exponentAt + 1)..];
+            var exponentNegative = text.Length > 0 && text[0] == (byte)'-';
+            text = text.Length > 0 && text[0] is (byte)'-' or (byte)'+' ? text[1..] : text;
+            foreach (var digit in text)
+            {
+                // Beyond any exponent a count can have; capped so that it cannot overflow.
+                exponent = Math.Min(exponent * 10 + (digit - '0'), 1_000_000);
+            }
+
+            exponent = exponentNegative ? -exponent : exponent;
+        }
+
+        var point = mantissa.IndexOf((byte)'.');
+        var whole = point < 0 ? mantissa : mantissa[..point];
+        var fraction = point < 0 ? [] : mantissa[(point + 1)..];
+
+        // The digits without the point, and the power of ten they are scaled by.
+        var length = whole.Length + fraction.Length;
+        var all = length <= 64 ? stackalloc byte[length] : new byte[length];
+        whole.CopyTo(all);
+        fraction.CopyTo(all[whole.Length..]);
+        var digits = all.TrimStart((byte)'0');
+        var scale = exponent - fraction.Length;
+        while (digits.Length > 0 && digits[^1] == (byte)'0')
+        {
+            digits = digits[..^1];
+            scale++;
+        }
+
+        if (digits.IsEmpty)
+        {
+            return true; // 0, however written (-0.0, 0e5)
+        }
+
+        if (scale < 0 || digits.Length + scale > 18)
+        {
+            return false; // a fraction, or more digits than a count can have
+        }
+
+        long result = 0;
+        foreach (var digit in digits)
+        {
+            result = result * 10 + (digit - '0');
+        }
+
+        for (var i = 0; i < scale; i++)
+        {
+            result *= 10;
+        }
+
+        value = negative ? -result : result;
+        return true;
+    }
+
+    /// <summary>
     /// An RFC 3339 date-time. <paramref name="toTheMillisecond"/> refuses a fraction of a second finer than a
     /// millisecond: a period's instants are compared in storage queries (which reports overlap a month), and the
     /// storage emulator keeps instants to the millisecond, so an end of 00:00:00.0000001 would be stored as 00:00:00
@@ -1207,9 +1278,7 @@ internal sealed class ReportDocumentParser : IDisposable
             return null;
         }
 
-        var hasOffset = text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-' && text[^3] == ':');
-        if (!hasOffset || text.Length < 20 || text[10] is not ('T' or 't')
-            || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var instant))
+        if (!Rfc3339Pattern().IsMatch(text) || !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var instant))
         {
             Reason($"{Where(where, field)} must be an RFC 3339 date-time with an offset, such as 2026-02-01T00:00:00Z.");
             return null;
@@ -1225,12 +1294,21 @@ internal sealed class ReportDocumentParser : IDisposable
     }
 
     /// <summary>
+    /// RFC 3339's date-time, as the schema's pattern for it reads (docs/usage-report.schema.json): seconds always, a
+    /// fraction only after a point, an offset always. Checked before parsing, which alone would also take what is no
+    /// RFC 3339 (no seconds, a space before the offset, a comma before the fraction, AM or PM). Offsets run to ±14:00,
+    /// as far as clocks go (and .NET's offsets); a leap second (:60) is refused, as .NET cannot represent it.
+    /// </summary>
+    [GeneratedRegex(@"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?([Zz]|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))\z")]
+    private static partial Regex Rfc3339Pattern();
+
+    /// <summary>
     /// Whether the text's fraction of a second has a digit other than 0 after its third, read from the text rather than
     /// the parsed value, which drops digits past the seventh (as the schema's pattern reads it).
     /// </summary>
     private static bool FinerThanMilliseconds(string text)
     {
-        var separator = text.AsSpan(19).IndexOfAny('.', ',');
+        var separator = text.AsSpan(19).IndexOf('.');
         if (separator < 0)
         {
             return false;
@@ -1258,8 +1336,45 @@ internal sealed class ReportDocumentParser : IDisposable
         return day;
     }
 
-    /// <summary>White space as JSON Schema's <c>\s</c> means it (ECMAScript: Unicode spaces and the byte order mark).</summary>
-    private static bool IsSpace(char c) => char.IsWhiteSpace(c) || c == '\uFEFF';
+    /// <summary>
+    /// White space as JSON Schema's <c>\s</c> means it (ECMAScript: tab, line feed, vertical tab, form feed, carriage
+    /// return, the byte order mark, and Unicode's space, line and paragraph separators), which is not .NET's: that also
+    /// counts the next-line control U+0085, and not the byte order mark.
+    /// </summary>
+    private static bool IsSpace(char c) =>
+        c is '\t' or '\n' or '\v' or '\f' or '\r' or '\uFEFF'
+        || char.GetUnicodeCategory(c) is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    private static bool OnlySpaces(ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (!IsSpace(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Characters as JSON Schema's <c>maxLength</c> counts them: Unicode code points, so a character outside the Basic
+    /// Multilingual Plane (an emoji, written as two UTF-16 units) is one. The text holds no unpaired surrogate.
+    /// </summary>
+    private static int CodePoints(ReadOnlySpan<char> text)
+    {
+        var count = text.Length;
+        foreach (var c in text)
+        {
+            if (char.IsLowSurrogate(c))
+            {
+                count--;
+            }
+        }
+
+        return count;
+    }
 
     private void Reason(string reason)
     {

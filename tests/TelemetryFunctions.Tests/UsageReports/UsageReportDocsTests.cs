@@ -74,7 +74,40 @@ public sealed class UsageReportDocsTests
         { "installation id with a variation selector", r => { r["installationId"] = "inst-1\uFE0F"; return r; } },
         { "installation id with a tag character", r => { r["installationId"] = "inst-1\U000E0031"; return r; } },
         { "installation id with a C1 control", r => { r["installationId"] = "inst\u0085-1"; return r; } },
+        { "time without seconds", r => { r["generatedAt"] = "2026-02-01T00:10+00:00"; return r; } },
+        { "time with a space before its offset", r => { r["generatedAt"] = "2026-02-01T00:10:00 Z"; return r; } },
+        { "period end with a comma before its fraction", r => Period(r, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00,000Z") },
+        { "offset beyond 14 hours", r => { r["generatedAt"] = "2026-02-02T15:10:00+15:00"; return r; } },
+        { "leap second", r => { r["generatedAt"] = "2026-02-01T23:59:60Z"; return r; } },
+        { "product name of only a byte order mark", r => { r["product"]!["name"] = "\uFEFF"; return r; } },
+        { "cluster name of 257 characters outside the Basic Multilingual Plane", r => { r["metrics"]![0]!["breakdown"]![0]!["cluster"] = string.Concat(Enumerable.Repeat("\U0001F600", 257)); return r; } },
     };
+
+    public static TheoryData<string, Func<JsonObject, JsonObject>> Follows() => new()
+    {
+        { "product name of 256 characters outside the Basic Multilingual Plane", r => { r["product"]!["name"] = string.Concat(Enumerable.Repeat("\U0001F600", 256)); return r; } },
+        { "installation id of 256 characters outside the Basic Multilingual Plane", r => { r["installationId"] = string.Concat(Enumerable.Repeat("\U0001D49C", 256)); return r; } },
+        { "cluster name of a next-line character (U+0085), not white space in JSON Schema", r => { r["metrics"]![0]!["breakdown"]![0]!["cluster"] = "\u0085"; return r; } },
+        { "times with a lower-case t and z", r => { r["generatedAt"] = "2026-02-01t00:10:00z"; return r; } },
+        { "time with an offset of 14 hours", r => { r["generatedAt"] = "2026-02-01T14:10:00+14:00"; return r; } },
+        { "period end with an offset of -00:00 and zeros past the millisecond", r => Period(r, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.000000000-00:00") },
+        { "count written with a zero fraction", r => { r["metrics"]![0]!["value"] = JsonNode.Parse("1200.0"); return r; } },
+        { "count written with an exponent", r => { r["metrics"]![0]!["value"] = JsonNode.Parse("1.2e3"); return r; } },
+        { "schema version written with a zero fraction", r => { r["schemaVersion"] = JsonNode.Parse("1.0"); return r; } },
+    };
+
+    [Theory]
+    [MemberData(nameof(Follows))]
+    public async Task The_schema_and_the_service_both_accept_what_follows_the_format(string what, Func<JsonObject, JsonObject> change)
+    {
+        var content = Signed(change(Report()));
+
+        var errors = SchemaErrors(JsonDocument.Parse(content).RootElement);
+        var result = await ReadAsync(content, new UsageReportOptions { Customers = [new() { Id = Customer, SigningSecret = Secret, ReportKey = ReportKey }] }, Customer);
+
+        Assert.True(errors.Count == 0, $"{what}: the schema refuses it: {string.Join("; ", errors)}");
+        Assert.True(result.Report is not null, $"{what}: the service refuses it: {string.Join(" ", result.Reasons)}");
+    }
 
     [Theory]
     [MemberData(nameof(Breaks))]
@@ -154,7 +187,20 @@ public sealed class UsageReportDocsTests
         }
     }
 
-    /// <summary>Checks a document against docs/usage-report.schema.json (the keywords that schema uses).</summary>
+    /// <summary>ECMAScript's <c>\s</c> (JSON Schema's regular expressions are ECMAScript's), spelled out for .NET, whose <c>\s</c> differs.</summary>
+    private const string EcmaScriptSpaces = @"\t\n\v\f\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF";
+
+    /// <summary>
+    /// A pattern of the schema as .NET reads an ECMAScript one: <c>\s</c> (used only inside character classes there) as
+    /// ECMAScript's white space, and a final <c>$</c> as the very end (.NET's <c>$</c> also matches before a final newline).
+    /// </summary>
+    private static string EcmaScriptPattern(string pattern)
+    {
+        var translated = pattern.Replace(@"\s", EcmaScriptSpaces, StringComparison.Ordinal);
+        return translated.EndsWith('$') ? translated[..^1] + @"\z" : translated;
+    }
+
+    /// <summary>Checks a document against docs/usage-report.schema.json (the keywords that schema uses, with JSON Schema's meaning).</summary>
     private static List<string> SchemaErrors(JsonElement document)
     {
         var root = Schema();
@@ -188,7 +234,8 @@ public sealed class UsageReportDocsTests
                 "object" => value.ValueKind == JsonValueKind.Object,
                 "array" => value.ValueKind == JsonValueKind.Array,
                 "string" => value.ValueKind == JsonValueKind.String,
-                "integer" => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out _),
+                // JSON Schema's integer is a number with no fractional part, however it is written (1.0 and 1e3 are integers).
+                "integer" => value.ValueKind == JsonValueKind.Number && value.TryGetDecimal(out var number) && number == decimal.Truncate(number),
                 _ => throw new InvalidOperationException($"The schema uses type {type}, which this check does not know."),
             };
             if (!matches)
@@ -249,9 +296,10 @@ public sealed class UsageReportDocsTests
 
             case JsonValueKind.String:
                 var text = value.GetString()!;
-                if ((schema.TryGetProperty("minLength", out var minLength) && text.Length < minLength.GetInt32())
-                    || (schema.TryGetProperty("maxLength", out var maxLength) && text.Length > maxLength.GetInt32())
-                    || (schema.TryGetProperty("pattern", out var pattern) && !Regex.IsMatch(text, pattern.GetString()!, RegexOptions.None, TimeSpan.FromSeconds(1))))
+                var characters = text.EnumerateRunes().Count();
+                if ((schema.TryGetProperty("minLength", out var minLength) && characters < minLength.GetInt32())
+                    || (schema.TryGetProperty("maxLength", out var maxLength) && characters > maxLength.GetInt32())
+                    || (schema.TryGetProperty("pattern", out var pattern) && !Regex.IsMatch(text, EcmaScriptPattern(pattern.GetString()!), RegexOptions.None, TimeSpan.FromSeconds(1))))
                 {
                     errors.Add($"{path}: '{text}' does not match the schema");
                 }
