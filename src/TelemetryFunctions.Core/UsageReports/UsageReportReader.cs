@@ -254,6 +254,8 @@ public sealed class UsageReportReader(UsageReportOptions options, TimeProvider t
 internal sealed partial class ReportDocumentParser : IDisposable
 {
     public const long MaxValue = 1_000_000_000_000_000;
+    private const string ReportIdRule = "report.reportId must be 1-128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.";
+
     private const int MaxTextChars = 256;
     private const string SignatureAlgorithm = "HMAC-SHA256";
 
@@ -627,10 +629,10 @@ internal sealed partial class ReportDocumentParser : IDisposable
                 _schemaVersion = ReadCount(ref reader, Kind.Report, "schemaVersion");
                 return;
             case (Kind.Report, Prop.ReportId):
-                var reportId = ReadText(ref reader, Kind.Report, "reportId");
+                var reportId = ReadText(ref reader, Kind.Report, "reportId", ReportIdRule);
                 if (reportId is not null && !UsageReportKeys.IsValidReportId(reportId))
                 {
-                    Reason("report.reportId must be 1-128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.");
+                    Reason(ReportIdRule);
                 }
                 else
                 {
@@ -1070,8 +1072,9 @@ internal sealed partial class ReportDocumentParser : IDisposable
         }
     }
 
-    private string? ReadText(ref Utf8JsonReader reader, Kind where, string field) =>
-        CopyText(ref reader, where, field, out var length) ? new string(_chars, 0, length) : null;
+    /// <summary>A string of 1-256 characters; <paramref name="lengthRule"/>, when given, is the reason for one blank or too long.</summary>
+    private string? ReadText(ref Utf8JsonReader reader, Kind where, string field, string? lengthRule = null) =>
+        CopyText(ref reader, where, field, out var length, lengthRule) ? new string(_chars, 0, length) : null;
 
     /// <summary>A cluster or tenant name: interned, so a million entries naming a hundred clusters allocate a hundred strings.</summary>
     private string? ReadName(ref Utf8JsonReader reader, Kind where, string field)
@@ -1122,7 +1125,7 @@ internal sealed partial class ReportDocumentParser : IDisposable
         }
     }
 
-    private bool CopyText(ref Utf8JsonReader reader, Kind where, string field, out int length)
+    private bool CopyText(ref Utf8JsonReader reader, Kind where, string field, out int length, string? lengthRule = null)
     {
         length = 0;
         if (reader.TokenType != JsonTokenType.String)
@@ -1134,7 +1137,7 @@ internal sealed partial class ReportDocumentParser : IDisposable
 
         if (reader.ValueSpan.Length > _chars.Length)
         {
-            Reason($"{Where(where, field)} is longer than {MaxTextChars} characters.");
+            Reason(lengthRule ?? $"{Where(where, field)} is longer than {MaxTextChars} characters.");
             return false;
         }
 
@@ -1151,7 +1154,7 @@ internal sealed partial class ReportDocumentParser : IDisposable
         var text = _chars.AsSpan(0, length);
         if (OnlySpaces(text) || CodePoints(text) > MaxTextChars)
         {
-            Reason($"{Where(where, field)} must be 1-{MaxTextChars} characters.");
+            Reason(lengthRule ?? $"{Where(where, field)} must be 1-{MaxTextChars} characters.");
             return false;
         }
 
