@@ -104,13 +104,19 @@ public sealed partial class IngestEndpoints(
             return JsonResponse.Error(invalid);
         }
 
-        string? Field(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        // As in events: a string, or a whole number as the digits it was sent with.
+        static bool IsWholeNumber(JsonElement v) => v.ValueKind == JsonValueKind.Number && !v.GetRawText().AsSpan().ContainsAnyExceptInRange('0', '9');
+        string? Field(string name) =>
+            !json.TryGetProperty(name, out var v) ? null
+            : v.ValueKind == JsonValueKind.String ? v.GetString()
+            : IsWholeNumber(v) ? v.GetRawText()
+            : null;
 
         foreach (var name in new[] { "userId", "anonymousId", "instanceId" })
         {
-            if (json.TryGetProperty(name, out var value) && value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+            if (json.TryGetProperty(name, out var value) && value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null) && !IsWholeNumber(value))
             {
-                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be a string."));
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be a string or a whole number."));
             }
 
             if (Field(name) is { } text && !SegmentEventReader.IsIdentifierText(text, _limits.MaxIdentifierLength))

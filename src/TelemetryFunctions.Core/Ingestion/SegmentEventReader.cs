@@ -305,9 +305,24 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
         return true;
     }
 
+    /// <summary>
+    /// An identifier: a string, or a whole number taken as the digits it was sent with (<c>"userId": 42</c> is
+    /// <c>"42"</c>, as Segment casts it), so an integer id from the sender's database is not lost; a fraction or an
+    /// exponent is refused.
+    /// </summary>
     private bool TryGetIdentifier(JsonElement element, string name, string path, out string? value, out string? error)
     {
-        if (!TryGetString(element, name, path, out value, out error) || value is null)
+        if (element.TryGetProperty(name, out var number) && number.ValueKind == JsonValueKind.Number)
+        {
+            value = number.GetRawText();
+            error = value.AsSpan().ContainsAnyExceptInRange('0', '9') ? $"{Field(path, name)} must be a string or a whole number, not {value}." : null;
+            if (error is not null)
+            {
+                value = null;
+                return false;
+            }
+        }
+        else if (!TryGetString(element, name, path, out value, out error) || value is null)
         {
             return error is null;
         }

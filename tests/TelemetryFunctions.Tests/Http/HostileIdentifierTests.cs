@@ -224,6 +224,21 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
         Hostile.AssertAccepted(answer, 1);
     }
 
+    [Fact]
+    public async Task A_userId_sent_as_a_whole_number_is_the_identifier_of_its_digits_and_is_erased_by_an_opt_out_of_them()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+
+        var answer = await Hostile.PostJsonAsync(client, "/v1/track", """{"type":"track","event":"Report Opened","userId":12345678901234567890}""");
+
+        Hostile.AssertAccepted(answer, 1);
+        Assert.DoesNotContain("12345678901234567890", StorageProbe.Dump((await host.Tables.AllRowsAsync()).Values.SelectMany(r => r)), StringComparison.Ordinal);
+        var optOut = await Hostile.PostJsonAsync(client, "/v1/opt-out", new JsonObject { ["userId"] = "12345678901234567890" });
+        Assert.Equal(HttpStatusCode.OK, optOut.Status);
+        Assert.Equal(1, optOut.Body.GetProperty("erased").GetProperty("rawEvents").GetInt32());
+    }
+
     [Theory]
     [InlineData("instanceId", "10.0.0.5:8080")]
     [InlineData("userId", "ip-10-0-0-5")]

@@ -288,7 +288,9 @@ public sealed class HostileJsonTests(AzuriteFixture azurite)
 
     [Theory]
     [InlineData("\"userId\":{\"id\":1}", "event.userId must be a string, not an object")]
-    [InlineData("\"anonymousId\":42", "event.anonymousId must be a string, not a number")]
+    [InlineData("\"anonymousId\":4.2", "event.anonymousId must be a string or a whole number, not 4.2")]
+    [InlineData("\"anonymousId\":1e3", "event.anonymousId must be a string or a whole number, not 1e3")]
+    [InlineData("\"userId\":-7", "event.userId must be a string or a whole number, not -7")]
     [InlineData("\"messageId\":5", "event.messageId must be a string, not a number")]
     [InlineData("\"event\":true", "event.event must be a string, not a boolean")]
     [InlineData("\"type\":[\"track\"]", "event.type must be a string, not an array")]

@@ -533,7 +533,8 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
 
     [Theory]
     [InlineData("{}", "userId, an anonymousId or an instanceId")]
-    [InlineData("{\"userId\":42}", "userId must be a string")]
+    [InlineData("{\"userId\":4.2}", "userId must be a string or a whole number")]
+    [InlineData("{\"userId\":true}", "userId must be a string or a whole number")]
     [InlineData("{\"instanceId\":\"\"}", "instanceId must be")]
     [InlineData("{\"instanceId\":\"\\u200B\\u2060\"}", "not only invisible ones")]
     public async Task Opt_out_without_a_usable_subject_is_refused(string body, string reason)
