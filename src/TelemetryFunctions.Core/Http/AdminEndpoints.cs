@@ -26,6 +26,11 @@ public sealed partial class AdminEndpoints(
     /// <summary><c>POST /api/admin/rollup?from=YYYY-MM-DD&amp;to=YYYY-MM-DD</c>.</summary>
     public async Task<IResult> RollupAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (QueryParameters.FindRepeated(request, "from", "to") is { } repeated)
+        {
+            return JsonResponse.Error(repeated);
+        }
+
         var (from, to, error) = ParseRange(request.Query["from"], request.Query["to"]);
         if (error is not null)
         {

@@ -104,6 +104,11 @@ public sealed partial class StatsEndpoints(
 
     private async Task<IResult> CountInstancesAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (QueryParameters.FindRepeated(request, "format") is { } repeated)
+        {
+            return JsonResponse.Error(repeated);
+        }
+
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
         {
@@ -202,6 +207,11 @@ public sealed partial class StatsEndpoints(
 
     private async Task<IResult> ListAsync(HttpRequest request, string[] dimensions, Func<DateOnly, DateOnly, TableFormat, string?, Task<IResult>> answer, CancellationToken cancellationToken)
     {
+        if (QueryParameters.FindRepeated(request, "from", "to", "format", "by") is { } repeated)
+        {
+            return JsonResponse.Error(repeated);
+        }
+
         var (from, to, rangeError) = ReadRange.Parse(request.Query["from"], request.Query["to"], calendar, time.GetUtcNow());
         if (rangeError is not null)
         {

@@ -290,6 +290,11 @@ public sealed partial class UsageReportEndpoints
 
     private async Task<IResult> ReadUsageAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        if (QueryParameters.FindRepeated(request, "customer", "from", "to", "format") is { } repeated)
+        {
+            return JsonResponse.Error(repeated);
+        }
+
         var (format, formatError) = TableFormats.Negotiate(request);
         if (formatError is not null)
         {
