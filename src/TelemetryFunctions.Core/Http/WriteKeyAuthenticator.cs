@@ -26,7 +26,13 @@ public sealed class WriteKeyAuthenticator
 
     public (string? Source, IngestError? Error) AuthenticateHeader(HttpRequest request)
     {
+        // Two headers, or two credentials in one (base64 has no ','): which one is meant cannot be known.
         var header = request.Headers.Authorization.ToString();
+        if (request.Headers.Authorization.Count > 1 || header.Contains(',', StringComparison.Ordinal))
+        {
+            return (null, IngestError.Unauthorized("Send one Authorization header with one set of credentials."));
+        }
+
         if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
             return (null, IngestError.Unauthorized("Use HTTP Basic authentication with the write key as the user name and an empty password."));

@@ -69,6 +69,21 @@ public sealed class HostileSenderTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Two_authorization_headers_get_401_asking_for_one_and_nothing_is_stored()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var basic = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/batch") { Content = Segment.Json(Segment.Batch(Segment.Track("e"))) };
+        Assert.True(request.Headers.TryAddWithoutValidation("Authorization", [basic, basic]));
+
+        var response = await host.CreateClient().SendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("Send one Authorization header", (await Segment.ReadJsonAsync(response)).GetProperty("message").GetString(), StringComparison.Ordinal);
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    [Fact]
     public async Task A_wrong_header_key_is_refused_even_when_the_body_holds_a_valid_one()
     {
         await using var host = new LocalHostFactory(azurite);
