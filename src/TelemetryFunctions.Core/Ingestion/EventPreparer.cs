@@ -57,8 +57,23 @@ public sealed class EventPreparer
         {
             // A number is read as the digits it was sent with (12345678901234567890 is not 12345678901234567000), so
             // that it matches an opt-out of the same digits; a fraction or an exponent identifies no instance.
-            var fraction = LocateNode(e, path) is JsonValue number && number.GetValueKind() == JsonValueKind.Number && !IsIntegerText(number.ToJsonString());
-            if (Take(e, path) is { } rawInstance && instanceKey is null)
+            if (LocateNode(e, path) is not { } node)
+            {
+                continue;
+            }
+
+            var fraction = node is JsonValue number && number.GetValueKind() == JsonValueKind.Number && !IsIntegerText(number.ToJsonString());
+            if (Take(e, path) is not { } rawInstance)
+            {
+                // An object, an array or a boolean: no identifier, removed and flagged like any unusable one rather
+                // than left for the scrubber to remove silently.
+                node.Parent!.AsObject().Remove(path.Split('.')[^1]);
+                if (instanceKey is null)
+                {
+                    flags.Add($"{path} is not an instance identifier; ignored");
+                }
+            }
+            else if (instanceKey is null)
             {
                 if (!fraction && Usable(rawInstance) is { } instanceId)
                 {

@@ -293,10 +293,13 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("1.5")]
     [InlineData("1e3")]
     [InlineData("12345678901234567890.0")]
-    public async Task A_numeric_instanceId_that_is_not_an_integer_is_flagged_and_ignored(string number)
+    [InlineData("{\"id\":\"i-1\"}")]
+    [InlineData("[\"i-1\"]")]
+    [InlineData("true")]
+    public async Task An_instanceId_that_is_not_an_integer_or_a_string_is_flagged_and_ignored(string json)
     {
         await using var host = new LocalHostFactory(azurite);
-        var e = Segment.Track("Instance Active", properties: new JsonObject { ["instanceId"] = JsonNode.Parse(number) });
+        var e = Segment.Track("Instance Active", properties: new JsonObject { ["instanceId"] = JsonNode.Parse(json) });
 
         Hostile.AssertAccepted(await Hostile.PostJsonAsync(host.CreateSegmentClient(), "/v1/track", e), 1);
 
