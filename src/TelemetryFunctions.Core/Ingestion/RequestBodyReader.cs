@@ -42,6 +42,26 @@ public static class RequestBodyReader
 {
     private const int ReadChunk = 16 * 1024;
 
+    /// <summary>
+    /// A 415 for a transfer coding other than chunked (<c>Transfer-Encoding: gzip, chunked</c>): the server removes the
+    /// chunking and nothing else, so the body would arrive still compressed. Compression belongs in Content-Encoding.
+    /// </summary>
+    public static IngestError? CheckTransferCoding(HttpRequest request)
+    {
+        foreach (var value in request.Headers.TransferEncoding)
+        {
+            foreach (var coding in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!coding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+                {
+                    return IngestError.UnsupportedMediaType("Transfer-Encoding may only be chunked; send a compressed body with Content-Encoding: gzip.");
+                }
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Reads the whole body, checking its type, encoding and size; an error says what to fix.</summary>
     /// <param name="request">The request whose body is read.</param>
     /// <param name="maxBytes">The largest body accepted, after decompression.</param>
@@ -56,6 +76,11 @@ public static class RequestBodyReader
         if (CheckContentType(request.ContentType) is { } typeError)
         {
             return (null, typeError);
+        }
+
+        if (CheckTransferCoding(request) is { } codingError)
+        {
+            return (null, codingError);
         }
 
         var gzip = false;

@@ -471,6 +471,11 @@ public sealed partial class UsageReportEndpoints
 
     private static (bool Compressed, IngestError? Error) CheckContent(HttpRequest request)
     {
+        if (RequestBodyReader.CheckTransferCoding(request) is { } codingError)
+        {
+            return (false, codingError);
+        }
+
         var compressed = false;
         var encodings = request.Headers.ContentEncoding;
         if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))

@@ -94,6 +94,32 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
         await Hostile.AssertNothingStoredAsync(host);
     }
 
+    [Theory]
+    [InlineData("gzip, chunked")]
+    [InlineData("deflate,chunked")]
+    public async Task A_transfer_coding_other_than_chunked_is_refused_with_415(string codings)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var json = Encoding.UTF8.GetBytes(Hostile.BatchJson(Hostile.TrackJson()));
+
+        var context = await host.Server.SendAsync(
+            c =>
+            {
+                c.Request.Method = HttpMethods.Post;
+                c.Request.Path = "/v1/batch";
+                c.Request.ContentType = "application/json";
+                c.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
+                c.Request.Headers.TransferEncoding = codings;
+                c.Request.Body = new MemoryStream(json);
+            },
+            Hostile.Cancel);
+
+        var text = await new StreamReader(context.Response.Body).ReadToEndAsync(Hostile.Cancel);
+        var answer = new IngestAnswer((HttpStatusCode)context.Response.StatusCode, null, text, JsonDocument.Parse(text).RootElement.Clone());
+        Hostile.AssertRefused(answer, HttpStatusCode.UnsupportedMediaType, "Transfer-Encoding may only be chunked");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
     [Fact]
     public async Task A_body_without_a_declared_length_under_the_limit_is_accepted()
     {
