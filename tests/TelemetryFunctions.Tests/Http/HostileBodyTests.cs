@@ -73,22 +73,8 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
         const long sent = 1024L * 1024 * 1024;
         var body = new EndlessBatchStream(sent);
 
-        // Straight into the server, so nothing on the client side buffers the body or gives it a length.
-        var context = await host.Server.SendAsync(
-            c =>
-            {
-                c.Request.Method = HttpMethods.Post;
-                c.Request.Path = "/v1/batch";
-                c.Request.ContentType = "application/json";
-                c.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
-                c.Request.Headers.TransferEncoding = "chunked";
-                c.Request.Body = body;
-            },
-            Hostile.Cancel);
+        var answer = await PostStraightAsync(host, "chunked", body);
 
-        Assert.Null(context.Request.ContentLength);
-        var text = await new StreamReader(context.Response.Body).ReadToEndAsync(Hostile.Cancel);
-        var answer = new IngestAnswer((HttpStatusCode)context.Response.StatusCode, null, text, JsonDocument.Parse(text).RootElement.Clone());
         Hostile.AssertRefused(answer, HttpStatusCode.RequestEntityTooLarge, $"limit of {MaxRequestBytes} bytes");
         Assert.True(body.Produced <= 2 * MaxRequestBytes, $"The server read {body.Produced} bytes of a {sent}-byte body.");
         await Hostile.AssertNothingStoredAsync(host);
@@ -102,6 +88,18 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
         await using var host = new LocalHostFactory(azurite);
         var json = Encoding.UTF8.GetBytes(Hostile.BatchJson(Hostile.TrackJson()));
 
+        var answer = await PostStraightAsync(host, codings, new MemoryStream(json));
+
+        Hostile.AssertRefused(answer, HttpStatusCode.UnsupportedMediaType, "Transfer-Encoding may only be chunked");
+        await Hostile.AssertNothingStoredAsync(host);
+    }
+
+    /// <summary>
+    /// Posts a batch body straight into the server with the given Transfer-Encoding and no Content-Length, so nothing on
+    /// the client side buffers the body or gives it a length.
+    /// </summary>
+    private static async Task<IngestAnswer> PostStraightAsync(LocalHostFactory host, string transferEncoding, Stream body)
+    {
         var context = await host.Server.SendAsync(
             c =>
             {
@@ -109,15 +107,14 @@ public sealed class HostileBodyTests(AzuriteFixture azurite)
                 c.Request.Path = "/v1/batch";
                 c.Request.ContentType = "application/json";
                 c.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(LocalHostFactory.WriteKey + ":"));
-                c.Request.Headers.TransferEncoding = codings;
-                c.Request.Body = new MemoryStream(json);
+                c.Request.Headers.TransferEncoding = transferEncoding;
+                c.Request.Body = body;
             },
             Hostile.Cancel);
 
+        Assert.Null(context.Request.ContentLength);
         var text = await new StreamReader(context.Response.Body).ReadToEndAsync(Hostile.Cancel);
-        var answer = new IngestAnswer((HttpStatusCode)context.Response.StatusCode, null, text, JsonDocument.Parse(text).RootElement.Clone());
-        Hostile.AssertRefused(answer, HttpStatusCode.UnsupportedMediaType, "Transfer-Encoding may only be chunked");
-        await Hostile.AssertNothingStoredAsync(host);
+        return new IngestAnswer((HttpStatusCode)context.Response.StatusCode, null, text, JsonDocument.Parse(text).RootElement.Clone());
     }
 
     [Fact]
