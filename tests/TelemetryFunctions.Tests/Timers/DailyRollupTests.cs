@@ -524,6 +524,40 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_user_who_opts_out_while_the_rollup_writes_a_days_digest_is_not_left_in_that_digest()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var beforeMondaysDigestIsWritten = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(Monday) + "/users", StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeMondaysDigestIsWritten);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        // On Wednesday a backfill recomputes Monday; it has read Monday's marks and is about to write its digest when
+        // the user opts out.
+        beforeMondaysDigestIsWritten.Arm(async () =>
+        {
+            var optOut = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaves" }), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        });
+        time.SetUtcNow(At(Monday.AddDays(2), 9));
+        await host.Services.GetRequiredService<DailyRollup>().RunRangeAsync(Monday, Monday, progress: null, TestContext.Current.CancellationToken);
+        Assert.True(beforeMondaysDigestIsWritten.Fired);
+
+        // Neither the next timer run (from Tuesday, the watermark) nor the retention job (the erasure's repeat, once
+        // its window has passed) takes the user out of Monday's digest.
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(3), 1).AddMinutes(30));
+        await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1, await host.Services.GetRequiredService<ActivityDigests>().CountDistinctAsync([Monday], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task A_digest_rewritten_while_a_backfill_and_the_timer_read_it_is_read_again_and_both_succeed()
     {
         var rereadMonday = BeforeReadingLaterChunksOf(Monday);
