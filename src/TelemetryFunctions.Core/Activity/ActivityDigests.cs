@@ -4,6 +4,7 @@ using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Activity;
@@ -11,58 +12,136 @@ namespace TelemetryFunctions.Activity;
 /// <summary>
 /// A day's active users as a sorted list of their 128-bit pseudonyms, one blob per day
 /// (<c>activity-digests/{yyyyMMdd}/users</c>, 16 bytes per user). WAU and MAU are exact distinct counts over 7 and
-/// 30 of these, computed by a streaming k-way merge: each day is read from the activity table once (to build its
-/// digest), never 30 times, and memory holds one buffer per day, not the users.
+/// 30 of these, computed by a streaming k-way merge: each day is read from the activity table when its digest is
+/// built (and its keys once more, see <see cref="TakeOutErasedAsync"/>), never 30 times, and memory holds one buffer
+/// per day, not the users.
 /// </summary>
-public sealed class ActivityDigests(TelemetryStorage storage)
+public sealed class ActivityDigests(TelemetryStorage storage, SuppressionList suppressions)
 {
     private const int BytesPerUser = 16;
     private const int MaxRewriteAttempts = 5;
     private const int MaxReadAttempts = 5;
     private BlobContainerClient? _container;
 
-    /// <summary>Reads the day's user marks from the activity table, sorts them and stores the digest. Returns the count.</summary>
-    public async Task<int> BuildAsync(DateOnly day, IEnumerable<string> userKeys, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores the digest of a day from the user keys its rollup read from the day's user marks, then takes out of it
+    /// every user erased meanwhile (<see cref="TakeOutErasedAsync"/>). Returns how many users it holds.
+    /// </summary>
+    public Task<int> BuildFromMarksAsync(DateOnly day, IEnumerable<string> markedUserKeys, CancellationToken cancellationToken) =>
+        BuildFromMarksAsync(day, Parse(markedUserKeys), cancellationToken);
+
+    private async Task<int> BuildFromMarksAsync(DateOnly day, List<UInt128> markedUsers, CancellationToken cancellationToken)
     {
-        var users = new List<UInt128>();
-        foreach (var key in userKeys)
+        var written = await UploadAsync(day, markedUsers, cancellationToken);
+        return written.Count - await TakeOutErasedAsync(day, written, cancellationToken);
+    }
+
+    /// <summary>Stores the digest of the given user keys as a day's, as they are (a test or benchmark seeding digests). Returns the count.</summary>
+    public async Task<int> BuildAsync(DateOnly day, IEnumerable<string> userKeys, CancellationToken cancellationToken) =>
+        (await UploadAsync(day, Parse(userKeys), cancellationToken)).Count;
+
+    private static List<UInt128> Parse(IEnumerable<string> userKeys) =>
+        [.. userKeys.Select(key => UInt128.Parse(key, NumberStyles.HexNumber, CultureInfo.InvariantCulture))];
+
+    /// <summary>Sorts the users, drops repeats and uploads the digest over any stored one. Returns them (sorted, distinct: the list given).</summary>
+    private async Task<List<UInt128>> UploadAsync(DateOnly day, List<UInt128> users, CancellationToken cancellationToken)
+    {
+        users.Sort();
+        var distinct = 0;
+        for (var i = 0; i < users.Count; i++)
         {
-            users.Add(UInt128.Parse(key, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            if (distinct == 0 || users[i] != users[distinct - 1])
+            {
+                users[distinct++] = users[i];
+            }
         }
 
-        users.Sort();
+        users.RemoveRange(distinct, users.Count - distinct);
         var bytes = new byte[users.Count * BytesPerUser];
-        var written = 0;
-        UInt128? previous = null;
-        foreach (var user in users)
+        for (var i = 0; i < users.Count; i++)
         {
-            if (user == previous)
-            {
-                continue;
-            }
-
-            BinaryPrimitives.WriteUInt128BigEndian(bytes.AsSpan(written, BytesPerUser), user);
-            written += BytesPerUser;
-            previous = user;
+            BinaryPrimitives.WriteUInt128BigEndian(bytes.AsSpan(i * BytesPerUser, BytesPerUser), users[i]);
         }
 
         var container = await ContainerAsync(cancellationToken);
-        await container.GetBlobClient(BlobName(day)).UploadAsync(new BinaryData(bytes.AsMemory(0, written)), overwrite: true, cancellationToken);
-        return written / BytesPerUser;
+        await container.GetBlobClient(BlobName(day)).UploadAsync(new BinaryData(bytes), overwrite: true, cancellationToken);
+        return users;
     }
 
-    /// <summary>Builds the digest of a day from its activity partition, reading only the user marks.</summary>
-    public async Task<int> BuildFromActivityAsync(DateOnly day, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes out of a digest just uploaded (holding <paramref name="written"/>) the users suppressed now and those whose
+    /// mark of the day is gone now. Returns how many it took out.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// An erasure writes the subject's suppression, then takes the user out of the digests of the days their marks
+    /// name, then deletes the marks (they are how a repeated or completed erasure finds those days). A rollup that read
+    /// a mark before the erasure deleted it uploads a digest holding the user; if that upload comes after the
+    /// erasure's edit of the digest, nothing else would take the user out again. So, after the upload, this reads the
+    /// suppressed users from storage (not a host's cached list, which may be older than another host's opt-out), then
+    /// the day's user marks, and rewrites the digest without any user suppressed or no longer marked.
+    /// </para>
+    /// <para>
+    /// Every interleaving ends with the user out. If the erasure's edit reads the digest after the upload, it takes the
+    /// user out itself (its write is conditional, so an upload between its read and its write makes it read again).
+    /// Otherwise the suppression was written before that edit, so before the upload and before the read of the
+    /// suppressions here: that read sees it, unless the suppression was lifted (sharing re-enabled) before it. A lift
+    /// comes after the erasure deleted the marks, so the read of the marks here, which comes after, finds the user's
+    /// mark gone; a mark the user has again is one written after the lift, for events they allowed, and is kept.
+    /// The rewrite is conditional on the version of the digest it read, and is done again from a fresh read when the
+    /// digest changed meanwhile (another run's upload, which then checks for itself too).
+    /// </para>
+    /// <para>
+    /// Both reads are one query each, keys only: the suppression list is what every ingest host reads each refresh
+    /// interval, and the marks are the partition the rollup has just read, read again for their keys (16 bytes a user
+    /// in memory, as the digest).
+    /// </para>
+    /// </remarks>
+    private async Task<int> TakeOutErasedAsync(DateOnly day, List<UInt128> written, CancellationToken cancellationToken)
     {
-        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
-        var keys = new List<string>();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)} and RowKey ge {ActivityStore.UserPrefix} and RowKey lt {ActivityStore.UserMarksEnd}");
-        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        if (written.Count == 0)
         {
-            keys.Add(row.RowKey[ActivityStore.UserPrefix.Length..]);
+            return 0;
         }
 
-        return await BuildAsync(day, keys, cancellationToken);
+        var suppressed = (await suppressions.ReadSuppressedUsersAsync(cancellationToken)).Select(ParseKey).OfType<UInt128>().ToHashSet();
+        var marked = await ReadMarkedUsersAsync(day, cancellationToken);
+        marked.Sort();
+        var erased = written.Where(u => suppressed.Contains(u) || marked.BinarySearch(u) < 0).ToHashSet();
+        if (erased.Count == 0)
+        {
+            return 0;
+        }
+
+        return await RemoveUsersAsync(day, erased, cancellationToken);
+    }
+
+    private static UInt128? ParseKey(string key) =>
+        UInt128.TryParse(key, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var user) ? user : null;
+
+    /// <summary>Builds the digest of a day from its activity partition, reading only the user marks.</summary>
+    public async Task<int> BuildFromActivityAsync(DateOnly day, CancellationToken cancellationToken) =>
+        await BuildFromMarksAsync(day, await ReadMarkedUsersAsync(day, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The users of a day's user marks, as stored now: the day's partition read by its key alone, keys only (the
+    /// other marks are few beside the users'; a row-key range in the filter made Azurite, which evaluates the filter
+    /// over every row for every page, several times slower).
+    /// </summary>
+    private async Task<List<UInt128>> ReadMarkedUsersAsync(DateOnly day, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
+        var users = new List<UInt128>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {TableKeys.Day(day)}");
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            if (row.RowKey.StartsWith(ActivityStore.UserPrefix, StringComparison.Ordinal) && ParseKey(row.RowKey[ActivityStore.UserPrefix.Length..]) is { } user)
+            {
+                users.Add(user);
+            }
+        }
+
+        return users;
     }
 
     public async Task<bool> ExistsAsync(DateOnly day, CancellationToken cancellationToken)
@@ -160,13 +239,16 @@ public sealed class ActivityDigests(TelemetryStorage storage)
     /// Removes one user from a day's digest (an erasure), rewriting the blob with If-Match so a concurrent rebuild is
     /// never overwritten with older content. True if the user was in it.
     /// </summary>
-    public async Task<bool> RemoveUserAsync(DateOnly day, string userKey, CancellationToken cancellationToken)
-    {
-        if (!UInt128.TryParse(userKey, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var user))
-        {
-            return false;
-        }
+    public async Task<bool> RemoveUserAsync(DateOnly day, string userKey, CancellationToken cancellationToken) =>
+        ParseKey(userKey) is { } user && await RemoveUsersAsync(day, new HashSet<UInt128> { user }, cancellationToken) > 0;
 
+    /// <summary>
+    /// Removes users from a day's digest, rewriting the blob with If-Match on the version read and reading it again
+    /// when it changed meanwhile, so a concurrent rebuild is never overwritten with older content. Returns how many of
+    /// them it held.
+    /// </summary>
+    private async Task<int> RemoveUsersAsync(DateOnly day, HashSet<UInt128> users, CancellationToken cancellationToken)
+    {
         var blob = (await ContainerAsync(cancellationToken)).GetBlobClient(BlobName(day));
         for (var attempt = 1; attempt <= MaxRewriteAttempts; attempt++)
         {
@@ -177,26 +259,35 @@ public sealed class ActivityDigests(TelemetryStorage storage)
             }
             catch (RequestFailedException e) when (e.Status == 404)
             {
-                return false;
+                return 0;
             }
 
             var bytes = digest.Content.ToMemory();
-            var index = IndexOf(bytes.Span, user);
-            if (index < 0)
+            var kept = new byte[bytes.Length];
+            var length = 0;
+            for (var offset = 0; offset + BytesPerUser <= bytes.Length; offset += BytesPerUser)
             {
-                return false;
+                var entry = bytes.Span.Slice(offset, BytesPerUser);
+                if (!users.Contains(BinaryPrimitives.ReadUInt128BigEndian(entry)))
+                {
+                    entry.CopyTo(kept.AsSpan(length));
+                    length += BytesPerUser;
+                }
             }
 
-            var without = new byte[bytes.Length - BytesPerUser];
-            bytes.Span[..(index * BytesPerUser)].CopyTo(without);
-            bytes.Span[((index + 1) * BytesPerUser)..].CopyTo(without.AsSpan(index * BytesPerUser));
+            var removed = (bytes.Length - length) / BytesPerUser;
+            if (removed == 0)
+            {
+                return 0;
+            }
+
             try
             {
                 await blob.UploadAsync(
-                    new BinaryData(without),
+                    new BinaryData(kept.AsMemory(0, length)),
                     new BlobUploadOptions { Conditions = new BlobRequestConditions { IfMatch = digest.Details.ETag } },
                     cancellationToken);
-                return true;
+                return removed;
             }
             catch (RequestFailedException e) when (e.Status == 412)
             {
@@ -204,33 +295,7 @@ public sealed class ActivityDigests(TelemetryStorage storage)
             }
         }
 
-        throw new StorageContentionException($"The digest of {TableKeys.Day(day)} kept changing through {MaxRewriteAttempts} attempts to remove a user.");
-    }
-
-    /// <summary>Binary search of a sorted digest for one pseudonym; its position, or -1.</summary>
-    private static int IndexOf(ReadOnlySpan<byte> digest, UInt128 user)
-    {
-        int low = 0, high = (digest.Length / BytesPerUser) - 1;
-        while (low <= high)
-        {
-            var middle = low + ((high - low) / 2);
-            var value = BinaryPrimitives.ReadUInt128BigEndian(digest.Slice(middle * BytesPerUser, BytesPerUser));
-            if (value == user)
-            {
-                return middle;
-            }
-
-            if (value < user)
-            {
-                low = middle + 1;
-            }
-            else
-            {
-                high = middle - 1;
-            }
-        }
-
-        return -1;
+        throw new StorageContentionException($"The digest of {TableKeys.Day(day)} kept changing through {MaxRewriteAttempts} attempts to remove users.");
     }
 
     /// <summary>Deletes digests of days before <paramref name="before"/> (they hold per-user data).</summary>

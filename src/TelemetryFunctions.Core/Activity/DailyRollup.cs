@@ -237,7 +237,7 @@ public sealed partial class DailyRollup(
             }
         }
 
-        var dau = await digests.BuildAsync(day, users, cancellationToken);
+        var dau = await digests.BuildFromMarksAsync(day, users, cancellationToken);
         users.Clear();
         var wau = await digests.CountDistinctAsync(Window(day, 7), cancellationToken);
         var mau = await digests.CountDistinctAsync(Window(day, 30), cancellationToken);

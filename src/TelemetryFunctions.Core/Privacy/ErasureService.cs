@@ -86,7 +86,9 @@ public sealed partial class ErasureService(
         activityKeys.AddRange(installationKeys.Select(k => ActivityStore.InstallationPrefix + k));
 
         // The days the user was active, read from their marks: they are taken out of those days' digests (the sorted
-        // pseudonyms WAU and MAU are counted from, which hold per-user data until retention) before the marks go.
+        // pseudonyms WAU and MAU are counted from, which hold per-user data until retention) before the marks go. A
+        // rollup that read a mark before it went and writes its digest after this edit takes the user out again itself:
+        // it sees the suppression, stored before this erasure began, or the mark gone (ActivityDigests.BuildFromMarksAsync).
         var activityTable = await storage.GetTableAsync(TableNames.Activity, cancellationToken);
         var activityRows = new Dictionary<(string, string), TableEntity>();
         await CollectAsync(activityTable, [.. activityKeys.Select(k => TableClient.CreateQueryFilter($"RowKey eq {k}"))], activityRows, cancellationToken);

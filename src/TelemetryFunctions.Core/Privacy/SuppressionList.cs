@@ -41,11 +41,15 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
     /// before this property existed lack it; the retention job then goes by their times.
     /// </summary>
     public const string RepeatDueProperty = "ErasureRepeatDue";
+    /// <summary>The start of a user's subject key; <see cref="UserSubjectsEnd"/> is the first key after every user's.</summary>
+    private const string UserSubjectPrefix = "u_";
+    private const string UserSubjectsEnd = "u`";
+
     private readonly TimeSpan _refreshInterval = options.Value.Ingestion.SuppressionRefreshInterval;
     private readonly SemaphoreSlim _refreshLock = new(1, 1);
     private volatile Snapshot _snapshot = new(new Dictionary<string, string>(StringComparer.Ordinal), DateTimeOffset.MinValue);
 
-    public static string UserSubject(string userKey) => "u_" + userKey;
+    public static string UserSubject(string userKey) => UserSubjectPrefix + userKey;
 
     public static string InstanceSubject(string instanceKey) => "i_" + instanceKey;
 
@@ -84,6 +88,25 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         {
             _refreshLock.Release();
         }
+    }
+
+    /// <summary>
+    /// The user keys suppressed now, read from storage rather than the cache: a host's cached list may be older than
+    /// a suppression written on another host, and the daily rollup needs every suppression stored before it reads.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> ReadSuppressedUsersAsync(CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.Suppressions, cancellationToken);
+        var users = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        await foreach (var row in table.QueryAsync<TableEntity>(
+            TableClient.CreateQueryFilter($"PartitionKey eq {PartitionKey} and RowKey ge {UserSubjectPrefix} and RowKey lt {UserSubjectsEnd}"),
+            select: ["RowKey"],
+            cancellationToken: cancellationToken))
+        {
+            users.Add(row.RowKey[UserSubjectPrefix.Length..]);
+        }
+
+        return users;
     }
 
     /// <summary>

@@ -524,6 +524,129 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_user_who_opts_out_while_the_rollup_writes_a_days_digest_is_not_left_in_that_digest()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var beforeMondaysDigestIsWritten = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(Monday) + "/users", StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeMondaysDigestIsWritten);
+        var jobs = host.Services.GetRequiredService<TelemetryJobs>();
+        await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+
+        // On Wednesday a backfill recomputes Monday; it has read Monday's marks and is about to write its digest when
+        // the user opts out.
+        beforeMondaysDigestIsWritten.Arm(async () =>
+        {
+            var optOut = await host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaves" }), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, optOut.StatusCode);
+        });
+        time.SetUtcNow(At(Monday.AddDays(2), 9));
+        await host.Services.GetRequiredService<DailyRollup>().RunRangeAsync(Monday, Monday, progress: null, TestContext.Current.CancellationToken);
+        Assert.True(beforeMondaysDigestIsWritten.Fired);
+
+        // Neither the next timer run (from Tuesday, the watermark) nor the retention job (the erasure's repeat, once
+        // its window has passed) takes the user out of Monday's digest.
+        time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(3), 1).AddMinutes(30));
+        await jobs.RetentionAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(1, await host.Services.GetRequiredService<ActivityDigests>().CountDistinctAsync([Monday], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task A_rollup_writing_a_days_digest_after_an_opt_out_edited_it_but_before_the_users_marks_are_deleted_takes_the_user_out()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var mondaysDigest = TableKeys.Day(Monday) + "/users";
+        var erasureEditedTheDigest = 0;
+
+        // Two points: the rollup's upload of Monday's digest (unconditional), and the first request after the
+        // erasure's conditional rewrite of it, which is the erasure's deletion of the user's marks.
+        var pause = new BeforeRequestPolicy(m =>
+        {
+            var digestWrite = m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(mondaysDigest, StringComparison.Ordinal);
+            if (Volatile.Read(ref erasureEditedTheDigest) == 1)
+            {
+                return true;
+            }
+
+            if (digestWrite && m.Request.Headers.Contains("If-Match"))
+            {
+                Volatile.Write(ref erasureEditedTheDigest, 1);
+            }
+
+            return digestWrite && !m.Request.Headers.Contains("If-Match");
+        });
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: pause);
+        await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
+        time.SetUtcNow(At(Monday.AddDays(2), 9));
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        await rollup.RunRangeAsync(Monday, Monday, progress: null, TestContext.Current.CancellationToken);
+
+        // A backfill of Monday has read its marks when the user opts out: the erasure takes them out of the digest,
+        // then the backfill writes its digest (and finishes) before the erasure deletes the marks.
+        var erasureAtTheMarks = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var backfillDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<HttpResponseMessage>? optOut = null;
+        var step = 0;
+        pause.Arm(
+            async () =>
+            {
+                if (Interlocked.Increment(ref step) == 1)
+                {
+                    optOut = Task.Run(() => host.CreateSegmentClient().PostAsync("/v1/opt-out", Segment.Json(new JsonObject { ["userId"] = "leaves" }), TestContext.Current.CancellationToken));
+                    await erasureAtTheMarks.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+                }
+                else
+                {
+                    erasureAtTheMarks.SetResult();
+                    await backfillDone.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+                }
+            },
+            times: 2);
+        await rollup.RunRangeAsync(Monday, Monday, progress: null, TestContext.Current.CancellationToken);
+        backfillDone.SetResult();
+        Assert.Equal(HttpStatusCode.OK, (await optOut!).StatusCode);
+        Assert.Equal(2, pause.TimesFired);
+
+        Assert.Equal(1, await host.Services.GetRequiredService<ActivityDigests>().CountDistinctAsync([Monday], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task A_user_who_disables_sharing_and_turns_it_back_on_while_the_rollup_writes_a_days_digest_is_not_left_in_that_digest()
+    {
+        var time = new FakeTimeProvider(At(Monday, 0));
+        var beforeMondaysDigestIsWritten = new BeforeRequestPolicy(m =>
+            m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(Monday) + "/users", StringComparison.Ordinal));
+        await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeMondaysDigestIsWritten);
+        await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
+
+        // A backfill of Monday has read its marks and is about to write its digest when the user disables sharing (an
+        // erasure, under a suppression) and turns it back on (erased once more, and the suppression lifted).
+        beforeMondaysDigestIsWritten.Arm(async () =>
+        {
+            var client = host.CreateSegmentClient();
+            var off = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Report Opened", userId: "leaves", properties: new JsonObject { ["sharingLevel"] = "disabled" })), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, off.StatusCode);
+            var on = await client.PostAsync("/v1/track", Segment.Json(Segment.Track("Report Opened", userId: "leaves", properties: new JsonObject { ["sharingLevel"] = "advanced" })), TestContext.Current.CancellationToken);
+            Assert.Equal(1, (await Segment.ReadJsonAsync(on)).GetProperty("accepted").GetInt32());
+            Assert.Empty(await host.Tables.RowsAsync(TableNames.Suppressions));
+        });
+        time.SetUtcNow(At(Monday.AddDays(2), 9));
+        await host.Services.GetRequiredService<DailyRollup>().RunRangeAsync(Monday, Monday, progress: null, TestContext.Current.CancellationToken);
+        Assert.True(beforeMondaysDigestIsWritten.Fired);
+
+        // What they sent before disabling is erased; what they sent after turning sharing back on (on Wednesday) is kept.
+        var digests = host.Services.GetRequiredService<ActivityDigests>();
+        Assert.Equal(1, await digests.CountDistinctAsync([Monday], TestContext.Current.CancellationToken));
+        Assert.Equal(2, await digests.CountDistinctAsync([Monday, Monday.AddDays(2)], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task A_digest_rewritten_while_a_backfill_and_the_timer_read_it_is_read_again_and_both_succeed()
     {
         var rereadMonday = BeforeReadingLaterChunksOf(Monday);
