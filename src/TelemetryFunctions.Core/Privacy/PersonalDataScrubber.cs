@@ -136,7 +136,7 @@ public sealed partial class PersonalDataScrubber
 
         // A secret is looked for before the redaction too: redacting a name's value can take away what marks the rest
         // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization").
-        if (LooksLikeSecret(withoutIdentifiers))
+        if (LooksLikeSecret(withoutIdentifiers) || LooksLikeSecretWhenDecoded(withoutIdentifiers))
         {
             return null;
         }
@@ -174,7 +174,7 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
-    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret.
+    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded or in fullwidth forms.
     /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
@@ -182,7 +182,7 @@ public sealed partial class PersonalDataScrubber
     /// or a garbage collection would have had harmless text judged personal.
     /// </remarks>
     public static bool LooksPersonal(string value) =>
-        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value);
+        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value) || LooksPersonalWhenDecoded(value);
 
     private static bool LooksPersonalBesidesIPv4(string value) =>
         ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
@@ -353,27 +353,7 @@ public sealed partial class PersonalDataScrubber
             }
         }
 
-        if (copies is null)
-        {
-            return text;
-        }
-
-        copies.Sort((a, b) => a.Start.CompareTo(b.Start));
-        var result = new StringBuilder(text.Length);
-        var kept = 0;
-        for (var i = 0; i < copies.Count;)
-        {
-            var (start, end) = copies[i];
-            while (++i < copies.Count && copies[i].Start <= end)
-            {
-                end = Math.Max(end, copies[i].End);
-            }
-
-            result.Append(text, kept, start - kept).Append(Redacted);
-            kept = end;
-        }
-
-        return result.Append(text, kept, text.Length - kept).ToString();
+        return copies is null ? text : RedactSpans(text, copies);
     }
 
     /// <summary>
@@ -411,7 +391,8 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private string Redact(string text)
     {
-        var result = text;
+        // What the text spells percent-encoded or in fullwidth forms, seen in a decoded copy (see DecodedView).
+        var result = RedactEncodedPersonalData(text);
 
         // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.
         if (result.Contains("://", StringComparison.Ordinal) && result.Contains('@', StringComparison.Ordinal))
@@ -574,8 +555,27 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private static string RedactIPv6(string text)
     {
-        System.Text.StringBuilder? builder = null;
+        var addresses = IPv6Addresses(text);
+        if (addresses is null)
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(text.Length);
         var copied = 0;
+        foreach (var (start, end) in addresses)
+        {
+            builder.Append(text, copied, start - copied).Append(Redacted);
+            copied = end;
+        }
+
+        return builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>The spans of the IPv6 addresses <see cref="RedactIPv6(string)"/> redacts, in order, or null when none.</summary>
+    private static List<(int Start, int End)>? IPv6Addresses(string text)
+    {
+        List<(int Start, int End)>? addresses = null;
         var i = 0;
         while (i < text.Length)
         {
@@ -600,13 +600,11 @@ public sealed partial class PersonalDataScrubber
 
             if (FindIPv6(text, start, i) is { } address)
             {
-                builder ??= new System.Text.StringBuilder(text.Length);
-                builder.Append(text, copied, address.Start - copied).Append(Redacted);
-                copied = address.End;
+                (addresses ??= []).Add(address);
             }
         }
 
-        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+        return addresses;
     }
 
     /// <summary>The IPv6 address a run of address characters holds, if any.</summary>
