@@ -334,6 +334,26 @@ public sealed partial class PersonalDataScrubber
     private static bool LooksLikeSecretWhenDecoded(string text) =>
         DecodedView.Of(text) is { } view && LooksLikeSecret(view.Text);
 
+    /// <summary>The spans of <paramref name="text"/> that hold, once decoded, one of <paramref name="identifiers"/>.</summary>
+    private static void AddEncodedIdentifierCopies(string text, IReadOnlyCollection<string> identifiers, ref List<(int Start, int End)>? copies)
+    {
+        if (DecodedView.Of(text) is not { } view)
+        {
+            return;
+        }
+
+        foreach (var id in identifiers)
+        {
+            for (var at = view.Text.IndexOf(id, StringComparison.OrdinalIgnoreCase); at >= 0; at = view.Text.IndexOf(id, at + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                if (view.EncodedSpan(text, at, at + id.Length) is { } span)
+                {
+                    (copies ??= []).Add(span);
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// <paramref name="text"/> with each of <paramref name="spans"/> replaced by <see cref="Redacted"/>; spans that
     /// overlap or touch are replaced as one, so no part of either is left.

@@ -314,7 +314,9 @@ public sealed partial class PersonalDataScrubber
     /// The raw identifiers of an event whose copies are looked for in it: each id of <see cref="MinCopiedIdentifierLength"/>
     /// characters or more (shorter ones, "1" or "admin", are too common as ordinary values), with its percent-encoded
     /// forms (<c>jane%20doe</c>, and <c>jane+doe</c> as forms encode a space) where they differ. Copies are matched
-    /// ignoring case, so a GUID written in upper case or an escape in lower case is found too.
+    /// ignoring case, so a GUID written in upper case or an escape in lower case is found too, and also in a decoded
+    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice) or
+    /// in fullwidth forms is found as well.
     /// </summary>
     public static IReadOnlyCollection<string> CopiesToFind(IEnumerable<string?> rawIds) =>
         rawIds
@@ -327,8 +329,22 @@ public sealed partial class PersonalDataScrubber
     public const int MinCopiedIdentifierLength = 8;
 
     /// <summary>Whether <paramref name="text"/> holds a copy of one of <paramref name="identifiers"/> (see <see cref="CopiesToFind"/>).</summary>
-    public static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
-        identifiers is not null && identifiers.Any(id => text.Contains(id, StringComparison.OrdinalIgnoreCase));
+    public static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers)
+    {
+        if (identifiers is null)
+        {
+            return false;
+        }
+
+        if (identifiers.Any(id => text.Contains(id, StringComparison.OrdinalIgnoreCase)))
+        {
+            return true;
+        }
+
+        List<(int Start, int End)>? copies = null;
+        AddEncodedIdentifierCopies(text, identifiers, ref copies);
+        return copies is not null;
+    }
 
     private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
         identifiers is not null && identifiers.Contains(text, StringComparer.OrdinalIgnoreCase);
@@ -351,6 +367,12 @@ public sealed partial class PersonalDataScrubber
             {
                 (copies ??= []).Add((at, at + id.Length));
             }
+        }
+
+        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), or in fullwidth forms.
+        if (identifiers is not null)
+        {
+            AddEncodedIdentifierCopies(text, identifiers, ref copies);
         }
 
         return copies is null ? text : RedactSpans(text, copies);

@@ -321,6 +321,31 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(expected, properties["note"]?.GetValue<string>() ?? "[redacted]");
     }
 
+    [Theory]
+    [InlineData("/users/john%2Esmith%2D42/exports", "/users/[redacted]/exports")]
+    [InlineData("?u=JOHN%2esmith%2d42&v=1", "?u=[redacted]&v=1")]
+    [InlineData("?u=john%252Esmith%252D42&v=1", "?u=[redacted]&v=1")]
+    [InlineData("user \uFF4A\uFF4F\uFF48\uFF4E.smith-\uFF14\uFF12 left", "user [redacted] left")]
+    [InlineData("?u=john%2Esmith%2D421", "?u=[redacted]1")]
+    public void A_raw_identifier_copied_with_any_character_percent_encoded_or_in_fullwidth_forms_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value, ["john%2Esmith%2D42"] = 1, ["plan"] = "pro" };
+
+        Assert.Equal(2, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+        Assert.Equal(["note", "plan"], properties.Select(p => p.Key));
+    }
+
+    [Fact]
+    public void Percent_encoded_text_without_a_raw_identifier_is_kept()
+    {
+        var properties = new JsonObject { ["note"] = "/users/john%2Esmith%2D43/exports" };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+        Assert.Equal("/users/john%2Esmith%2D43/exports", properties["note"]!.GetValue<string>());
+    }
+
     [Fact]
     public void A_number_whose_digits_are_a_raw_identifier_is_removed()
     {
