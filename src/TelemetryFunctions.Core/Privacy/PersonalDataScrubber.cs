@@ -136,7 +136,7 @@ public sealed partial class PersonalDataScrubber
 
         // A secret is looked for before the redaction too: redacting a name's value can take away what marks the rest
         // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization").
-        if (LooksLikeSecret(withoutIdentifiers))
+        if (LooksLikeSecret(withoutIdentifiers) || LooksLikeSecretWhenDecoded(withoutIdentifiers))
         {
             return null;
         }
@@ -174,7 +174,7 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
-    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret.
+    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded or in fullwidth forms.
     /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
@@ -182,7 +182,7 @@ public sealed partial class PersonalDataScrubber
     /// or a garbage collection would have had harmless text judged personal.
     /// </remarks>
     public static bool LooksPersonal(string value) =>
-        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value);
+        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value) || LooksPersonalWhenDecoded(value);
 
     private static bool LooksPersonalBesidesIPv4(string value) =>
         ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
@@ -314,7 +314,9 @@ public sealed partial class PersonalDataScrubber
     /// The raw identifiers of an event whose copies are looked for in it: each id of <see cref="MinCopiedIdentifierLength"/>
     /// characters or more (shorter ones, "1" or "admin", are too common as ordinary values), with its percent-encoded
     /// forms (<c>jane%20doe</c>, and <c>jane+doe</c> as forms encode a space) where they differ. Copies are matched
-    /// ignoring case, so a GUID written in upper case or an escape in lower case is found too.
+    /// ignoring case, so a GUID written in upper case or an escape in lower case is found too, and also in a decoded
+    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice) or
+    /// in fullwidth forms is found as well.
     /// </summary>
     public static IReadOnlyCollection<string> CopiesToFind(IEnumerable<string?> rawIds) =>
         rawIds
@@ -327,8 +329,22 @@ public sealed partial class PersonalDataScrubber
     public const int MinCopiedIdentifierLength = 8;
 
     /// <summary>Whether <paramref name="text"/> holds a copy of one of <paramref name="identifiers"/> (see <see cref="CopiesToFind"/>).</summary>
-    public static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
-        identifiers is not null && identifiers.Any(id => text.Contains(id, StringComparison.OrdinalIgnoreCase));
+    public static bool HoldsIdentifier(string text, IReadOnlyCollection<string>? identifiers)
+    {
+        if (identifiers is null)
+        {
+            return false;
+        }
+
+        if (identifiers.Any(id => text.Contains(id, StringComparison.OrdinalIgnoreCase)))
+        {
+            return true;
+        }
+
+        List<(int Start, int End)>? copies = null;
+        AddEncodedIdentifierCopies(text, identifiers, ref copies);
+        return copies is not null;
+    }
 
     private static bool IsIdentifier(string text, IReadOnlyCollection<string>? identifiers) =>
         identifiers is not null && identifiers.Contains(text, StringComparer.OrdinalIgnoreCase);
@@ -353,27 +369,13 @@ public sealed partial class PersonalDataScrubber
             }
         }
 
-        if (copies is null)
+        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), or in fullwidth forms.
+        if (identifiers is not null)
         {
-            return text;
+            AddEncodedIdentifierCopies(text, identifiers, ref copies);
         }
 
-        copies.Sort((a, b) => a.Start.CompareTo(b.Start));
-        var result = new StringBuilder(text.Length);
-        var kept = 0;
-        for (var i = 0; i < copies.Count;)
-        {
-            var (start, end) = copies[i];
-            while (++i < copies.Count && copies[i].Start <= end)
-            {
-                end = Math.Max(end, copies[i].End);
-            }
-
-            result.Append(text, kept, start - kept).Append(Redacted);
-            kept = end;
-        }
-
-        return result.Append(text, kept, text.Length - kept).ToString();
+        return copies is null ? text : RedactSpans(text, copies);
     }
 
     /// <summary>
@@ -411,7 +413,8 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private string Redact(string text)
     {
-        var result = text;
+        // What the text spells percent-encoded or in fullwidth forms, seen in a decoded copy (see DecodedView).
+        var result = RedactEncodedPersonalData(text);
 
         // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.
         if (result.Contains("://", StringComparison.Ordinal) && result.Contains('@', StringComparison.Ordinal))
@@ -574,8 +577,27 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private static string RedactIPv6(string text)
     {
-        System.Text.StringBuilder? builder = null;
+        var addresses = IPv6Addresses(text);
+        if (addresses is null)
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(text.Length);
         var copied = 0;
+        foreach (var (start, end) in addresses)
+        {
+            builder.Append(text, copied, start - copied).Append(Redacted);
+            copied = end;
+        }
+
+        return builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>The spans of the IPv6 addresses <see cref="RedactIPv6(string)"/> redacts, in order, or null when none.</summary>
+    private static List<(int Start, int End)>? IPv6Addresses(string text)
+    {
+        List<(int Start, int End)>? addresses = null;
         var i = 0;
         while (i < text.Length)
         {
@@ -600,13 +622,11 @@ public sealed partial class PersonalDataScrubber
 
             if (FindIPv6(text, start, i) is { } address)
             {
-                builder ??= new System.Text.StringBuilder(text.Length);
-                builder.Append(text, copied, address.Start - copied).Append(Redacted);
-                copied = address.End;
+                (addresses ??= []).Add(address);
             }
         }
 
-        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+        return addresses;
     }
 
     /// <summary>The IPv6 address a run of address characters holds, if any.</summary>

@@ -193,6 +193,74 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("contact jane%2Edoe%40example%2Ecom now", "contact [redacted] now")]
+    [InlineData("contact jane.doe%2540example%252Ecom now", "contact [redacted] now")]
+    [InlineData("?next=%252Fprofile%253Fmail%253Djane%252Edoe%252540example%252Ecom&x=1", "?next=%252Fprofile%253Fmail%253D[redacted]&x=1")]
+    [InlineData("mail jane.doe\uFF20example.com now", "mail [redacted] now")]
+    [InlineData("mail jane%EF%BC%A0example.com now", "mail [redacted] now")]
+    [InlineData("from \uFF12\uFF10\uFF13.\uFF10.\uFF11\uFF11\uFF13.\uFF19\uFF11 today", "from [redacted] today")]
+    [InlineData("host=10%2E0%2E0%2E77&x=1", "host=[redacted]&x=1")]
+    [InlineData("peer %32%30%30%31:db8::5 down", "peer [redacted] down")]
+    [InlineData("pay 4111%201111%201111%201111 now", "pay [redacted] now")]
+    [InlineData("open https%3A%2F%2Fadmin%3Ahunter2x%40cache.internal%2Fq", "open https%3A%2F%2F[redacted]%40cache.internal%2Fq")]
+    public void Personal_data_spelt_percent_encoded_or_in_fullwidth_forms_is_redacted_over_its_encoded_span(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("/api/v1/users%2Fjane%2Fexports")]
+    [InlineData("https://example.com/files/a%2Fb%40c")]
+    [InlineData("open path%2Fto%2Fjane%40home%2Freport.txt")]
+    [InlineData("100% done, 50%off, 20%2 left")]
+    [InlineData("caf%C3%A9 menu %E2%82%AC")]
+    [InlineData("\uFF37\uFF49\uFF4E\uFF44\uFF4F\uFF57\uFF53 \uFF11\uFF11 \u65E5\u672C\u8A9E")]
+    [InlineData("version \uFF12.\uFF10.\uFF11 on \uFF12\uFF10\uFF12\uFF16-\uFF11\uFF12-\uFF10\uFF13")]
+    [InlineData("v%31.2.3.4.5")]
+    [InlineData("build-1-2-3-4-5")]
+    [InlineData("v1.2.3.4.5")]
+    [InlineData("\u2474 and \uFB01le")]
+    public void Encoded_or_fullwidth_text_that_holds_no_personal_data_is_kept(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Text_with_noncharacters_or_a_lone_surrogate_is_scrubbed_without_failing()
+    {
+        var properties = new JsonObject { ["a"] = "\uFEFFx\uFFFE\uFFFF \uFDD0 \uFF11", ["b"] = "x\uD800y \uFF11", ["c"] = "jane.doe\uFF20example.com \uFFFF" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal("\uFEFFx\uFFFE\uFFFF \uFDD0 \uFF11", properties["a"]!.GetValue<string>());
+        Assert.Equal("x\uD800y \uFF11", properties["b"]!.GetValue<string>());
+        Assert.Equal("[redacted] \uFFFF", properties["c"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void A_key_spelling_an_e_mail_address_percent_encoded_is_removed()
+    {
+        var properties = new JsonObject { ["jane%2Edoe%40example%2Ecom"] = true, ["plan"] = "pro" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal("""{"plan":"pro"}""", properties.ToJsonString());
+    }
+
+    [Fact]
+    public void A_percent_encoded_bearer_token_removes_its_value()
+    {
+        var properties = new JsonObject { ["note"] = "Authorization%3A%20Bearer%20abcdefghijklmnopqrstuvwx", ["plan"] = "pro" };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal("""{"plan":"pro"}""", properties.ToJsonString());
+    }
+
     [Fact]
     public void A_card_number_sent_as_a_json_number_is_removed_and_other_numbers_kept()
     {
@@ -251,6 +319,31 @@ public sealed class PersonalDataScrubberTests
         _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["aaaaaaaa-1111", "1111-bbbbbbbbbbbb", "jane doe 42"]));
 
         Assert.Equal(expected, properties["note"]?.GetValue<string>() ?? "[redacted]");
+    }
+
+    [Theory]
+    [InlineData("/users/john%2Esmith%2D42/exports", "/users/[redacted]/exports")]
+    [InlineData("?u=JOHN%2esmith%2d42&v=1", "?u=[redacted]&v=1")]
+    [InlineData("?u=john%252Esmith%252D42&v=1", "?u=[redacted]&v=1")]
+    [InlineData("user \uFF4A\uFF4F\uFF48\uFF4E.smith-\uFF14\uFF12 left", "user [redacted] left")]
+    [InlineData("?u=john%2Esmith%2D421", "?u=[redacted]1")]
+    public void A_raw_identifier_copied_with_any_character_percent_encoded_or_in_fullwidth_forms_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value, ["john%2Esmith%2D42"] = 1, ["plan"] = "pro" };
+
+        Assert.Equal(2, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+        Assert.Equal(["note", "plan"], properties.Select(p => p.Key));
+    }
+
+    [Fact]
+    public void Percent_encoded_text_without_a_raw_identifier_is_kept()
+    {
+        var properties = new JsonObject { ["note"] = "/users/john%2Esmith%2D43/exports" };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+        Assert.Equal("/users/john%2Esmith%2D43/exports", properties["note"]!.GetValue<string>());
     }
 
     [Fact]

@@ -358,6 +358,33 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task E_mails_addresses_and_raw_ids_spelt_percent_encoded_or_fullwidth_are_stored_nowhere()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var e = Segment.Track("Export Failed", userId: "john.smith-42", properties: new JsonObject
+        {
+            ["message"] = "to jane%2Edoe%40example%2Ecom",
+            ["twice"] = "to jane.doe%2540example%252Ecom",
+            ["url"] = "/users/john%2Esmith%2D42/exports",
+            ["peer"] = "from \uFF12\uFF10\uFF13.\uFF10.\uFF11\uFF11\uFF13.\uFF19\uFF11",
+            ["reply"] = "to jane.doe\uFF20example.com",
+            ["path"] = "/api/v1/users%2Fjane%2Fexports",
+        });
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(e), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(5, (await Segment.ReadJsonAsync(response)).GetProperty("scrubbed").GetInt32());
+        var properties = Http.Hostile.Payload(Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents)))["properties"]!;
+        Assert.Equal("to [redacted]", properties["message"]!.GetValue<string>());
+        Assert.Equal("to [redacted]", properties["twice"]!.GetValue<string>());
+        Assert.Equal("/users/[redacted]/exports", properties["url"]!.GetValue<string>());
+        Assert.Equal("from [redacted]", properties["peer"]!.GetValue<string>());
+        Assert.Equal("to [redacted]", properties["reply"]!.GetValue<string>());
+        Assert.Equal("/api/v1/users%2Fjane%2Fexports", properties["path"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_card_number_sent_as_a_json_number_is_stored_nowhere()
     {
         await using var host = new LocalHostFactory(azurite);

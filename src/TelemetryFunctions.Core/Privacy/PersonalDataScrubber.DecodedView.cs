@@ -1,0 +1,380 @@
+using System.Buffers;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace TelemetryFunctions.Privacy;
+
+/// <summary>
+/// Detection through encodings: personal data whose characters are percent-encoded (<c>jane%2Edoe%40example%2Ecom</c>,
+/// also twice, <c>%252E</c>) or written in compatibility forms (the fullwidth <c>２０３.０.１１３.９１</c> or
+/// <c>jane.doe＠example.com</c>) is looked for in a decoded copy of the text, and what is found there is redacted in the
+/// text itself, over the whole encoded span. The copy is only read: the stored text changes only by its redactions.
+/// </summary>
+public sealed partial class PersonalDataScrubber
+{
+    /// <summary>A copy of a text for detection only, each of its characters mapped to the span of the text it stands for.</summary>
+    private sealed class DecodedView
+    {
+        private DecodedView(string text, int[] starts, int[] ends)
+        {
+            Text = text;
+            Starts = starts;
+            Ends = ends;
+        }
+
+        /// <summary>The decoded text.</summary>
+        public string Text { get; }
+
+        private int[] Starts { get; }
+
+        private int[] Ends { get; }
+
+        /// <summary>
+        /// The decoded copy of <paramref name="text"/>, or null when decoding changes nothing: percent-escapes decoded
+        /// (as UTF-8) up to two levels, then each character whose compatibility form (NFKC) is one ASCII character
+        /// replaced by it. A '+' is kept as it is: it is a character of e-mail addresses as often as a space.
+        /// </summary>
+        public static DecodedView? Of(string text)
+        {
+            if (!MayNeedDecoding(text))
+            {
+                return null;
+            }
+
+            DecodedView? view = null;
+            for (var level = 0; level < 2; level++)
+            {
+                var source = view?.Text ?? text;
+                if (!source.Contains('%', StringComparison.Ordinal) || PercentDecoded(source) is not { } decoded)
+                {
+                    break;
+                }
+
+                view = view is null ? decoded : view.Compose(decoded);
+            }
+
+            var current = view?.Text ?? text;
+            if (!Ascii.IsValid(current) && !IsCompatibilityNormalized(current) && CompatibilityFolded(current) is { } folded)
+            {
+                view = view is null ? folded : view.Compose(folded);
+            }
+
+            return view;
+        }
+
+        /// <summary>
+        /// The span of the original text that the characters from <paramref name="start"/> to <paramref name="end"/>
+        /// of the copy stand for, or null when the original reads the same there (plain text, which the scrubbing of
+        /// the text itself already judges).
+        /// </summary>
+        public (int Start, int End)? EncodedSpan(string original, int start, int end)
+        {
+            var span = (Start: Starts[start], End: Ends[end - 1]);
+            return original.AsSpan(span.Start, span.End - span.Start).SequenceEqual(Text.AsSpan(start, end - start)) ? null : span;
+        }
+
+        /// <summary>This view seen through <paramref name="next"/>, a view of this view's text.</summary>
+        private DecodedView Compose(DecodedView next)
+        {
+            var starts = new int[next.Text.Length];
+            var ends = new int[next.Text.Length];
+            for (var i = 0; i < next.Text.Length; i++)
+            {
+                starts[i] = Starts[next.Starts[i]];
+                ends[i] = Ends[next.Ends[i] - 1];
+            }
+
+            return new DecodedView(next.Text, starts, ends);
+        }
+
+        /// <summary>
+        /// <paramref name="text"/> with its percent-escapes decoded, a run of escapes that is one UTF-8 sequence as
+        /// one character (<c>%EF%BC%A0</c>, '＠'); a '%' that starts no escape, or an invalid sequence, is kept.
+        /// </summary>
+        private static DecodedView? PercentDecoded(string text)
+        {
+            var builder = new StringBuilder(text.Length);
+            var starts = new List<int>(text.Length);
+            var ends = new List<int>(text.Length);
+            Span<byte> bytes = stackalloc byte[4];
+            Span<char> chars = stackalloc char[2];
+            var changed = false;
+            for (var i = 0; i < text.Length;)
+            {
+                var length = 1;
+                if (IsEscapeAt(text, i))
+                {
+                    var first = EscapedByte(text, i);
+                    var count = first switch
+                    {
+                        < 0x80 => 1,
+                        >= 0xC2 and < 0xE0 => 2,
+                        >= 0xE0 and < 0xF0 => 3,
+                        >= 0xF0 and < 0xF5 => 4,
+                        _ => 0,
+                    };
+                    var complete = count > 0;
+                    for (var k = 0; complete && k < count; k++)
+                    {
+                        complete = IsEscapeAt(text, i + (3 * k));
+                        if (complete)
+                        {
+                            bytes[k] = EscapedByte(text, i + (3 * k));
+                        }
+                    }
+
+                    if (complete && Rune.DecodeFromUtf8(bytes[..count], out var rune, out var consumed) == OperationStatus.Done && consumed == count)
+                    {
+                        var written = rune.EncodeToUtf16(chars);
+                        for (var c = 0; c < written; c++)
+                        {
+                            builder.Append(chars[c]);
+                            starts.Add(i);
+                            ends.Add(i + (3 * count));
+                        }
+
+                        i += 3 * count;
+                        changed = true;
+                        continue;
+                    }
+                }
+
+                builder.Append(text[i]);
+                starts.Add(i);
+                ends.Add(i + length);
+                i += length;
+            }
+
+            return changed ? new DecodedView(builder.ToString(), [.. starts], [.. ends]) : null;
+        }
+
+        private static byte EscapedByte(string text, int index) =>
+            (byte)((HexValue(text[index + 1]) << 4) | HexValue(text[index + 2]));
+
+        private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+        /// <summary>
+        /// Whether NFKC leaves <paramref name="text"/> as it is; false when it holds what NFKC refuses (a noncharacter
+        /// such as U+FFFF, or a lone surrogate a decoded escape cannot make but the text itself may hold).
+        /// </summary>
+        private static bool IsCompatibilityNormalized(string text)
+        {
+            try
+            {
+                return text.IsNormalized(NormalizationForm.FormKC);
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>
+        /// The NFKC form of one character or surrogate pair when it is a single ASCII character, or null. Lone
+        /// surrogates and noncharacters, which NFKC refuses, have none and are not handed to it.
+        /// </summary>
+        private static char? FoldedToAscii(string text, int index, int length)
+        {
+            var c = text[index];
+            if ((length == 1 && char.IsSurrogate(c)) || c is >= '\uFDD0' and <= '\uFDEF' || (c & 0xFFFE) == 0xFFFE
+                || (length == 2 && (char.ConvertToUtf32(c, text[index + 1]) & 0xFFFE) == 0xFFFE))
+            {
+                return null;
+            }
+
+            try
+            {
+                var folded = text.Substring(index, length).Normalize(NormalizationForm.FormKC);
+                return folded.Length == 1 && char.IsAscii(folded[0]) ? folded[0] : null;
+            }
+            catch (ArgumentException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// <paramref name="text"/> with each character (or surrogate pair) whose NFKC form is a single ASCII character
+        /// replaced by it: the fullwidth forms (<c>２</c>, <c>＠</c>, <c>．</c>), small forms (<c>﹫</c>), circled and
+        /// super- or subscript digits. Forms that expand to several characters (<c>⑽</c>, <c>ﬁ</c>) are kept.
+        /// </summary>
+        private static DecodedView? CompatibilityFolded(string text)
+        {
+            var builder = new StringBuilder(text.Length);
+            var starts = new List<int>(text.Length);
+            var ends = new List<int>(text.Length);
+            var changed = false;
+            for (var i = 0; i < text.Length;)
+            {
+                var length = char.IsSurrogatePair(text, i) ? 2 : 1;
+                if (text[i] >= 0x80 && FoldedToAscii(text, i, length) is { } c)
+                {
+                    builder.Append(c);
+                    starts.Add(i);
+                    ends.Add(i + length);
+                    i += length;
+                    changed = true;
+                    continue;
+                }
+
+                for (var k = 0; k < length; k++)
+                {
+                    builder.Append(text[i + k]);
+                    starts.Add(i + k);
+                    ends.Add(i + k + 1);
+                }
+
+                i += length;
+            }
+
+            return changed ? new DecodedView(builder.ToString(), [.. starts], [.. ends]) : null;
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="text"/> may read differently decoded: it holds a '%' or a character outside ASCII. Plain
+    /// ASCII text without a '%', most of what is ingested, costs these two vectorized scans and nothing else.
+    /// </summary>
+    private static bool MayNeedDecoding(string text) =>
+        text.Contains('%', StringComparison.Ordinal) || !Ascii.IsValid(text);
+
+    /// <summary>
+    /// The spans of <paramref name="text"/> that hold, once decoded, an e-mail address, the user name and password of a
+    /// URL, an IPv4 address (dotted or dashed), an IPv6 address or a card number, where the text itself spells it
+    /// encoded; null when none.
+    /// </summary>
+    private static List<(int Start, int End)>? EncodedPersonalData(string text, DecodedView view)
+    {
+        List<(int Start, int End)>? spans = null;
+        var decoded = view.Text;
+
+        void Add(int start, int end)
+        {
+            if (end > start && view.EncodedSpan(text, start, end) is { } span)
+            {
+                (spans ??= []).Add(span);
+            }
+        }
+
+        // As in the text itself, a URL's user name and password go first, and an e-mail address is not looked for in
+        // them: the host after the '@' is kept.
+        List<(int Start, int End)>? userInfos = null;
+        if (decoded.Contains("://", StringComparison.Ordinal) && decoded.Contains('@', StringComparison.Ordinal))
+        {
+            foreach (Match match in UrlUserInfo().Matches(decoded))
+            {
+                Add(match.Index + match.Groups["scheme"].Length, match.Index + match.Length - 1);
+                (userInfos ??= []).Add((match.Index, match.Index + match.Length));
+            }
+        }
+
+        if (MayHoldEmail(decoded))
+        {
+            foreach (var match in Email().EnumerateMatches(decoded))
+            {
+                var (start, end) = (match.Index, match.Index + match.Length);
+                if (userInfos is null || !userInfos.Exists(u => start < u.End && u.Start < end))
+                {
+                    Add(start, end);
+                }
+            }
+        }
+
+        if (decoded.Length >= 2 && decoded.Contains(':', StringComparison.Ordinal))
+        {
+            foreach (var (start, end) in IPv6Addresses(decoded) ?? [])
+            {
+                Add(start, end);
+            }
+        }
+
+        if (ContainsIPv4(decoded))
+        {
+            foreach (var match in Ipv4Anywhere().EnumerateMatches(decoded))
+            {
+                Add(match.Index, match.Index + match.Length);
+            }
+        }
+
+        if (ContainsDashedIPv4(decoded))
+        {
+            foreach (var match in DashedIpv4().EnumerateMatches(decoded))
+            {
+                Add(match.Index, match.Index + match.Length);
+            }
+        }
+
+        if (decoded.Length >= 13 && CountDigits(decoded) >= 13)
+        {
+            foreach (var match in CardNumber().EnumerateMatches(decoded))
+            {
+                if (PassesLuhn(decoded.AsSpan(match.Index, match.Length)))
+                {
+                    Add(match.Index, match.Index + match.Length);
+                }
+            }
+        }
+
+        return spans;
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with the personal data it spells encoded (see <see cref="EncodedPersonalData"/>)
+    /// redacted, or the same instance when there is none.
+    /// </summary>
+    private static string RedactEncodedPersonalData(string text) =>
+        DecodedView.Of(text) is { } view && EncodedPersonalData(text, view) is { } spans ? RedactSpans(text, spans) : text;
+
+    /// <summary>True when <paramref name="text"/>, decoded, holds what <see cref="LooksPersonal"/> looks for.</summary>
+    private static bool LooksPersonalWhenDecoded(string text) =>
+        DecodedView.Of(text) is { } view
+        && (LooksLikeSecret(view.Text) || EncodedPersonalData(text, view) is not null);
+
+    /// <summary>True when <paramref name="text"/>, decoded, holds a secret (a percent-encoded <c>Bearer%20...</c>).</summary>
+    private static bool LooksLikeSecretWhenDecoded(string text) =>
+        DecodedView.Of(text) is { } view && LooksLikeSecret(view.Text);
+
+    /// <summary>The spans of <paramref name="text"/> that hold, once decoded, one of <paramref name="identifiers"/>.</summary>
+    private static void AddEncodedIdentifierCopies(string text, IReadOnlyCollection<string> identifiers, ref List<(int Start, int End)>? copies)
+    {
+        if (DecodedView.Of(text) is not { } view)
+        {
+            return;
+        }
+
+        foreach (var id in identifiers)
+        {
+            for (var at = view.Text.IndexOf(id, StringComparison.OrdinalIgnoreCase); at >= 0; at = view.Text.IndexOf(id, at + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                if (view.EncodedSpan(text, at, at + id.Length) is { } span)
+                {
+                    (copies ??= []).Add(span);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with each of <paramref name="spans"/> replaced by <see cref="Redacted"/>; spans that
+    /// overlap or touch are replaced as one, so no part of either is left.
+    /// </summary>
+    private static string RedactSpans(string text, List<(int Start, int End)> spans)
+    {
+        spans.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var result = new StringBuilder(text.Length);
+        var kept = 0;
+        for (var i = 0; i < spans.Count;)
+        {
+            var (start, end) = spans[i];
+            while (++i < spans.Count && spans[i].Start <= end)
+            {
+                end = Math.Max(end, spans[i].End);
+            }
+
+            result.Append(text, kept, start - kept).Append(Redacted);
+            kept = end;
+        }
+
+        return result.Append(text, kept, text.Length - kept).ToString();
+    }
+}
