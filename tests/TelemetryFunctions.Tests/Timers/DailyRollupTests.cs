@@ -431,15 +431,11 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     public async Task A_dirty_flag_rewritten_while_its_day_is_recomputed_is_kept_so_the_next_run_sees_the_new_mark()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
-        var rewriteFlagDuringRecompute = new BeforeRequestPolicy(m =>
-            m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(Monday.AddDays(1)), StringComparison.Ordinal));
+        var rewriteFlagDuringRecompute = WhileReadingMarksOf(Monday.AddDays(1));
         await using var host = new LocalHostFactory(azurite, time, storagePolicy: rewriteFlagDuringRecompute);
         var jobs = host.Services.GetRequiredService<TelemetryJobs>();
         await SendAsync(host, time, At(Monday, 9), Use("a"));
-        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
-        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await RollUpMondayAndTuesdayOnTimeAsync(jobs, time);
         await SendLateAsync(host, time, At(Monday.AddDays(2), 9), At(Monday, 20), "late-1");
         var flag = Assert.Single(await host.Tables.RowsAsync(TableNames.DailyStats), r => r.PartitionKey == DirtyDays.Partition);
 
@@ -467,15 +463,11 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     public async Task A_late_mark_landing_while_a_run_crosses_midnight_keeps_its_flag_so_the_next_run_recomputes_the_day()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
-        var duringTuesdaysRecompute = new BeforeRequestPolicy(m =>
-            m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(Monday.AddDays(1)), StringComparison.Ordinal));
+        var duringTuesdaysRecompute = WhileReadingMarksOf(Monday.AddDays(1));
         await using var host = new LocalHostFactory(azurite, time, storagePolicy: duringTuesdaysRecompute);
         var jobs = host.Services.GetRequiredService<TelemetryJobs>();
         await SendAsync(host, time, At(Monday, 9), Use("a"));
-        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
-        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await RollUpMondayAndTuesdayOnTimeAsync(jobs, time);
         await SendLateAsync(host, time, At(Monday.AddDays(2), 9), At(Monday, 20), "late-1");
 
         // A run starts late on Wednesday and recomputes Monday (flagged on Wednesday). After Monday's partition was
@@ -527,15 +519,11 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     public async Task A_user_who_opts_out_while_the_rollup_writes_a_days_digest_is_not_left_in_that_digest()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
-        var beforeMondaysDigestIsWritten = new BeforeRequestPolicy(m =>
-            m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(Monday) + "/users", StringComparison.Ordinal));
+        var beforeMondaysDigestIsWritten = BeforeDigestIsWritten(Monday);
         await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeMondaysDigestIsWritten);
         var jobs = host.Services.GetRequiredService<TelemetryJobs>();
         await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
-        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
-        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
-        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        await RollUpMondayAndTuesdayOnTimeAsync(jobs, time);
 
         // On Wednesday a backfill recomputes Monday; it has read Monday's marks and is about to write its digest when
         // the user opts out.
@@ -620,8 +608,7 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
     public async Task A_user_who_disables_sharing_and_turns_it_back_on_while_the_rollup_writes_a_days_digest_is_not_left_in_that_digest()
     {
         var time = new FakeTimeProvider(At(Monday, 0));
-        var beforeMondaysDigestIsWritten = new BeforeRequestPolicy(m =>
-            m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(Monday) + "/users", StringComparison.Ordinal));
+        var beforeMondaysDigestIsWritten = BeforeDigestIsWritten(Monday);
         await using var host = new LocalHostFactory(azurite, time, storagePolicy: beforeMondaysDigestIsWritten);
         await SendAsync(host, time, At(Monday, 9), Use("stays"), Use("leaves"));
 
@@ -765,5 +752,22 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var accepted = await client.PostAsync($"/api/admin/rollup?from={firstRecomputable:yyyy-MM-dd}&to={firstRecomputable:yyyy-MM-dd}", null, TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
         Assert.Equal(2, Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken)).Dau);
+    }
+
+    /// <summary>A policy that stops before the upload of a day's digest.</summary>
+    private static BeforeRequestPolicy BeforeDigestIsWritten(DateOnly day) => new(m =>
+        m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.EndsWith(TableKeys.Day(day) + "/users", StringComparison.Ordinal));
+
+    /// <summary>A policy that stops before a query of a day's activity marks.</summary>
+    private static BeforeRequestPolicy WhileReadingMarksOf(DateOnly day) => new(m =>
+        m.Request.Uri.Path.Contains(TableNames.Activity + "()", StringComparison.Ordinal) && m.Request.Uri.Query.Contains(TableKeys.Day(day), StringComparison.Ordinal));
+
+    /// <summary>The timer's runs at 00:15 on Tuesday and Wednesday: Monday and Tuesday rolled up on time.</summary>
+    private static async Task RollUpMondayAndTuesdayOnTimeAsync(TelemetryJobs jobs, FakeTimeProvider time)
+    {
+        time.SetUtcNow(At(Monday.AddDays(1), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
+        time.SetUtcNow(At(Monday.AddDays(2), 0).AddMinutes(15));
+        await jobs.RollupAsync(TestContext.Current.CancellationToken);
     }
 }
