@@ -105,23 +105,21 @@ public sealed partial class IngestEndpoints(
         }
 
         // As in events: a string, or a whole number as the digits it was sent with.
-        static bool IsWholeNumber(JsonElement v) => v.ValueKind == JsonValueKind.Number && !v.GetRawText().AsSpan().ContainsAnyExceptInRange('0', '9');
         string? Field(string name) =>
             !json.TryGetProperty(name, out var v) ? null
             : v.ValueKind == JsonValueKind.String ? v.GetString()
-            : IsWholeNumber(v) ? v.GetRawText()
-            : null;
+            : SegmentEventReader.WholeNumberDigits(v);
 
         foreach (var name in new[] { "userId", "anonymousId", "instanceId" })
         {
-            if (json.TryGetProperty(name, out var value) && value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null) && !IsWholeNumber(value))
+            if (json.TryGetProperty(name, out var value) && value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null) && SegmentEventReader.WholeNumberDigits(value) is null)
             {
                 return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be a string or a whole number."));
             }
 
             if (Field(name) is { } text && !SegmentEventReader.IsIdentifierText(text, _limits.MaxIdentifierLength))
             {
-                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be 1-{_limits.MaxIdentifierLength} characters, not only invisible ones, without control characters."));
+                return JsonResponse.Error(IngestError.BadRequest("invalid_field", $"{name} must be {SegmentEventReader.IdentifierTextRule(_limits.MaxIdentifierLength)}."));
             }
 
             // The identifier rules of ingestion: a placeholder is no one, and an IP address is never stored as an

@@ -29,7 +29,7 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     /// <summary><paramref name="value"/> without the white space and invisible formatting characters (Unicode's Cf) around it.</summary>
     private static string TrimInvisible(string value)
     {
-        static bool Invisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format;
+        static bool Invisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == UnicodeCategory.Format;
         var start = 0;
         var end = value.Length;
         while (start < end && Invisible(value[start]))
@@ -314,11 +314,11 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     {
         if (element.TryGetProperty(name, out var number) && number.ValueKind == JsonValueKind.Number)
         {
-            value = number.GetRawText();
-            error = value.AsSpan().ContainsAnyExceptInRange('0', '9') ? $"{Field(path, name)} must be a string or a whole number, not {value}." : null;
-            if (error is not null)
+            value = WholeNumberDigits(number);
+            error = null;
+            if (value is null)
             {
-                value = null;
+                error = $"{Field(path, name)} must be a string or a whole number, not {number.GetRawText()}.";
                 return false;
             }
         }
@@ -467,12 +467,22 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     }
 
     /// <summary>
+    /// The digits of a JSON number written as a whole number (no sign, fraction or exponent), which is an identifier
+    /// as the text of its digits; null for any other value.
+    /// </summary>
+    internal static string? WholeNumberDigits(JsonElement value) =>
+        value.ValueKind == JsonValueKind.Number && value.GetRawText() is var digits && !digits.AsSpan().ContainsAnyExceptInRange('0', '9') ? digits : null;
+
+    /// <summary>
     /// Whether <paramref name="text"/> can be an identifier a client names (to opt out of, to look up): not blank (as
-    /// <see cref="IsPlaceholder"/> means it), at
-    /// most <paramref name="maxLength"/> characters, no control characters.
+    /// <see cref="IsPlaceholder"/> means it), at most <paramref name="maxLength"/> characters, no control characters.
     /// </summary>
     internal static bool IsIdentifierText(string text, int maxLength) =>
         TrimInvisible(text).Length > 0 && text.Length <= maxLength && !HasControlCharacters(text);
+
+    /// <summary>What <see cref="IsIdentifierText"/> asks of an identifier, for the reason of a refusal.</summary>
+    internal static string IdentifierTextRule(int maxLength) =>
+        string.Create(CultureInfo.InvariantCulture, $"1-{maxLength} characters, not only invisible ones, without control characters");
 
     internal static bool HasControlCharacters(string value)
     {

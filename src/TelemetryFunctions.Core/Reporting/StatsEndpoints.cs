@@ -148,7 +148,7 @@ public sealed partial class StatsEndpoints(
         var raw = target == RequestTarget.AsSent ? DecodedOnce(request, instanceId ?? "") : SlashesDecoded(instanceId ?? "");
         if (!SegmentEventReader.IsIdentifierText(raw, _maxIdentifierLength))
         {
-            return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", $"Give the instance id as sent in events: 1-{_maxIdentifierLength} characters, not only invisible ones, without control characters."));
+            return JsonResponse.Error(IngestError.BadRequest("invalid_instance_id", $"Give the instance id as sent in events: {SegmentEventReader.IdentifierTextRule(_maxIdentifierLength)}."));
         }
 
         var key = pseudonymizer.Pseudonymize(IdentifierKind.Instance, raw);
