@@ -62,6 +62,24 @@ public static class RequestBodyReader
         return null;
     }
 
+    /// <summary>
+    /// Whether the body is gzip-compressed: one <c>Content-Encoding</c>, gzip or identity (or none); a 415 for any other
+    /// encoding, or for stacked ones.
+    /// </summary>
+    public static (bool Gzip, IngestError? Error) ReadContentEncoding(HttpRequest request)
+    {
+        var encodings = request.Headers.ContentEncoding;
+        if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
+        {
+            return (false, IngestError.UnsupportedMediaType("Only one Content-Encoding is accepted: gzip or identity."));
+        }
+
+        var encoding = encodings.Count == 1 ? encodings[0]!.Trim() : "";
+        return encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase) ? (true, null)
+            : encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase) ? (false, null)
+            : (false, IngestError.UnsupportedMediaType("Content-Encoding must be gzip or identity."));
+    }
+
     /// <summary>Reads the whole body, checking its type, encoding and size; an error says what to fix.</summary>
     /// <param name="request">The request whose body is read.</param>
     /// <param name="maxBytes">The largest body accepted, after decompression.</param>
@@ -83,24 +101,10 @@ public static class RequestBodyReader
             return (null, codingError);
         }
 
-        var gzip = false;
-        var encodings = request.Headers.ContentEncoding;
-        if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
+        var (gzip, encodingError) = ReadContentEncoding(request);
+        if (encodingError is not null)
         {
-            return (null, IngestError.UnsupportedMediaType("Only one Content-Encoding is accepted: gzip or identity."));
-        }
-
-        if (encodings.Count == 1)
-        {
-            var encoding = encodings[0]!.Trim();
-            if (encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
-            {
-                gzip = true;
-            }
-            else if (!encoding.Equals("identity", StringComparison.OrdinalIgnoreCase) && encoding.Length > 0)
-            {
-                return (null, IngestError.UnsupportedMediaType("Content-Encoding must be gzip or identity."));
-            }
+            return (null, encodingError);
         }
 
         if (request.ContentLength > maxBytes)

@@ -476,23 +476,10 @@ public sealed partial class UsageReportEndpoints
             return (false, codingError);
         }
 
-        var compressed = false;
-        var encodings = request.Headers.ContentEncoding;
-        if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
+        var (compressed, encodingError) = RequestBodyReader.ReadContentEncoding(request);
+        if (encodingError is not null)
         {
-            return (false, IngestError.UnsupportedMediaType("Only one Content-Encoding is accepted: gzip or identity."));
-        }
-
-        if (encodings.Count == 1 && encodings[0]!.Trim() is { Length: > 0 } encoding)
-        {
-            if (encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
-            {
-                compressed = true;
-            }
-            else if (!encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
-            {
-                return (false, IngestError.UnsupportedMediaType("Content-Encoding must be gzip or identity."));
-            }
+            return (false, encodingError);
         }
 
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType))
