@@ -322,17 +322,12 @@ public sealed partial class PersonalDataScrubber
     /// <paramref name="text"/> with the personal data it spells encoded (see <see cref="EncodedPersonalData"/>)
     /// redacted, or the same instance when there is none.
     /// </summary>
-    private static string RedactEncodedPersonalData(string text) =>
-        DecodedView.Of(text) is { } view && EncodedPersonalData(text, view) is { } spans ? RedactSpans(text, spans) : text;
+    private static string RedactEncodedPersonalData(string text, DecodedView? view) =>
+        view is not null && EncodedPersonalData(text, view) is { } spans ? RedactSpans(text, spans) : text;
 
-    /// <summary>True when <paramref name="text"/>, decoded, holds what <see cref="LooksPersonal"/> looks for.</summary>
-    private static bool LooksPersonalWhenDecoded(string text) =>
-        DecodedView.Of(text) is { } view
-        && (LooksLikeSecret(view.Text) || EncodedPersonalData(text, view) is not null);
-
-    /// <summary>True when <paramref name="text"/>, decoded, holds a secret (a percent-encoded <c>Bearer%20...</c>).</summary>
-    private static bool LooksLikeSecretWhenDecoded(string text) =>
-        DecodedView.Of(text) is { } view && LooksLikeSecret(view.Text);
+    /// <summary>True when <paramref name="text"/>, decoded as <paramref name="view"/>, holds what <see cref="LooksPersonal(string)"/> looks for.</summary>
+    private static bool LooksPersonalWhenDecoded(string text, DecodedView? view) =>
+        view is not null && (LooksLikeSecret(view.Text) || EncodedPersonalData(text, view) is not null);
 
     /// <summary>The spans of <paramref name="text"/> that hold, once decoded, one of <paramref name="identifiers"/>.</summary>
     private static void AddEncodedIdentifierCopies(string text, IReadOnlyCollection<string> identifiers, ref List<(int Start, int End)>? copies)

@@ -136,12 +136,13 @@ public sealed partial class PersonalDataScrubber
 
         // A secret is looked for before the redaction too: redacting a name's value can take away what marks the rest
         // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization").
-        if (LooksLikeSecret(withoutIdentifiers) || LooksLikeSecretWhenDecoded(withoutIdentifiers))
+        var decoded = DecodedView.Of(withoutIdentifiers);
+        if (LooksLikeSecret(withoutIdentifiers) || (decoded is not null && LooksLikeSecret(decoded.Text)))
         {
             return null;
         }
 
-        var redacted = Redact(withoutIdentifiers);
+        var redacted = Redact(withoutIdentifiers, decoded);
 
         // Every IPv4 address matched by the check, dotted or dashed, was just replaced by the same pattern: only the
         // other kinds are looked for again (an IPv6 address in a form the redaction does not take apart, a secret).
@@ -165,7 +166,8 @@ public sealed partial class PersonalDataScrubber
             judged = version.Groups["suffix"].Value;
         }
 
-        return judged.Length > 0 && (LooksPersonal(judged) || !ReferenceEquals(Redact(judged), judged));
+        var decoded = DecodedView.Of(judged);
+        return judged.Length > 0 && (LooksPersonal(judged, decoded) || !ReferenceEquals(Redact(judged, decoded), judged));
     }
 
     /// <summary>The first e-mail address in <paramref name="value"/> (and nothing around it), or null.</summary>
@@ -181,8 +183,11 @@ public sealed partial class PersonalDataScrubber
     /// so none has a match time-out: a time-out is measured on the wall clock, and a thread held up by the scheduler
     /// or a garbage collection would have had harmless text judged personal.
     /// </remarks>
-    public static bool LooksPersonal(string value) =>
-        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value) || LooksPersonalWhenDecoded(value);
+    public static bool LooksPersonal(string value) => LooksPersonal(value, DecodedView.Of(value));
+
+    /// <summary><see cref="LooksPersonal(string)"/>, given the decoded copy of <paramref name="value"/> (null when it reads the same).</summary>
+    private static bool LooksPersonal(string value, DecodedView? decoded) =>
+        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value) || LooksPersonalWhenDecoded(value, decoded);
 
     private static bool LooksPersonalBesidesIPv4(string value) =>
         ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
@@ -409,12 +414,13 @@ public sealed partial class PersonalDataScrubber
     /// internationalized or percent-encoded), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
     /// home-directory path (and wherever else the text repeats it).
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
-    /// match, and all run on the non-backtracking engine.
+    /// match, and all run on the non-backtracking engine. <paramref name="decoded"/> is the text's decoded copy
+    /// (<see cref="DecodedView.Of"/>), which the caller has already made.
     /// </summary>
-    private string Redact(string text)
+    private string Redact(string text, DecodedView? decoded)
     {
-        // What the text spells percent-encoded or in fullwidth forms, seen in a decoded copy (see DecodedView).
-        var result = RedactEncodedPersonalData(text);
+        // What the text spells percent-encoded or in fullwidth forms, seen in its decoded copy (see DecodedView).
+        var result = RedactEncodedPersonalData(text, decoded);
 
         // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.
         if (result.Contains("://", StringComparison.Ordinal) && result.Contains('@', StringComparison.Ordinal))
