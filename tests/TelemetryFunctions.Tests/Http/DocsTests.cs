@@ -8,8 +8,8 @@ using Microsoft.Extensions.DependencyInjection;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Reporting.Dashboard;
-using TelemetryFunctions.UsageReports;
 using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
 
 namespace TelemetryFunctions.Tests.Http;
 
