@@ -9,6 +9,12 @@
 # missing and this runs as root; otherwise its check is skipped and the script says so.
 set -euo pipefail
 
+case "${1:-}" in
+  "") ;;
+  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+  *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
+esac
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 

@@ -4,6 +4,12 @@
 # and apt-get (CI has both); otherwise it says how, and the browser test is skipped.
 set -euo pipefail
 
+case "${1:-}" in
+  "") ;;
+  -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+  *) echo "Unknown option: $1 (see --help)" >&2; exit 2 ;;
+esac
+
 if [ -x /usr/bin/chromium ]; then
   exit 0
 fi

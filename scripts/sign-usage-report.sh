@@ -9,6 +9,10 @@
 # C# example in docs/usage-reports.md, which keeps it in memory.
 set -euo pipefail
 
+case "${1:-}" in
+  -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+esac
+
 : "${USAGE_REPORT_SECRET:?set USAGE_REPORT_SECRET to the customer signing secret}"
 
 report=$(cat "${1:-/dev/stdin}")               # trailing newlines are dropped here...

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Options;
 using TelemetryFunctions.Configuration;
 using TelemetryFunctions.Http;
+using TelemetryFunctions.Ingestion;
 
 namespace TelemetryFunctions.LocalHost.Admin;
 
@@ -33,9 +34,7 @@ internal sealed class AdminKeyFilter(IOptions<TelemetryOptions> options) : IEndp
         if (string.IsNullOrEmpty(expected) || presented.Length == 0
             || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected))))
         {
-            return Results.Json(
-                new { success = false, error = new { code = "unauthorized", message = "The admin key is required: x-functions-key header or code query parameter." } },
-                statusCode: StatusCodes.Status401Unauthorized);
+            return JsonResponse.Error(IngestError.Unauthorized("The admin key is required: x-functions-key header or code query parameter."));
         }
 
         return await next(context);

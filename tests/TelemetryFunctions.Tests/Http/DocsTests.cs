@@ -1,13 +1,19 @@
+using System.Collections;
+using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Reporting;
 using TelemetryFunctions.Reporting.Dashboard;
 using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.UsageReports;
 
 namespace TelemetryFunctions.Tests.Http;
 
-/// <summary>What README.md, docs/api.md and scripts/run-local.sh name is what the code serves and configures.</summary>
+/// <summary>What README.md, docs/api.md, docs/usage-reports.md and scripts/run-local.sh name is what the code serves and configures.</summary>
 public sealed class DocsTests(AzuriteFixture azurite)
 {
     private static string Read(params string[] path) => File.ReadAllText(Path.Combine([RepositoryPaths.Root, .. path]));
@@ -101,4 +107,102 @@ public sealed class DocsTests(AzuriteFixture azurite)
         Assert.All(containers, container =>
             Assert.True(storageRow.Contains($"`{container}`", StringComparison.Ordinal), $"The storage account row of docs/deploy.md does not list the container {container}."));
     }
+
+    [Fact]
+    public void Every_option_is_in_the_configuration_tables_of_the_readme_with_its_default()
+    {
+        var readme = Read("README.md");
+        var start = readme.IndexOf("\n## Configuration", StringComparison.Ordinal);
+        var rows = ConfigurationRows(readme[start..readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal)], "");
+        var options = new TelemetryOptions();
+        var sections = new (string Prefix, object Section)[]
+        {
+            ("Telemetry__", options), ("Telemetry__Storage__", options.Storage), ("Telemetry__Ingestion__", options.Ingestion),
+            ("Telemetry__Privacy__", options.Privacy), ("Telemetry__Events__", options.Events), ("Telemetry__Activity__", options.Activity),
+            ("Telemetry__Reporting__", new ReportingOptions()),
+        };
+
+        var problems = sections.SelectMany(s => ProblemsOf(s.Section, s.Prefix, rows, "README.md")).ToList();
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void Every_usage_report_option_is_in_the_configuration_table_of_the_usage_report_docs_with_its_default()
+    {
+        var docs = Read("docs", "usage-reports.md");
+        var start = docs.IndexOf("\n## Configuration", StringComparison.Ordinal);
+        var rows = ConfigurationRows(docs[start..docs.IndexOf("\n## ", start + 1, StringComparison.Ordinal)], "Telemetry__UsageReports__");
+
+        var problems = ProblemsOf(new UsageReportOptions(), "Telemetry__UsageReports__", rows, "docs/usage-reports.md").ToList();
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    /// <summary>Each table row: the setting names of its first cell (with <paramref name="prefix"/> before the names given without it, and a
+    /// name that starts with <c>__</c> completing the first one's section), and the text of its default cell.</summary>
+    private static List<(List<string> Names, string Default)> ConfigurationRows(string section, string prefix) =>
+        section.Split('\n')
+            .Where(line => line.StartsWith("| `", StringComparison.Ordinal))
+            .Select(line =>
+            {
+                var cells = line.Split('|');
+                var names = cells[1].Split('`').Where((_, i) => i % 2 == 1).ToList();
+                var first = names[0].StartsWith("Telemetry__", StringComparison.Ordinal) ? names[0] : prefix + names[0];
+                var sectionOfFirst = first[..(first.IndexOf("__", "Telemetry__".Length, StringComparison.Ordinal) is var end and > 0 ? end : first.Length)];
+                var full = names.Select((n, i) => i == 0 ? first : n.StartsWith("__", StringComparison.Ordinal) ? sectionOfFirst + n : n.StartsWith("Telemetry__", StringComparison.Ordinal) ? n : prefix + n).ToList();
+                return (full, cells[2].Trim());
+            })
+            .ToList();
+
+    /// <summary>
+    /// What the docs get wrong about the options of <paramref name="section"/>: a setting no row names, or a scalar
+    /// default that is not the one given in its row (rows that name several settings give their defaults in the same
+    /// order, separated by <c>, </c> or <c> / </c>).
+    /// </summary>
+    private static IEnumerable<string> ProblemsOf(object section, string prefix, List<(List<string> Names, string Default)> rows, string document)
+    {
+        var nested = new[] { typeof(StorageOptions), typeof(IngestionOptions), typeof(PrivacyOptions), typeof(EventNamesOptions), typeof(ActivityOptions) };
+        foreach (var property in section.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && !nested.Contains(p.PropertyType)))
+        {
+            var name = prefix + property.Name;
+            var row = rows.FirstOrDefault(r => r.Names.Any(n => n == name || n.StartsWith(name + "__", StringComparison.Ordinal)));
+            if (row.Names is null)
+            {
+                yield return $"{document} does not name the setting {name}.";
+                continue;
+            }
+
+            var value = property.GetValue(section);
+            if (value is null || value is string { Length: 0 } || (value is IEnumerable && value is not string))
+            {
+                continue;
+            }
+
+            var defaults = row.Default.Split([", ", " / "], StringSplitOptions.None);
+            var index = row.Names.FindIndex(n => n == name || n.StartsWith(name + "__", StringComparison.Ordinal));
+            var given = defaults.Length == row.Names.Count ? defaults[index].Trim('`', ' ') : row.Default;
+            var expected = WaysToWrite(value);
+            if (defaults.Length == row.Names.Count ? !expected.Contains(given) : !expected.Any(e => given.Contains(e, StringComparison.Ordinal)))
+            {
+                yield return $"{document} gives the default of {name} as '{given}'; it is {expected[0]}.";
+            }
+        }
+    }
+
+    /// <summary>How the docs may write a default: numbers with or without thousands separators, sizes in MB, spans in words.</summary>
+    private static List<string> WaysToWrite(object value) => value switch
+    {
+        int or long => [.. new[] { Convert.ToInt64(value, CultureInfo.InvariantCulture) }.SelectMany(n => new[] { n.ToString(CultureInfo.InvariantCulture), n.ToString("N0", CultureInfo.InvariantCulture) }.Concat(n % (1024 * 1024) == 0 ? [$"{n / (1024 * 1024)} MB"] : []))],
+        TimeSpan span => Words(span),
+        bool flag => [flag ? "true" : "false"],
+        _ => [Convert.ToString(value, CultureInfo.InvariantCulture)!],
+    };
+
+    /// <summary>The span in whole days, hours, minutes or seconds, whichever are whole: 24 hours is also 1 day.</summary>
+    private static List<string> Words(TimeSpan span) =>
+        new (double Count, string Unit)[] { (span.TotalDays, "day"), (span.TotalHours, "hour"), (span.TotalMinutes, "minute"), (span.TotalSeconds, "second") }
+            .Where(w => w.Count >= 1 && w.Count % 1 == 0)
+            .Select(w => string.Create(CultureInfo.InvariantCulture, $"{w.Count} {w.Unit}{(w.Count == 1 ? "" : "s")}"))
+            .ToList();
 }

@@ -74,6 +74,46 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public void The_sample_settings_of_the_functions_app_hold_every_telemetry_setting_of_the_local_host()
+    {
+        using var sample = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "local.settings.sample.json")));
+        using var local = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "TelemetryFunctions.LocalHost", "appsettings.json")));
+        var values = sample.RootElement.GetProperty("Values").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());
+        var settings = new Dictionary<string, string>();
+        Flatten(local.RootElement.GetProperty("Telemetry"), "Telemetry", settings);
+
+        var missing = settings.Where(s => values.GetValueOrDefault(s.Key) != s.Value).Select(s => $"{s.Key}={s.Value}").ToList();
+
+        Assert.True(missing.Count == 0, "local.settings.sample.json lacks these settings of the local host's appsettings.json: " + string.Join(", ", missing));
+    }
+
+    /// <summary>A configuration section as app settings: <c>Section__Key</c>, list entries by index.</summary>
+    private static void Flatten(JsonElement element, string path, Dictionary<string, string> settings)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    Flatten(property.Value, path + "__" + property.Name, settings);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    Flatten(item, path + "__" + index++.ToString(System.Globalization.CultureInfo.InvariantCulture), settings);
+                }
+
+                break;
+            default:
+                settings[path] = element.ValueKind == JsonValueKind.String ? element.GetString()! : element.GetRawText();
+                break;
+        }
+    }
+
+    [Fact]
     public void The_local_host_caps_requests_in_progress_as_host_json_does_in_azure()
     {
         using var hostJson = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")));

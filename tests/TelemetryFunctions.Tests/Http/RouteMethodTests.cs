@@ -38,6 +38,26 @@ public sealed class RouteMethodTests(AzuriteFixture azurite)
     }
 
     [Theory]
+    [InlineData("GET", "/api/stats/instances")]
+    [InlineData("GET", "/api/usage")]
+    [InlineData("POST", "/api/admin/sweep")]
+    public async Task A_route_refusing_the_admin_key_answers_401_with_the_code_and_message_at_the_top_as_every_refusal(string method, string path)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var request = new HttpRequestMessage(new HttpMethod(method), path);
+        request.Headers.Add("x-functions-key", LocalHostFactory.WriteKey);
+
+        using var response = await host.CreateClient().SendAsync(request, Cancel);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var error = await ErrorOfAsync(response);
+        Assert.Equal("unauthorized", error.Code);
+        var body = await Segment.ReadJsonAsync(response);
+        Assert.Equal(error.Code, body.GetProperty("code").GetString());
+        Assert.Equal(error.Message, body.GetProperty("message").GetString());
+    }
+
+    [Theory]
     [InlineData("GET", "/v1/batch", "OPTIONS, POST")]
     [InlineData("PUT", "/v1/t", "OPTIONS, POST")]
     [InlineData("GET", "/v1/preview", "OPTIONS, POST")]
