@@ -295,6 +295,14 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         Assert.Equal(["chart-versions", "2026-11-02 · 1.0.0: 4 instances (80.0%)"], await page.EvaluateAsync<string[]>(Focused));
         Assert.Equal("2026-11-02 · 1.0.0: 4 instances (80.0%)", await tooltip.TextContentAsync());
 
+        // A narrower window draws the charts again at their new width; the focus stays on the same figure.
+        var drawn = await page.Locator("#chart-versions svg[aria-roledescription=chart]").GetAttributeAsync("viewBox");
+        await page.SetViewportSizeAsync(800, 900);
+        await page.WaitForFunctionAsync("drawn => document.querySelector('#chart-versions svg[aria-roledescription=chart]').getAttribute('viewBox') !== drawn", drawn);
+        Assert.Equal(["chart-versions", "2026-11-02 · 1.0.0: 4 instances (80.0%)"], await page.EvaluateAsync<string[]>(Focused));
+        await page.Keyboard.PressAsync("ArrowRight");
+        Assert.Equal("2026-11-02 · 1.1.0: 1 instance (20.0%)", await tooltip.TextContentAsync());
+
         // Across the whole page, each chart is exactly one stop of the Tab key.
         await page.FocusAsync("#sign-out");
         var stops = new List<string>();

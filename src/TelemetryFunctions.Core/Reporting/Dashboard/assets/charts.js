@@ -217,9 +217,9 @@ export function lineChart({ days, series, label, format = formatNumber, width = 
 
 /**
  * Stacked bars over days. series: [{ name, color, values: Map(day -> number) }], stacked from the bottom up in their
- * order, with a white line between segments. The arrow keys move through the segments, day by day.
+ * order, with a white line between segments; unit: the words after a figure, given the figure (" instance" for 1). The arrow keys move through the segments, day by day.
  */
-export function stackedBars({ days, series, label, unit = '', width = 760, height = 280 }) {
+export function stackedBars({ days, series, label, unit = () => '', width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
   const svg = svgRoot(width, height, label);
   const totals = days.map((day) => series.reduce((sum, s) => sum + (s.values.get(day) ?? 0), 0));
@@ -240,7 +240,7 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
       const height = h(v);
       top -= height;
       const share = totals[i] > 0 ? ` (${formatPercent(v / totals[i])})` : '';
-      keyed(titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color, stroke: '#ffffff', 'stroke-width': 0.75 }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit}${share}`));
+      keyed(titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color, stroke: '#ffffff', 'stroke-width': 0.75 }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit(v)}${share}`));
     }
   });
   return rovingFocus(svg);

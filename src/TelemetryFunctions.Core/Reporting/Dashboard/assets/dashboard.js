@@ -548,7 +548,7 @@ function renderVersions({ active }) {
   }));
   root.append(
     legend(series),
-    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: widthOf(root), height: 300 }),
+    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: (n) => (n === 1 ? ' instance' : ' instances'), width: widthOf(root), height: 300 }),
     numbersTable('Active instances per day by version', ['Day', ...names], active.days.map((d) => [d.day, ...series.map((s) => formatNumber(s.values.get(d.day) ?? 0))])),
   );
 }
@@ -697,6 +697,16 @@ function applyRange(from, to) {
   load({ fromLink: false });
 }
 
+/** Which chart's mark has the keyboard's focus, by their places on the page, or null. */
+function focusedMark() {
+  const mark = document.activeElement?.closest?.('#charts [data-key-mark]');
+  if (!mark) {
+    return null;
+  }
+  const svg = mark.closest('svg');
+  return { chart: [...document.querySelectorAll('#charts svg[aria-roledescription=chart]')].indexOf(svg), mark: [...svg.querySelectorAll('[data-key-mark]')].indexOf(mark) };
+}
+
 /** Draws the charts again at their containers' new width once a resize has settled. */
 function redrawOnResize() {
   let timer = 0;
@@ -707,8 +717,9 @@ function redrawOnResize() {
       if (!shownData || $('charts').hidden || charts.every((c) => c.dataset.width === String(c.clientWidth))) {
         return;
       }
-      // A table someone opened stays open.
+      // A table someone opened stays open, and a mark with the keyboard's focus keeps it in the chart drawn again.
       const open = charts.map((c) => c.querySelector('details')?.open ?? false);
+      const focused = focusedMark();
       render(shownData);
       charts.forEach((c, i) => {
         const details = c.querySelector('details');
@@ -716,6 +727,10 @@ function redrawOnResize() {
           details.open = open[i];
         }
       });
+      if (focused) {
+        const marks = document.querySelectorAll('#charts svg[aria-roledescription=chart]')[focused.chart]?.querySelectorAll('[data-key-mark]') ?? [];
+        marks[Math.min(focused.mark, marks.length - 1)]?.focus();
+      }
     }, 150);
   });
   observer.observe($('charts'));
