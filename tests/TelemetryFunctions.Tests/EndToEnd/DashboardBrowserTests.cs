@@ -12,7 +12,8 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 /// The dashboard in a real headless Chromium (Debian's, installed by scripts/install-browser.sh) against the local
 /// host as a process: signing in, the empty state of a fresh install (also once the rollup has counted its empty
 /// days), then six weeks of seeded data and two months of usage reports whose figures on the page must equal the
-/// API's, before and after choosing another range, and the usage chart's explanation for a range no report covers.
+/// API's (on hover and reached by keyboard), before and after choosing another range, and the usage chart's explanation
+/// for a range no report covers.
 /// Screenshots go to
 /// artifacts/screenshots/ (and docs/dashboard.png when TELEMETRY_UPDATE_SCREENSHOTS=1 or it does not exist yet).
 /// </summary>
@@ -126,6 +127,21 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
 
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath("dashboard.png"), FullPage = true });
         UpdateReadmeScreenshot();
+
+        // The keyboard reaches the same figures: Tab from the range form to the chart, End to the last day, the arrow
+        // keys to the days before, each day's tip showing the API's figures; Escape hides it.
+        var apiDays = defaults.GetProperty("days").EnumerateArray().ToList();
+        await page.FocusAsync("#sign-out");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.PressAsync("End");
+        await AssertKeyboardTipAsync(page, apiDays[^1]);
+        await page.Keyboard.PressAsync("ArrowLeft");
+        await AssertKeyboardTipAsync(page, apiDays[^2]);
+        await page.Keyboard.PressAsync("Escape");
+        await tooltip.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden });
+        await page.Keyboard.PressAsync("ArrowRight");
+        await AssertKeyboardTipAsync(page, apiDays[^1]);
+        await page.Keyboard.PressAsync("Escape");
 
         // Another range through the date picker: a past week.
         var from = today.AddDays(-20);
@@ -352,6 +368,22 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
 
         await page.UnrouteAllAsync();
         Assert.DoesNotContain(console, m => m.StartsWith("page error", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The mark with the keyboard's focus is the active-users chart's band for the API's day, named by its figures,
+    /// and the tip under it shows that day's DAU, WAU and MAU as the API answered them.
+    /// </summary>
+    private static async Task AssertKeyboardTipAsync(IPage page, JsonElement day)
+    {
+        string Figure(string name) => $"{name.ToUpperInvariant()}: {day.GetProperty(name).GetInt32().ToString("N0", CultureInfo.InvariantCulture)}";
+        var expected = $"{day.GetProperty("day").GetString()}\n{Figure("dau")}\n{Figure("wau")}\n{Figure("mau")}";
+        var tooltip = page.Locator("#tooltip");
+        await tooltip.WaitForAsync();
+        Assert.Equal(expected, await tooltip.TextContentAsync());
+        Assert.Equal(
+            [expected.Replace("\n", ", ", StringComparison.Ordinal), "true"],
+            await page.EvaluateAsync<string[]>("() => [document.activeElement.getAttribute('aria-label'), String(document.activeElement.closest('#chart-active-users') !== null)]"));
     }
 
     /// <summary>The headline figures and the active-users table equal what the API answers for the range.</summary>

@@ -8,8 +8,9 @@ namespace TelemetryFunctions.Tests.EndToEnd;
 /// <summary>
 /// The dashboard in a real headless Chromium on a phone's width, and given what it must refuse: ranges it cannot
 /// show (from the pickers or a shared link, refused by the page or by the API) and a key a header cannot carry, but
-/// not a passphrase key with spaces. The page's API requests are answered with fixed figures, so each test is about
-/// the page alone.
+/// not a passphrase key with spaces; and used by keyboard and screen reader (each chart one stop of the Tab key with
+/// the arrow keys between its figures, the sign-in error announced, contrast, captions). The page's API requests are
+/// answered with fixed figures, so each test is about the page alone.
 /// </summary>
 public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
 {
@@ -244,7 +245,173 @@ public sealed class DashboardEdgeCaseBrowserTests(AzuriteFixture azurite)
         var explanation = await dashboard.Page.Locator("#chart-usage .chart-empty").TextContentAsync() ?? "";
         Assert.Contains("does not serve usage reports", explanation, StringComparison.Ordinal);
         Assert.DoesNotContain("No route", explanation, StringComparison.Ordinal);
-        Assert.True(await dashboard.Page.Locator("#chart-active-users svg[role=img]").IsVisibleAsync());
+        Assert.True(await dashboard.Page.Locator("#chart-active-users svg[aria-roledescription=chart]").IsVisibleAsync());
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task Each_chart_is_one_tab_stop_whose_arrow_keys_show_each_figure_in_the_tip_and_escape_hides_it()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
+        var tooltip = page.Locator("#tooltip");
+        const string Focused = "() => [document.activeElement.closest('section')?.id ?? '', document.activeElement.getAttribute('aria-label') ?? document.activeElement.textContent]";
+
+        // Tab from the range form lands on the first day of the active-users chart, named and shown with its figures.
+        await page.FocusAsync("#sign-out");
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal(["chart-active-users", "2026-11-01, DAU: 5, WAU: 5, MAU: 5"], await page.EvaluateAsync<string[]>(Focused));
+        await tooltip.WaitForAsync();
+        Assert.Equal("2026-11-01\nDAU: 5\nWAU: 5\nMAU: 5", await tooltip.TextContentAsync());
+
+        // The arrow keys move between the days, End to the last; the tip follows, and the mark shows a focus ring.
+        await page.Keyboard.PressAsync("ArrowRight");
+        Assert.Equal(["chart-active-users", "2026-11-02, DAU: 6, WAU: 8, MAU: 8"], await page.EvaluateAsync<string[]>(Focused));
+        Assert.Equal("2026-11-02\nDAU: 6\nWAU: 8\nMAU: 8", await tooltip.TextContentAsync());
+        Assert.Equal("rgb(29, 35, 48)", await page.EvaluateAsync<string>("() => getComputedStyle(document.activeElement).stroke"));
+        await page.Keyboard.PressAsync("End");
+        await page.Keyboard.PressAsync("ArrowRight");
+        Assert.Equal("2026-11-03\nDAU: 7\nWAU: 9\nMAU: 9", await tooltip.TextContentAsync());
+
+        // Escape hides the tip and leaves the focus where it was; the next arrow shows the tip again.
+        await page.Keyboard.PressAsync("Escape");
+        Assert.True(await tooltip.IsHiddenAsync());
+        Assert.Equal(["chart-active-users", "2026-11-03, DAU: 7, WAU: 9, MAU: 9"], await page.EvaluateAsync<string[]>(Focused));
+        await page.Keyboard.PressAsync("ArrowLeft");
+        Assert.Equal("2026-11-02\nDAU: 6\nWAU: 8\nMAU: 8", await tooltip.TextContentAsync());
+
+        // Tab leaves the chart for its table, and Shift+Tab comes back to the day last moved to.
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal(["chart-active-users", "Numbers as a table: Active users per day"], await page.EvaluateAsync<string[]>(Focused));
+        Assert.True(await tooltip.IsHiddenAsync());
+        await page.Keyboard.PressAsync("Shift+Tab");
+        Assert.Equal(["chart-active-users", "2026-11-02, DAU: 6, WAU: 8, MAU: 8"], await page.EvaluateAsync<string[]>(Focused));
+
+        // In the stacked bars the arrows go through a day's versions, then the next day's.
+        await page.Locator("#chart-versions rect.bar").First.FocusAsync();
+        await page.Keyboard.PressAsync("ArrowRight");
+        Assert.Equal(["chart-versions", "2026-11-02 · 1.0.0: 4 instances (80.0%)"], await page.EvaluateAsync<string[]>(Focused));
+        Assert.Equal("2026-11-02 · 1.0.0: 4 instances (80.0%)", await tooltip.TextContentAsync());
+
+        // A narrower window draws the charts again at their new width; the focus stays on the same figure.
+        var drawn = await page.Locator("#chart-versions svg[aria-roledescription=chart]").GetAttributeAsync("viewBox");
+        await page.SetViewportSizeAsync(800, 900);
+        await page.WaitForFunctionAsync("drawn => document.querySelector('#chart-versions svg[aria-roledescription=chart]').getAttribute('viewBox') !== drawn", drawn);
+        Assert.Equal(["chart-versions", "2026-11-02 · 1.0.0: 4 instances (80.0%)"], await page.EvaluateAsync<string[]>(Focused));
+        await page.Keyboard.PressAsync("ArrowRight");
+        Assert.Equal("2026-11-02 · 1.1.0: 1 instance (20.0%)", await tooltip.TextContentAsync());
+
+        // Across the whole page, each chart is exactly one stop of the Tab key.
+        await page.FocusAsync("#sign-out");
+        var stops = new List<string>();
+        for (var i = 0; i < 80 && !await page.EvaluateAsync<bool>("() => document.activeElement.closest('footer') !== null"); i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+            stops.Add(await page.EvaluateAsync<string>("() => { const svg = document.activeElement.closest('svg'); return svg ? svg.getAttribute('aria-label') : ''; }"));
+        }
+
+        var charts = await page.Locator("#charts svg[aria-roledescription=chart]").EvaluateAllAsync<string[]>("svgs => svgs.map(s => s.getAttribute('aria-label'))");
+        Assert.Equal(8, charts.Length);
+        Assert.Equal(charts, stops.Where(s => s.Length > 0));
+        dashboard.AssertNoPageError();
+    }
+
+    [Fact]
+    public async Task The_sign_in_error_is_announced_and_tied_to_the_key_field_which_keeps_the_focus()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await page.GotoAsync(new Uri(dashboard.Host.BaseAddress, "/dashboard").ToString());
+
+        // The field is named by its label and has the focus; a key of spaces is refused with a reason, not ignored.
+        Assert.Equal("key-input", await page.GetByLabel("Admin key").GetAttributeAsync("id"));
+        Assert.Equal("key-input", await page.EvaluateAsync<string>("() => document.activeElement.id"));
+        await page.FillAsync("#key-input", "   ");
+        await page.Keyboard.PressAsync("Enter");
+        await page.Locator("#key-error").WaitForAsync();
+        Assert.Equal("Enter the admin key.", await page.Locator("#key-error").TextContentAsync());
+        Assert.Equal("alert", await page.Locator("#key-error").GetAttributeAsync("role"));
+        Assert.Equal("true", await page.Locator("#key-input").GetAttributeAsync("aria-invalid"));
+        Assert.Equal("key-error", await page.Locator("#key-input").GetAttributeAsync("aria-describedby"));
+        Assert.Equal("key-input", await page.EvaluateAsync<string>("() => document.activeElement.id"));
+        Assert.Empty(dashboard.Requests);
+
+        // Signing in clears it; the pickers are named by their labels.
+        await dashboard.SignInAsync();
+        Assert.Null(await page.Locator("#key-input").GetAttributeAsync("aria-invalid"));
+        Assert.Equal("range-from", await page.GetByLabel("From", new PageGetByLabelOptions { Exact = true }).GetAttributeAsync("id"));
+        Assert.Equal("range-to", await page.GetByLabel("To", new PageGetByLabelOptions { Exact = true }).GetAttributeAsync("id"));
+        dashboard.AssertNoPageError();
+    }
+
+    /// <summary>
+    /// WCAG AA on the drawn page: text 4.5:1 against what is behind it, chart marks and field borders 3:1 against the
+    /// card, a focus ring on what has the focus, the line chart's series told apart by their dashes as well as their
+    /// colours, and every table with a caption and scoped, non-empty headers.
+    /// </summary>
+    [Fact]
+    public async Task Text_marks_and_fields_have_enough_contrast_and_lines_and_tables_do_not_rely_on_colour_or_sight()
+    {
+        DashboardBrowserTests.RequireChromium();
+        await using var dashboard = await RoutedDashboard.StartAsync(azurite, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1360, Height = 900 }, Locale = "en-US" });
+        var page = dashboard.Page;
+        await dashboard.SignInAsync();
+        await page.EvaluateAsync("() => document.querySelectorAll('details.numbers').forEach(d => d.open = true)");
+
+        var failures = await page.EvaluateAsync<string[]>("""
+            () => {
+              const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+              const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+              const ratio = (a, b) => { const [x, y] = [lum(rgb(a)), lum(rgb(b))].sort((m, n) => n - m); return (x + 0.05) / (y + 0.05); };
+              const background = (node) => {
+                for (let n = node; n; n = n.parentElement) {
+                  const c = getComputedStyle(n).backgroundColor;
+                  if (rgb(c)[3] !== 0) return c;
+                }
+                return 'rgb(255, 255, 255)';
+              };
+              const failures = [];
+              for (const node of document.querySelectorAll('body *')) {
+                const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim() !== '');
+                if (!own || node.closest('[hidden], .visually-hidden, #tooltip') || node.getClientRects().length === 0) continue;
+                const style = getComputedStyle(node);
+                const inSvg = node instanceof SVGElement;
+                const colour = inSvg ? style.fill : style.color;
+                const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+                const r = ratio(colour, inSvg ? 'rgb(255, 255, 255)' : background(node));
+                if (r < (large ? 3 : 4.5)) failures.push(`text "${node.textContent.trim().slice(0, 30)}" ${r.toFixed(2)}`);
+              }
+              for (const mark of document.querySelectorAll('#charts svg [data-tip]')) {
+                const colour = getComputedStyle(mark).fill;
+                if (mark.tagName === 'rect' && !mark.classList.contains('hover-band') && ratio(colour, 'rgb(255, 255, 255)') < 3) failures.push(`mark "${mark.dataset.tip}" ${ratio(colour, 'rgb(255, 255, 255)').toFixed(2)}`);
+              }
+              for (const field of document.querySelectorAll('input')) {
+                const r = ratio(getComputedStyle(field).borderTopColor, background(field.parentElement));
+                if (field.getClientRects().length > 0 && r < 3) failures.push(`border of #${field.id} ${r.toFixed(2)}`);
+              }
+              const dashes = [...document.querySelectorAll('#chart-active-users svg path')].map((p) => p.getAttribute('stroke-dasharray'));
+              if (new Set(dashes).size !== dashes.length) failures.push(`line dashes ${dashes.join(' | ')}`);
+              const legend = [...document.querySelectorAll('#chart-active-users .legend line')].map((l) => l.getAttribute('stroke-dasharray'));
+              if (legend.join('|') !== dashes.join('|')) failures.push(`legend dashes ${legend.join(' | ')}`);
+              for (const table of document.querySelectorAll('#charts table')) {
+                if (!table.caption || table.caption.textContent.trim() === '') failures.push('a table without a caption');
+                for (const th of table.querySelectorAll('th')) {
+                  if (!['col', 'row'].includes(th.scope) || th.textContent.trim() === '') failures.push(`header "${th.textContent}" in ${table.caption?.textContent}`);
+                }
+              }
+              return failures;
+            }
+            """);
+        Assert.Empty(failures);
+
+        // What has the keyboard's focus has a ring.
+        await page.FocusAsync("#sign-out");
+        await page.Keyboard.PressAsync("Shift+Tab");
+        Assert.Equal("solid", await page.EvaluateAsync<string>("() => getComputedStyle(document.activeElement).outlineStyle"));
         dashboard.AssertNoPageError();
     }
 

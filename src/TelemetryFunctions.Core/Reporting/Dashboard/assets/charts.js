@@ -1,10 +1,14 @@
 // Small SVG charts for the dashboard: a line chart over days, stacked bars over days, and horizontal bars.
 // Every mark carries an SVG <title> with its exact figure (read by screen readers and shown by browsers), and the
-// shared tooltip shows the same text on hover. Colours are attributes, not inline styles, so the page's
-// Content-Security-Policy needs no 'unsafe-inline'.
+// shared tooltip shows the same text on hover. Each chart is one stop of the Tab key: the arrow keys move the focus
+// between its marks (a roving tabindex), each named by its figure and showing the same tooltip, and Escape hides the
+// tooltip. Colours are attributes, not inline styles, so the page's Content-Security-Policy needs no 'unsafe-inline'.
 
 const SVG = 'http://www.w3.org/2000/svg';
+/** Series colours: each has a contrast of at least 3:1 with the white of a card, as a graphical object needs. */
 export const PALETTE = ['#2557d6', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#64748b'];
+/** The line chart's series differ by their dashes too, so no series is told apart by its colour alone. */
+export const DASHES = ['', '8 4', '2 4'];
 
 export const formatNumber = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
 /**
@@ -38,6 +42,51 @@ function titled(node, text) {
   return node;
 }
 
+/** A mark the keyboard reaches: named by its figure (its tip, lines joined), in the order it was drawn. */
+function keyed(node) {
+  node.dataset.keyMark = '';
+  node.setAttribute('role', 'img');
+  node.setAttribute('aria-label', node.dataset.tip.replaceAll('\n', ', '));
+  node.setAttribute('tabindex', '-1');
+  return node;
+}
+
+/**
+ * A chart is one stop of the Tab key: its first mark (or the one last moved to) has tabindex 0, every other -1.
+ * Left and Up move to the mark before, Right and Down to the mark after, Home and End to the first and the last.
+ */
+function rovingFocus(svg) {
+  const marks = [...svg.querySelectorAll('[data-key-mark]')];
+  if (marks.length === 0) {
+    return svg;
+  }
+  marks[0].setAttribute('tabindex', '0');
+  el('desc', {}, svg).textContent = 'Arrow keys move between the figures, Home and End to the first and the last; Escape hides the tip.';
+  // Focus listeners on the marks, not on the drawing: Chromium makes an SVG element with one a stop of the Tab key.
+  for (const mark of marks) {
+    mark.addEventListener('focus', () => {
+      for (const other of marks) {
+        other.setAttribute('tabindex', other === mark ? '0' : '-1');
+      }
+    });
+  }
+  svg.addEventListener('keydown', (event) => {
+    const at = marks.indexOf(event.target);
+    if (at < 0 || event.altKey || event.ctrlKey || event.metaKey) {
+      return;
+    }
+    const next = {
+      ArrowLeft: at - 1, ArrowUp: at - 1, ArrowRight: at + 1, ArrowDown: at + 1, Home: 0, End: marks.length - 1,
+    }[event.key];
+    if (next === undefined) {
+      return;
+    }
+    event.preventDefault();
+    marks[Math.max(0, Math.min(next, marks.length - 1))].focus();
+  });
+  return svg;
+}
+
 /** A rounded-up axis maximum and its tick step (1, 2 or 5 times a power of ten). */
 function niceScale(max, ticks = 5) {
   if (!(max > 0)) {
@@ -49,13 +98,18 @@ function niceScale(max, ticks = 5) {
   return { max: Math.ceil(max / step) * step, step: Math.max(step, Number.EPSILON) };
 }
 
+/**
+ * A chart's drawing: a group named by its label, announced as a chart, whose marks are named by their figures (a
+ * role of img would hide them from a screen reader). Axes are left out of what a screen reader reads: the marks say
+ * their figures, and the table under the chart holds them all.
+ */
 function svgRoot(width, height, label) {
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label, preserveAspectRatio: 'xMidYMid meet' });
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-roledescription': 'chart', 'aria-label': label, preserveAspectRatio: 'xMidYMid meet' });
   return svg;
 }
 
 function yAxis(svg, scale, box, format) {
-  const grid = el('g', { class: 'grid axis' }, svg);
+  const grid = el('g', { class: 'grid axis', 'aria-hidden': 'true' }, svg);
   for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
     const y = box.bottom - (v / scale.max) * (box.bottom - box.top);
     el('line', { x1: box.left, x2: box.right, y1: y, y2: y }, grid);
@@ -64,7 +118,7 @@ function yAxis(svg, scale, box, format) {
 }
 
 function dayTicks(svg, days, x, box) {
-  const axis = el('g', { class: 'axis' }, svg);
+  const axis = el('g', { class: 'axis', 'aria-hidden': 'true' }, svg);
   el('line', { class: 'axis-line', x1: box.left, x2: box.right, y1: box.bottom, y2: box.bottom }, axis);
   const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor((box.right - box.left) / 80))));
   const shown = days.map((_, i) => i).filter((i) => i % every === 0);
@@ -83,14 +137,25 @@ function dayTicks(svg, days, x, box) {
   }
 }
 
+/**
+ * The series' names with their colours, in the order they are drawn (stacked bars from the bottom up). A series
+ * with a dash (a line chart's) shows a piece of its line, dashes included, rather than a square.
+ */
 export function legend(series) {
   const list = document.createElement('ul');
   list.className = 'legend';
   for (const s of series) {
     const item = document.createElement('li');
-    const swatch = el('svg', { width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true' });
-    el('rect', { width: 12, height: 12, rx: 3, fill: s.color }, swatch);
-    item.append(swatch, document.createTextNode(s.name));
+    if (s.dash === undefined) {
+      const swatch = el('svg', { width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true' });
+      el('rect', { width: 12, height: 12, rx: 3, fill: s.color }, swatch);
+      item.append(swatch);
+    } else {
+      const swatch = el('svg', { class: 'line-swatch', width: 28, height: 12, viewBox: '0 0 28 12', 'aria-hidden': 'true' });
+      el('line', { x1: 1, x2: 27, y1: 6, y2: 6, stroke: s.color, 'stroke-width': 2.2, 'stroke-linecap': 'round', 'stroke-dasharray': s.dash || 'none' }, swatch);
+      item.append(swatch);
+    }
+    item.append(s.name);
     list.appendChild(item);
   }
   return list;
@@ -101,7 +166,8 @@ export function legend(series) {
  * measures it and draws again when it changes), so an 11px label is 11px on a phone as on a wide screen.
  *
  * Lines over consecutive days. series: [{ name, color, values: Map(day -> number) }]; a day without a value is a
- * gap in the line. Each day has a hover band whose title lists every series' figure for that day.
+ * gap in the line; dash: its stroke-dasharray (DASHES by its place when not given). Each day has a hover band whose
+ * title lists every series' figure for that day; the arrow keys move between the days' bands.
  */
 export function lineChart({ days, series, label, format = formatNumber, width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
@@ -114,7 +180,7 @@ export function lineChart({ days, series, label, format = formatNumber, width = 
   yAxis(svg, scale, box, format);
   dayTicks(svg, days, x, box);
 
-  for (const s of series) {
+  series.forEach((s, n) => {
     let d = '';
     let open = false;
     days.forEach((day, i) => {
@@ -126,29 +192,34 @@ export function lineChart({ days, series, label, format = formatNumber, width = 
       d += `${open ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
       open = true;
     });
-    el('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2.2, 'stroke-linejoin': 'round', 'stroke-linecap': 'round' }, svg);
+    const dash = s.dash ?? DASHES[n % DASHES.length];
+    el('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 2.2, 'stroke-linejoin': 'round', 'stroke-linecap': 'round', 'stroke-dasharray': dash || 'none', 'aria-hidden': 'true' }, svg);
     if (days.length <= 62) {
       days.forEach((day, i) => {
         const v = s.values.get(day);
         if (v !== undefined) {
-          titled(el('circle', { class: 'point', cx: x(i), cy: y(v), r: 3, fill: s.color }, svg), `${day} · ${s.name}: ${format(v)}`);
+          // The day's band names this figure for a screen reader, with the other series' figures of the day.
+          titled(el('circle', { class: 'point', cx: x(i), cy: y(v), r: 3, fill: s.color, 'aria-hidden': 'true' }, svg), `${day} · ${s.name}: ${format(v)}`);
         }
       });
     }
-  }
+  });
 
   const bands = el('g', {}, svg);
   days.forEach((day, i) => {
     const present = series.filter((s) => s.values.has(day));
     const text = present.length === 0 ? `${day}: not computed` : `${day}\n${present.map((s) => `${s.name}: ${format(s.values.get(day))}`).join('\n')}`;
     const half = days.length > 1 ? step / 2 : (box.right - box.left) / 2;
-    titled(el('rect', { class: 'hover-band', x: x(i) - half, y: box.top, width: half * 2, height: box.bottom - box.top }, bands), text);
+    keyed(titled(el('rect', { class: 'hover-band', x: x(i) - half, y: box.top, width: half * 2, height: box.bottom - box.top }, bands), text));
   });
-  return svg;
+  return rovingFocus(svg);
 }
 
-/** Stacked bars over days. series: [{ name, color, values: Map(day -> number) }]. */
-export function stackedBars({ days, series, label, unit = '', width = 760, height = 280 }) {
+/**
+ * Stacked bars over days. series: [{ name, color, values: Map(day -> number) }], stacked from the bottom up in their
+ * order, with a white line between segments; unit: the words after a figure, given the figure (" instance" for 1). The arrow keys move through the segments, day by day.
+ */
+export function stackedBars({ days, series, label, unit = () => '', width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
   const svg = svgRoot(width, height, label);
   const totals = days.map((day) => series.reduce((sum, s) => sum + (s.values.get(day) ?? 0), 0));
@@ -169,10 +240,10 @@ export function stackedBars({ days, series, label, unit = '', width = 760, heigh
       const height = h(v);
       top -= height;
       const share = totals[i] > 0 ? ` (${formatPercent(v / totals[i])})` : '';
-      titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit}${share}`);
+      keyed(titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color, stroke: '#ffffff', 'stroke-width': 0.75 }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit(v)}${share}`));
     }
   });
-  return svg;
+  return rovingFocus(svg);
 }
 
 /** A text split at spaces into lines of at most `room` characters (a longer word gets a line of its own). */
@@ -231,19 +302,19 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
       const width = w(sum + s.value) - w(sum);
       sum += s.value;
       if (width > 0) {
-        titled(el('rect', { class: 'bar', x: left, y: middle - 9, width, height: 18, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`);
+        keyed(titled(el('rect', { class: 'bar', x: left, y: middle - 9, width, height: 18, rx: 2, fill: s.color }, svg), `${row.label} · ${s.tip ?? `${s.name}: ${format(s.value)}`}`));
       }
       left += width;
     }
     if (row.beyond) {
-      titled(el('text', { class: 'beyond-text', x: left + 2, y: middle + 4 }, svg), `${row.label} · ${row.beyond}`).append('»');
+      keyed(titled(el('text', { class: 'beyond-text', x: left + 2, y: middle + 4 }, svg), `${row.label} · ${row.beyond}`)).append('»');
     }
     if (row.marker && row.marker.value !== null && row.marker.value !== undefined) {
       const mx = box.left + w(row.marker.value);
-      titled(el('line', { x1: mx, x2: mx, y1: middle - 13, y2: middle + 13, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`);
+      keyed(titled(el('line', { class: 'marker', x1: mx, x2: mx, y1: middle - 13, y2: middle + 13, stroke: '#10141c', 'stroke-width': 2.5 }, svg), `${row.label} · ${row.marker.name}: ${format(row.marker.value)}`));
     }
     // A note with a title (why a row has no bar, say) shows the title on hover.
-    const noteParent = row.title ? titled(el('g', {}, svg), row.title) : svg;
+    const noteParent = row.title ? keyed(titled(el('g', { class: 'note' }, svg), `${row.label} · ${row.title}`)) : svg;
     const note = el('text', { class: 'value-text', x: noteX, y: middle + 4 - ((lines.length - 1) * lineHeight) / 2 }, noteParent);
     // One tspan per line; each but the last keeps its trailing space, so the text reads as the note did.
     lines.forEach((line, n) => {
@@ -251,7 +322,7 @@ export function horizontalBars({ rows, label, format = formatNumber, max: fixedM
     });
     y += rowHeight;
   });
-  return svg;
+  return rovingFocus(svg);
 }
 
 /**
@@ -357,7 +428,8 @@ export function numbersTable(caption, header, rows) {
 
 /**
  * One tooltip for the page, for any element with a data-tip: it follows a mouse, opens where a finger taps (a tap
- * elsewhere closes it) and under a mark that has keyboard focus. It wraps within the window and is kept inside it.
+ * elsewhere closes it) and under a mark that has keyboard focus; Escape hides it. It wraps within the window and is
+ * kept inside it.
  */
 export function attachTooltip(root, tooltip) {
   const hide = () => {
@@ -409,6 +481,13 @@ export function attachTooltip(root, tooltip) {
   // A finger lifted leaves the page as far as pointer events go: the tip it opened stays until the next tap.
   root.addEventListener('pointerleave', (event) => {
     if (event.pointerType !== 'touch') {
+      hide();
+    }
+  });
+  // Escape hides the tip however it was opened; the focus stays where it is, and the next mark moved to shows its own.
+  root.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !tooltip.hidden) {
+      event.preventDefault();
       hide();
     }
   });

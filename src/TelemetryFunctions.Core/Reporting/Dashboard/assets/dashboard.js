@@ -2,7 +2,7 @@
 // x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
 // fragment (#from=...&to=...), so a link to a range can be shared without the key.
 import {
-  PALETTE, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+  DASHES, PALETTE, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
 } from './charts.js';
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
@@ -11,6 +11,8 @@ const MAX_DAYS = 366;
 const MIN_DAY = '2000-01-01';
 /** The usage chart's scale ends at twice the entitlement; a row beyond it is cut there and marked. */
 const USAGE_SCALE_CAP = 2;
+/** Inactive instances' grey: light enough to stand back from the active green, with 3:1 against the card's white. */
+const INACTIVE = '#7b8496';
 const $ = (id) => document.getElementById(id);
 
 class Unauthorized extends Error {}
@@ -200,10 +202,26 @@ function showKeyPanel(message) {
     $(id).hidden = true;
   }
   setStatus('');
+  showKeyError(message);
+  $('key-input').focus();
+}
+
+/**
+ * The sign-in form's error, or none: the alert is announced as it appears, and the field is marked invalid and
+ * described by it, so a screen reader reads it again with the field.
+ */
+function showKeyError(message) {
   const error = $('key-error');
   error.hidden = !message;
   error.textContent = message ?? '';
-  $('key-input').focus();
+  const input = $('key-input');
+  if (message) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', 'key-error');
+  } else {
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-describedby');
+  }
 }
 
 let loading = 0;
@@ -434,9 +452,9 @@ function renderActiveUsers({ active }) {
   }
   const days = daysBetween(active.from, active.to);
   const series = [
-    { name: 'DAU', key: 'dau', color: PALETTE[0] },
-    { name: 'WAU', key: 'wau', color: PALETTE[1] },
-    { name: 'MAU', key: 'mau', color: PALETTE[2] },
+    { name: 'DAU', key: 'dau', color: PALETTE[0], dash: DASHES[0] },
+    { name: 'WAU', key: 'wau', color: PALETTE[1], dash: DASHES[1] },
+    { name: 'MAU', key: 'mau', color: PALETTE[2], dash: DASHES[2] },
   ].map((s) => ({ ...s, values: new Map(active.days.map((d) => [d.day, d[s.key]])) }));
   root.append(
     legend(series),
@@ -473,7 +491,7 @@ function renderInstances({ instances }) {
     emptyChart(root, 'No instance has been seen yet. Instances are counted from events that carry properties.instanceId (a heartbeat every few hours keeps one active).');
     return;
   }
-  const series = [{ name: 'Active', color: PALETTE[1] }, { name: 'Inactive', color: '#b8bfcc' }];
+  const series = [{ name: 'Active', color: PALETTE[1] }, { name: 'Inactive', color: INACTIVE }];
   const bars = (groups) => groups.map((g) => ({
     label: g.value,
     segments: [{ name: 'active', value: g.active, color: series[0].color }, { name: 'inactive', value: g.inactive, color: series[1].color }],
@@ -498,7 +516,7 @@ function renderInstances({ instances }) {
     horizontalBars({ rows: bars(topWithOther([...instances.byVersion].sort((a, b) => compareVersionsNewestFirst(a.value, b.value)), 6)), label: 'Active and inactive instances by version', max, width: widthOf(root) }),
     heading('By OS'),
     horizontalBars({ rows: bars(topWithOther(instances.byOs, 5)), label: 'Active and inactive instances by OS', max, width: widthOf(root) }),
-    numbersTable('Instances now by version and OS', ['', 'Active', 'Inactive', 'Total'], table),
+    numbersTable('Instances now by version and OS', ['Instances', 'Active', 'Inactive', 'Total'], table),
   );
 }
 
@@ -530,7 +548,7 @@ function renderVersions({ active }) {
   }));
   root.append(
     legend(series),
-    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: ' instances', width: widthOf(root), height: 300 }),
+    stackedBars({ days: daysBetween(active.from, active.to), series, label: 'Active instances per day by version', unit: (n) => (n === 1 ? ' instance' : ' instances'), width: widthOf(root), height: 300 }),
     numbersTable('Active instances per day by version', ['Day', ...names], active.days.map((d) => [d.day, ...series.map((s) => formatNumber(s.values.get(d.day) ?? 0))])),
   );
 }
@@ -679,6 +697,16 @@ function applyRange(from, to) {
   load({ fromLink: false });
 }
 
+/** Which chart's mark has the keyboard's focus, by their places on the page, or null. */
+function focusedMark() {
+  const mark = document.activeElement?.closest?.('#charts [data-key-mark]');
+  if (!mark) {
+    return null;
+  }
+  const svg = mark.closest('svg');
+  return { chart: [...document.querySelectorAll('#charts svg[aria-roledescription=chart]')].indexOf(svg), mark: [...svg.querySelectorAll('[data-key-mark]')].indexOf(mark) };
+}
+
 /** Draws the charts again at their containers' new width once a resize has settled. */
 function redrawOnResize() {
   let timer = 0;
@@ -689,8 +717,9 @@ function redrawOnResize() {
       if (!shownData || $('charts').hidden || charts.every((c) => c.dataset.width === String(c.clientWidth))) {
         return;
       }
-      // A table someone opened stays open.
+      // A table someone opened stays open, and a mark with the keyboard's focus keeps it in the chart drawn again.
       const open = charts.map((c) => c.querySelector('details')?.open ?? false);
+      const focused = focusedMark();
       render(shownData);
       charts.forEach((c, i) => {
         const details = c.querySelector('details');
@@ -698,6 +727,10 @@ function redrawOnResize() {
           details.open = open[i];
         }
       });
+      if (focused) {
+        const marks = document.querySelectorAll('#charts svg[aria-roledescription=chart]')[focused.chart]?.querySelectorAll('[data-key-mark]') ?? [];
+        marks[Math.min(focused.mark, marks.length - 1)]?.focus();
+      }
     }, 150);
   });
   observer.observe($('charts'));
@@ -714,15 +747,16 @@ function start() {
     event.preventDefault();
     const key = $('key-input').value.trim();
     if (key.length === 0) {
-      return;
-    }
-    if (!isSendableKey(key)) {
-      const error = $('key-error');
-      error.hidden = false;
-      error.textContent = 'That key holds a character no key has (an invisible space or a letter outside A–Z, say, picked up when it was copied). Paste the admin key again.';
+      showKeyError('Enter the admin key.');
       $('key-input').focus();
       return;
     }
+    if (!isSendableKey(key)) {
+      showKeyError('That key holds a character no key has (an invisible space or a letter outside A–Z, say, picked up when it was copied). Paste the admin key again.');
+      $('key-input').focus();
+      return;
+    }
+    showKeyError(null);
     sessionStorage.setItem(KEY_NAME, key);
     $('key-input').value = '';
     load();
