@@ -135,7 +135,7 @@ public sealed partial class OptOutService(
         var completed = 0;
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
-            var keys = new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey"));
+            var keys = SuppressionList.KeysOf(row);
             if ((keys.UserKey is null && keys.InstanceKey is null) || !NeedsErasure(row, now))
             {
                 continue;
