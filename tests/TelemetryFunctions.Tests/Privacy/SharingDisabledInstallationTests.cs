@@ -36,4 +36,23 @@ public sealed class SharingDisabledInstallationTests(AzuriteFixture azurite)
         Assert.Equal(1, (await Segment.ReadJsonAsync(disabling)).GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
         Assert.Empty(await host.Tables.RowsAsync(TableNames.Installations));
     }
+
+    [Fact]
+    public async Task A_person_whose_event_declares_no_level_under_a_default_of_disabled_is_erased_with_the_installation_recorded_under_their_id()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time, new() { ["Telemetry:Privacy:DefaultSharingLevel"] = "disabled" });
+        var installer = host.CreateSegmentClient(LocalHostFactory.InstallerKey);
+        await installer.PostAsync("/v1/track", Segment.Json(Segment.Track("Installation Started", userId: "admin-installer-3", properties: new JsonObject { ["sharingLevel"] = "basic" })), ct);
+        time.Advance(TimeSpan.FromDays(95));
+        await host.Services.GetRequiredService<RetentionJob>().RunAsync(ct);
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Installations));
+
+        var undeclared = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Clicked", userId: "admin-installer-3")), ct);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(undeclared)).GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.Installations));
+        Assert.Single(await host.Tables.RowsAsync(TableNames.Suppressions));
+    }
 }
