@@ -241,17 +241,21 @@ public sealed partial class EventIngestor(
     /// The subjects a sharing level applies to: the event's instance, or without one the person under each id the
     /// event names.
     /// </summary>
-    private static IEnumerable<(string Subject, ErasureSubject Keys)> SharingSubjects(PreparedEvent e) =>
+    private static IEnumerable<string> SharingSubjects(PreparedEvent e) =>
         e.InstanceKey is { } instance
-            ? [(SuppressionList.InstanceSubject(instance), new ErasureSubject(null, instance, null))]
-            : new[] { e.UserKey, e.AnonymousKey }.OfType<string>().Distinct(StringComparer.Ordinal)
-                .Select(key => (SuppressionList.UserSubject(key), new ErasureSubject(key, null, null)));
+            ? [SuppressionList.InstanceSubject(instance)]
+            : new[] { e.UserKey, e.AnonymousKey }.OfType<string>().Distinct(StringComparer.Ordinal).Select(SuppressionList.UserSubject);
 
+    /// <summary>
+    /// The subjects a sharing level the event declares applies to, each with what erasing it covers: the same keys an
+    /// opt-out of the instance, or of the person's ids, erases (<see cref="ErasureSubject"/>).
+    /// </summary>
     private static void Declare(List<SharingDeclaration> declarations, PreparedEvent e, bool enables)
     {
-        foreach (var (subject, keys) in SharingSubjects(e))
+        var subjects = e.InstanceKey is { } instance ? [ErasureSubject.Instance(instance)] : e.Persons;
+        foreach (var keys in subjects)
         {
-            declarations.Add(new SharingDeclaration(subject, keys, enables, e.Index));
+            declarations.Add(new SharingDeclaration(keys.SuppressionSubject, keys, enables, e.Index));
         }
     }
 
@@ -383,7 +387,7 @@ public sealed partial class EventIngestor(
     {
         if (lastDisabledAt.Count > 0)
         {
-            Withhold(e => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s.Subject, out var at) && e.Index < at), DropReason.SharingDisabled, accepted, observed, dropped);
+            Withhold(e => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s, out var at) && e.Index < at), DropReason.SharingDisabled, accepted, observed, dropped);
         }
     }
 
@@ -392,7 +396,7 @@ public sealed partial class EventIngestor(
     {
         if (subjects.Count > 0)
         {
-            Withhold(e => SharingSubjects(e).Any(s => subjects.Contains(s.Subject)), reason, accepted, observed, dropped);
+            Withhold(e => SharingSubjects(e).Any(subjects.Contains), reason, accepted, observed, dropped);
         }
     }
 

@@ -196,6 +196,12 @@ public sealed class EventPreparer
         }
 
         var (rawDay, earlierRawDays) = RawDayOf(e);
+
+        // The ids whose hash is stored (an IP address is discarded), erased as the same person an opt-out of them erases.
+        IReadOnlyList<ErasureSubject> persons = instanceKey is null && (declared is not null || _defaultLevel == SharingLevel.Disabled)
+            ? [.. new[] { userKey is null ? null : e.UserId, anonymousKey is null ? null : e.AnonymousId }
+                .OfType<string>().Distinct(StringComparer.Ordinal).Select(id => ErasureSubject.Person(_pseudonymizer, id))]
+            : [];
         var prepared = new PreparedEvent
         {
             Index = e.Index,
@@ -208,6 +214,7 @@ public sealed class EventPreparer
             AnonymousKey = anonymousKey,
             PreviousKey = previousKey,
             InstanceKey = instanceKey,
+            Persons = persons,
             InstallationKey = installationKey,
             Version = version,
             Os = os,

@@ -33,6 +33,13 @@ public sealed record PreparedEvent
     /// <summary>The pseudonymous key of an alias call's <c>previousId</c> (same key space as <see cref="UserKey"/>).</summary>
     public string? PreviousKey { get; init; }
     public string? InstanceKey { get; init; }
+
+    /// <summary>
+    /// The person under each id the event names (<see cref="UserKey"/>, <see cref="AnonymousKey"/>), with what erasing
+    /// them covers (<see cref="ErasureSubject.Person"/>): set on an event without an instance whose sharing level is
+    /// declared or is the default <c>disabled</c>, the only events that suppress or re-enable a person; empty otherwise.
+    /// </summary>
+    public IReadOnlyList<ErasureSubject> Persons { get; init; } = [];
     public string? InstallationKey { get; init; }
     public string? Version { get; init; }
     public string? Os { get; init; }

@@ -7,8 +7,28 @@ using TelemetryFunctions.Storage;
 
 namespace TelemetryFunctions.Privacy;
 
-/// <summary>The pseudonymous keys of one subject to erase.</summary>
-public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string? InstallationKey);
+/// <summary>
+/// The pseudonymous keys of one subject to erase. Every path that erases a subject (an opt-out, a sharing level
+/// disabled) builds its keys here, so each erases the same things.
+/// </summary>
+public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string? InstallationKey)
+{
+    /// <summary>
+    /// A person under one id (a userId or an anonymousId): with the installation recorded under the same id, as an
+    /// installation is keyed by its events' anonymousId, else their userId. Its record outlives the raw events that
+    /// would otherwise lead the erasure to it.
+    /// </summary>
+    public static ErasureSubject Person(Pseudonymizer pseudonymizer, string id) =>
+        new(pseudonymizer.Pseudonymize(IdentifierKind.User, id), null, pseudonymizer.Pseudonymize(IdentifierKind.Installation, id));
+
+    /// <summary>An instance, by its pseudonymous key.</summary>
+    public static ErasureSubject Instance(string instanceKey) => new(null, instanceKey, null);
+
+    /// <summary>The suppression-list subject this erasure goes with: the person's <c>u_</c> row, else the instance's <c>i_</c> row.</summary>
+    public string SuppressionSubject => UserKey is { } user ? SuppressionList.UserSubject(user)
+        : InstanceKey is { } instance ? SuppressionList.InstanceSubject(instance)
+        : throw new InvalidOperationException("An erasure subject names a person or an instance.");
+}
 
 /// <summary>
 /// How many rows an erasure deleted, per table. A row counts when the erasure found it and deleted it; one that went

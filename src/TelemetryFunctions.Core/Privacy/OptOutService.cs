@@ -27,23 +27,17 @@ public sealed partial class OptOutService(
 
     public async Task<(int Suppressed, ErasureResult Erased)> OptOutAsync(string? userId, string? anonymousId, string? instanceId, CancellationToken cancellationToken)
     {
-        var instanceKey = instanceId is null ? null : pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
-
-        // An installation is recorded under its events' anonymousId, else their userId, and its record outlives the raw
-        // events that link it to anyone: each id named is erased with the installation recorded under it.
-        var subjects = new List<(string Subject, ErasureSubject Keys)>();
-        foreach (var id in new[] { userId, anonymousId }.OfType<string>().Distinct(StringComparer.Ordinal))
+        // Each id named is erased as a person (with the installation recorded under it), as a person declaring sharing
+        // level disabled is (ErasureSubject.Person).
+        var subjects = new[] { userId, anonymousId }.OfType<string>().Distinct(StringComparer.Ordinal)
+            .Select(id => ErasureSubject.Person(pseudonymizer, id))
+            .ToList();
+        if (instanceId is not null)
         {
-            var userKey = pseudonymizer.Pseudonymize(IdentifierKind.User, id);
-            subjects.Add((SuppressionList.UserSubject(userKey), new ErasureSubject(userKey, null, pseudonymizer.Pseudonymize(IdentifierKind.Installation, id))));
+            subjects.Add(ErasureSubject.Instance(pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId)));
         }
 
-        if (instanceKey is not null)
-        {
-            subjects.Add((SuppressionList.InstanceSubject(instanceKey), new ErasureSubject(null, instanceKey, null)));
-        }
-
-        var total = await SuppressAndEraseAsync(subjects, SuppressionReasons.OptOut, subjects.Count, cancellationToken);
+        var total = await SuppressAndEraseAsync([.. subjects.Select(k => (k.SuppressionSubject, k))], SuppressionReasons.OptOut, subjects.Count, cancellationToken);
         return (subjects.Count, total);
     }
 
@@ -141,7 +135,7 @@ public sealed partial class OptOutService(
         var completed = 0;
         await foreach (var row in table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
-            var keys = new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey"));
+            var keys = SuppressionList.KeysOf(row);
             if ((keys.UserKey is null && keys.InstanceKey is null) || !NeedsErasure(row, now))
             {
                 continue;

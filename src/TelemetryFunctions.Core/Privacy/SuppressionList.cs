@@ -304,10 +304,14 @@ public sealed class SuppressionList(TelemetryStorage storage, TableBatchWriter b
         _snapshot = new Snapshot(copy, _snapshot.LoadedAt);
     }
 
+    /// <summary>The keys a suppression row's erasure covers, as <see cref="AddAsync"/> wrote them.</summary>
+    public static ErasureSubject KeysOf(TableEntity row) =>
+        new(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey"));
+
     private static Suppression Read(TableEntity row) => new(
         ReasonOf(row),
         row.GetBoolean("ErasurePending") == true,
-        new ErasureSubject(row.GetString("UserKey"), row.GetString("InstanceKey"), row.GetString("InstallationKey")),
+        KeysOf(row),
         row.GetDateTimeOffset("CreatedAt"),
         row.GetDateTimeOffset("ErasedAt"),
         row.ETag);
