@@ -899,13 +899,14 @@ public sealed partial class PersonalDataScrubber
     /// (<c>host.10.0.0.17</c>, <c>node1.10.0.0.17</c>, <c>web-1.10.0.0.17</c>). Four numbers that are part of a longer
     /// dotted run of numbers (a version such as <c>1.2.3.4.5</c> or <c>v1.2.3.4.5</c>, an OID) are no address. A number
     /// glued to a name (the 1 of <c>node1</c> or <c>web-1</c>) is part of the name: it does not make the run after it
-    /// longer; a <c>v</c> that starts a word is not a name but marks a version.
+    /// longer; a <c>v</c> that starts a word is not a name but marks a version. A number right after a percent-escape
+    /// (the 1 of <c>x%2E1.2.3.4.5</c>) starts a run: the escape's hexadecimal digits are no name.
     /// </summary>
     /// <remarks>
     /// The second look-behind only runs where a dot precedes (a digit there fails the first, unless it ends a
     /// percent-escape such as the <c>%20</c> of <c>ping%20192.168.1.5</c>), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|%[0-9A-Fa-f]{2}|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
     /// <summary>
@@ -920,13 +921,14 @@ public sealed partial class PersonalDataScrubber
     /// An IPv4 address spelt with dashes, as cloud providers name hosts: four numbers from 0 to 255 without leading
     /// zeros (<c>ip-10-0-0-7</c>, <c>ec2-54-12-3-4</c>). Four numbers that are part of a longer dashed run of numbers
     /// are no address: a date and time (<c>2026-12-02-10-30</c>), <c>1-2-3-4-5</c>. A number glued to a name (the 2 of
-    /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer.
+    /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer, while a number
+    /// right after a percent-escape (the 1 of <c>build%2D1-2-3-4-5</c>) starts a run: the escape's digits are no name.
     /// </summary>
     /// <remarks>
     /// The second look-behind only runs where no letter or digit precedes (or a percent-escape such as <c>%20</c>
     /// does), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?<!(?:^|[^0-9A-Za-z])[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?<!(?:^|[^0-9A-Za-z]|%[0-9A-Fa-f]{2})[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex DashedIpv4();
 
     [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}\z", RegexOptions.CultureInvariant)]

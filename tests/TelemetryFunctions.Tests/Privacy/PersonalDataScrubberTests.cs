@@ -232,6 +232,24 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(value, properties["note"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("build%2D1-2-3-4-5")]
+    [InlineData("id%3A1-2-3-4-5")]
+    [InlineData("release%2Ex%2E1.2.3.4.5")]
+    [InlineData("Tom &amp; Jerry &#169; 2026, a&b; ?a=1&b=2")]
+    [InlineData("\u3053\u3093\u306B\u3061\u306F\u3002\u307E\u305F\u306D\u3002")]
+    [InlineData("GET /api/users/profile and the Users guide")]
+    public void Encoded_text_with_numbers_runs_entities_or_ideographic_stops_and_no_personal_data_is_kept(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+        var context = new JsonObject { ["app"] = new JsonObject { ["build"] = value } };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(0, _scrubber.Scrub(context, "context"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
+        Assert.Equal(value, context["app"]!["build"]!.GetValue<string>());
+    }
+
     [Fact]
     public void Text_with_noncharacters_or_a_lone_surrogate_is_scrubbed_without_failing()
     {
