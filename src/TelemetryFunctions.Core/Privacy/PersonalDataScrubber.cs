@@ -466,7 +466,7 @@ public sealed partial class PersonalDataScrubber
             result = CardNumber().Replace(result, m => PassesLuhn(m.Value) ? Redacted : m.Value);
         }
 
-        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("Users", StringComparison.Ordinal)
+        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("users", StringComparison.OrdinalIgnoreCase)
             || result.Contains("%2Fhome%2F", StringComparison.OrdinalIgnoreCase))
         {
             // The user name a home directory gives away is redacted wherever else the text repeats it.
@@ -887,10 +887,12 @@ public sealed partial class PersonalDataScrubber
     private static partial Regex CardNumber();
 
     /// <summary>
-    /// The user-name segment of a home directory: <c>/home/jane</c>, <c>/Users/jane</c>, <c>C:\Users\jane</c>, also
-    /// percent-encoded (<c>%2Fhome%2Fjane</c>, <c>C:%5CUsers%5Cjane</c>), where the name ends at the next escape.
+    /// The user-name segment of a home directory, at any depth of the path: <c>/home/jane</c>, <c>/Users/jane</c>, and in
+    /// Windows form in any case, with backslashes (also doubled, as escaped in a string: <c>C:\\Users\\jane</c>) or with
+    /// slashes after a drive (<c>c:/users/jane</c>); also percent-encoded (<c>%2Fhome%2Fjane</c>, <c>C:%5Cusers%5Cjane</c>),
+    /// where the name ends at the next escape. A lower-case <c>/users/</c> without a drive is a URL's path (<c>/api/users/42</c>).
     /// </summary>
-    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)|(?<root>%2[Ff]home%2[Ff]|%2[Ff]Users%2[Ff]|%5[Cc]Users%5[Cc])(?<user>[^/\\\s""')%&?#=]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\+[Uu][Ss][Ee][Rr][Ss]\\+|\b[A-Za-z]:/[Uu][Ss][Ee][Rr][Ss]/))(?<user>[^/\\\s""')]+)|(?<root>%2[Ff]home%2[Ff]|%2[Ff]Users%2[Ff]|(%5[Cc])+[Uu][Ss][Ee][Rr][Ss](%5[Cc])+)(?<user>[^/\\\s""')%&?#=]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HomeDirectory();
 
     /// <summary>

@@ -233,6 +233,20 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("at c:\\users\\alice\\AppData\\Local\\x.dll", "at c:\\users\\[redacted]\\AppData\\Local\\x.dll")]
+    [InlineData("C:\\USERS\\ALICE\\Desktop", "C:\\USERS\\[redacted]\\Desktop")]
+    [InlineData("{\"path\":\"C:\\\\Users\\\\alice\\\\AppData\"}", "{\"path\":\"C:\\\\Users\\\\[redacted]\\\\AppData\"}")]
+    [InlineData("open c:/users/alice/Documents/a.txt", "open c:/users/[redacted]/Documents/a.txt")]
+    [InlineData("open C:%5Cusers%5Calice%5CAppData", "open C:%5Cusers%5C[redacted]%5CAppData")]
+    public void A_windows_home_directory_in_any_case_or_with_doubled_backslashes_loses_its_user_name(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("build%2D1-2-3-4-5")]
     [InlineData("id%3A1-2-3-4-5")]
     [InlineData("release%2Ex%2E1.2.3.4.5")]
