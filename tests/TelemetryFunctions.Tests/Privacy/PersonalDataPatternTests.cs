@@ -79,6 +79,14 @@ public sealed class PersonalDataPatternTests
         Assert.False(PersonalDataScrubber.LooksPersonal(text));
 
     [Theory]
+    [InlineData("alice&#64;example.com")]
+    [InlineData("alice&commat;example.com")]
+    [InlineData("alice@example\u3002com")]
+    [InlineData("alice@example\uFF61com")]
+    public void E_mail_addresses_spelt_with_character_references_or_ideographic_full_stops_are_recognised(string text) =>
+        Assert.True(PersonalDataScrubber.LooksPersonal(text));
+
+    [Theory]
     [InlineData("10.20.30.40")]
     [InlineData(" 010.020.030.040 ")]
     [InlineData("2001:db8::7")]

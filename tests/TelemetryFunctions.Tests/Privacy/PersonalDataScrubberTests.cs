@@ -247,6 +247,34 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("contact alice&#64;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice&commat;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice&#x40;example&period;com now", "contact [redacted] now")]
+    [InlineData("contact alice&#64example&#X2E;com now", "contact [redacted] now")]
+    [InlineData("contact alice&#65312;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice%26%2364%3Bexample.com now", "contact [redacted] now")]
+    [InlineData("from 10&#46;0&#46;0&#46;7 today", "from [redacted] today")]
+    public void Personal_data_spelt_with_html_character_references_is_redacted_over_its_encoded_span(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("mail alice@example\u3002com now", "mail [redacted] now")]
+    [InlineData("mail alice@example\uFF61com now", "mail [redacted] now")]
+    [InlineData("mail alice\uFE6Bexample\u3002co\u3002uk now", "mail [redacted] now")]
+    public void An_e_mail_address_whose_domain_is_split_by_an_ideographic_full_stop_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("build%2D1-2-3-4-5")]
     [InlineData("id%3A1-2-3-4-5")]
     [InlineData("release%2Ex%2E1.2.3.4.5")]
