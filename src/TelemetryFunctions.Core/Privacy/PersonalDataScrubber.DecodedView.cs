@@ -84,6 +84,9 @@ public sealed partial class PersonalDataScrubber
             return original.AsSpan(span.Start, span.End - span.Start).SequenceEqual(Text.AsSpan(start, end - start)) ? null : span;
         }
 
+        /// <summary>The span of the original text that the characters from <paramref name="start"/> to <paramref name="end"/> of the copy stand for.</summary>
+        public (int Start, int End) OriginalSpan(int start, int end) => (Starts[start], Ends[end - 1]);
+
         /// <summary>This view seen through <paramref name="next"/>, a view of this view's text.</summary>
         private DecodedView Compose(DecodedView next)
         {
@@ -475,10 +478,31 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// <paramref name="text"/> with the personal data it spells encoded (see <see cref="EncodedPersonalData"/>)
-    /// redacted, or the same instance when there is none.
+    /// redacted, and the value of each <c>name=value</c> fragment of a denied name that only the decoded copy shows
+    /// (<c>next=%2Fcb%3Ftoken%3Dabc123</c>, <c>redirect=%2Fx%3Fpassword%3Dhunter2</c>, <c>pass%77ord=x</c>), or the
+    /// same instance when there is none. A fragment the text spells plainly is left to the redaction of the text itself.
     /// </summary>
-    private static string RedactEncodedPersonalData(string text, DecodedView? view) =>
-        view is not null && EncodedPersonalData(text, view) is { } spans ? RedactSpans(text, spans) : text;
+    private string RedactEncodedPersonalData(string text, DecodedView? view)
+    {
+        if (view is null)
+        {
+            return text;
+        }
+
+        var spans = EncodedPersonalData(text, view);
+        if (view.Text.Contains('=', StringComparison.Ordinal) || view.Text.Contains(':', StringComparison.Ordinal))
+        {
+            foreach (var (name, start, end) in DeniedNamedValues(view.Text) ?? [])
+            {
+                if (view.EncodedSpan(text, name, end) is not null)
+                {
+                    (spans ??= []).Add(view.OriginalSpan(start, end));
+                }
+            }
+        }
+
+        return spans is null ? text : RedactSpans(text, spans);
+    }
 
     /// <summary>True when <paramref name="text"/>, decoded as <paramref name="view"/>, holds what <see cref="LooksPersonal(string)"/> looks for.</summary>
     private static bool LooksPersonalWhenDecoded(string text, DecodedView? view) =>

@@ -75,6 +75,7 @@ public sealed partial class PersonalDataScrubber
     ];
 
     private readonly HashSet<string> _deniedNames;
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _deniedNameLookup;
     private readonly HashSet<string> _allowedNames;
     private readonly HashSet<string> _allowedPaths;
     private readonly HashSet<string> _deniedPaths;
@@ -97,6 +98,8 @@ public sealed partial class PersonalDataScrubber
 
             _deniedNames.Add(Normalize(name));
         }
+
+        _deniedNameLookup = _deniedNames.GetAlternateLookup<ReadOnlySpan<char>>();
 
         _allowedNames = new HashSet<string>(StringComparer.Ordinal);
         _allowedPaths = new HashSet<string>(BuiltInAllowedPaths, StringComparer.OrdinalIgnoreCase);
@@ -410,8 +413,9 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// Redacts personal fragments of free text: the user name and password of a URL (<c>https://[redacted]@host/</c>),
     /// the values of <c>name=value</c> or <c>name: value</c> fragments whose
-    /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL), e-mail addresses (also
-    /// internationalized or percent-encoded), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
+    /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL, also spelt encoded inside
+    /// another value, <c>?next=%2Fcb%3Ftoken%3D...</c>), e-mail addresses (also internationalized, percent-encoded or
+    /// spelt with character references), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
     /// home-directory path (and wherever else the text repeats it).
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
     /// match, and all run on the non-backtracking engine. <paramref name="decoded"/> is the text's decoded copy
@@ -491,12 +495,35 @@ public sealed partial class PersonalDataScrubber
     }
 
     /// <summary>
-    /// Redacts the value after each <c>name=</c> or <c>name:</c> whose name is denied. Only the names are matched (so
-    /// <c>failed: passwd=x</c> sees both <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator.
+    /// Redacts the value after each <c>name=</c> or <c>name:</c> whose name is denied (see <see cref="DeniedNamedValues"/>).
     /// </summary>
     private string RedactNamedValues(string text)
     {
-        System.Text.StringBuilder? builder = null;
+        if (DeniedNamedValues(text) is not { } values)
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(text.Length);
+        var copied = 0;
+        foreach (var (_, start, end) in values)
+        {
+            builder.Append(text, copied, start - copied).Append(Redacted);
+            copied = end;
+        }
+
+        return builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>
+    /// The <c>name=value</c> or <c>name: value</c> fragments whose name is denied, in order: where the name starts and
+    /// where its value starts and ends; null when none. Only the names are matched (so <c>failed: passwd=x</c> sees both
+    /// <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator, and a name inside an earlier value
+    /// is part of that value.
+    /// </summary>
+    private List<(int Name, int Start, int End)>? DeniedNamedValues(string text)
+    {
+        List<(int Name, int Start, int End)>? values = null;
         var copied = 0;
         foreach (var match in NamedValue().EnumerateMatches(text))
         {
@@ -511,7 +538,7 @@ public sealed partial class PersonalDataScrubber
                 nameLength++;
             }
 
-            if (!IsDeniedName(text.Substring(match.Index, nameLength)))
+            if (!IsDeniedName(text.AsSpan(match.Index, nameLength)))
             {
                 continue;
             }
@@ -545,12 +572,11 @@ public sealed partial class PersonalDataScrubber
                 end = EndOfCredentials(text, end);
             }
 
-            builder ??= new System.Text.StringBuilder(text.Length);
-            builder.Append(text, copied, start - copied).Append(Redacted);
+            (values ??= []).Add((match.Index, start, end));
             copied = end;
         }
 
-        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+        return values;
     }
 
     /// <summary>
@@ -778,10 +804,15 @@ public sealed partial class PersonalDataScrubber
     private bool IsAllowed(string key, string path) =>
         _allowedNames.Contains(Normalize(key)) || _allowedPaths.Contains(path);
 
-    private bool IsDeniedName(string key)
+    /// <summary>
+    /// Whether a key or the name of a <c>name=value</c> fragment names personal data: normalized on the stack and looked
+    /// up without a string being made, as this runs for every key and every name in free text.
+    /// </summary>
+    private bool IsDeniedName(ReadOnlySpan<char> key)
     {
-        var normalized = Normalize(key);
-        if (_deniedNames.Contains(normalized))
+        Span<char> buffer = key.Length <= 256 ? stackalloc char[key.Length] : new char[key.Length];
+        ReadOnlySpan<char> normalized = buffer[..Normalize(key, buffer)];
+        if (_deniedNameLookup.Contains(normalized))
         {
             return true;
         }
@@ -801,6 +832,12 @@ public sealed partial class PersonalDataScrubber
     internal static string Normalize(string key)
     {
         Span<char> buffer = key.Length <= 256 ? stackalloc char[key.Length] : new char[key.Length];
+        return new string(buffer[..Normalize(key, buffer)]);
+    }
+
+    /// <summary><see cref="Normalize(string)"/> into <paramref name="buffer"/> (as long as <paramref name="key"/>); returns the length written.</summary>
+    private static int Normalize(ReadOnlySpan<char> key, Span<char> buffer)
+    {
         var length = 0;
         foreach (var c in key)
         {
@@ -812,7 +849,7 @@ public sealed partial class PersonalDataScrubber
             buffer[length++] = char.ToLowerInvariant(c);
         }
 
-        return new string(buffer[..length]);
+        return length;
     }
 
     private static bool ContainsIPv4(string value) =>

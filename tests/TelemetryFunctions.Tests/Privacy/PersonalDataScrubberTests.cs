@@ -233,6 +233,33 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("https://app.example.com/login?next=%2Fcb%3Ftoken%3Dabc123def456", "https://app.example.com/login?next=%2Fcb%3Ftoken%3D[redacted]")]
+    [InlineData("redirect=%2Fx%3Fpassword%3Dhunter2", "redirect=%2Fx%3Fpassword%3D[redacted]")]
+    [InlineData("?next=%2Fcb%3Ftoken%3Dabc123%26page%3D2&tab=1", "?next=%2Fcb%3Ftoken%3D[redacted]%26page%3D2&tab=1")]
+    [InlineData("?next=%252Fcb%253Fapi_key%253Dabc123&x=1", "?next=%252Fcb%253Fapi_key%253D[redacted]&x=1")]
+    [InlineData("back=%2Fa%3Fclient_secret%3Ds3cr3t%20then%20home", "back=%2Fa%3Fclient_secret%3D[redacted]%20then%20home")]
+    [InlineData("pass%77ord=hunter2 sent", "pass%77ord=[redacted] sent")]
+    public void The_value_of_a_secret_or_personal_name_value_pair_spelt_percent_encoded_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["url"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["url"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("?next=%2Fcb%3Fpage%3D2%26tab%3Dusage")]
+    [InlineData("?next=%2Fhelp%3Ftopic%3Dtoken%20expiry")]
+    [InlineData("redirect=%2Fsettings%2Fpassword")]
+    public void Percent_encoded_name_value_pairs_with_harmless_names_are_kept(string value)
+    {
+        var properties = new JsonObject { ["url"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["url"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("at c:\\users\\alice\\AppData\\Local\\x.dll", "at c:\\users\\[redacted]\\AppData\\Local\\x.dll")]
     [InlineData("C:\\USERS\\ALICE\\Desktop", "C:\\USERS\\[redacted]\\Desktop")]
     [InlineData("{\"path\":\"C:\\\\Users\\\\alice\\\\AppData\"}", "{\"path\":\"C:\\\\Users\\\\[redacted]\\\\AppData\"}")]
