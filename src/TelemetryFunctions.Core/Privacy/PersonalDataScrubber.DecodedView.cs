@@ -296,7 +296,7 @@ public sealed partial class PersonalDataScrubber
     /// <summary>U+3002, which the other forms of the ideographic full stop (<c>｡</c>, <c>︒</c>) fold to.</summary>
     private const char IdeographicFullStop = '\u3002';
 
-    /// <summary>The longest decimal (7 digits) or hexadecimal (6) character reference a code point needs.</summary>
+    /// <summary>The most digits of a numeric character reference read: a code point needs 7 decimal digits at most (6 hexadecimal).</summary>
     private const int MaxReferenceDigits = 7;
 
     /// <summary>Whether <paramref name="text"/> holds an HTML character reference (see <see cref="CharacterReferenceAt"/>).</summary>

@@ -179,7 +179,8 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
-    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded or in fullwidth forms.
+    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded, as character references or
+    /// in fullwidth forms.
     /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
@@ -323,8 +324,8 @@ public sealed partial class PersonalDataScrubber
     /// characters or more (shorter ones, "1" or "admin", are too common as ordinary values), with its percent-encoded
     /// forms (<c>jane%20doe</c>, and <c>jane+doe</c> as forms encode a space) where they differ. Copies are matched
     /// ignoring case, so a GUID written in upper case or an escape in lower case is found too, and also in a decoded
-    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice) or
-    /// in fullwidth forms is found as well.
+    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice), as
+    /// character references (<c>john&amp;#46;smith-42</c>) or in fullwidth forms is found as well.
     /// </summary>
     public static IReadOnlyCollection<string> CopiesToFind(IEnumerable<string?> rawIds) =>
         rawIds
@@ -377,7 +378,7 @@ public sealed partial class PersonalDataScrubber
             }
         }
 
-        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), or in fullwidth forms.
+        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), as character references, or in fullwidth forms.
         if (identifiers is not null)
         {
             AddEncodedIdentifierCopies(text, identifiers, ref copies);
@@ -423,7 +424,7 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private string Redact(string text, DecodedView? decoded)
     {
-        // What the text spells percent-encoded or in fullwidth forms, seen in its decoded copy (see DecodedView).
+        // What the text spells percent-encoded, as character references or in fullwidth forms, seen in its decoded copy (see DecodedView).
         var result = RedactEncodedPersonalData(text, decoded);
 
         // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.

@@ -414,6 +414,7 @@ public sealed class PersonalDataScrubberTests
     [InlineData("?u=john%252Esmith%252D42&v=1", "?u=[redacted]&v=1")]
     [InlineData("user \uFF4A\uFF4F\uFF48\uFF4E.smith-\uFF14\uFF12 left", "user [redacted] left")]
     [InlineData("?u=john%2Esmith%2D421", "?u=[redacted]1")]
+    [InlineData("user john&#46;smith&#x2D;42 left", "user [redacted] left")]
     public void A_raw_identifier_copied_with_any_character_percent_encoded_or_in_fullwidth_forms_is_redacted(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value, ["john%2Esmith%2D42"] = 1, ["plan"] = "pro" };
