@@ -6,9 +6,11 @@ namespace TelemetryFunctions.Privacy;
 
 /// <summary>
 /// Detection through encodings: personal data whose characters are percent-encoded (<c>jane%2Edoe%40example%2Ecom</c>,
-/// also twice, <c>%252E</c>) or written in compatibility forms (the fullwidth <c>２０３.０.１１３.９１</c> or
-/// <c>jane.doe＠example.com</c>) is looked for in a decoded copy of the text, and what is found there is redacted in the
-/// text itself, over the whole encoded span. The copy is only read: the stored text changes only by its redactions.
+/// also twice, <c>%252E</c>), written as HTML character references (<c>jane&amp;#64;example.com</c>,
+/// <c>jane&amp;commat;example.com</c>) or in compatibility forms (the fullwidth <c>２０３.０.１１３.９１</c> or
+/// <c>jane.doe＠example.com</c>, the ideographic full stop of <c>jane@example。com</c>) is looked for in a decoded copy
+/// of the text, and what is found there is redacted in the text itself, over the whole encoded span. The copy is only
+/// read: the stored text changes only by its redactions.
 /// </summary>
 public sealed partial class PersonalDataScrubber
 {
@@ -31,8 +33,10 @@ public sealed partial class PersonalDataScrubber
 
         /// <summary>
         /// The decoded copy of <paramref name="text"/>, or null when decoding changes nothing: percent-escapes decoded
-        /// (as UTF-8) up to two levels, then each character whose compatibility form (NFKC) is one ASCII character
-        /// replaced by it. A '+' is kept as it is: it is a character of e-mail addresses as often as a space.
+        /// (as UTF-8) up to two levels, then HTML character references (<c>&amp;#64;</c>, <c>&amp;#x40;</c>,
+        /// <c>&amp;commat;</c>), then each character whose compatibility form (NFKC) is one ASCII character replaced by
+        /// it, and the ideographic full stops (<c>。</c>, <c>｡</c>), which separate the labels of a domain, by a '.'.
+        /// A '+' is kept as it is: it is a character of e-mail addresses as often as a space.
         /// </summary>
         public static DecodedView? Of(string text)
         {
@@ -54,7 +58,14 @@ public sealed partial class PersonalDataScrubber
             }
 
             var current = view?.Text ?? text;
-            if (!Ascii.IsValid(current) && !IsCompatibilityNormalized(current) && CompatibilityFolded(current) is { } folded)
+            if (current.Contains('&', StringComparison.Ordinal) && CharacterReferencesDecoded(current) is { } referenced)
+            {
+                view = view is null ? referenced : view.Compose(referenced);
+                current = view.Text;
+            }
+
+            if (!Ascii.IsValid(current) && (!IsCompatibilityNormalized(current) || current.Contains(IdeographicFullStop, StringComparison.Ordinal))
+                && CompatibilityFolded(current) is { } folded)
             {
                 view = view is null ? folded : view.Compose(folded);
             }
@@ -72,6 +83,9 @@ public sealed partial class PersonalDataScrubber
             var span = (Start: Starts[start], End: Ends[end - 1]);
             return original.AsSpan(span.Start, span.End - span.Start).SequenceEqual(Text.AsSpan(start, end - start)) ? null : span;
         }
+
+        /// <summary>The span of the original text that the characters from <paramref name="start"/> to <paramref name="end"/> of the copy stand for.</summary>
+        public (int Start, int End) OriginalSpan(int start, int end) => (Starts[start], Ends[end - 1]);
 
         /// <summary>This view seen through <paramref name="next"/>, a view of this view's text.</summary>
         private DecodedView Compose(DecodedView next)
@@ -148,10 +162,48 @@ public sealed partial class PersonalDataScrubber
             return changed ? new DecodedView(builder.ToString(), [.. starts], [.. ends]) : null;
         }
 
+        /// <summary>
+        /// <paramref name="text"/> with its HTML character references decoded (see <see cref="CharacterReferenceAt"/>);
+        /// null when it holds none.
+        /// </summary>
+        private static DecodedView? CharacterReferencesDecoded(string text)
+        {
+            if (!HasCharacterReference(text))
+            {
+                return null;
+            }
+
+            var builder = new StringBuilder(text.Length);
+            var starts = new List<int>(text.Length);
+            var ends = new List<int>(text.Length);
+            Span<char> chars = stackalloc char[2];
+            for (var i = 0; i < text.Length;)
+            {
+                if (text[i] == '&' && CharacterReferenceAt(text, i, out var rune, out var length))
+                {
+                    var written = rune.EncodeToUtf16(chars);
+                    for (var c = 0; c < written; c++)
+                    {
+                        builder.Append(chars[c]);
+                        starts.Add(i);
+                        ends.Add(i + length);
+                    }
+
+                    i += length;
+                    continue;
+                }
+
+                builder.Append(text[i]);
+                starts.Add(i);
+                ends.Add(i + 1);
+                i++;
+            }
+
+            return new DecodedView(builder.ToString(), [.. starts], [.. ends]);
+        }
+
         private static byte EscapedByte(string text, int index) =>
             (byte)((HexValue(text[index + 1]) << 4) | HexValue(text[index + 2]));
-
-        private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 
         /// <summary>
         /// Whether NFKC leaves <paramref name="text"/> as it is; false when it holds what NFKC refuses (a noncharacter
@@ -170,7 +222,8 @@ public sealed partial class PersonalDataScrubber
         }
 
         /// <summary>
-        /// The NFKC form of one character or surrogate pair when it is a single ASCII character, or null. Lone
+        /// The NFKC form of one character or surrogate pair when it is a single ASCII character, or null; a '.' for the
+        /// forms of the ideographic full stop (<c>。</c>, <c>｡</c>, <c>︒</c>). Lone
         /// surrogates and noncharacters, which NFKC refuses, have none and are not handed to it.
         /// </summary>
         private static char? FoldedToAscii(string text, int index, int length)
@@ -185,7 +238,7 @@ public sealed partial class PersonalDataScrubber
             try
             {
                 var folded = text.Substring(index, length).Normalize(NormalizationForm.FormKC);
-                return folded.Length == 1 && char.IsAscii(folded[0]) ? folded[0] : null;
+                return folded.Length != 1 ? null : char.IsAscii(folded[0]) ? folded[0] : folded[0] == IdeographicFullStop ? '.' : null;
             }
             catch (ArgumentException)
             {
@@ -207,7 +260,7 @@ public sealed partial class PersonalDataScrubber
             for (var i = 0; i < text.Length;)
             {
                 var length = char.IsSurrogatePair(text, i) ? 2 : 1;
-                if (text[i] >= 0x80 && FoldedToAscii(text, i, length) is { } c)
+                if (text[i] >= 0x80 && (text[i] == IdeographicFullStop ? '.' : FoldedToAscii(text, i, length)) is { } c)
                 {
                     builder.Append(c);
                     starts.Add(i);
@@ -232,11 +285,116 @@ public sealed partial class PersonalDataScrubber
     }
 
     /// <summary>
-    /// Whether <paramref name="text"/> may read differently decoded: it holds a '%' or a character outside ASCII. Plain
-    /// ASCII text without a '%', most of what is ingested, costs these two vectorized scans and nothing else.
+    /// Whether <paramref name="text"/> may read differently decoded: it holds a '%', a character outside ASCII or an
+    /// HTML character reference. Plain ASCII text without a '%' or a '&amp;', most of what is ingested, costs three
+    /// vectorized scans and nothing else; a '&amp;' that starts no reference (<c>?a=1&amp;b=2</c>) costs a look at the
+    /// few characters after it.
     /// </summary>
     private static bool MayNeedDecoding(string text) =>
-        text.Contains('%', StringComparison.Ordinal) || !Ascii.IsValid(text);
+        text.Contains('%', StringComparison.Ordinal) || !Ascii.IsValid(text) || HasCharacterReference(text);
+
+    /// <summary>U+3002, which the other forms of the ideographic full stop (<c>｡</c>, <c>︒</c>) fold to.</summary>
+    private const char IdeographicFullStop = '\u3002';
+
+    /// <summary>The most digits of a numeric character reference read: a code point needs 7 decimal digits at most (6 hexadecimal).</summary>
+    private const int MaxReferenceDigits = 7;
+
+    /// <summary>Whether <paramref name="text"/> holds an HTML character reference (see <see cref="CharacterReferenceAt"/>).</summary>
+    private static bool HasCharacterReference(string text)
+    {
+        for (var at = text.IndexOf('&', StringComparison.Ordinal); at >= 0; at = text.IndexOf('&', at + 1))
+        {
+            if (CharacterReferenceAt(text, at, out _, out _))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The character of the HTML character reference at <paramref name="index"/> (a '&amp;') and its length: a
+    /// numeric one, decimal or hexadecimal, with or without its ';' (<c>&amp;#64;</c>, <c>&amp;#x40</c>), as browsers
+    /// read them, or a named one, with its ';', for the characters that spell addresses, URLs and name=value pairs
+    /// (<c>&amp;commat;</c>, <c>&amp;period;</c>, <c>&amp;colon;</c>, <c>&amp;sol;</c>, <c>&amp;equals;</c>...).
+    /// </summary>
+    private static bool CharacterReferenceAt(string text, int index, out Rune value, out int length)
+    {
+        value = default;
+        length = 0;
+        var i = index + 1;
+        if (i < text.Length && text[i] == '#')
+        {
+            i++;
+            var hex = i < text.Length && text[i] is 'x' or 'X';
+            if (hex)
+            {
+                i++;
+            }
+
+            var digitsStart = i;
+            var code = 0;
+            while (i < text.Length && i - digitsStart < MaxReferenceDigits && (hex ? char.IsAsciiHexDigit(text[i]) : char.IsAsciiDigit(text[i])))
+            {
+                code = (code * (hex ? 16 : 10)) + (hex ? HexValue(text[i]) : text[i] - '0');
+                i++;
+            }
+
+            if (i == digitsStart || code == 0 || !Rune.IsValid(code))
+            {
+                return false;
+            }
+
+            value = new Rune(code);
+        }
+        else
+        {
+            var nameStart = i;
+            while (i < text.Length && i - nameStart <= 6 && char.IsAsciiLetter(text[i]))
+            {
+                i++;
+            }
+
+            if (i >= text.Length || text[i] != ';' || NamedCharacter(text.AsSpan(nameStart, i - nameStart)) is not { } named)
+            {
+                return false;
+            }
+
+            value = new Rune(named);
+        }
+
+        length = (i < text.Length && text[i] == ';' ? i + 1 : i) - index;
+        return true;
+    }
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+
+    /// <summary>The ASCII character an HTML named character reference stands for, among those that spell addresses, URLs and name=value pairs.</summary>
+    private static char? NamedCharacter(ReadOnlySpan<char> name) => name switch
+    {
+        "commat" => '@',
+        "period" => '.',
+        "colon" => ':',
+        "sol" => '/',
+        "bsol" => '\\',
+        "equals" => '=',
+        "quest" => '?',
+        "amp" => '&',
+        "num" => '#',
+        "percnt" => '%',
+        "lowbar" => '_',
+        "plus" => '+',
+        "semi" => ';',
+        "comma" => ',',
+        "lsqb" or "lbrack" => '[',
+        "rsqb" or "rbrack" => ']',
+        "quot" => '"',
+        "apos" => '\'',
+        "lt" => '<',
+        "gt" => '>',
+        _ => null,
+    };
 
     /// <summary>
     /// The spans of <paramref name="text"/> that hold, once decoded, an e-mail address, the user name and password of a
@@ -320,10 +478,31 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// <paramref name="text"/> with the personal data it spells encoded (see <see cref="EncodedPersonalData"/>)
-    /// redacted, or the same instance when there is none.
+    /// redacted, and the value of each <c>name=value</c> fragment of a denied name that only the decoded copy shows
+    /// (<c>next=%2Fcb%3Ftoken%3Dabc123</c>, <c>redirect=%2Fx%3Fpassword%3Dhunter2</c>, <c>pass%77ord=x</c>), or the
+    /// same instance when there is none. A fragment the text spells plainly is left to the redaction of the text itself.
     /// </summary>
-    private static string RedactEncodedPersonalData(string text, DecodedView? view) =>
-        view is not null && EncodedPersonalData(text, view) is { } spans ? RedactSpans(text, spans) : text;
+    private string RedactEncodedPersonalData(string text, DecodedView? view)
+    {
+        if (view is null)
+        {
+            return text;
+        }
+
+        var spans = EncodedPersonalData(text, view);
+        if (view.Text.Contains('=', StringComparison.Ordinal) || view.Text.Contains(':', StringComparison.Ordinal))
+        {
+            foreach (var (name, start, end) in DeniedNamedValues(view.Text) ?? [])
+            {
+                if (view.EncodedSpan(text, name, end) is not null)
+                {
+                    (spans ??= []).Add(view.OriginalSpan(start, end));
+                }
+            }
+        }
+
+        return spans is null ? text : RedactSpans(text, spans);
+    }
 
     /// <summary>True when <paramref name="text"/>, decoded as <paramref name="view"/>, holds what <see cref="LooksPersonal(string)"/> looks for.</summary>
     private static bool LooksPersonalWhenDecoded(string text, DecodedView? view) =>

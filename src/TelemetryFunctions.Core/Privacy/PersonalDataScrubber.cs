@@ -75,6 +75,7 @@ public sealed partial class PersonalDataScrubber
     ];
 
     private readonly HashSet<string> _deniedNames;
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _deniedNameLookup;
     private readonly HashSet<string> _allowedNames;
     private readonly HashSet<string> _allowedPaths;
     private readonly HashSet<string> _deniedPaths;
@@ -97,6 +98,8 @@ public sealed partial class PersonalDataScrubber
 
             _deniedNames.Add(Normalize(name));
         }
+
+        _deniedNameLookup = _deniedNames.GetAlternateLookup<ReadOnlySpan<char>>();
 
         _allowedNames = new HashSet<string>(StringComparer.Ordinal);
         _allowedPaths = new HashSet<string>(BuiltInAllowedPaths, StringComparer.OrdinalIgnoreCase);
@@ -176,7 +179,8 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
-    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded or in fullwidth forms.
+    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded, as character references or
+    /// in fullwidth forms.
     /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
@@ -320,8 +324,8 @@ public sealed partial class PersonalDataScrubber
     /// characters or more (shorter ones, "1" or "admin", are too common as ordinary values), with its percent-encoded
     /// forms (<c>jane%20doe</c>, and <c>jane+doe</c> as forms encode a space) where they differ. Copies are matched
     /// ignoring case, so a GUID written in upper case or an escape in lower case is found too, and also in a decoded
-    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice) or
-    /// in fullwidth forms is found as well.
+    /// copy of the text, so a copy with any other character percent-encoded (<c>john%2Esmith%2D42</c>, also twice), as
+    /// character references (<c>john&amp;#46;smith-42</c>) or in fullwidth forms is found as well.
     /// </summary>
     public static IReadOnlyCollection<string> CopiesToFind(IEnumerable<string?> rawIds) =>
         rawIds
@@ -374,7 +378,7 @@ public sealed partial class PersonalDataScrubber
             }
         }
 
-        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), or in fullwidth forms.
+        // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), as character references, or in fullwidth forms.
         if (identifiers is not null)
         {
             AddEncodedIdentifierCopies(text, identifiers, ref copies);
@@ -410,8 +414,9 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// Redacts personal fragments of free text: the user name and password of a URL (<c>https://[redacted]@host/</c>),
     /// the values of <c>name=value</c> or <c>name: value</c> fragments whose
-    /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL), e-mail addresses (also
-    /// internationalized or percent-encoded), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
+    /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL, also spelt encoded inside
+    /// another value, <c>?next=%2Fcb%3Ftoken%3D...</c>), e-mail addresses (also internationalized, percent-encoded or
+    /// spelt with character references), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
     /// home-directory path (and wherever else the text repeats it).
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
     /// match, and all run on the non-backtracking engine. <paramref name="decoded"/> is the text's decoded copy
@@ -419,7 +424,7 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private string Redact(string text, DecodedView? decoded)
     {
-        // What the text spells percent-encoded or in fullwidth forms, seen in its decoded copy (see DecodedView).
+        // What the text spells percent-encoded, as character references or in fullwidth forms, seen in its decoded copy (see DecodedView).
         var result = RedactEncodedPersonalData(text, decoded);
 
         // Whatever the host (an address, localhost, a name without a dot), the part before '@' is a user and a password.
@@ -466,7 +471,7 @@ public sealed partial class PersonalDataScrubber
             result = CardNumber().Replace(result, m => PassesLuhn(m.Value) ? Redacted : m.Value);
         }
 
-        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("Users", StringComparison.Ordinal)
+        if (result.Contains("/home/", StringComparison.Ordinal) || result.Contains("users", StringComparison.OrdinalIgnoreCase)
             || result.Contains("%2Fhome%2F", StringComparison.OrdinalIgnoreCase))
         {
             // The user name a home directory gives away is redacted wherever else the text repeats it.
@@ -491,12 +496,35 @@ public sealed partial class PersonalDataScrubber
     }
 
     /// <summary>
-    /// Redacts the value after each <c>name=</c> or <c>name:</c> whose name is denied. Only the names are matched (so
-    /// <c>failed: passwd=x</c> sees both <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator.
+    /// Redacts the value after each <c>name=</c> or <c>name:</c> whose name is denied (see <see cref="DeniedNamedValues"/>).
     /// </summary>
     private string RedactNamedValues(string text)
     {
-        System.Text.StringBuilder? builder = null;
+        if (DeniedNamedValues(text) is not { } values)
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(text.Length);
+        var copied = 0;
+        foreach (var (_, start, end) in values)
+        {
+            builder.Append(text, copied, start - copied).Append(Redacted);
+            copied = end;
+        }
+
+        return builder.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    /// <summary>
+    /// The <c>name=value</c> or <c>name: value</c> fragments whose name is denied, in order: where the name starts and
+    /// where its value starts and ends; null when none. Only the names are matched (so <c>failed: passwd=x</c> sees both
+    /// <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator, and a name inside an earlier value
+    /// is part of that value.
+    /// </summary>
+    private List<(int Name, int Start, int End)>? DeniedNamedValues(string text)
+    {
+        List<(int Name, int Start, int End)>? values = null;
         var copied = 0;
         foreach (var match in NamedValue().EnumerateMatches(text))
         {
@@ -511,7 +539,7 @@ public sealed partial class PersonalDataScrubber
                 nameLength++;
             }
 
-            if (!IsDeniedName(text.Substring(match.Index, nameLength)))
+            if (!IsDeniedName(text.AsSpan(match.Index, nameLength)))
             {
                 continue;
             }
@@ -545,12 +573,11 @@ public sealed partial class PersonalDataScrubber
                 end = EndOfCredentials(text, end);
             }
 
-            builder ??= new System.Text.StringBuilder(text.Length);
-            builder.Append(text, copied, start - copied).Append(Redacted);
+            (values ??= []).Add((match.Index, start, end));
             copied = end;
         }
 
-        return builder is null ? text : builder.Append(text, copied, text.Length - copied).ToString();
+        return values;
     }
 
     /// <summary>
@@ -778,10 +805,15 @@ public sealed partial class PersonalDataScrubber
     private bool IsAllowed(string key, string path) =>
         _allowedNames.Contains(Normalize(key)) || _allowedPaths.Contains(path);
 
-    private bool IsDeniedName(string key)
+    /// <summary>
+    /// Whether a key or the name of a <c>name=value</c> fragment names personal data: normalized on the stack and looked
+    /// up without a string being made, as this runs for every key and every name in free text.
+    /// </summary>
+    private bool IsDeniedName(ReadOnlySpan<char> key)
     {
-        var normalized = Normalize(key);
-        if (_deniedNames.Contains(normalized))
+        Span<char> buffer = key.Length <= 256 ? stackalloc char[key.Length] : new char[key.Length];
+        ReadOnlySpan<char> normalized = buffer[..Normalize(key, buffer)];
+        if (_deniedNameLookup.Contains(normalized))
         {
             return true;
         }
@@ -801,6 +833,12 @@ public sealed partial class PersonalDataScrubber
     internal static string Normalize(string key)
     {
         Span<char> buffer = key.Length <= 256 ? stackalloc char[key.Length] : new char[key.Length];
+        return new string(buffer[..Normalize(key, buffer)]);
+    }
+
+    /// <summary><see cref="Normalize(string)"/> into <paramref name="buffer"/> (as long as <paramref name="key"/>); returns the length written.</summary>
+    private static int Normalize(ReadOnlySpan<char> key, Span<char> buffer)
+    {
         var length = 0;
         foreach (var c in key)
         {
@@ -812,7 +850,7 @@ public sealed partial class PersonalDataScrubber
             buffer[length++] = char.ToLowerInvariant(c);
         }
 
-        return new string(buffer[..length]);
+        return length;
     }
 
     private static bool ContainsIPv4(string value) =>
@@ -887,10 +925,12 @@ public sealed partial class PersonalDataScrubber
     private static partial Regex CardNumber();
 
     /// <summary>
-    /// The user-name segment of a home directory: <c>/home/jane</c>, <c>/Users/jane</c>, <c>C:\Users\jane</c>, also
-    /// percent-encoded (<c>%2Fhome%2Fjane</c>, <c>C:%5CUsers%5Cjane</c>), where the name ends at the next escape.
+    /// The user-name segment of a home directory, at any depth of the path: <c>/home/jane</c>, <c>/Users/jane</c>, and in
+    /// Windows form in any case, with backslashes (also doubled, as escaped in a string: <c>C:\\Users\\jane</c>) or with
+    /// slashes after a drive (<c>c:/users/jane</c>); also percent-encoded (<c>%2Fhome%2Fjane</c>, <c>C:%5Cusers%5Cjane</c>),
+    /// where the name ends at the next escape. A lower-case <c>/users/</c> without a drive is a URL's path (<c>/api/users/42</c>).
     /// </summary>
-    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\Users\\))(?<user>[^/\\\s""')]+)|(?<root>%2[Ff]home%2[Ff]|%2[Ff]Users%2[Ff]|%5[Cc]Users%5[Cc])(?<user>[^/\\\s""')%&?#=]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    [GeneratedRegex(@"(?<root>(/home/|/Users/|\\+[Uu][Ss][Ee][Rr][Ss]\\+|\b[A-Za-z]:/[Uu][Ss][Ee][Rr][Ss]/))(?<user>[^/\\\s""')]+)|(?<root>%2[Ff]home%2[Ff]|%2[Ff]Users%2[Ff]|(%5[Cc])+[Uu][Ss][Ee][Rr][Ss](%5[Cc])+)(?<user>[^/\\\s""')%&?#=]+)", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HomeDirectory();
 
     /// <summary>
@@ -899,13 +939,14 @@ public sealed partial class PersonalDataScrubber
     /// (<c>host.10.0.0.17</c>, <c>node1.10.0.0.17</c>, <c>web-1.10.0.0.17</c>). Four numbers that are part of a longer
     /// dotted run of numbers (a version such as <c>1.2.3.4.5</c> or <c>v1.2.3.4.5</c>, an OID) are no address. A number
     /// glued to a name (the 1 of <c>node1</c> or <c>web-1</c>) is part of the name: it does not make the run after it
-    /// longer; a <c>v</c> that starts a word is not a name but marks a version.
+    /// longer; a <c>v</c> that starts a word is not a name but marks a version. A number right after a percent-escape
+    /// (the 1 of <c>x%2E1.2.3.4.5</c>) starts a run: the escape's hexadecimal digits are no name.
     /// </summary>
     /// <remarks>
     /// The second look-behind only runs where a dot precedes (a digit there fails the first, unless it ends a
     /// percent-escape such as the <c>%20</c> of <c>ping%20192.168.1.5</c>), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9])|(?<=%[0-9A-Fa-f][0-9]))(?<!(?:^|[^0-9A-Za-z_\-]|%[0-9A-Fa-f]{2}|(?<![0-9A-Za-z_\-])[vV])[0-9]+\.)(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}(?![0-9])(?!\.[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex Ipv4Anywhere();
 
     /// <summary>
@@ -920,13 +961,14 @@ public sealed partial class PersonalDataScrubber
     /// An IPv4 address spelt with dashes, as cloud providers name hosts: four numbers from 0 to 255 without leading
     /// zeros (<c>ip-10-0-0-7</c>, <c>ec2-54-12-3-4</c>). Four numbers that are part of a longer dashed run of numbers
     /// are no address: a date and time (<c>2026-12-02-10-30</c>), <c>1-2-3-4-5</c>. A number glued to a name (the 2 of
-    /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer.
+    /// <c>ec2-</c>) is part of the name: it neither starts an address nor makes the run after it longer, while a number
+    /// right after a percent-escape (the 1 of <c>build%2D1-2-3-4-5</c>) starts a run: the escape's digits are no name.
     /// </summary>
     /// <remarks>
     /// The second look-behind only runs where no letter or digit precedes (or a percent-escape such as <c>%20</c>
     /// does), so it reads each run of digits back at most once.
     /// </remarks>
-    [GeneratedRegex(@"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?<!(?:^|[^0-9A-Za-z])[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:(?<![0-9A-Za-z])|(?<=%[0-9A-Fa-f]{2}))(?<!(?:^|[^0-9A-Za-z]|%[0-9A-Fa-f]{2})[0-9]+-)(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(-(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?![0-9])(?!-[0-9])", RegexOptions.CultureInvariant)]
     private static partial Regex DashedIpv4();
 
     [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|[01]?[0-9]?[0-9])){3}\z", RegexOptions.CultureInvariant)]

@@ -72,8 +72,19 @@ public sealed class PersonalDataPatternTests
     [InlineData("10.0.0.256")]
     [InlineData("1.2.3.1000")]
     [InlineData("Chrome/86.0.4240.111")]
+    [InlineData("build%2D1-2-3-4-5")]
+    [InlineData("id%3A1-2-3-4-5")]
+    [InlineData("x%2E1.2.3.4.5")]
     public void Dates_version_runs_and_numbers_out_of_range_are_not_taken_for_addresses(string text) =>
         Assert.False(PersonalDataScrubber.LooksPersonal(text));
+
+    [Theory]
+    [InlineData("alice&#64;example.com")]
+    [InlineData("alice&commat;example.com")]
+    [InlineData("alice@example\u3002com")]
+    [InlineData("alice@example\uFF61com")]
+    public void E_mail_addresses_spelt_with_character_references_or_ideographic_full_stops_are_recognised(string text) =>
+        Assert.True(PersonalDataScrubber.LooksPersonal(text));
 
     [Theory]
     [InlineData("10.20.30.40")]

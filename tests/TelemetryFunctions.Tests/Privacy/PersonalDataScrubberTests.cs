@@ -232,6 +232,93 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(value, properties["note"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("https://app.example.com/login?next=%2Fcb%3Ftoken%3Dabc123def456", "https://app.example.com/login?next=%2Fcb%3Ftoken%3D[redacted]")]
+    [InlineData("redirect=%2Fx%3Fpassword%3Dhunter2", "redirect=%2Fx%3Fpassword%3D[redacted]")]
+    [InlineData("?next=%2Fcb%3Ftoken%3Dabc123%26page%3D2&tab=1", "?next=%2Fcb%3Ftoken%3D[redacted]%26page%3D2&tab=1")]
+    [InlineData("?next=%252Fcb%253Fapi_key%253Dabc123&x=1", "?next=%252Fcb%253Fapi_key%253D[redacted]&x=1")]
+    [InlineData("back=%2Fa%3Fclient_secret%3Ds3cr3t%20then%20home", "back=%2Fa%3Fclient_secret%3D[redacted]%20then%20home")]
+    [InlineData("pass%77ord=hunter2 sent", "pass%77ord=[redacted] sent")]
+    public void The_value_of_a_secret_or_personal_name_value_pair_spelt_percent_encoded_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["url"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["url"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("?next=%2Fcb%3Fpage%3D2%26tab%3Dusage")]
+    [InlineData("?next=%2Fhelp%3Ftopic%3Dtoken%20expiry")]
+    [InlineData("redirect=%2Fsettings%2Fpassword")]
+    public void Percent_encoded_name_value_pairs_with_harmless_names_are_kept(string value)
+    {
+        var properties = new JsonObject { ["url"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["url"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("at c:\\users\\alice\\AppData\\Local\\x.dll", "at c:\\users\\[redacted]\\AppData\\Local\\x.dll")]
+    [InlineData("C:\\USERS\\ALICE\\Desktop", "C:\\USERS\\[redacted]\\Desktop")]
+    [InlineData("{\"path\":\"C:\\\\Users\\\\alice\\\\AppData\"}", "{\"path\":\"C:\\\\Users\\\\[redacted]\\\\AppData\"}")]
+    [InlineData("open c:/users/alice/Documents/a.txt", "open c:/users/[redacted]/Documents/a.txt")]
+    [InlineData("open C:%5Cusers%5Calice%5CAppData", "open C:%5Cusers%5C[redacted]%5CAppData")]
+    public void A_windows_home_directory_in_any_case_or_with_doubled_backslashes_loses_its_user_name(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("contact alice&#64;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice&commat;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice&#x40;example&period;com now", "contact [redacted] now")]
+    [InlineData("contact alice&#64example&#X2E;com now", "contact [redacted] now")]
+    [InlineData("contact alice&#65312;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice%26%2364%3Bexample.com now", "contact [redacted] now")]
+    [InlineData("from 10&#46;0&#46;0&#46;7 today", "from [redacted] today")]
+    public void Personal_data_spelt_with_html_character_references_is_redacted_over_its_encoded_span(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("mail alice@example\u3002com now", "mail [redacted] now")]
+    [InlineData("mail alice@example\uFF61com now", "mail [redacted] now")]
+    [InlineData("mail alice\uFE6Bexample\u3002co\u3002uk now", "mail [redacted] now")]
+    public void An_e_mail_address_whose_domain_is_split_by_an_ideographic_full_stop_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("build%2D1-2-3-4-5")]
+    [InlineData("id%3A1-2-3-4-5")]
+    [InlineData("release%2Ex%2E1.2.3.4.5")]
+    [InlineData("Tom &amp; Jerry &#169; 2026, a&b; ?a=1&b=2")]
+    [InlineData("\u3053\u3093\u306B\u3061\u306F\u3002\u307E\u305F\u306D\u3002")]
+    [InlineData("GET /api/users/profile and the Users guide")]
+    public void Encoded_text_with_numbers_runs_entities_or_ideographic_stops_and_no_personal_data_is_kept(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+        var context = new JsonObject { ["app"] = new JsonObject { ["build"] = value } };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(0, _scrubber.Scrub(context, "context"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
+        Assert.Equal(value, context["app"]!["build"]!.GetValue<string>());
+    }
+
     [Fact]
     public void Text_with_noncharacters_or_a_lone_surrogate_is_scrubbed_without_failing()
     {
@@ -327,6 +414,7 @@ public sealed class PersonalDataScrubberTests
     [InlineData("?u=john%252Esmith%252D42&v=1", "?u=[redacted]&v=1")]
     [InlineData("user \uFF4A\uFF4F\uFF48\uFF4E.smith-\uFF14\uFF12 left", "user [redacted] left")]
     [InlineData("?u=john%2Esmith%2D421", "?u=[redacted]1")]
+    [InlineData("user john&#46;smith&#x2D;42 left", "user [redacted] left")]
     public void A_raw_identifier_copied_with_any_character_percent_encoded_or_in_fullwidth_forms_is_redacted(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value, ["john%2Esmith%2D42"] = 1, ["plan"] = "pro" };
