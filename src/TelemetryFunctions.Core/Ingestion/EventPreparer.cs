@@ -56,7 +56,6 @@ public sealed class EventPreparer
             return stored;
         }
 
-
         var flags = new List<string>(e.Flags);
         var scrubbed = 0;
 
