@@ -43,7 +43,10 @@ public sealed partial class IngestEndpoints(
     public Task<IResult> IngestAsync(HttpRequest request, SegmentCall call, CancellationToken cancellationToken) =>
         AnswerAsync(request, () => HandleEventsAsync(request, call, dryRun: false, cancellationToken));
 
-    /// <summary><c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no route implies it), storing nothing.</summary>
+    /// <summary>
+    /// <c>POST /v1/preview</c>: exactly what would be stored for a batch or a single event (which names its type: no
+    /// route implies it), storing nothing, with preview-only pseudonyms in place of the stored ones.
+    /// </summary>
     public Task<IResult> PreviewAsync(HttpRequest request, CancellationToken cancellationToken) =>
         AnswerAsync(request, () => HandleEventsAsync(request, call: null, dryRun: true, cancellationToken));
 
@@ -381,7 +384,9 @@ public sealed partial class IngestEndpoints(
     /// The rows the request would write, each built by the code that builds it for storage, as they would be stored in
     /// tables that do not hold them yet. A row two writers write (an installation's activity mark: its record sets the
     /// day's flags, a support event <c>SupportRequested</c>) is shown once, merged as storage merges it. A raw event's
-    /// stored document is shown as <c>event</c>; a property without a value is not stored, so not shown.
+    /// stored document is shown as <c>event</c>; a property without a value is not stored, so not shown. Every pseudonym,
+    /// and every key built from one, is made under the preview key (<see cref="PreviewPseudonyms"/>), as
+    /// <c>"pseudonyms": "preview-only"</c> says: consistent within and across previews, never the stored one.
     /// </summary>
     private JsonObject DescribePreview(IngestOutcome outcome, List<RejectedEvent> rejected)
     {
@@ -424,6 +429,7 @@ public sealed partial class IngestEndpoints(
         {
             ["success"] = true,
             ["stored"] = false,
+            ["pseudonyms"] = "preview-only",
             ["wouldAccept"] = summary.Accepted,
             ["wouldStore"] = rows,
             ["rejected"] = JsonSerializer.SerializeToNode(rejected, ResponseJsonContext.Default.IReadOnlyListRejectedEvent),

@@ -39,7 +39,11 @@ public sealed partial class EventIngestor(
     /// <summary>Subjects declaring sharing level disabled that one request erases itself; the retention job erases the rest.</summary>
     public const int MaxErasuresPerRequest = 10;
 
-    /// <summary>Decides and, unless <paramref name="dryRun"/>, stores. A dry run reads (the opt-out list, instances) but writes nothing.</summary>
+    /// <summary>
+    /// Decides and, unless <paramref name="dryRun"/>, stores. A dry run reads (the opt-out list, instances) but writes
+    /// nothing, and decides with the stored pseudonyms as ingestion does; the events and instances it returns carry the
+    /// pseudonyms a preview shows instead (<see cref="PreviewPseudonyms"/>), never the stored ones.
+    /// </summary>
     public async Task<IngestOutcome> IngestAsync(string source, IReadOnlyList<IncomingEvent> events, IReadOnlyList<EventRejection> rejectedUpstream, bool dryRun, CancellationToken cancellationToken)
     {
         var rejected = new List<EventRejection>(rejectedUpstream);
@@ -51,10 +55,11 @@ public sealed partial class EventIngestor(
         var scrubbed = 0;
         var knownLevels = new Dictionary<string, SharingLevel?>(StringComparer.Ordinal);
 
+        var preview = dryRun ? preparer.StartPreview() : null;
         var preparedEvents = new List<PreparedEvent>(events.Count);
         foreach (var incoming in events)
         {
-            var (prepared, rejection) = preparer.Prepare(incoming, source);
+            var (prepared, rejection) = preparer.Prepare(incoming, source, preview);
             if (prepared is null)
             {
                 rejected.Add(new EventRejection(incoming.Index, incoming.MessageId, rejection!));
@@ -196,7 +201,9 @@ public sealed partial class EventIngestor(
             LogIngested(logger, source, accepted.Count, rejected.Count, droppedTotal, scrubbed);
         }
 
-        return new IngestOutcome(accepted, rejected, dropped, scrubbed, Observations(observed));
+        return preview is null
+            ? new IngestOutcome(accepted, rejected, dropped, scrubbed, Observations(observed))
+            : new IngestOutcome(accepted.Select(preview.Show).ToList(), rejected, dropped, scrubbed, Observations(observed).Select(preview.Show).ToList());
     }
 
     private static List<InstanceObservation> Observations(List<PreparedEvent> observed) =>

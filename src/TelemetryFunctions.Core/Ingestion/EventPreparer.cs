@@ -18,6 +18,7 @@ public sealed class EventPreparer
     private const int MaxErrorLength = 500;
 
     private readonly Pseudonymizer _pseudonymizer;
+    private readonly Pseudonymizer _previewPseudonymizer;
     private readonly PersonalDataScrubber _scrubber;
     private readonly EventNamesOptions _names;
     private readonly SharingLevel _defaultLevel;
@@ -33,13 +34,28 @@ public sealed class EventPreparer
         _maxFutureSkew = options.Value.Ingestion.MaxFutureSkew;
         _maxIdentifierLength = options.Value.Ingestion.MaxIdentifierLength;
         _pseudonymizer = pseudonymizer;
+        _previewPseudonymizer = pseudonymizer.ForPreview();
         _scrubber = scrubber;
         _names = options.Value.Events;
         _defaultLevel = SharingLevels.TryParse(options.Value.Privacy.DefaultSharingLevel, out var level) ? level : SharingLevel.Advanced;
     }
 
-    public (PreparedEvent? Event, string? Rejection) Prepare(IncomingEvent e, string source)
+    /// <summary>What one preview shows in place of the stored pseudonyms of the events it prepares (<see cref="Prepare"/>).</summary>
+    public PreviewPseudonyms StartPreview() => new(_previewPseudonymizer);
+
+    /// <summary>
+    /// The event as it would be stored, or why it is not. With <paramref name="preview"/>, every pseudonym made is also
+    /// recorded there, so that the preview can show its own in their place.
+    /// </summary>
+    public (PreparedEvent? Event, string? Rejection) Prepare(IncomingEvent e, string source, PreviewPseudonyms? preview = null)
     {
+        string Pseudonymize(IdentifierKind kind, string value)
+        {
+            var stored = _pseudonymizer.Pseudonymize(kind, value);
+            preview?.Record(stored, kind, value);
+            return stored;
+        }
+
         var flags = new List<string>(e.Flags);
         var scrubbed = 0;
 
@@ -48,8 +64,8 @@ public sealed class EventPreparer
             return (null, $"The event name of event {e.Index} contains personal data (an e-mail or IP address or a secret); it is not stored.");
         }
 
-        var userKey = PseudonymizeSubject(e.UserId, "userId", flags, ref scrubbed);
-        var anonymousKey = PseudonymizeSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed);
+        var userKey = UsableSubject(e.UserId, "userId", flags, ref scrubbed) is { } user ? Pseudonymize(IdentifierKind.User, user) : null;
+        var anonymousKey = UsableSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed) is { } anonymous ? Pseudonymize(IdentifierKind.User, anonymous) : null;
 
         string? instanceKey = null;
         string? usedInstanceId = null;
@@ -77,7 +93,7 @@ public sealed class EventPreparer
             {
                 if (!fraction && Usable(rawInstance) is { } instanceId)
                 {
-                    instanceKey = _pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId);
+                    instanceKey = Pseudonymize(IdentifierKind.Instance, instanceId);
                     usedInstanceId = instanceId;
                 }
                 else if (!fraction && PersonalDataScrubber.LooksLikeIpAddress(rawInstance))
@@ -124,7 +140,7 @@ public sealed class EventPreparer
         if (category is EventCategory.InstallationStarted or EventCategory.InstallationSucceeded or EventCategory.InstallationFailed or EventCategory.InstallationSupport)
         {
             var installationId = Usable(e.AnonymousId) ?? Usable(e.UserId);
-            installationKey = installationId is null ? null : _pseudonymizer.Pseudonymize(IdentifierKind.Installation, installationId);
+            installationKey = installationId is null ? null : Pseudonymize(IdentifierKind.Installation, installationId);
             if (installationKey is null)
             {
                 flags.Add("installation event without a usable anonymousId: no installation record");
@@ -163,8 +179,8 @@ public sealed class EventPreparer
         scrubbed += _scrubber.Scrub(e.Context, "context", rawIds);
         scrubbed += _scrubber.Scrub(e.Traits, "traits", rawIds);
 
-        var messageKey = _pseudonymizer.Pseudonymize(IdentifierKind.Message, source + "\n" + e.MessageId);
-        var previousKey = Usable(e.PreviousId) is { } p ? _pseudonymizer.Pseudonymize(IdentifierKind.User, p) : null;
+        var messageKey = Pseudonymize(IdentifierKind.Message, source + "\n" + e.MessageId);
+        var previousKey = Usable(e.PreviousId) is { } p ? Pseudonymize(IdentifierKind.User, p) : null;
         var document = new JsonObject
         {
             ["type"] = e.Type,
@@ -173,7 +189,7 @@ public sealed class EventPreparer
             ["userKey"] = userKey,
             ["anonymousKey"] = anonymousKey,
             ["instanceKey"] = instanceKey,
-            ["groupKey"] = Usable(e.GroupId) is { } g ? _pseudonymizer.Pseudonymize(IdentifierKind.Group, g) : null,
+            ["groupKey"] = Usable(e.GroupId) is { } g ? Pseudonymize(IdentifierKind.Group, g) : null,
             ["previousKey"] = previousKey,
             ["timestamp"] = e.Timestamp,
             ["originalTimestamp"] = e.ClientTimestamp,
@@ -275,8 +291,8 @@ public sealed class EventPreparer
         return (fallback, new[] { fallback.AddDays(-1), day, received, received.AddDays(-1) }.Where(d => d != fallback).Distinct().ToList());
     }
 
-    /// <summary>The pseudonymous key of an identifier, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>
-    private string? PseudonymizeSubject(string? raw, string field, List<string> flags, ref int scrubbed)
+    /// <summary>The identifier to pseudonymize as a person, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>
+    private static string? UsableSubject(string? raw, string field, List<string> flags, ref int scrubbed)
     {
         if (raw is null)
         {
@@ -289,7 +305,7 @@ public sealed class EventPreparer
             return null;
         }
 
-        return _pseudonymizer.Pseudonymize(IdentifierKind.User, raw);
+        return raw;
     }
 
     /// <summary>Records that the identifier at <paramref name="field"/> was an IP address, which is neither hashed nor stored: the event is flagged and the address counts as scrubbed.</summary>

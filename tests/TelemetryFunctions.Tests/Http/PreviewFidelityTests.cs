@@ -2,18 +2,24 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
 
 namespace TelemetryFunctions.Tests.Http;
 
 /// <summary>
-/// <c>POST /v1/preview</c> against the rows ingestion then writes: each payload is previewed, then ingested into the
-/// same fresh tables at the same (fake) moment, and every table is read back. Row for row and column for column, the
-/// preview must be what was stored. Fresh tables, one moment and events that carry their messageId leave none of the
-/// differences docs/api.md lists (rows already stored, times of receipt, assigned message ids, a late event's day
-/// flagged for the rollup) to allow for.
+/// <c>POST /v1/preview</c> against the rows ingestion then writes: each payload is previewed, then ingested into fresh
+/// tables at the same (fake) moment, and every table is read back. The preview shows pseudonyms made under the preview
+/// key of the host's pseudonymization key, so the payload is ingested by a host whose pseudonymization key is that
+/// preview key: row for row and column for column, pseudonyms and the keys built from them included, the preview must
+/// be what it stored. Fresh tables, one moment and events that carry their messageId leave none of the differences
+/// docs/api.md lists (rows already stored, times of receipt, assigned message ids, a late event's day flagged for the
+/// rollup) to allow for. <see cref="PreviewPseudonymTests"/> shows that the preview and the stored pseudonyms differ.
 /// </summary>
 public sealed class PreviewFidelityTests(AzuriteFixture azurite)
 {
@@ -37,21 +43,25 @@ public sealed class PreviewFidelityTests(AzuriteFixture azurite)
 
     [Theory]
     [MemberData(nameof(Payloads))]
-    public async Task The_preview_lists_exactly_the_rows_that_ingesting_the_same_payload_stores(string payload)
+    public async Task The_preview_lists_exactly_the_rows_that_ingesting_the_same_payload_stores_under_the_preview_key(string payload)
     {
-        var ct = TestContext.Current.CancellationToken;
         var (body, writeKey, at) = await PayloadAsync(payload);
-        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(at));
-        var client = host.CreateSegmentClient(writeKey);
+        var time = new FakeTimeProvider(at);
+        await using var host = new LocalHostFactory(azurite, time);
+        await using var storing = new LocalHostFactory(azurite, time, new()
+        {
+            ["Telemetry:Privacy:PseudonymizationKey"] = Pseudonymizer.PreviewKeyOf(PseudonymizationKeyOf(host)),
+        });
 
-        var preview = await PostAsync(client, "/v1/preview", body);
+        var preview = await PostAsync(host.CreateSegmentClient(writeKey), "/v1/preview", body);
         Assert.Equal(0, await host.Tables.TotalRowsAsync());
-        var ingest = await PostAsync(client, body["batch"] is null ? "/v1/" + body["type"]!.GetValue<string>() : "/v1/batch", body);
+        var ingest = await PostAsync(storing.CreateSegmentClient(writeKey), body["batch"] is null ? "/v1/" + body["type"]!.GetValue<string>() : "/v1/batch", body);
 
+        Assert.Equal("preview-only", preview["pseudonyms"]!.GetValue<string>());
         Assert.Equal(ingest["accepted"]!.GetValue<int>(), preview["wouldAccept"]!.GetValue<int>());
         Assert.True(JsonNode.DeepEquals(ingest["dropped"], preview["dropped"]), $"dropped: {ingest["dropped"]} stored, {preview["dropped"]} previewed");
         Assert.Equal(ingest["scrubbed"]!.GetValue<int>(), preview["scrubbed"]!.GetValue<int>());
-        var differences = Differences(await host.Tables.AllRowsAsync(), preview["wouldStore"]!.AsArray());
+        var differences = Differences(await storing.Tables.AllRowsAsync(), preview["wouldStore"]!.AsArray());
         Assert.True(differences.Count == 0, string.Join('\n', differences));
     }
 
@@ -86,7 +96,11 @@ public sealed class PreviewFidelityTests(AzuriteFixture azurite)
         Assert.DoesNotContain(preview["wouldStore"]!.AsArray(), r => r!["table"]!.GetValue<string>() == TableNames.RawEvents);
     }
 
-    private static async Task<JsonObject> PostAsync(HttpClient client, string route, JsonObject body)
+    /// <summary>The pseudonymization key <paramref name="host"/> is configured with.</summary>
+    internal static string PseudonymizationKeyOf(LocalHostFactory host) =>
+        host.Services.GetRequiredService<IOptions<TelemetryOptions>>().Value.Privacy.PseudonymizationKey;
+
+    internal static async Task<JsonObject> PostAsync(HttpClient client, string route, JsonObject body)
     {
         using var response = await client.PostAsync(route, Segment.Json(body), TestContext.Current.CancellationToken);
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);

@@ -587,7 +587,7 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task Preview_lists_the_installation_record_an_installation_event_would_write_and_it_matches_what_is_then_stored()
+    public async Task Preview_lists_the_installation_record_an_installation_event_would_write_and_it_matches_what_is_then_stored_but_for_its_preview_only_key()
     {
         await using var host = new LocalHostFactory(azurite);
         var client = host.CreateSegmentClient();
@@ -606,7 +606,10 @@ public sealed class SharingLevelAndOptOutTests(AzuriteFixture azurite)
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/batch", Segment.Json(Segment.Batch((JsonObject)failed.DeepClone())), TestContext.Current.CancellationToken)).StatusCode);
         var stored = Assert.Single(await host.Tables.RowsAsync(TableNames.Installations));
 
-        Assert.Equal(stored.RowKey, planned["rowKey"]!.GetValue<string>());
+        // The record's key is the installation's pseudonym: the preview shows the preview key's, storage the real one's.
+        var key = PreviewFidelityTests.PseudonymizationKeyOf(host);
+        Assert.Equal(new Pseudonymizer(key).Pseudonymize(IdentifierKind.Installation, "install-preview"), stored.RowKey);
+        Assert.Equal(new Pseudonymizer(Pseudonymizer.PreviewKeyOf(key)).Pseudonymize(IdentifierKind.Installation, "install-preview"), planned["rowKey"]!.GetValue<string>());
         Assert.Equal("failed", planned["Status"]!.GetValue<string>());
         foreach (var field in new[] { "Status", "Os", "Version", "LastError" })
         {

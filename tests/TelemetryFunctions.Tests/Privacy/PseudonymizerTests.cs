@@ -47,4 +47,31 @@ public sealed class PseudonymizerTests
         Assert.Matches("^[0-9a-f]{32}$", pseudonym);
         Assert.DoesNotContain(raw.Length > 0 ? raw : "x", pseudonym, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_preview_pseudonym_of_an_identifier_differs_from_its_stored_one_and_has_its_form()
+    {
+        var stored = new Pseudonymizer(Key);
+        var preview = stored.ForPreview();
+
+        foreach (var kind in Enum.GetValues<IdentifierKind>())
+        {
+            var shown = preview.Pseudonymize(kind, "user-1");
+            Assert.NotEqual(stored.Pseudonymize(kind, "user-1"), shown);
+            Assert.Matches("^[0-9a-f]{32}$", shown);
+            Assert.Equal(shown, new Pseudonymizer(Key).ForPreview().Pseudonymize(kind, "user-1"));
+        }
+    }
+
+    [Fact]
+    public void The_preview_key_derived_from_a_key_is_the_one_its_preview_pseudonymizer_uses()
+    {
+        var previewKey = Pseudonymizer.PreviewKeyOf(Key);
+
+        Assert.Matches("^[0-9a-f]{64}$", previewKey);
+        Assert.NotEqual(Pseudonymizer.PreviewKeyOf(Key + "x"), previewKey);
+        Assert.Equal(
+            new Pseudonymizer(previewKey).Pseudonymize(IdentifierKind.Instance, "inst-1"),
+            new Pseudonymizer(Key).ForPreview().Pseudonymize(IdentifierKind.Instance, "inst-1"));
+    }
 }
