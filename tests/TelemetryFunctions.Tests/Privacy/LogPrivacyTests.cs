@@ -124,6 +124,45 @@ public sealed class LogPrivacyTests(AzuriteFixture azurite)
         Assert.True(leaks.Count == 0, $"{leaks.Count} log values hold personal data or a key:\n" + string.Join("\n", leaks));
     }
 
+    [Fact]
+    public async Task The_host_on_kestrel_with_every_category_at_trace_writes_no_looked_up_instance_id_or_admin_key_to_its_console()
+    {
+        const string looked = "inst-raw-kestrel-3b9d41";
+        const string malformed = "inst-raw-malformed-6c07e2";
+        var settings = new Dictionary<string, string?>(EverythingAtTrace)
+        {
+            ["Logging:LogLevel:Microsoft.AspNetCore.Server.Kestrel"] = "Trace",
+            ["TelemetryDisableTimers"] = "true",
+        };
+        await using var host = await LocalHostProcess.StartAsync(azurite, settings, TestContext.Current.CancellationToken);
+        var heartbeat = Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = looked, ["version"] = "1.0.0" });
+        using (var seeded = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(heartbeat), TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, seeded.StatusCode);
+        }
+
+        // The target as written: found by header key and by code, and a request line Kestrel refuses itself (a NUL in the target).
+        foreach (var request in new[]
+        {
+            new ReadRequest("/api/instances/" + looked, 200),
+            new ReadRequest("/api/instances/" + looked + "?code=" + ReadApiTests.AdminKey, 200) { Key = null },
+            new ReadRequest("/api/instances/" + malformed + "\u0000", 400) { Key = null },
+        })
+        {
+            var answer = await ReadRequests.SendRawAsync(host, request);
+            Assert.True(answer.Status == request.Status, $"{request}: {answer.Status}");
+        }
+
+        // The console logger writes on its own thread: wait until its lines for the last request are out.
+        await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
+        var output = host.Output;
+        Assert.Contains("trce: ", output, StringComparison.Ordinal);
+        foreach (var value in new[] { looked, malformed, ReadApiTests.AdminKey, LocalHostFactory.WriteKey })
+        {
+            Assert.False(output.Contains(value, StringComparison.Ordinal), $"'{value}' is in the host's console output:\n{output}");
+        }
+    }
+
     private static async Task PostSeedAsync(HttpClient client, string fixture, HttpStatusCode expected)
     {
         var text = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "seeds", fixture), TestContext.Current.CancellationToken);
