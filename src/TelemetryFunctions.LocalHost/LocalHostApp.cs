@@ -28,6 +28,8 @@ public static class LocalHostApp
             builder.WebHost.UseUrls("http://127.0.0.1:7071");
         }
 
+        // After the configuration's logging rules, so they cannot bring request URLs (raw ids, ?code=) back into the logs.
+        builder.Logging.KeepRequestUrlsOutOfLogs();
         builder.Services.AddTelemetryFunctions(builder.Configuration);
         builder.Services.AddProblemDetails();
         if (!builder.Configuration.GetValue("TelemetryDisableTimers", false))

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.ApplicationInsights;
 using TelemetryFunctions.Functions.Middleware;
 using TelemetryFunctions.Functions.UsageReports;
+using TelemetryFunctions.Http;
 using TelemetryFunctions.UsageReports;
 
 var builder = FunctionsApplication.CreateBuilder(args);
@@ -40,6 +41,10 @@ builder.Services.Configure<TelemetryConfiguration>(configuration =>
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 builder.Logging.AddFilter("Azure", LogLevel.Warning);
 builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
+
+// The categories that log request URLs (a raw instance id in /api/instances/{instanceId}, a key in ?code=) stay at
+// Warning even when the configuration raises Microsoft.AspNetCore or Default (RequestUrlLogging; the local host does the same).
+builder.Logging.KeepRequestUrlsOutOfLogs();
 
 // The Application Insights SDK adds a provider rule (no category) that keeps only Warning and above for its logger, and
 // a provider rule wins over the category rules above for that provider. Remove that one rule so the category rules

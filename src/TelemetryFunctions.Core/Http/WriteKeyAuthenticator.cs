@@ -22,34 +22,14 @@ public sealed class WriteKeyAuthenticator
     }
 
     /// <summary>True when the request carries an Authorization header (it then decides, whatever the body says).</summary>
-    public static bool HasHeader(HttpRequest request) => request.Headers.Authorization.Count > 0;
+    public static bool HasHeader(HttpRequest request) => AuthorizationCredentials.IsPresent(request);
 
     public (string? Source, IngestError? Error) AuthenticateHeader(HttpRequest request)
     {
-        // Two headers, or two credentials in one (base64 has no ','): which one is meant cannot be known.
-        var header = request.Headers.Authorization.ToString();
-        if (request.Headers.Authorization.Count > 1 || header.Contains(',', StringComparison.Ordinal))
-        {
-            return (null, IngestError.Unauthorized("Send one Authorization header with one set of credentials."));
-        }
-
-        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-        {
-            return (null, IngestError.Unauthorized("Use HTTP Basic authentication with the write key as the user name and an empty password."));
-        }
-
-        string decoded;
-        try
-        {
-            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
-        }
-        catch (FormatException)
-        {
-            return (null, IngestError.Unauthorized("The Basic credentials are not valid base64."));
-        }
-
-        var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-        return Authenticate(colon < 0 ? decoded : decoded[..colon]);
+        var (key, problem) = AuthorizationCredentials.Read(request, acceptBearer: false);
+        return problem is { } refused
+            ? (null, AuthorizationCredentials.Refusal(refused, "Use HTTP Basic authentication with the write key as the user name and an empty password."))
+            : Authenticate(key!);
     }
 
     public (string? Source, IngestError? Error) AuthenticateBody(JsonElement root)

@@ -440,31 +440,13 @@ public sealed partial class UsageReportEndpoints
 
     private (UsageCustomerOptions? Customer, IngestError? Error) Authenticate(HttpRequest request)
     {
-        var header = request.Headers.Authorization.ToString();
-        string key;
-        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        var (key, problem) = AuthorizationCredentials.Read(request, acceptBearer: true);
+        if (problem is { } refused)
         {
-            key = header["Bearer ".Length..].Trim();
-        }
-        else if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-        {
-            try
-            {
-                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
-                var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-                key = colon < 0 ? decoded : decoded[..colon];
-            }
-            catch (FormatException)
-            {
-                return (null, IngestError.Unauthorized("The Basic credentials are not valid base64."));
-            }
-        }
-        else
-        {
-            return (null, IngestError.Unauthorized("A report key is required: HTTP Basic with the key as the user name and an empty password, or Authorization: Bearer <key>."));
+            return (null, AuthorizationCredentials.Refusal(refused, "A report key is required: HTTP Basic with the key as the user name and an empty password, or Authorization: Bearer <key>."));
         }
 
-        return key.Length > 0 && _keys.TryGetValue(Digest(key), out var customer)
+        return key!.Length > 0 && _keys.TryGetValue(Digest(key), out var customer)
             ? (customer, null)
             : (null, IngestError.Unauthorized("The report key is not valid."));
     }

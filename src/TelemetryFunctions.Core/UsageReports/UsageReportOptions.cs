@@ -121,6 +121,13 @@ public sealed partial class UsageReportOptions : IValidatableObject
                 yield return new ValidationResult($"{at}.ReportKey must be at least 16 characters.", [at]);
             }
 
+            // A Bearer header with a comma reads as two credentials and is refused (AuthorizationCredentials), and a
+            // key with blanks at its ends loses them when the header is trimmed: such a key could not be sent as a Bearer token.
+            if (customer.ReportKey is { } reportKey && (reportKey.Contains(',', StringComparison.Ordinal) || reportKey.Trim().Length != reportKey.Length))
+            {
+                yield return new ValidationResult($"{at}.ReportKey must not contain a comma or start or end with a blank.", [at]);
+            }
+
             // App Service passes the reference text itself when it cannot resolve a Key Vault reference: that text
             // names the vault and is no secret, so a customer configured that way must not start.
             foreach (var (name, value) in new[] { ("SigningSecret", customer.SigningSecret), ("PreviousSigningSecret", customer.PreviousSigningSecret), ("ReportKey", customer.ReportKey) })

@@ -38,6 +38,18 @@ public sealed class UsageReportOptionsValidationTests
         Assert.Contains(Errors(customer), e => e.Contains($"Customers[0].{setting} is an unresolved Key Vault reference", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("report-key-0001,report-key-0002")]
+    [InlineData(" report-key-0001-padded")]
+    [InlineData("report-key-0001-padded\t")]
+    public void A_report_key_with_a_comma_or_a_blank_at_either_end_stops_start_up_as_a_bearer_header_could_not_carry_it(string reportKey)
+    {
+        var customer = Acme();
+        customer.ReportKey = reportKey;
+
+        Assert.Contains(Errors(customer), e => e.Contains("Customers[0].ReportKey must not contain a comma or start or end with a blank", StringComparison.Ordinal));
+    }
+
     private static List<string> Errors(params UsageCustomerOptions[] customers) =>
         [.. new UsageReportOptions { Customers = [.. customers] }.Validate(new ValidationContext(new object())).Select(r => r.ErrorMessage ?? "")];
 

@@ -228,6 +228,7 @@ public sealed partial class HostParityTests(AzuriteFixture azurite)
         Assert.NotEmpty(warningCategories);
         Assert.All(warningCategories, category =>
             Assert.Contains($"builder.Logging.AddFilter(\"{category}\", LogLevel.Warning);", program, StringComparison.Ordinal));
+        Assert.Contains("builder.Logging.KeepRequestUrlsOutOfLogs();", program, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -53,7 +53,8 @@ public sealed class CapturedLogs : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            logs.Add(new LogEntry(category, logLevel, formatter(state, exception) + exception, state as IReadOnlyList<KeyValuePair<string, object?>> ?? [], exception));
+            // The state is copied now: some states (ASP.NET Core's request logs) read the request lazily, which is gone later.
+            logs.Add(new LogEntry(category, logLevel, formatter(state, exception) + exception, state is IReadOnlyList<KeyValuePair<string, object?>> values ? [.. values] : [], exception));
     }
 
     private sealed class CategoryLogger<T>(CapturedLogs logs) : CategoryLogger(logs, typeof(T).FullName!), ILogger<T>;

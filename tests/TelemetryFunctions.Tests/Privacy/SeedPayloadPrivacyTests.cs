@@ -13,7 +13,7 @@ namespace TelemetryFunctions.Tests.Privacy;
 /// </summary>
 public sealed class SeedPayloadPrivacyTests(AzuriteFixture azurite)
 {
-    private static readonly string[] PersonalValuesInSeeds =
+    internal static readonly string[] PersonalValuesInSeeds =
     [
         // IP addresses (in userId and context.ip)
         "111.65.255.130", "203.192.213.46", "49.207.192.209",

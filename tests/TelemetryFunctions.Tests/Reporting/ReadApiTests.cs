@@ -339,6 +339,37 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await Admin().GetAsync(route, TestContext.Current.CancellationToken)).StatusCode);
     }
 
+    [Theory]
+    [MemberData(nameof(ReadRoutes))]
+    public async Task An_admin_key_given_twice_or_both_as_header_and_code_is_refused_401_even_when_one_of_them_is_right(string route)
+    {
+        var separator = route.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var anonymous = _host.CreateClient();
+        foreach (var (what, target, headers) in new (string, string, string[])[]
+        {
+            ("two headers, the right one first", route, [AdminKey, "wrong-admin-key"]),
+            ("two headers, both right", route, [AdminKey, AdminKey]),
+            ("two code values, the right one first", route + separator + $"code={AdminKey}&code=wrong-admin-key", []),
+            ("two code values, both right", route + separator + $"code={AdminKey}&code={AdminKey}", []),
+            ("a right header and a wrong code", route + separator + "code=wrong-admin-key", [AdminKey]),
+            ("a wrong header and a right code", route + separator + "code=" + AdminKey, ["wrong-admin-key"]),
+            ("a right header and the same code", route + separator + "code=" + AdminKey, [AdminKey]),
+        })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, target);
+            foreach (var header in headers)
+            {
+                request.Headers.TryAddWithoutValidation("x-functions-key", header);
+            }
+
+            using var refused = await anonymous.SendAsync(request, TestContext.Current.CancellationToken);
+            Assert.True(refused.StatusCode == HttpStatusCode.Unauthorized, $"{what}: {(int)refused.StatusCode}");
+            var error = (await Segment.ReadJsonAsync(refused)).GetProperty("error");
+            Assert.Equal("unauthorized", error.GetProperty("code").GetString());
+            Assert.Equal("Send the admin key once: one x-functions-key header or one code query parameter, not both.", error.GetProperty("message").GetString());
+        }
+    }
+
     /// <summary>Answers of the read API and the usage read, JSON and CSV, found and refused.</summary>
     public static TheoryData<string> ReadAnswers => new()
     {

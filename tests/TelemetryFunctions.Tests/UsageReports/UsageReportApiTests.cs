@@ -75,6 +75,41 @@ public sealed class UsageReportApiTests(AzuriteFixture azurite)
         Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
     }
 
+    /// <summary>Two Authorization headers, or two credentials in one, each time with the right key among them.</summary>
+    public static TheoryData<string, string[]> AmbiguousCredentials => new()
+    {
+        { "two Basic headers", [Basic(ReportKey).ToString(), Basic(ReportKey).ToString()] },
+        { "Basic and Bearer headers", [Basic(ReportKey).ToString(), "Bearer " + ReportKey] },
+        { "two Bearer headers", ["Bearer " + ReportKey, "Bearer " + ReportKey] },
+        { "two credentials in one header", [Basic(ReportKey) + ", Bearer " + ReportKey] },
+        { "a Bearer token with a comma", ["Bearer " + ReportKey + "," + ReportKey] },
+    };
+
+    [Theory]
+    [MemberData(nameof(AmbiguousCredentials))]
+    public async Task An_upload_or_status_request_with_two_sets_of_credentials_is_refused_401_like_ingest_and_stores_nothing(string what, string[] authorization)
+    {
+        await using var harness = new UsageReportHarness(azurite);
+        using var client = harness.Host.CreateClient();
+
+        foreach (var (method, target, content) in new (HttpMethod, string, HttpContent?)[] { (HttpMethod.Post, "/v1/usage-reports", Body(Signed(Report()))), (HttpMethod.Get, "/v1/usage-reports/r-2026-01", null) })
+        {
+            using var request = new HttpRequestMessage(method, target) { Content = content };
+            foreach (var value in authorization)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", value);
+            }
+
+            using var response = await client.SendAsync(request, Token);
+            var error = (await JsonAsync(response)).GetProperty("error");
+            Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{what}, {method}: {(int)response.StatusCode}");
+            Assert.Equal("unauthorized", error.GetProperty("code").GetString());
+            Assert.Equal("Send one Authorization header with one set of credentials.", error.GetProperty("message").GetString());
+        }
+
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Reports));
+    }
+
     [Fact]
     public async Task An_upload_is_answered_202_with_a_status_url_that_says_queued_then_processed_with_the_figures()
     {
