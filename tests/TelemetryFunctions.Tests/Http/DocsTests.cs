@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using TelemetryFunctions.Configuration;
@@ -183,12 +184,19 @@ public sealed class DocsTests(AzuriteFixture azurite)
             var index = row.Names.FindIndex(n => n == name || n.StartsWith(name + "__", StringComparison.Ordinal));
             var given = defaults.Length == row.Names.Count ? defaults[index].Trim('`', ' ') : row.Default;
             var expected = WaysToWrite(value);
-            if (defaults.Length == row.Names.Count ? !expected.Contains(given) : !expected.Any(e => given.Contains(e, StringComparison.Ordinal)))
+            if (defaults.Length == row.Names.Count ? !expected.Contains(given) : !expected.Any(e => MentionsAsWhole(given, e)))
             {
                 yield return $"{document} gives the default of {name} as '{given}'; it is {expected[0]}.";
             }
         }
     }
+
+    /// <summary>
+    /// True when <paramref name="text"/> holds <paramref name="value"/> as a whole: not inside a longer number or word
+    /// (a default of 5 is not found in "50", nor 1.5 in "11.5", nor true in "untrue").
+    /// </summary>
+    private static bool MentionsAsWhole(string text, string value) =>
+        Regex.IsMatch(text, $@"(?<![\w.]){Regex.Escape(value)}(?![\w]|\.\d)", RegexOptions.CultureInvariant);
 
     /// <summary>How the docs may write a default: numbers with or without thousands separators, sizes in MB, spans in words.</summary>
     private static List<string> WaysToWrite(object value) => value switch
