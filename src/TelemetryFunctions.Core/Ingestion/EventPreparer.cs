@@ -64,8 +64,8 @@ public sealed class EventPreparer
             return (null, $"The event name of event {e.Index} contains personal data (an e-mail or IP address or a secret); it is not stored.");
         }
 
-        var userKey = UsableSubject(e.UserId, "userId", flags, ref scrubbed) is { } user ? Pseudonymize(IdentifierKind.User, user) : null;
-        var anonymousKey = UsableSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed) is { } anonymous ? Pseudonymize(IdentifierKind.User, anonymous) : null;
+        var userKey = NonAddressSubject(e.UserId, "userId", flags, ref scrubbed) is { } user ? Pseudonymize(IdentifierKind.User, user) : null;
+        var anonymousKey = NonAddressSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed) is { } anonymous ? Pseudonymize(IdentifierKind.User, anonymous) : null;
 
         string? instanceKey = null;
         string? usedInstanceId = null;
@@ -213,8 +213,11 @@ public sealed class EventPreparer
 
         var (rawDay, earlierRawDays) = RawDayOf(e);
 
-        // The ids whose hash is stored (an IP address is discarded), erased as the same person an opt-out of them erases.
-        IReadOnlyList<ErasureSubject> persons = instanceKey is null && (declared is not null || _defaultLevel == SharingLevel.Disabled)
+        // The person under each id whose hash is stored (an IP address is discarded), with what an opt-out of them
+        // erases: the subjects the event's sharing level applies to when it names no instance. Made for every such
+        // event, whether or not its level changes anything, so that the ingestor has one set of subjects to decide and
+        // declare with; it costs two one-shot HMACs per id, little beside the event's JSON work.
+        IReadOnlyList<ErasureSubject> persons = instanceKey is null
             ? [.. new[] { userKey is null ? null : e.UserId, anonymousKey is null ? null : e.AnonymousId }
                 .OfType<string>().Distinct(StringComparer.Ordinal).Select(id => ErasureSubject.Person(_pseudonymizer, id))]
             : [];
@@ -292,7 +295,7 @@ public sealed class EventPreparer
     }
 
     /// <summary>The identifier to pseudonymize as a person, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>
-    private static string? UsableSubject(string? raw, string field, List<string> flags, ref int scrubbed)
+    private static string? NonAddressSubject(string? raw, string field, List<string> flags, ref int scrubbed)
     {
         if (raw is null)
         {

@@ -47,6 +47,9 @@ public sealed class PreviewPseudonyms(Pseudonymizer preview)
             InstanceKey = Of(e.InstanceKey),
             InstallationKey = Of(e.InstallationKey),
             Document = document,
+
+            // The erasure keys of the event's persons are stored pseudonyms, used to decide, never shown.
+            Persons = [],
         };
     }
 

@@ -1,7 +1,10 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -90,6 +93,42 @@ public sealed partial class PreviewPseudonymTests(AzuriteFixture azurite)
             .ToHashSet(StringComparer.Ordinal);
         Assert.All(rows, r => Assert.DoesNotContain($"{r.Table}|{r.Row.PartitionKey}|{r.Row.RowKey}", previewedKeys));
         Assert.Equal(rows.Count, previewedKeys.Count);
+    }
+
+    [Fact]
+    public void An_event_the_preview_shows_keeps_none_of_the_stored_keys_it_was_decided_with()
+    {
+        using var host = new LocalHostFactory(azurite);
+        var preparer = host.Services.GetRequiredService<EventPreparer>();
+        var stored = new Pseudonymizer(PreviewFidelityTests.PseudonymizationKeyOf(host));
+        var preview = preparer.StartPreview();
+        var now = DateTimeOffset.UtcNow;
+        var incoming = new IncomingEvent
+        {
+            Index = 0,
+            Type = "track",
+            EventName = "Report Opened",
+            MessageId = "m-1",
+            UserId = "person-1234",
+            AnonymousId = "device-1234",
+            ReceivedAt = now,
+            Timestamp = now,
+        };
+
+        var prepared = preparer.Prepare(incoming, "source-1", preview).Event!;
+        var shown = preview.Show(prepared);
+
+        Assert.NotEmpty(prepared.Persons);
+        Assert.Empty(shown.Persons);
+        var text = JsonSerializer.Serialize(shown);
+        List<string> storedKeys =
+        [
+            stored.Pseudonymize(IdentifierKind.User, "person-1234"),
+            stored.Pseudonymize(IdentifierKind.Installation, "person-1234"),
+            stored.Pseudonymize(IdentifierKind.User, "device-1234"),
+            stored.Pseudonymize(IdentifierKind.Installation, "device-1234"),
+        ];
+        Assert.All(storedKeys, key => Assert.DoesNotContain(key, text, StringComparison.Ordinal));
     }
 
     [Fact]
