@@ -40,6 +40,12 @@ public sealed class EventPreparer
         _defaultLevel = SharingLevels.TryParse(options.Value.Privacy.DefaultSharingLevel, out var level) ? level : SharingLevel.Advanced;
     }
 
+    /// <summary>
+    /// The top-level members of a stored document that hold a pseudonym, and the only ones: every other member holds
+    /// what the sender sent (scrubbed). A preview shows its own pseudonyms in these (<see cref="PreviewPseudonyms"/>).
+    /// </summary>
+    public static readonly IReadOnlyList<string> PseudonymMembers = ["userKey", "anonymousKey", "instanceKey", "groupKey", "previousKey"];
+
     /// <summary>What one preview shows in place of the stored pseudonyms of the events it prepares (<see cref="Prepare"/>).</summary>
     public PreviewPseudonyms StartPreview() => new(_previewPseudonymizer);
 
