@@ -246,12 +246,12 @@ public sealed partial class EventIngestor(
 
     /// <summary>
     /// The subjects a sharing level applies to: the event's instance, or without one the person under each id the
-    /// event names.
+    /// event names (<see cref="PreparedEvent.Persons"/>, which <see cref="Declare"/> declares for too).
     /// </summary>
     private static IEnumerable<string> SharingSubjects(PreparedEvent e) =>
         e.InstanceKey is { } instance
             ? [SuppressionList.InstanceSubject(instance)]
-            : new[] { e.UserKey, e.AnonymousKey }.OfType<string>().Distinct(StringComparer.Ordinal).Select(SuppressionList.UserSubject);
+            : e.Persons.Select(p => p.SuppressionSubject);
 
     /// <summary>
     /// The subjects a sharing level the event declares applies to, each with what erasing it covers: the same keys an

@@ -40,6 +40,12 @@ public sealed class EventPreparer
         _defaultLevel = SharingLevels.TryParse(options.Value.Privacy.DefaultSharingLevel, out var level) ? level : SharingLevel.Advanced;
     }
 
+    /// <summary>
+    /// The top-level members of a stored document that hold a pseudonym, and the only ones: every other member holds
+    /// what the sender sent (scrubbed). A preview shows its own pseudonyms in these (<see cref="PreviewPseudonyms"/>).
+    /// </summary>
+    public static readonly IReadOnlyList<string> PseudonymMembers = ["userKey", "anonymousKey", "instanceKey", "groupKey", "previousKey"];
+
     /// <summary>What one preview shows in place of the stored pseudonyms of the events it prepares (<see cref="Prepare"/>).</summary>
     public PreviewPseudonyms StartPreview() => new(_previewPseudonymizer);
 
@@ -64,8 +70,8 @@ public sealed class EventPreparer
             return (null, $"The event name of event {e.Index} contains personal data (an e-mail or IP address or a secret); it is not stored.");
         }
 
-        var userKey = UsableSubject(e.UserId, "userId", flags, ref scrubbed) is { } user ? Pseudonymize(IdentifierKind.User, user) : null;
-        var anonymousKey = UsableSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed) is { } anonymous ? Pseudonymize(IdentifierKind.User, anonymous) : null;
+        var userKey = NonAddressSubject(e.UserId, "userId", flags, ref scrubbed) is { } user ? Pseudonymize(IdentifierKind.User, user) : null;
+        var anonymousKey = NonAddressSubject(e.AnonymousId, "anonymousId", flags, ref scrubbed) is { } anonymous ? Pseudonymize(IdentifierKind.User, anonymous) : null;
 
         string? instanceKey = null;
         string? usedInstanceId = null;
@@ -213,8 +219,11 @@ public sealed class EventPreparer
 
         var (rawDay, earlierRawDays) = RawDayOf(e);
 
-        // The ids whose hash is stored (an IP address is discarded), erased as the same person an opt-out of them erases.
-        IReadOnlyList<ErasureSubject> persons = instanceKey is null && (declared is not null || _defaultLevel == SharingLevel.Disabled)
+        // The person under each id whose hash is stored (an IP address is discarded), with what an opt-out of them
+        // erases: the subjects the event's sharing level applies to when it names no instance. Made for every such
+        // event, whether or not its level changes anything, so that the ingestor has one set of subjects to decide and
+        // declare with; it costs two one-shot HMACs per id, little beside the event's JSON work.
+        IReadOnlyList<ErasureSubject> persons = instanceKey is null
             ? [.. new[] { userKey is null ? null : e.UserId, anonymousKey is null ? null : e.AnonymousId }
                 .OfType<string>().Distinct(StringComparer.Ordinal).Select(id => ErasureSubject.Person(_pseudonymizer, id))]
             : [];
@@ -292,7 +301,7 @@ public sealed class EventPreparer
     }
 
     /// <summary>The identifier to pseudonymize as a person, or null when it is an IP address (discarded: an address is personal data, and hashing 2^32 values hides nothing).</summary>
-    private static string? UsableSubject(string? raw, string field, List<string> flags, ref int scrubbed)
+    private static string? NonAddressSubject(string? raw, string field, List<string> flags, ref int scrubbed)
     {
         if (raw is null)
         {

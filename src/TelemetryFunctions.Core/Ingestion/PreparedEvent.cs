@@ -36,8 +36,9 @@ public sealed record PreparedEvent
 
     /// <summary>
     /// The person under each id the event names (<see cref="UserKey"/>, <see cref="AnonymousKey"/>), with what erasing
-    /// them covers (<see cref="ErasureSubject.Person"/>): set on an event without an instance whose sharing level is
-    /// declared or is the default <c>disabled</c>, the only events that suppress or re-enable a person; empty otherwise.
+    /// them covers (<see cref="ErasureSubject.Person"/>): set on every event without an instance, the subjects its
+    /// sharing level applies to (whether it suppresses, re-enables or is withheld for them); empty on an event with one,
+    /// whose level applies to the instance. Stored pseudonyms: a preview never shows them.
     /// </summary>
     public IReadOnlyList<ErasureSubject> Persons { get; init; } = [];
     public string? InstallationKey { get; init; }

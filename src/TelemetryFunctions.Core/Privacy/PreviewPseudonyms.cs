@@ -47,21 +47,33 @@ public sealed class PreviewPseudonyms(Pseudonymizer preview)
             InstanceKey = Of(e.InstanceKey),
             InstallationKey = Of(e.InstallationKey),
             Document = document,
+
+            // The erasure keys of the event's persons are stored pseudonyms, used to decide, never shown.
+            Persons = [],
         };
     }
 
     /// <summary>The observation of an instance as the preview shows it.</summary>
     public InstanceObservation Show(InstanceObservation o) => o with { InstanceKey = Of(o.InstanceKey) };
 
-    /// <summary>Replaces the document's pseudonyms: the preparer puts them in its top-level members (<c>userKey</c>, <c>groupKey</c>...).</summary>
+    /// <summary>
+    /// Replaces the document's pseudonyms, by name: the members the preparer writes them to
+    /// (<see cref="EventPreparer.PseudonymMembers"/>). Any other member, such as <c>messageId</c> or <c>event</c>, holds
+    /// what the sender chose and is shown as sent, even when it equals a stored pseudonym: replacing it would confirm
+    /// that it is one. A pseudonym member holding one the preview did not record fails (<see cref="Of"/>).
+    /// </summary>
     private void Replace(JsonObject document)
     {
-        foreach (var name in document.Select(m => m.Key).ToList())
+        foreach (var name in EventPreparer.PseudonymMembers)
         {
-            if (document[name] is JsonValue value && value.TryGetValue(out string? text) && _shown.TryGetValue(text, out var shown))
+            if (document[name] is not { } node)
             {
-                document[name] = shown;
+                continue;
             }
+
+            document[name] = node is JsonValue value && value.TryGetValue(out string? text)
+                ? Of(text)
+                : throw new InvalidOperationException("A pseudonym member of a stored document holds no pseudonym.");
         }
     }
 }

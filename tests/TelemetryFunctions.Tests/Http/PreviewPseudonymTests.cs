@@ -1,7 +1,10 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
+using Microsoft.Extensions.DependencyInjection;
+using TelemetryFunctions.Ingestion;
 using TelemetryFunctions.Privacy;
 using TelemetryFunctions.Storage;
 using TelemetryFunctions.Tests.Infrastructure;
@@ -93,6 +96,84 @@ public sealed partial class PreviewPseudonymTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_sender_chosen_value_equal_to_a_stored_pseudonym_of_the_request_is_shown_as_sent_and_confirms_nothing()
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var client = host.CreateSegmentClient();
+        var stored = new Pseudonymizer(PreviewFidelityTests.PseudonymizationKeyOf(host));
+        var user = stored.Pseudonymize(IdentifierKind.User, "alice-1234");
+        var anonymous = stored.Pseudonymize(IdentifierKind.User, "anon-1234");
+        var instance = stored.Pseudonymize(IdentifierKind.Instance, "instance-1234");
+        var candidates = new[] { user, anonymous, instance };
+        JsonObject Guess(string eventName, string messageId, string note, JsonObject? properties = null)
+        {
+            var e = Segment.Track(eventName, userId: "alice-1234", messageId: messageId, anonymousId: "anon-1234", properties: properties ?? []);
+            e["properties"]!["note"] = note;
+            return e;
+        }
+
+        var preview = await PreviewFidelityTests.PostAsync(client, "/v1/preview", Segment.Batch(
+            Guess(eventName: user, messageId: anonymous, note: instance),
+            Guess(eventName: anonymous, messageId: instance, note: user),
+            Guess(eventName: instance, messageId: user, note: anonymous, properties: new JsonObject { ["instanceId"] = "instance-1234" })));
+
+        var previewed = RawEvents(preview);
+        Assert.Equal(3, previewed.Count);
+        foreach (var (eventName, messageId, note) in new[] { (user, anonymous, instance), (anonymous, instance, user), (instance, user, anonymous) })
+        {
+            var shown = Assert.Single(previewed, e => e["event"]!["messageId"]?.GetValue<string>() == messageId)["event"]!;
+            Assert.Equal(eventName, shown["event"]!.GetValue<string>());
+            Assert.Equal(note, shown["properties"]!["note"]!.GetValue<string>());
+            Assert.Equal(Shown(host).Pseudonymize(IdentifierKind.User, "alice-1234"), shown["userKey"]!.GetValue<string>());
+        }
+
+        // Nowhere else: a stored pseudonym appears in the preview only as often as, and where, the sender wrote it.
+        var text = preview.ToJsonString();
+        var writtenBySender = StringsIn(preview).Where(s => s.Path.EndsWith(".event.event", StringComparison.Ordinal)
+            || s.Path.EndsWith(".event.messageId", StringComparison.Ordinal) || s.Path.EndsWith(".event.properties.note", StringComparison.Ordinal)
+            || s.Path.EndsWith(".Event", StringComparison.Ordinal)).ToList();
+        Assert.All(candidates, c => Assert.Equal(
+            writtenBySender.Count(s => s.Value == c),
+            Regex.Count(text, Regex.Escape(c))));
+    }
+
+    [Fact]
+    public void An_event_the_preview_shows_keeps_none_of_the_stored_keys_it_was_decided_with()
+    {
+        using var host = new LocalHostFactory(azurite);
+        var preparer = host.Services.GetRequiredService<EventPreparer>();
+        var stored = new Pseudonymizer(PreviewFidelityTests.PseudonymizationKeyOf(host));
+        var preview = preparer.StartPreview();
+        var now = DateTimeOffset.UtcNow;
+        var incoming = new IncomingEvent
+        {
+            Index = 0,
+            Type = "track",
+            EventName = "Report Opened",
+            MessageId = "m-1",
+            UserId = "person-1234",
+            AnonymousId = "device-1234",
+            ReceivedAt = now,
+            Timestamp = now,
+        };
+
+        var prepared = preparer.Prepare(incoming, "source-1", preview).Event!;
+        var shown = preview.Show(prepared);
+
+        Assert.NotEmpty(prepared.Persons);
+        Assert.Empty(shown.Persons);
+        var text = JsonSerializer.Serialize(shown);
+        List<string> storedKeys =
+        [
+            stored.Pseudonymize(IdentifierKind.User, "person-1234"),
+            stored.Pseudonymize(IdentifierKind.Installation, "person-1234"),
+            stored.Pseudonymize(IdentifierKind.User, "device-1234"),
+            stored.Pseudonymize(IdentifierKind.Installation, "device-1234"),
+        ];
+        Assert.All(storedKeys, key => Assert.DoesNotContain(key, text, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_preview_drops_the_events_of_an_opted_out_person_and_instance_as_ingestion_does()
     {
         await using var host = new LocalHostFactory(azurite);
@@ -136,6 +217,15 @@ public sealed partial class PreviewPseudonymTests(AzuriteFixture azurite)
 
     private static List<JsonNode> RawEvents(JsonObject preview) =>
         preview["wouldStore"]!.AsArray().Where(r => r!["table"]!.GetValue<string>() == TableNames.RawEvents).Select(r => r!).ToList();
+
+    /// <summary>Every string in <paramref name="node"/>, with its path (<c>$.wouldStore[0].event.messageId</c>).</summary>
+    private static IEnumerable<(string Path, string Value)> StringsIn(JsonNode? node) => node switch
+    {
+        JsonObject o => o.SelectMany(m => StringsIn(m.Value)),
+        JsonArray a => a.SelectMany(StringsIn),
+        JsonValue v when v.TryGetValue(out string? s) => [(v.GetPath(), s)],
+        _ => [],
+    };
 
     /// <summary>Every pseudonym (32 lowercase hex digits) in a stored row: in its keys, its columns and its stored document.</summary>
     private static IEnumerable<string> PseudonymsIn(TableEntity row) =>
