@@ -274,6 +274,28 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("/home/ed/app run by ed", "/home/[redacted]/app run by [redacted]")]
+    [InlineData("C:\\Users\\act\\x.dll then /home/red/y", "C:\\Users\\[redacted]\\x.dll then /home/[redacted]/y")]
+    public void A_user_name_found_in_the_redaction_marker_leaves_the_markers_whole(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Every_copy_of_user_names_repeated_thousands_of_times_is_redacted()
+    {
+        var value = string.Concat(Enumerable.Repeat("/home/jane/a jane C:\\Users\\bob\\b bob.txt janet ", 2000));
+        var expected = string.Concat(Enumerable.Repeat("/home/[redacted]/a [redacted] C:\\Users\\[redacted]\\b [redacted].txt [redacted]t ", 2000));
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("contact alice&#64;example.com now", "contact [redacted] now")]
     [InlineData("contact alice&commat;example.com now", "contact [redacted] now")]
     [InlineData("contact alice&#x40;example&period;com now", "contact [redacted] now")]
