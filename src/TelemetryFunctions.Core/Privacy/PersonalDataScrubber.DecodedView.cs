@@ -64,8 +64,8 @@ public sealed partial class PersonalDataScrubber
                 current = view.Text;
             }
 
-            if (!Ascii.IsValid(current) && (!IsCompatibilityNormalized(current) || current.Contains(IdeographicFullStop, StringComparison.Ordinal))
-                && CompatibilityFolded(current) is { } folded)
+            if (!Ascii.IsValid(current)
+                && (IsCompatibilityNormalized(current) ? IdeographicFullStopsFolded(current) : CompatibilityFolded(current)) is { } folded)
             {
                 view = view is null ? folded : view.Compose(folded);
             }
@@ -247,6 +247,36 @@ public sealed partial class PersonalDataScrubber
         }
 
         /// <summary>
+        /// <paramref name="text"/>, which NFKC leaves as it is, with each ideographic full stop (<c>。</c>) read as a '.';
+        /// null when it holds none. No other character of such a text folds to ASCII, so none is normalized one by one:
+        /// ordinary Chinese or Japanese prose, where the full stop ends every sentence, costs one scan.
+        /// </summary>
+        private static DecodedView? IdeographicFullStopsFolded(string text)
+        {
+            if (!text.Contains(IdeographicFullStop, StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var starts = new int[text.Length];
+            var ends = new int[text.Length];
+            for (var i = 0; i < text.Length; i++)
+            {
+                starts[i] = i;
+                ends[i] = i + 1;
+            }
+
+            return new DecodedView(text.Replace(IdeographicFullStop, '.'), starts, ends);
+        }
+
+        /// <summary>
+        /// Whether <paramref name="c"/> is a CJK ideograph, a kana or a Hangul syllable, none of which NFKC changes: most of
+        /// a Chinese, Japanese or Korean text, which is then not normalized one character at a time.
+        /// </summary>
+        private static bool IsPlainScriptLetter(char c) =>
+            c is >= '\u4E00' and <= '\u9FFF' or >= '\u3041' and <= '\u3096' or >= '\u30A1' and <= '\u30FA' or >= '\uAC00' and <= '\uD7A3';
+
+        /// <summary>
         /// <paramref name="text"/> with each character (or surrogate pair) whose NFKC form is a single ASCII character
         /// replaced by it: the fullwidth forms (<c>２</c>, <c>＠</c>, <c>．</c>), small forms (<c>﹫</c>), circled and
         /// super- or subscript digits. Forms that expand to several characters (<c>⑽</c>, <c>ﬁ</c>) are kept.
@@ -260,7 +290,8 @@ public sealed partial class PersonalDataScrubber
             for (var i = 0; i < text.Length;)
             {
                 var length = char.IsSurrogatePair(text, i) ? 2 : 1;
-                if (text[i] >= 0x80 && (text[i] == IdeographicFullStop ? '.' : FoldedToAscii(text, i, length)) is { } c)
+                if (text[i] >= 0x80 && !IsPlainScriptLetter(text[i])
+                    && (text[i] is IdeographicFullStop or HalfwidthIdeographicFullStop ? '.' : FoldedToAscii(text, i, length)) is { } c)
                 {
                     builder.Append(c);
                     starts.Add(i);
@@ -296,7 +327,10 @@ public sealed partial class PersonalDataScrubber
     /// <summary>U+3002, which the other forms of the ideographic full stop (<c>｡</c>, <c>︒</c>) fold to.</summary>
     private const char IdeographicFullStop = '\u3002';
 
-    /// <summary>The most digits of a numeric character reference read: a code point needs 7 decimal digits at most (6 hexadecimal).</summary>
+    /// <summary>U+FF61, the halfwidth form of the ideographic full stop.</summary>
+    private const char HalfwidthIdeographicFullStop = '\uFF61';
+
+    /// <summary>The most significant digits (after any leading zeros) of a numeric character reference that can be a code point: 7 decimal digits at most (6 hexadecimal).</summary>
     private const int MaxReferenceDigits = 7;
 
     /// <summary>Whether <paramref name="text"/> holds an HTML character reference (see <see cref="CharacterReferenceAt"/>).</summary>
@@ -333,15 +367,27 @@ public sealed partial class PersonalDataScrubber
                 i++;
             }
 
+            // Browsers read every digit: leading zeros count for nothing (&#00000064; is '@'), and a reference whose
+            // value runs past the last code point is no character. Each digit is read once, so a long run stays linear.
             var digitsStart = i;
-            var code = 0;
-            while (i < text.Length && i - digitsStart < MaxReferenceDigits && (hex ? char.IsAsciiHexDigit(text[i]) : char.IsAsciiDigit(text[i])))
+            while (i < text.Length && text[i] == '0')
             {
-                code = (code * (hex ? 16 : 10)) + (hex ? HexValue(text[i]) : text[i] - '0');
                 i++;
             }
 
-            if (i == digitsStart || code == 0 || !Rune.IsValid(code))
+            var significantStart = i;
+            var code = 0;
+            while (i < text.Length && (hex ? char.IsAsciiHexDigit(text[i]) : char.IsAsciiDigit(text[i])))
+            {
+                if (i - significantStart < MaxReferenceDigits)
+                {
+                    code = (code * (hex ? 16 : 10)) + (hex ? HexValue(text[i]) : text[i] - '0');
+                }
+
+                i++;
+            }
+
+            if (i == digitsStart || code == 0 || i - significantStart > MaxReferenceDigits || !Rune.IsValid(code))
             {
                 return false;
             }

@@ -1,7 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -475,20 +475,20 @@ public sealed partial class PersonalDataScrubber
             || result.Contains("%2Fhome%2F", StringComparison.OrdinalIgnoreCase))
         {
             // The user name a home directory gives away is redacted wherever else the text repeats it.
-            List<string>? users = null;
+            HashSet<string>? users = null;
             result = HomeDirectory().Replace(result, m =>
             {
                 var user = m.Groups["user"].Value;
                 if (user.Length >= 2 && user != Redacted)
                 {
-                    (users ??= []).Add(user);
+                    (users ??= new HashSet<string>(StringComparer.Ordinal)).Add(user);
                 }
 
                 return m.Groups["root"].Value + Redacted;
             });
-            foreach (var user in users ?? [])
+            if (users is not null)
             {
-                result = result.Replace(user, Redacted, StringComparison.Ordinal);
+                result = WithoutUserNames(result, users);
             }
         }
 
@@ -505,15 +505,81 @@ public sealed partial class PersonalDataScrubber
             return text;
         }
 
-        var builder = new StringBuilder(text.Length);
-        var copied = 0;
-        foreach (var (_, start, end) in values)
+        return RedactSpans(text, values.ConvertAll(value => (value.Start, value.End)));
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> with every copy of the user names a home directory gave away replaced by
+    /// <see cref="Redacted"/>, in one pass whatever the number of copies and names: from left to right, the longest
+    /// name that starts at a place is taken and the search goes on after it. Each place is matched against all names
+    /// at once (a trie), so the cost grows with the text, not with the text times the names or the copies. A copy
+    /// inside a <see cref="Redacted"/> already there (the user <c>ed</c> of <c>/home/ed</c>) is not one.
+    /// </summary>
+    private static string WithoutUserNames(string text, HashSet<string> users)
+    {
+        var starts = SearchValues.Create([.. users], StringComparison.Ordinal);
+        var children = new Dictionary<(int Node, char Next), int>();
+        var endsName = new List<bool> { false };
+        foreach (var user in users)
         {
-            builder.Append(text, copied, start - copied).Append(Redacted);
-            copied = end;
+            var node = 0;
+            foreach (var c in user)
+            {
+                if (!children.TryGetValue((node, c), out var child))
+                {
+                    child = endsName.Count;
+                    endsName.Add(false);
+                    children.Add((node, c), child);
+                }
+
+                node = child;
+            }
+
+            endsName[node] = true;
         }
 
-        return builder.Append(text, copied, text.Length - copied).ToString();
+        List<(int Start, int End)>? copies = null;
+        var marker = text.IndexOf(Redacted, StringComparison.Ordinal);
+        for (var at = 0; at < text.Length;)
+        {
+            var found = text.AsSpan(at).IndexOfAny(starts);
+            if (found < 0)
+            {
+                break;
+            }
+
+            at += found;
+            while (marker >= 0 && marker + Redacted.Length <= at)
+            {
+                marker = text.IndexOf(Redacted, marker + Redacted.Length, StringComparison.Ordinal);
+            }
+
+            if (marker >= 0 && marker <= at)
+            {
+                at = marker + Redacted.Length;
+                continue;
+            }
+
+            var limit = marker >= 0 ? marker : text.Length;
+            var longest = 0;
+            var walk = 0;
+            for (var i = at; i < limit && children.TryGetValue((walk, text[i]), out walk); i++)
+            {
+                if (endsName[walk])
+                {
+                    longest = i + 1 - at;
+                }
+            }
+
+            if (longest > 0)
+            {
+                (copies ??= []).Add((at, at + longest));
+            }
+
+            at += Math.Max(longest, 1);
+        }
+
+        return copies is null ? text : RedactSpans(text, copies);
     }
 
     /// <summary>
@@ -616,15 +682,7 @@ public sealed partial class PersonalDataScrubber
             return text;
         }
 
-        var builder = new StringBuilder(text.Length);
-        var copied = 0;
-        foreach (var (start, end) in addresses)
-        {
-            builder.Append(text, copied, start - copied).Append(Redacted);
-            copied = end;
-        }
-
-        return builder.Append(text, copied, text.Length - copied).ToString();
+        return RedactSpans(text, addresses);
     }
 
     /// <summary>The spans of the IPv6 addresses <see cref="RedactIPv6(string)"/> redacts, in order, or null when none.</summary>

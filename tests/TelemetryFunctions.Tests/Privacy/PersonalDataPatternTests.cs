@@ -83,6 +83,9 @@ public sealed class PersonalDataPatternTests
     [InlineData("alice&commat;example.com")]
     [InlineData("alice@example\u3002com")]
     [InlineData("alice@example\uFF61com")]
+    [InlineData("jane&#00000064;example.com")]
+    [InlineData("jane&#x000000040;example.com")]
+    [InlineData("jane&#000000000000000000000000000064example&#x000000002E;com")]
     public void E_mail_addresses_spelt_with_character_references_or_ideographic_full_stops_are_recognised(string text) =>
         Assert.True(PersonalDataScrubber.LooksPersonal(text));
 

@@ -274,6 +274,28 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("/home/ed/app run by ed", "/home/[redacted]/app run by [redacted]")]
+    [InlineData("C:\\Users\\act\\x.dll then /home/red/y", "C:\\Users\\[redacted]\\x.dll then /home/[redacted]/y")]
+    public void A_user_name_found_in_the_redaction_marker_leaves_the_markers_whole(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Every_copy_of_user_names_repeated_thousands_of_times_is_redacted()
+    {
+        var value = string.Concat(Enumerable.Repeat("/home/jane/a jane C:\\Users\\bob\\b bob.txt janet ", 2000));
+        var expected = string.Concat(Enumerable.Repeat("/home/[redacted]/a [redacted] C:\\Users\\[redacted]\\b [redacted].txt [redacted]t ", 2000));
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("contact alice&#64;example.com now", "contact [redacted] now")]
     [InlineData("contact alice&commat;example.com now", "contact [redacted] now")]
     [InlineData("contact alice&#x40;example&period;com now", "contact [redacted] now")]
@@ -281,6 +303,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("contact alice&#65312;example.com now", "contact [redacted] now")]
     [InlineData("contact alice%26%2364%3Bexample.com now", "contact [redacted] now")]
     [InlineData("from 10&#46;0&#46;0&#46;7 today", "from [redacted] today")]
+    [InlineData("contact alice&#00000064;example.com now", "contact [redacted] now")]
+    [InlineData("contact alice&#x0000000040;example&#x00002E;com now", "contact [redacted] now")]
     public void Personal_data_spelt_with_html_character_references_is_redacted_over_its_encoded_span(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -293,6 +317,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("mail alice@example\u3002com now", "mail [redacted] now")]
     [InlineData("mail alice@example\uFF61com now", "mail [redacted] now")]
     [InlineData("mail alice\uFE6Bexample\u3002co\u3002uk now", "mail [redacted] now")]
+    [InlineData("\u5C71\u7530\u3055\u3093\u3002 alice@example\u3002com\u3002", "\u5C71\u7530\u3055\u3093\u3002 [redacted]\u3002")]
+    [InlineData("\u5C71\u7530\u3002 alice\uFF20example\uFF61com \u307E\u305F\u306D", "\u5C71\u7530\u3002 [redacted] \u307E\u305F\u306D")]
     public void An_e_mail_address_whose_domain_is_split_by_an_ideographic_full_stop_is_redacted(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -307,6 +333,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("release%2Ex%2E1.2.3.4.5")]
     [InlineData("Tom &amp; Jerry &#169; 2026, a&b; ?a=1&b=2")]
     [InlineData("\u3053\u3093\u306B\u3061\u306F\u3002\u307E\u305F\u306D\u3002")]
+    [InlineData("\u4ECA\u65E5\u306F\u6674\u308C\u3002\uC548\uB155\uD558\uC138\uC694\u3002\u30C6\u30B9\u30C8\uFF61")]
+    [InlineData("Tom &#000000000000000000000038; Jerry &#99999999; &#x0000110000;")]
     [InlineData("GET /api/users/profile and the Users guide")]
     public void Encoded_text_with_numbers_runs_entities_or_ideographic_stops_and_no_personal_data_is_kept(string value)
     {
