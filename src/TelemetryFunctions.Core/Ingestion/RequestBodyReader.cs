@@ -43,10 +43,12 @@ public static class RequestBodyReader
     private const int ReadChunk = 16 * 1024;
 
     /// <summary>
-    /// A 415 for a transfer coding other than chunked (<c>Transfer-Encoding: gzip, chunked</c>): the server removes the
-    /// chunking and nothing else, so the body would arrive still compressed. Compression belongs in Content-Encoding.
+    /// How the body is encoded: whether it is gzip-compressed (one <c>Content-Encoding</c>, gzip or identity, or none),
+    /// or a 415 for any other content encoding, for stacked ones, and for a transfer coding other than chunked
+    /// (<c>Transfer-Encoding: gzip, chunked</c>: the server removes the chunking and nothing else, so the body would
+    /// arrive still compressed; compression belongs in Content-Encoding). Ingest and the usage-report upload read it here.
     /// </summary>
-    public static IngestError? CheckTransferCoding(HttpRequest request)
+    public static (bool Gzip, IngestError? Error) ReadBodyEncoding(HttpRequest request)
     {
         foreach (var value in request.Headers.TransferEncoding)
         {
@@ -54,20 +56,11 @@ public static class RequestBodyReader
             {
                 if (!coding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
                 {
-                    return IngestError.UnsupportedMediaType("Transfer-Encoding may only be chunked; send a compressed body with Content-Encoding: gzip.");
+                    return (false, IngestError.UnsupportedMediaType("Transfer-Encoding may only be chunked; send a compressed body with Content-Encoding: gzip."));
                 }
             }
         }
 
-        return null;
-    }
-
-    /// <summary>
-    /// Whether the body is gzip-compressed: one <c>Content-Encoding</c>, gzip or identity (or none); a 415 for any other
-    /// encoding, or for stacked ones.
-    /// </summary>
-    public static (bool Gzip, IngestError? Error) ReadContentEncoding(HttpRequest request)
-    {
         var encodings = request.Headers.ContentEncoding;
         if (encodings.Count > 1 || (encodings.Count == 1 && encodings[0]!.Contains(',', StringComparison.Ordinal)))
         {
@@ -96,12 +89,7 @@ public static class RequestBodyReader
             return (null, typeError);
         }
 
-        if (CheckTransferCoding(request) is { } codingError)
-        {
-            return (null, codingError);
-        }
-
-        var (gzip, encodingError) = ReadContentEncoding(request);
+        var (gzip, encodingError) = ReadBodyEncoding(request);
         if (encodingError is not null)
         {
             return (null, encodingError);

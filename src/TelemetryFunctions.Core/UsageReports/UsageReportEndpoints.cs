@@ -453,12 +453,7 @@ public sealed partial class UsageReportEndpoints
 
     private static (bool Compressed, IngestError? Error) CheckContent(HttpRequest request)
     {
-        if (RequestBodyReader.CheckTransferCoding(request) is { } codingError)
-        {
-            return (false, codingError);
-        }
-
-        var (compressed, encodingError) = RequestBodyReader.ReadContentEncoding(request);
+        var (compressed, encodingError) = RequestBodyReader.ReadBodyEncoding(request);
         if (encodingError is not null)
         {
             return (false, encodingError);
