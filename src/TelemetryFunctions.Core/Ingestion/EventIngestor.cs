@@ -245,22 +245,16 @@ public sealed partial class EventIngestor(
     }
 
     /// <summary>
-    /// The subjects a sharing level applies to: the event's instance, or without one the person under each id the
-    /// event names (<see cref="PreparedEvent.Persons"/>, which <see cref="Declare"/> declares for too).
+    /// The subjects a sharing level applies to, each with what erasing it covers: the event's instance, or without one
+    /// the person under each id the event names (<see cref="PreparedEvent.Persons"/>), with the same keys an opt-out of
+    /// the instance, or of the person's ids, erases (<see cref="ErasureSubject"/>).
     /// </summary>
-    private static IEnumerable<string> SharingSubjects(PreparedEvent e) =>
-        e.InstanceKey is { } instance
-            ? [SuppressionList.InstanceSubject(instance)]
-            : e.Persons.Select(p => p.SuppressionSubject);
+    private static IReadOnlyList<ErasureSubject> SharingSubjects(PreparedEvent e) =>
+        e.InstanceKey is { } instance ? [ErasureSubject.Instance(instance)] : e.Persons;
 
-    /// <summary>
-    /// The subjects a sharing level the event declares applies to, each with what erasing it covers: the same keys an
-    /// opt-out of the instance, or of the person's ids, erases (<see cref="ErasureSubject"/>).
-    /// </summary>
     private static void Declare(List<SharingDeclaration> declarations, PreparedEvent e, bool enables)
     {
-        var subjects = e.InstanceKey is { } instance ? [ErasureSubject.Instance(instance)] : e.Persons;
-        foreach (var keys in subjects)
+        foreach (var keys in SharingSubjects(e))
         {
             declarations.Add(new SharingDeclaration(keys.SuppressionSubject, keys, enables, e.Index));
         }
@@ -394,7 +388,7 @@ public sealed partial class EventIngestor(
     {
         if (lastDisabledAt.Count > 0)
         {
-            Withhold(e => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s, out var at) && e.Index < at), DropReason.SharingDisabled, accepted, observed, dropped);
+            Withhold(e => SharingSubjects(e).Any(s => lastDisabledAt.TryGetValue(s.SuppressionSubject, out var at) && e.Index < at), DropReason.SharingDisabled, accepted, observed, dropped);
         }
     }
 
@@ -403,7 +397,7 @@ public sealed partial class EventIngestor(
     {
         if (subjects.Count > 0)
         {
-            Withhold(e => SharingSubjects(e).Any(subjects.Contains), reason, accepted, observed, dropped);
+            Withhold(e => SharingSubjects(e).Any(s => subjects.Contains(s.SuppressionSubject)), reason, accepted, observed, dropped);
         }
     }
 
