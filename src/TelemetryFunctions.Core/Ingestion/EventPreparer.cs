@@ -222,10 +222,12 @@ public sealed class EventPreparer
         // The person under each id whose hash is stored (an IP address is discarded), with what an opt-out of them
         // erases: the subjects the event's sharing level applies to when it names no instance. Made for every such
         // event, whether or not its level changes anything, so that the ingestor has one set of subjects to decide and
-        // declare with; it costs two one-shot HMACs per id, little beside the event's JSON work.
+        // declare with; it costs one one-shot HMAC per id (the installation key; the user key is the event's), little
+        // beside the event's JSON work.
         IReadOnlyList<ErasureSubject> persons = instanceKey is null
-            ? [.. new[] { userKey is null ? null : e.UserId, anonymousKey is null ? null : e.AnonymousId }
-                .OfType<string>().Distinct(StringComparer.Ordinal).Select(id => ErasureSubject.Person(_pseudonymizer, id))]
+            ? [.. new[] { (Id: e.UserId, Key: userKey), (Id: e.AnonymousId, Key: anonymousKey) }
+                .Where(p => p.Key is not null).DistinctBy(p => p.Id, StringComparer.Ordinal)
+                .Select(p => ErasureSubject.Person(_pseudonymizer, p.Id!, p.Key!))]
             : [];
         var prepared = new PreparedEvent
         {

@@ -36,7 +36,7 @@ public sealed record PreparedEvent
 
     /// <summary>
     /// The person under each id the event names (<see cref="UserKey"/>, <see cref="AnonymousKey"/>), with what erasing
-    /// them covers (<see cref="ErasureSubject.Person"/>): set on every event without an instance, the subjects its
+    /// them covers (<see cref="ErasureSubject.Person(Pseudonymizer, string)"/>): set on every event without an instance, the subjects its
     /// sharing level applies to (whether it suppresses, re-enables or is withheld for them); empty on an event with one,
     /// whose level applies to the instance. Stored pseudonyms: a preview never shows them.
     /// </summary>

@@ -19,7 +19,11 @@ public sealed record ErasureSubject(string? UserKey, string? InstanceKey, string
     /// would otherwise lead the erasure to it.
     /// </summary>
     public static ErasureSubject Person(Pseudonymizer pseudonymizer, string id) =>
-        new(pseudonymizer.Pseudonymize(IdentifierKind.User, id), null, pseudonymizer.Pseudonymize(IdentifierKind.Installation, id));
+        Person(pseudonymizer, id, pseudonymizer.Pseudonymize(IdentifierKind.User, id));
+
+    /// <summary><see cref="Person(Pseudonymizer, string)"/> when the user key of <paramref name="id"/> is already made (an event's).</summary>
+    public static ErasureSubject Person(Pseudonymizer pseudonymizer, string id, string userKey) =>
+        new(userKey, null, pseudonymizer.Pseudonymize(IdentifierKind.Installation, id));
 
     /// <summary>An instance, by its pseudonymous key.</summary>
     public static ErasureSubject Instance(string instanceKey) => new(null, instanceKey, null);
