@@ -554,10 +554,13 @@ public sealed partial class PersonalDataScrubber
     private static bool LooksPersonalWhenDecoded(string text, DecodedView? view) =>
         view is not null && (LooksLikeSecret(view.Text) || EncodedPersonalData(text, view) is not null);
 
-    /// <summary>The spans of <paramref name="text"/> that hold, once decoded, one of <paramref name="identifiers"/>.</summary>
-    private static void AddEncodedIdentifierCopies(string text, IReadOnlyCollection<string> identifiers, ref List<(int Start, int End)>? copies)
+    /// <summary>
+    /// Adds the spans of <paramref name="text"/> that hold, once decoded (as <paramref name="decoded"/>, its
+    /// <see cref="DecodedView.Of"/>), one of <paramref name="identifiers"/>.
+    /// </summary>
+    private static void AddEncodedIdentifierCopies(string text, DecodedView? decoded, IReadOnlyCollection<string> identifiers, ref List<(int Start, int End)>? copies)
     {
-        if (DecodedView.Of(text) is not { } view)
+        if (decoded is not { } view)
         {
             return;
         }

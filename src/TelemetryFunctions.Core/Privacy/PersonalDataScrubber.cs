@@ -135,11 +135,13 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     public string? ScrubText(string text, IReadOnlyCollection<string>? identifiers = null)
     {
-        var withoutIdentifiers = WithoutIdentifiers(text, identifiers is { Count: > 0 } ? identifiers : null);
+        var decodedText = DecodedView.Of(text);
+        var withoutIdentifiers = WithoutIdentifiers(text, identifiers is { Count: > 0 } ? identifiers : null, decodedText);
 
         // A secret is looked for before the redaction too: redacting a name's value can take away what marks the rest
-        // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization").
-        var decoded = DecodedView.Of(withoutIdentifiers);
+        // as one (the "Bearer" of "Authorization: Bearer ..." is the value of "Authorization"). The decoded copy is
+        // made again only when a raw id was redacted, which changed the text.
+        var decoded = ReferenceEquals(withoutIdentifiers, text) ? decodedText : DecodedView.Of(withoutIdentifiers);
         if (LooksLikeSecret(withoutIdentifiers) || (decoded is not null && LooksLikeSecret(decoded.Text)))
         {
             return null;
@@ -351,7 +353,7 @@ public sealed partial class PersonalDataScrubber
         }
 
         List<(int Start, int End)>? copies = null;
-        AddEncodedIdentifierCopies(text, identifiers, ref copies);
+        AddEncodedIdentifierCopies(text, DecodedView.Of(text), identifiers, ref copies);
         return copies is not null;
     }
 
@@ -365,9 +367,10 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// <paramref name="text"/> with every copy of a raw identifier inside it (a URL path, a file name, a sentence)
     /// replaced by <see cref="Redacted"/>; copies that overlap or touch are replaced as one, so no part of either is
-    /// left. The same instance when it holds none.
+    /// left. The same instance when it holds none. <paramref name="decoded"/> is the text's decoded copy
+    /// (<see cref="DecodedView.Of"/>), which the caller has already made.
     /// </summary>
-    private static string WithoutIdentifiers(string text, IReadOnlyCollection<string>? identifiers)
+    private static string WithoutIdentifiers(string text, IReadOnlyCollection<string>? identifiers, DecodedView? decoded)
     {
         List<(int Start, int End)>? copies = null;
         foreach (var id in identifiers ?? [])
@@ -381,7 +384,7 @@ public sealed partial class PersonalDataScrubber
         // A copy spelt with other characters percent-encoded (john%2Esmith%2D42), as character references, or in fullwidth forms.
         if (identifiers is not null)
         {
-            AddEncodedIdentifierCopies(text, identifiers, ref copies);
+            AddEncodedIdentifierCopies(text, decoded, identifiers, ref copies);
         }
 
         return copies is null ? text : RedactSpans(text, copies);
