@@ -498,6 +498,7 @@ public sealed class PersonalDataScrubberTests
     [InlineData("session token: expired at 10:20:30")]
     [InlineData("Password: Required")]
     [InlineData("refresh failed, token: expired.")]
+    [InlineData("Login: failed after 3 attempts, password: locked")]
     [InlineData("panicked at core::panicking::panic in std::vector")]
     [InlineData("ActiveRecord::RecordNotFound at 12:30:45")]
     [InlineData("release 2026-12-02, build 1-2-3-4-5, id 123e4567-e89b-12d3-a456-426614174000")]
