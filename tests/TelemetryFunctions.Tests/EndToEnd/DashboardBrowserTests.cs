@@ -108,6 +108,24 @@ public sealed class DashboardBrowserTests(AzuriteFixture azurite)
         Assert.Equal(today.AddDays(-1), Day(defaults, "to"));
         await AssertPageMatchesApiAsync(page, api, Day(defaults, "from"), Day(defaults, "to"));
 
+        // Each version's segments carry a texture of their own as well as a colour, the one its legend square shows,
+        // so no version is told from its neighbour by colour alone.
+        const string Fills = """
+            marks => marks.map(mark => {
+              const fill = mark.getAttribute('fill');
+              const pattern = /^url\(#(.+)\)$/.exec(fill);
+              if (!pattern) return 'plain ' + fill;
+              const p = document.getElementById(pattern[1]);
+              return p.getAttribute('patternTransform') + ' ' + [...p.children].map(c => c.tagName + ':' + (c.getAttribute('fill') ?? c.getAttribute('stroke'))).join(' ');
+            })
+            """;
+        var legendFills = await page.Locator("#chart-versions .legend svg > rect").EvaluateAllAsync<string[]>(Fills);
+        var barFills = await page.Locator("#chart-versions svg > rect.bar").EvaluateAllAsync<string[]>(Fills);
+        Assert.True(legendFills.Length >= 2, $"The seed shows {legendFills.Length} version(s).");
+        Assert.Equal(legendFills.Length, legendFills.Distinct().Count());
+        Assert.Single(legendFills, f => f.StartsWith("plain ", StringComparison.Ordinal));
+        Assert.Equal(legendFills.Order(), barFills.Distinct().Order());
+
         // The default range is the last 30 complete days: that quick-range button is the pressed one.
         Assert.Equal(["false", "true", "false", "false"], await page.Locator(".presets button").EvaluateAllAsync<string[]>("buttons => buttons.map(b => b.getAttribute('aria-pressed'))"));
 

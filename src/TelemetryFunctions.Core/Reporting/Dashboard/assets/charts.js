@@ -9,6 +9,11 @@ const SVG = 'http://www.w3.org/2000/svg';
 export const PALETTE = ['#2557d6', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#db2777', '#65a30d', '#7c3aed', '#64748b'];
 /** The line chart's series differ by their dashes too, so no series is told apart by its colour alone. */
 export const DASHES = ['', '8 4', '2 4'];
+/**
+ * Stacked bars' series differ by a white texture over their colour too (none, stripes leaning right, dots, stripes
+ * leaning left, a grid, crosses, horizontal lines), so no segment is told from its neighbour by colour alone.
+ */
+export const TEXTURES = ['', 'stripes', 'dots', 'back-stripes', 'grid', 'crosses', 'lines'];
 
 export const formatNumber = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
 /**
@@ -34,6 +39,39 @@ function el(name, attributes = {}, parent = null) {
     parent.appendChild(node);
   }
   return node;
+}
+
+let patterns = 0;
+
+/**
+ * The fill of a mark in `color` with `texture` (one of TEXTURES) drawn over it in white: the colour itself for no
+ * texture, otherwise a pattern defined in the svg, under an id no other drawing on the page uses.
+ */
+function textured(svg, color, texture) {
+  if (!texture) {
+    return color;
+  }
+  patterns += 1;
+  const id = `texture-${patterns}`;
+  let defs = svg.querySelector('defs');
+  if (!defs) {
+    defs = el('defs');
+    svg.prepend(defs);
+  }
+  const turn = { stripes: 45, 'back-stripes': -45, crosses: 45 }[texture] ?? 0;
+  const pattern = el('pattern', { id, width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: `rotate(${turn})` }, defs);
+  el('rect', { width: 6, height: 6, fill: color }, pattern);
+  const ink = { stroke: '#ffffff', 'stroke-width': 1.5 };
+  if (texture === 'dots') {
+    el('circle', { cx: 3, cy: 3, r: 1.3, fill: '#ffffff' }, pattern);
+  }
+  if (texture === 'stripes' || texture === 'back-stripes' || texture === 'grid' || texture === 'crosses') {
+    el('line', { x1: 3, y1: 0, x2: 3, y2: 6, ...ink }, pattern);
+  }
+  if (texture === 'lines' || texture === 'grid' || texture === 'crosses') {
+    el('line', { x1: 0, y1: 3, x2: 6, y2: 3, ...ink }, pattern);
+  }
+  return `url(#${id})`;
 }
 
 function titled(node, text) {
@@ -139,7 +177,8 @@ function dayTicks(svg, days, x, box) {
 
 /**
  * The series' names with their colours, in the order they are drawn (stacked bars from the bottom up). A series
- * with a dash (a line chart's) shows a piece of its line, dashes included, rather than a square.
+ * with a dash (a line chart's) shows a piece of its line, dashes included, rather than a square; a series with a
+ * texture (stacked bars') shows its square textured as its segments are.
  */
 export function legend(series) {
   const list = document.createElement('ul');
@@ -148,7 +187,7 @@ export function legend(series) {
     const item = document.createElement('li');
     if (s.dash === undefined) {
       const swatch = el('svg', { width: 12, height: 12, viewBox: '0 0 12 12', 'aria-hidden': 'true' });
-      el('rect', { width: 12, height: 12, rx: 3, fill: s.color }, swatch);
+      el('rect', { width: 12, height: 12, rx: 3, fill: textured(swatch, s.color, s.texture) }, swatch);
       item.append(swatch);
     } else {
       const swatch = el('svg', { class: 'line-swatch', width: 28, height: 12, viewBox: '0 0 28 12', 'aria-hidden': 'true' });
@@ -216,8 +255,8 @@ export function lineChart({ days, series, label, format = formatNumber, width = 
 }
 
 /**
- * Stacked bars over days. series: [{ name, color, values: Map(day -> number) }], stacked from the bottom up in their
- * order, with a white line between segments; unit: the words after a figure, given the figure (" instance" for 1). The arrow keys move through the segments, day by day.
+ * Stacked bars over days. series: [{ name, color, texture, values: Map(day -> number) }], stacked from the bottom up
+ * in their order, with a white line between segments; texture: one of TEXTURES (by its place when not given); unit: the words after a figure, given the figure (" instance" for 1). The arrow keys move through the segments, day by day.
  */
 export function stackedBars({ days, series, label, unit = () => '', width = 760, height = 280 }) {
   const box = { left: 56, right: width - 12, top: 12, bottom: height - 28 };
@@ -230,9 +269,10 @@ export function stackedBars({ days, series, label, unit = () => '', width = 760,
   const h = (v) => (v / scale.max) * (box.bottom - box.top);
   yAxis(svg, scale, box, formatNumber);
   dayTicks(svg, days, x, box);
+  const fills = series.map((s, n) => textured(svg, s.color, s.texture ?? TEXTURES[n % TEXTURES.length]));
   days.forEach((day, i) => {
     let top = box.bottom;
-    for (const s of series) {
+    for (const [n, s] of series.entries()) {
       const v = s.values.get(day) ?? 0;
       if (v <= 0) {
         continue;
@@ -240,7 +280,7 @@ export function stackedBars({ days, series, label, unit = () => '', width = 760,
       const height = h(v);
       top -= height;
       const share = totals[i] > 0 ? ` (${formatPercent(v / totals[i])})` : '';
-      keyed(titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: s.color, stroke: '#ffffff', 'stroke-width': 0.75 }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit(v)}${share}`));
+      keyed(titled(el('rect', { class: 'bar', x: x(i) - barWidth / 2, y: top, width: barWidth, height, fill: fills[n], stroke: '#ffffff', 'stroke-width': 0.75 }, svg), `${day} · ${s.name}: ${formatNumber(v)}${unit(v)}${share}`));
     }
   });
   return rovingFocus(svg);

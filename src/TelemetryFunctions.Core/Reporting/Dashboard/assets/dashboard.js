@@ -2,7 +2,7 @@
 // x-functions-key header, never in a URL) and draws the figures with charts.js. The range is kept in the URL
 // fragment (#from=...&to=...), so a link to a range can be shared without the key.
 import {
-  DASHES, PALETTE, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
+  DASHES, PALETTE, TEXTURES, attachTooltip, compareVersions, compareVersionsNewestFirst, formatNumber, formatPercent, horizontalBars, legend, lineChart, numbersTable, stackedBars,
 } from './charts.js';
 
 const KEY_NAME = 'telemetryfunctions.adminKey';
@@ -539,6 +539,7 @@ function renderVersions({ active }) {
   const series = names.map((name, i) => ({
     name,
     color: i < shown.length ? PALETTE[i] : PALETTE[PALETTE.length - 1],
+    texture: TEXTURES[i % TEXTURES.length],
     values: new Map(active.days.map((d) => [
       d.day,
       i < shown.length
