@@ -326,22 +326,31 @@ public sealed partial class DailyRollup(
         throw new StorageContentionException("The rollup watermark kept changing during 8 attempts.");
     }
 
-    private static TableEntity ToEntity(DayFigures f) => new(StatsPartition, TableKeys.Day(f.Day))
+    /// <summary>
+    /// The day's row. Its breakdowns are JSON of up to 13 dimensions of 51 values each, values being what clients send
+    /// (up to 64 characters, six times as many when escaped): more than one string property holds, so they are stored
+    /// in as many as they need (at most about 220,000 characters in all, well within an entity's 1 MiB).
+    /// </summary>
+    private static TableEntity ToEntity(DayFigures f)
     {
-        ["Dau"] = f.Dau,
-        ["Wau"] = f.Wau,
-        ["Mau"] = f.Mau,
-        ["ActiveInstances"] = f.ActiveInstances,
-        ["NewInstances"] = f.NewInstances,
-        ["InstancesGoneInactive"] = f.InstancesGoneInactive,
-        ["InstallationsStarted"] = f.InstallationsStarted,
-        ["InstallationsSucceeded"] = f.InstallationsSucceeded,
-        ["InstallationsFailed"] = f.InstallationsFailed,
-        ["SupportRequests"] = f.SupportRequests,
-        ["InstallationSuccessRate"] = f.InstallationSuccessRate,
-        ["Breakdowns"] = JsonSerializer.Serialize(f.Breakdowns),
-        ["ComputedAt"] = f.ComputedAt,
-    };
+        var entity = new TableEntity(StatsPartition, TableKeys.Day(f.Day))
+        {
+            ["Dau"] = f.Dau,
+            ["Wau"] = f.Wau,
+            ["Mau"] = f.Mau,
+            ["ActiveInstances"] = f.ActiveInstances,
+            ["NewInstances"] = f.NewInstances,
+            ["InstancesGoneInactive"] = f.InstancesGoneInactive,
+            ["InstallationsStarted"] = f.InstallationsStarted,
+            ["InstallationsSucceeded"] = f.InstallationsSucceeded,
+            ["InstallationsFailed"] = f.InstallationsFailed,
+            ["SupportRequests"] = f.SupportRequests,
+            ["InstallationSuccessRate"] = f.InstallationSuccessRate,
+            ["ComputedAt"] = f.ComputedAt,
+        };
+        ChunkedText.Write(entity, "Breakdowns", JsonSerializer.Serialize(f.Breakdowns));
+        return entity;
+    }
 
     private static DayFigures FromEntity(TableEntity e) => new(
         TableKeys.ParseDay(e.RowKey),
@@ -356,7 +365,7 @@ public sealed partial class DailyRollup(
         e.GetInt32("InstallationsFailed") ?? 0,
         e.GetInt32("SupportRequests") ?? 0,
         e.GetDouble("InstallationSuccessRate"),
-        JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, int>>>(e.GetString("Breakdowns") ?? "{}")!
+        JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, int>>>(ChunkedText.Read(e, "Breakdowns") ?? "{}")!
             .ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, int>)p.Value),
         e.GetDateTimeOffset("ComputedAt") ?? default);
 

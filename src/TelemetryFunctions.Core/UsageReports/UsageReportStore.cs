@@ -183,8 +183,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
                 ["ProcessedAt"] = time.GetUtcNow(),
                 ["Reasons"] = "[]",
             };
-            WriteChunked(marker, "Figures", figures);
-            WriteChunked(marker, "Months", months);
+            ChunkedText.Write(marker, "Figures", figures);
+            ChunkedText.Write(marker, "Months", months);
             try
             {
                 await table.UpdateEntityAsync(marker, etag == default ? ETag.All : etag, TableUpdateMode.Merge, cancellationToken);
@@ -345,41 +345,10 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     }
 
     /// <summary>Characters per string property: Table Storage holds at most 32K UTF-16 characters (64 KiB) in one.</summary>
-    internal const int ChunkChars = 32_000;
+    internal const int ChunkChars = ChunkedText.ChunkChars;
 
     /// <summary>What the figures may take in all: 14 chunks, 896,000 bytes as UTF-16, leaving room for the rest of the record within 1 MiB.</summary>
     internal const int MaxFigureChars = 14 * ChunkChars;
-
-    /// <summary>Writes <paramref name="text"/> as <c>{name}</c>, <c>{name}_1</c>, ... with <c>{name}Chunks</c> saying how many.</summary>
-    private static void WriteChunked(TableEntity entity, string name, string text)
-    {
-        var chunks = 0;
-        for (var start = 0; start < text.Length || chunks == 0; chunks++)
-        {
-            var length = Math.Min(ChunkChars, text.Length - start);
-            if (length > 0 && start + length < text.Length && char.IsHighSurrogate(text[start + length - 1]))
-            {
-                length--;
-            }
-
-            entity[chunks == 0 ? name : $"{name}_{chunks}"] = text.Substring(start, length);
-            start += length;
-        }
-
-        entity[name + "Chunks"] = chunks;
-    }
-
-    /// <summary>Reads what <see cref="WriteChunked"/> wrote (a record without <c>{name}Chunks</c> holds one chunk).</summary>
-    private static string? ReadChunked(TableEntity entity, string name)
-    {
-        var chunks = entity.GetInt32(name + "Chunks") ?? 1;
-        if (chunks <= 1)
-        {
-            return entity.GetString(name);
-        }
-
-        return string.Concat(Enumerable.Range(0, chunks).Select(i => entity.GetString(i == 0 ? name : $"{name}_{i}")));
-    }
 
     public static JsonObject Figures(UsageReport report) => new()
     {
@@ -467,8 +436,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         row.GetDateTimeOffset("PeriodStart") ?? default,
         row.GetDateTimeOffset("PeriodEnd") ?? default,
         row.GetString("Blob") ?? "",
-        ReadChunked(row, "Figures") is { Length: > 0 } figures ? JsonNode.Parse(figures) as JsonObject : null,
-        ReadChunked(row, "Months") is { Length: > 0 } months ? JsonNode.Parse(months) as JsonObject : null,
+        ChunkedText.Read(row, "Figures") is { Length: > 0 } figures ? JsonNode.Parse(figures) as JsonObject : null,
+        ChunkedText.Read(row, "Months") is { Length: > 0 } months ? JsonNode.Parse(months) as JsonObject : null,
         row.GetDateTimeOffset("ProcessedAt"),
         ParseReasons(row.GetString("Reasons")),
         row.ETag)

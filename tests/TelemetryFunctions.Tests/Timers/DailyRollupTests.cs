@@ -386,6 +386,41 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
             $"{group.GetProperty("value").GetString()}: {group}"));
     }
 
+    [Fact]
+    public async Task A_day_whose_breakdowns_hold_many_long_client_supplied_values_is_stored_and_read_back_whole()
+    {
+        var time = new FakeTimeProvider(At(Monday.AddDays(1), 1));
+        await using var host = new LocalHostFactory(azurite, time);
+        var storage = host.Services.GetRequiredService<TelemetryStorage>();
+        var activity = await storage.GetTableAsync(TableNames.Activity, TestContext.Current.CancellationToken);
+        var day = TableKeys.Day(Monday);
+
+        // Versions, OS names and editions are whatever clients send, up to 64 characters each: 60 of each, on users,
+        // instances and installations, fill every breakdown's top 50, over 32K characters of JSON in all (more than
+        // one table property holds).
+        string Value(string kind, int i) => $"{kind}-{i:D2}-".PadRight(64, 'x');
+        var rows = Enumerable.Range(0, 60).SelectMany(i => new[]
+        {
+            new TableEntity(day, ActivityStore.UserPrefix + i.ToString("x32", System.Globalization.CultureInfo.InvariantCulture)) { ["Os"] = Value("os", i), ["Version"] = Value("v", i), ["Source"] = "server" },
+            new TableEntity(day, $"{ActivityStore.InstancePrefix}instance-{i}") { ["Os"] = Value("os", i), ["Version"] = Value("v", i), ["Edition"] = Value("e", i), ["Source"] = "server" },
+            new TableEntity(day, $"{ActivityStore.InstallationPrefix}install-{i}-s") { ["Started"] = true, ["Succeeded"] = true, ["Os"] = Value("os", i), ["Version"] = Value("v", i) },
+            new TableEntity(day, $"{ActivityStore.InstallationPrefix}install-{i}-f") { ["Started"] = true, ["Failed"] = true, ["Os"] = Value("os", i), ["Version"] = Value("v", i) },
+        }).ToList();
+        foreach (var chunk in rows.Chunk(100))
+        {
+            await activity.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), TestContext.Current.CancellationToken);
+        }
+
+        var rollup = host.Services.GetRequiredService<DailyRollup>();
+        var figures = await rollup.RunDayAsync(Monday, TestContext.Current.CancellationToken);
+        var stored = Assert.Single(await rollup.ReadAsync(Monday, Monday, TestContext.Current.CancellationToken));
+
+        Assert.Equal(60, stored.Dau);
+        Assert.Equal(51, stored.Breakdowns["installationsStartedByVersion"].Count);
+        Assert.Equal(figures.Breakdowns.Keys.Order(StringComparer.Ordinal), stored.Breakdowns.Keys.Order(StringComparer.Ordinal));
+        Assert.All(figures.Breakdowns, d => Assert.Equal(d.Value.OrderBy(p => p.Key, StringComparer.Ordinal), stored.Breakdowns[d.Key].OrderBy(p => p.Key, StringComparer.Ordinal)));
+    }
+
     private static async Task SendLateAsync(LocalHostFactory host, FakeTimeProvider time, DateTimeOffset receivedAt, DateTimeOffset happenedAt, string user)
     {
         var late = Use(user);
