@@ -69,11 +69,15 @@ public sealed partial class UsageReportProcessor(
         }
 
         var maxAttempts = options.Value.MaxAttempts;
-        if (entry.Attempts > maxAttempts && !await IsCommittedAsync(entry, entry.ReportId, cancellationToken))
+        if (entry.Attempts > maxAttempts)
         {
             // The content an earlier attempt read, so that only its claim is failed, not another upload's of the same id
             // (null for an entry recorded before the ledger kept it: then the id's record is failed whatever it holds).
-            return await FailAsync(entry, properties.ETag, entry.ReportId, entry.ContentHash, entry.LastError, cancellationToken);
+            var (heldId, heldContent) = await WhatTheBlobHeldAsync(entry, null, cancellationToken);
+            if (!await IsCommittedAsync(entry, heldId, cancellationToken))
+            {
+                return await FailAsync(entry, properties.ETag, heldId, heldContent, entry.LastError, cancellationToken);
+            }
         }
 
         var attempt = new Attempt();
@@ -94,14 +98,20 @@ public sealed partial class UsageReportProcessor(
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             var error = $"{e.GetType().Name}: {Shorten(e.Message)}";
-            var reportId = attempt.ReportId ?? entry.ReportId;
             // Once the report is committed it is billed: it is never quarantined as failed. What is left (the monthly
             // totals, the ledger) is retried by the trigger and then by every reconciliation pass, past the attempt limit.
-            var committed = attempt.Committed || (entry.Attempts >= maxAttempts ? await IsCommittedAsync(entry, reportId, cancellationToken) : entry.Committed);
+            var committed = attempt.Committed || entry.Committed;
             if (entry.Attempts >= maxAttempts && !committed)
             {
-                LogGaveUp(logger, e, blobKey, entry.Attempts);
-                return await FailAsync(entry with { LastError = error }, properties.ETag, attempt.ReportId, attempt.ContentHash, error, cancellationToken);
+                // What this attempt read, or, when it failed before reading, what an earlier one read: its claim is the
+                // one given up.
+                var (heldId, heldContent) = await WhatTheBlobHeldAsync(entry, attempt, cancellationToken);
+                committed = await IsCommittedAsync(entry, heldId, cancellationToken);
+                if (!committed)
+                {
+                    LogGaveUp(logger, e, blobKey, entry.Attempts);
+                    return await FailAsync(entry with { LastError = error }, properties.ETag, heldId, heldContent, error, cancellationToken);
+                }
             }
 
             if (committed)
@@ -136,6 +146,33 @@ public sealed partial class UsageReportProcessor(
 
         var record = await reports.GetAsync(customer.Id, reportId, cancellationToken);
         return record is { Status: UsageReportStore.Processed } && record.Blob == entry.BlobName;
+    }
+
+    /// <summary>
+    /// The report id and content this blob held, as far as its attempts found out: what <paramref name="attempt"/> read,
+    /// else what the ledger noted an earlier attempt read, else, when no attempt lived to note it (each stopped after its
+    /// claim: a host's timeout, a killed process), the report id the blob claimed. Giving up fails that claim, so that a
+    /// report given up neither stays pending for ever, blocking its period and its id, nor is failed once committed.
+    /// </summary>
+    private async Task<(string? ReportId, string? ContentHash)> WhatTheBlobHeldAsync(BlobLedgerEntry entry, Attempt? attempt, CancellationToken cancellationToken)
+    {
+        if (attempt?.ReportId is { } read)
+        {
+            return (read, attempt.ContentHash);
+        }
+
+        if (entry.ReportId is { } noted)
+        {
+            return (noted, entry.ContentHash);
+        }
+
+        if (options.Value.FindCustomer(UsageReportKeys.FolderOf(entry.BlobName)) is not { } customer)
+        {
+            return (null, null);
+        }
+
+        var claimed = await reports.ClaimedByAsync(customer.Id, entry.BlobName, cancellationToken);
+        return (claimed?.ReportId, claimed?.ContentHash);
     }
 
     private async Task<UsageReportOutcome> ProcessOnceAsync(string blobName, ETag etag, BlobLedgerEntry entry, Attempt attempt, CancellationToken cancellationToken)

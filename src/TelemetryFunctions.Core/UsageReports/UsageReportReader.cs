@@ -1205,6 +1205,7 @@ internal sealed partial class ReportDocumentParser : IDisposable
     /// </summary>
     internal static bool TryGetWhole(ReadOnlySpan<byte> number, out long value)
     {
+        const long MaxExponent = 1L << 40;
         value = 0;
         var negative = number.Length > 0 && number[0] == (byte)'-';
         var rest = negative ? number[1..] : number;
@@ -1218,8 +1219,9 @@ internal sealed partial class ReportDocumentParser : IDisposable
             text = text.Length > 0 && text[0] is (byte)'-' or (byte)'+' ? text[1..] : text;
             foreach (var digit in text)
             {
-                // Beyond any exponent a count can have; capped so that it cannot overflow.
-                exponent = Math.Min(exponent * 10 + (digit - '0'), 1_000_000);
+                // Capped so that it cannot overflow, and above the number of digits any token can hold, so that the
+                // cap never changes the outcome: 0.(999,999 zeros)1e1000005 is 100000, never 1.
+                exponent = Math.Min(exponent * 10 + (digit - '0'), MaxExponent);
             }
 
             exponent = exponentNegative ? -exponent : exponent;

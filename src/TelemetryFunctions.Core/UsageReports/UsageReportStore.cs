@@ -252,6 +252,28 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         throw new StorageContentionException($"Could not mark a usage report failed: its record kept changing through {MaxRaces} attempts.");
     }
 
+    /// <summary>
+    /// The record of the report id <paramref name="blobName"/> claimed, unless that claim failed (a processed one first):
+    /// what the blob held when no attempt at it lived to note it in the ledger, each stopped after its claim (a host's
+    /// timeout, a killed process). Reads the customer's records, so it is for giving up on a blob only.
+    /// </summary>
+    public async Task<UsageReportRecord?> ClaimedByAsync(string customerId, string blobName, CancellationToken cancellationToken)
+    {
+        var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {customerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and Blob eq {blobName}");
+        UsageReportRecord? claimed = null;
+        await foreach (var row in table.QueryAsync<TableEntity>(filter, select: OverlapColumns, cancellationToken: cancellationToken))
+        {
+            var record = FromEntity(row);
+            if (record.Status != Failed && claimed is not { Status: Processed })
+            {
+                claimed = record;
+            }
+        }
+
+        return claimed;
+    }
+
     /// <summary>Reports that failed before <paramref name="failedBefore"/> whose abandoned rows are not known to be deleted yet.</summary>
     public async Task<List<UsageReportRecord>> FailedWithRowsAsync(DateTimeOffset failedBefore, CancellationToken cancellationToken)
     {

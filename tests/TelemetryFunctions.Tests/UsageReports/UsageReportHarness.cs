@@ -105,3 +105,44 @@ internal sealed class FailAfter : HttpPipelinePolicy
         await ProcessNextAsync(message, pipeline);
     }
 }
+
+/// <summary>
+/// Stops a run at the first matching storage request past <see cref="Pass"/>, as a host's timeout or a killed process stops
+/// it: the run's token is cancelled and the request never reaches storage, so the run records nothing of what happened.
+/// </summary>
+internal sealed class StopRun : HttpPipelinePolicy, IDisposable
+{
+    private CancellationTokenSource? _run;
+    private int _seen;
+
+    public Func<HttpMessage, bool>? Matches { get; set; }
+
+    public int Pass { get; set; }
+
+    /// <summary>A token for the next run, counting matching requests afresh.</summary>
+    public CancellationToken NextRun()
+    {
+        _run?.Dispose();
+        _run = new CancellationTokenSource();
+        Interlocked.Exchange(ref _seen, 0);
+        return _run.Token;
+    }
+
+    public void Heal() => Matches = null;
+
+    public void Dispose() => _run?.Dispose();
+
+    public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
+        ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
+
+    public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+    {
+        if (Matches?.Invoke(message) == true && _run is { } run && Interlocked.Increment(ref _seen) > Pass)
+        {
+            await run.CancelAsync();
+            throw new OperationCanceledException(run.Token);
+        }
+
+        await ProcessNextAsync(message, pipeline);
+    }
+}

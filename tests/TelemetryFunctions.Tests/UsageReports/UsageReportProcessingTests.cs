@@ -645,6 +645,81 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal(BlobLedgerEntry.Processed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
     }
 
+    [Fact]
+    public async Task A_report_committed_by_runs_all_stopped_before_their_monthly_totals_is_never_quarantined_as_failed_and_its_months_are_counted()
+    {
+        using var stops = new StopRun { Matches = m => m.Request.Uri.Path.Contains(TableNames.UsageMonthly, StringComparison.Ordinal) };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: stops, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report()));
+
+        // Each run is stopped (a host's timeout, a killed process) after the commit, before it can note anything.
+        for (var run = 0; run < 2; run++)
+        {
+            var token = stops.NextRun();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/2026-01.json", token));
+        }
+
+        stops.Heal();
+        var next = await harness.ProcessAsync("acme/2026-01.json");
+
+        Assert.Equal(BlobLedgerEntry.Processed, next.Status);
+        Assert.Equal(["acme/2026-01.json"], await UsageReportHarness.NamesAsync(harness.Reports));
+        Assert.Empty(await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Equal("processed", Assert.Single(await harness.ReportRecordsAsync()).GetString("Status"));
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
+    [Fact]
+    public async Task A_blob_whose_runs_were_all_stopped_after_its_claim_fails_that_claim_when_given_up_so_a_replacement_for_the_period_is_counted()
+    {
+        using var stops = new StopRun { Matches = FailAfter.IsTransaction };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: stops, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/stopped.json", Signed(Report("r-stopped")));
+
+        // The first run's claim goes through and it is stopped at its rows; so is the second, which finds its claim.
+        stops.Pass = 1;
+        var first = stops.NextRun();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/stopped.json", first));
+        var second = stops.NextRun();
+        stops.Pass = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/stopped.json", second));
+        stops.Heal();
+
+        var gaveUp = await harness.ProcessAsync("acme/stopped.json");
+        var replacement = await harness.UploadAndProcessAsync("acme/replacement.json", Signed(Report("r-replacement")));
+
+        Assert.Equal(BlobLedgerEntry.Failed, gaveUp.Status);
+        Assert.Equal("r-stopped", gaveUp.ReportId);
+        Assert.Equal(BlobLedgerEntry.Processed, replacement.Status);
+        var records = (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? "");
+        Assert.Equal(new Dictionary<string, string> { ["r_r-stopped"] = "failed", ["r_r-replacement"] = "processed" }, records);
+        Assert.Empty(await RowsOfAsync(harness, "r-stopped"));
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task A_blob_given_up_on_an_attempt_that_failed_before_reading_it_fails_the_claim_an_earlier_attempt_made()
+    {
+        var reads = 0;
+        var faults = new FailAfter { Matches = FailAfter.IsTransaction, Pass = 1 };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report("r-unread")));
+
+        // The first attempt claims the id and fails at its rows; the last fails reading the blob (once: the quarantine reads it too).
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/2026-01.json"));
+        faults.Matches = m => m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.EndsWith("/acme/2026-01.json", StringComparison.Ordinal) && Interlocked.Increment(ref reads) == 1;
+        var gaveUp = await harness.ProcessAsync("acme/2026-01.json");
+        faults.Heal();
+        var replacement = await harness.UploadAndProcessAsync("acme/replacement.json", Signed(Report("r-replacement")));
+
+        Assert.Equal(2, faults.Injected); // the first attempt's rows, the last attempt's read
+        Assert.Equal(BlobLedgerEntry.Failed, gaveUp.Status);
+        Assert.Equal("failed", (await harness.ReportRecordsAsync()).Single(r => r.RowKey == "r_r-unread").GetString("Status"));
+        Assert.Equal(BlobLedgerEntry.Processed, replacement.Status);
+        Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
+    }
+
     /// <summary>The one entry the shared batch writer logged for a refused transaction: its size and the refused action's index, no data.</summary>
     private static void AssertRefusalLogged(CapturedLogs logs, UsageReportHarness harness, string table, int actions, int failedActionIndex)
     {

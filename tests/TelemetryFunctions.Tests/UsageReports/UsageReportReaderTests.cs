@@ -241,6 +241,22 @@ public sealed class UsageReportReaderTests
     }
 
     [Fact]
+    public async Task A_count_whose_exponent_offsets_a_million_digits_is_read_as_the_number_it_is_never_as_another()
+    {
+        // Both tokens stay under the token limit: 10^5 written as 0.000...01e1000005, and 10^-5 as 1000...0e-1000005.
+        var hundredThousand = "0." + new string('0', 999_999) + "1e1000005";
+        var hundredThousandth = "1" + new string('0', 1_000_000) + "e-1000005";
+        string With(string written) => Report(metrics: [Metric("process-instances", 4242)]).ToJsonString().Replace("4242", written, StringComparison.Ordinal);
+
+        var read = await ReadAsync(Envelope(Encoding.UTF8.GetBytes(With(hundredThousand))));
+        var reasons = await RefusedAsync(Envelope(Encoding.UTF8.GetBytes(With(hundredThousandth))));
+
+        Assert.Empty(read.Reasons);
+        Assert.Equal(100_000, Assert.Single(read.Report!.Metrics).Value);
+        Assert.Contains("report.metrics[0].value must be a whole number", reasons, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metric_names_are_lower_case_so_a_case_variant_is_refused_rather_than_counted_as_another_metric()
     {
         var reasons = await RefusedAsync(Signed(Report(metrics:
