@@ -28,7 +28,7 @@ public sealed partial class PersonalDataScrubber
         "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig",
     };
 
     /// <summary>
@@ -65,7 +65,8 @@ public sealed partial class PersonalDataScrubber
     private static readonly string[] DeniedFragments =
     [
         "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
-        "creditcard", "username", "firstname", "lastname", "fullname",
+        "creditcard", "username", "firstname", "lastname", "fullname", "privatekey", "accesskey", "accountkey",
+        "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring",
     ];
 
     private static readonly string[] BuiltInAllowedPaths =
@@ -603,7 +604,7 @@ public sealed partial class PersonalDataScrubber
             }
 
             var nameLength = 0;
-            while (nameLength < match.Length && text[match.Index + nameLength] is not ('=' or ':' or ' ' or '\t'))
+            while (nameLength < match.Length && text[match.Index + nameLength] is not ('=' or ':' or ' ' or '\t' or '"' or '\''))
             {
                 nameLength++;
             }
@@ -977,8 +978,11 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HostNameWithPort();
 
-    /// <summary>The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator.</summary>
-    [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    /// <summary>
+    /// The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator; the name may be quoted, as in
+    /// JSON or a dictionary written into text (<c>{"password":"..."}</c>, <c>{'token': '...'}</c>).
+    /// </summary>
+    [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[""']?[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex NamedValue();
 
     /// <summary>13 to 19 digits, optionally grouped by single spaces or dashes, starting with a card network's digit (2 to 6).</summary>

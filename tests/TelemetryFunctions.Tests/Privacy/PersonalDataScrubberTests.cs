@@ -41,6 +41,31 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("privateKey")]
+    [InlineData("private_key")]
+    [InlineData("accessKey")]
+    [InlineData("aws_access_key_id")]
+    [InlineData("AccountKey")]
+    [InlineData("sharedAccessKey")]
+    [InlineData("signingKey")]
+    [InlineData("encryptionKey")]
+    [InlineData("masterKey")]
+    [InlineData("sessionKey")]
+    [InlineData("credentials")]
+    [InlineData("connectionString")]
+    [InlineData("sig")]
+    public void Keys_that_name_credentials_are_removed(string key)
+    {
+        var properties = new JsonObject { [key] = "Zx9Q7m2LkP0a", ["plan"] = "pro" };
+
+        var removed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, removed);
+        Assert.False(properties.ContainsKey(key));
+        Assert.Equal("pro", properties["plan"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("jane@example.com")]
     [InlineData("10.0.0.1")]
     [InlineData("2001:db8::8a2e:370:7334")]
@@ -99,6 +124,41 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(2, scrubbed);
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
         Assert.Equal([expected, "keep"], properties["nested"]!["list"]!.AsArray().Select(n => n!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=Zx9Q7m2L+kP0a/b==;EndpointSuffix=core.windows.net",
+        "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=[redacted];EndpointSuffix=core.windows.net")]
+    [InlineData("Endpoint=sb://bus.example.net/;SharedAccessKeyName=Root;SharedAccessKey=Zx9Q7m2LkP0a=",
+        "Endpoint=sb://bus.example.net/;SharedAccessKeyName=[redacted];SharedAccessKey=[redacted]")]
+    [InlineData("GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=Zx9Q7m2LkP0a failed",
+        "GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=[redacted] failed")]
+    [InlineData("deploy failed: private_key=Zx9Q7m2LkP0a", "deploy failed: private_key=[redacted]")]
+    [InlineData("aws_access_key_id: Zx9Q7m2LkP0a rejected", "aws_access_key_id: [redacted] rejected")]
+    [InlineData("credentials=Zx9Q7m2LkP0a", "credentials=[redacted]")]
+    public void Credentials_named_in_free_text_are_redacted_and_the_rest_kept(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, scrubbed);
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("request body {\"password\":\"hunter2\",\"plan\":\"pro\"}", "request body {\"password\":\"[redacted]\",\"plan\":\"pro\"}")]
+    [InlineData("config {\"db_password\": \"hunter2\"} rejected", "config {\"db_password\": \"[redacted]\"} rejected")]
+    [InlineData("settings {'api_token': 'abc123def'}", "settings {'api_token': '[redacted]'}")]
+    [InlineData("{\"email\":\"someone\",\"plan\":\"pro\"}", "{\"email\":\"[redacted]\",\"plan\":\"pro\"}")]
+    public void Quoted_names_of_json_in_free_text_redact_their_values(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, scrubbed);
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
     [Theory]
