@@ -273,6 +273,33 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("contact jane.doe@exa\u200Bmple.com today", "contact [redacted] today")]
+    [InlineData("contact jane\u200B.doe@example.com today", "contact [redacted] today")]
+    [InlineData("host 10.0\u00AD.0.5 down", "host [redacted] down")]
+    [InlineData("host 10\u2060.0.0.5\u200D down", "host [redacted]\u200D down")]
+    [InlineData("from 2001:db8::\u200C1 refused", "from [redacted] refused")]
+    [InlineData("mail jane.doe\uFEFF\uFF20example.com now", "mail [redacted] now")]
+    public void Personal_data_split_by_invisible_characters_is_redacted_over_its_whole_span(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("co\u00ADoper\u00ADa\u00ADtion")]
+    [InlineData("\U0001F468\u200D\U0001F469\u200D\U0001F467 family")]
+    [InlineData("\u202Eevil\u202C text\u200B")]
+    public void Text_with_invisible_characters_and_no_personal_data_is_kept(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("/api/v1/users%2Fjane%2Fexports")]
     [InlineData("https://example.com/files/a%2Fb%40c")]
     [InlineData("open path%2Fto%2Fjane%40home%2Freport.txt")]
@@ -511,6 +538,17 @@ public sealed class PersonalDataScrubberTests
 
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
         Assert.Equal(["note", "plan"], properties.Select(p => p.Key));
+    }
+
+    [Theory]
+    [InlineData("user john\u200B.smith-42 left", "user [redacted] left")]
+    [InlineData("user john.smith\u00AD-42 left", "user [redacted] left")]
+    public void A_raw_identifier_copied_with_invisible_characters_inside_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
     [Fact]
