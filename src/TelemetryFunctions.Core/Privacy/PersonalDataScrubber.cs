@@ -29,6 +29,7 @@ public sealed partial class PersonalDataScrubber
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
         "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig",
+        "xamzsignature", "xgoogsignature",
     };
 
     /// <summary>

@@ -133,6 +133,10 @@ public sealed class PersonalDataScrubberTests
         "Endpoint=sb://bus.example.net/;SharedAccessKeyName=[redacted];SharedAccessKey=[redacted]")]
     [InlineData("GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=Zx9Q7m2LkP0a failed",
         "GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=[redacted] failed")]
+    [InlineData("GET https://b.s3.example.net/k?X-Amz-Expires=60&X-Amz-Signature=Zx9Q7m2LkP0a failed",
+        "GET https://b.s3.example.net/k?X-Amz-Expires=60&X-Amz-Signature=[redacted] failed")]
+    [InlineData("GET https://storage.example.net/b/o?X-Goog-Signature=Zx9Q7m2LkP0a&X-Goog-Expires=60",
+        "GET https://storage.example.net/b/o?X-Goog-Signature=[redacted]&X-Goog-Expires=60")]
     [InlineData("deploy failed: private_key=Zx9Q7m2LkP0a", "deploy failed: private_key=[redacted]")]
     [InlineData("aws_access_key_id: Zx9Q7m2LkP0a rejected", "aws_access_key_id: [redacted] rejected")]
     [InlineData("credentials=Zx9Q7m2LkP0a", "credentials=[redacted]")]
