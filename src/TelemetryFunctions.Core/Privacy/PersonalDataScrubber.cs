@@ -203,14 +203,18 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// True when an identifier is an IP address: IPv4 or IPv6, also with a port (<c>10.0.0.5:8080</c>,
     /// <c>[2001:db8::5]:443</c>) or a zone, or a host name that spells one, with dots or dashes
-    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>). Such an identifier is discarded,
-    /// never hashed: hashing one of 2^32 addresses hides nothing.
+    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>), and any of these spelt encoded as
+    /// the scrubbing reads text (<c>10%2E0%2E0%2E5</c>, <c>１０.０.０.５</c>, an invisible character inside). Such an
+    /// identifier is discarded, never hashed: hashing one of 2^32 addresses hides nothing.
     /// </summary>
     public static bool LooksLikeIpAddress(string value)
     {
         var trimmed = value.Trim();
-        return IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
+        return IsAddressIdentifier(trimmed) || (DecodedView.Of(trimmed)?.Text.Trim() is { } decoded && IsAddressIdentifier(decoded));
     }
+
+    private static bool IsAddressIdentifier(string trimmed) =>
+        IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
 
     /// <summary>
     /// True when an identifier is an address itself (IPv4, or IPv6 with or without brackets and zone), the identifiers
