@@ -65,7 +65,8 @@ public sealed partial class PersonalDataScrubber
             }
 
             if (!Ascii.IsValid(current)
-                && (IsCompatibilityNormalized(current) ? IdeographicFullStopsFolded(current) : CompatibilityFolded(current)) is { } folded)
+                && (IsCompatibilityNormalized(current) && current.AsSpan().IndexOfAny(InvisibleCharacters) < 0
+                    ? IdeographicFullStopsFolded(current) : CompatibilityFolded(current)) is { } folded)
             {
                 view = view is null ? folded : view.Compose(folded);
             }
@@ -279,7 +280,9 @@ public sealed partial class PersonalDataScrubber
         /// <summary>
         /// <paramref name="text"/> with each character (or surrogate pair) whose NFKC form is a single ASCII character
         /// replaced by it: the fullwidth forms (<c>２</c>, <c>＠</c>, <c>．</c>), small forms (<c>﹫</c>), circled and
-        /// super- or subscript digits. Forms that expand to several characters (<c>⑽</c>, <c>ﬁ</c>) are kept.
+        /// super- or subscript digits. Forms that expand to several characters (<c>⑽</c>, <c>ﬁ</c>) are kept. The
+        /// invisible characters (<see cref="InvisibleCharacters"/>) are left out, each standing with the character after
+        /// it, so that <c>10.0&#xAD;.0.5</c> (a soft hyphen inside) reads as an address and is redacted whole.
         /// </summary>
         private static DecodedView? CompatibilityFolded(string text)
         {
@@ -287,14 +290,25 @@ public sealed partial class PersonalDataScrubber
             var starts = new List<int>(text.Length);
             var ends = new List<int>(text.Length);
             var changed = false;
+            int? invisibleFrom = null;
             for (var i = 0; i < text.Length;)
             {
                 var length = char.IsSurrogatePair(text, i) ? 2 : 1;
+                if (InvisibleCharacters.Contains(text[i]))
+                {
+                    invisibleFrom ??= i;
+                    i++;
+                    changed = true;
+                    continue;
+                }
+
+                var start = invisibleFrom ?? i;
+                invisibleFrom = null;
                 if (text[i] >= 0x80 && !IsPlainScriptLetter(text[i])
                     && (text[i] is IdeographicFullStop or HalfwidthIdeographicFullStop ? '.' : FoldedToAscii(text, i, length)) is { } c)
                 {
                     builder.Append(c);
-                    starts.Add(i);
+                    starts.Add(start);
                     ends.Add(i + length);
                     i += length;
                     changed = true;
@@ -304,7 +318,7 @@ public sealed partial class PersonalDataScrubber
                 for (var k = 0; k < length; k++)
                 {
                     builder.Append(text[i + k]);
-                    starts.Add(i + k);
+                    starts.Add(k == 0 ? start : i + k);
                     ends.Add(i + k + 1);
                 }
 
@@ -323,6 +337,14 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     private static bool MayNeedDecoding(string text) =>
         text.Contains('%', StringComparison.Ordinal) || !Ascii.IsValid(text) || HasCharacterReference(text);
+
+    /// <summary>
+    /// Characters that show nothing and are read past in the decoded copy: the soft hyphen, the zero-width space,
+    /// non-joiner and joiner, the direction marks, embeddings, overrides and isolates, the word joiner and invisible
+    /// operators, and the zero-width no-break space (U+FEFF).
+    /// </summary>
+    private static readonly SearchValues<char> InvisibleCharacters = SearchValues.Create(
+        "\u00AD\u180E\u200B\u200C\u200D\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\uFEFF");
 
     /// <summary>U+3002, which the other forms of the ideographic full stop (<c>｡</c>, <c>︒</c>) fold to.</summary>
     private const char IdeographicFullStop = '\u3002';

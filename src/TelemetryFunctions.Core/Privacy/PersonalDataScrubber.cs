@@ -28,7 +28,8 @@ public sealed partial class PersonalDataScrubber
         "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig",
+        "xamzsignature", "xgoogsignature",
     };
 
     /// <summary>
@@ -67,7 +68,8 @@ public sealed partial class PersonalDataScrubber
     private static readonly string[] DeniedFragments =
     [
         "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
-        "creditcard", "username", "firstname", "lastname", "fullname",
+        "creditcard", "username", "firstname", "lastname", "fullname", "privatekey", "accesskey", "accountkey",
+        "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring",
     ];
 
     private static readonly string[] BuiltInAllowedPaths =
@@ -203,14 +205,18 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// True when an identifier is an IP address: IPv4 or IPv6, also with a port (<c>10.0.0.5:8080</c>,
     /// <c>[2001:db8::5]:443</c>) or a zone, or a host name that spells one, with dots or dashes
-    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>). Such an identifier is discarded,
-    /// never hashed: hashing one of 2^32 addresses hides nothing.
+    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>), and any of these spelt encoded as
+    /// the scrubbing reads text (<c>10%2E0%2E0%2E5</c>, <c>１０.０.０.５</c>, an invisible character inside). Such an
+    /// identifier is discarded, never hashed: hashing one of 2^32 addresses hides nothing.
     /// </summary>
     public static bool LooksLikeIpAddress(string value)
     {
         var trimmed = value.Trim();
-        return IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
+        return IsAddressIdentifier(trimmed) || (DecodedView.Of(trimmed)?.Text.Trim() is { } decoded && IsAddressIdentifier(decoded));
     }
+
+    private static bool IsAddressIdentifier(string trimmed) =>
+        IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
 
     /// <summary>
     /// True when an identifier is an address itself (IPv4, or IPv6 with or without brackets and zone), the identifiers
@@ -605,7 +611,7 @@ public sealed partial class PersonalDataScrubber
             }
 
             var nameLength = 0;
-            while (nameLength < match.Length && text[match.Index + nameLength] is not ('=' or ':' or ' ' or '\t'))
+            while (nameLength < match.Length && text[match.Index + nameLength] is not ('=' or ':' or ' ' or '\t' or '"' or '\''))
             {
                 nameLength++;
             }
@@ -979,8 +985,11 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex HostNameWithPort();
 
-    /// <summary>The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator.</summary>
-    [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    /// <summary>
+    /// The name of a <c>name=value</c> or <c>name: value</c> fragment, with its separator; the name may be quoted, as in
+    /// JSON or a dictionary written into text (<c>{"password":"..."}</c>, <c>{'token': '...'}</c>).
+    /// </summary>
+    [GeneratedRegex(@"\b[A-Za-z][A-Za-z0-9_.\-]{0,63}[""']?[ \t]*[=:]", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex NamedValue();
 
     /// <summary>13 to 19 digits, optionally grouped by single spaces or dashes, starting with a card network's digit (2 to 6).</summary>

@@ -104,11 +104,25 @@ public sealed class PersonalDataPatternTests
         Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
 
     [Theory]
+    [InlineData("10%2E20%2E30%2E40")]
+    [InlineData("10%252E20%252E30%252E40")]
+    [InlineData("10&#46;20&#46;30&#46;40")]
+    [InlineData("\uFF11\uFF10.\uFF12\uFF10.\uFF13\uFF10.\uFF14\uFF10")]
+    [InlineData("10.20.30.40\u200B")]
+    [InlineData("10.20\u00AD.30.40:8080")]
+    [InlineData("2001%3Adb8%3A%3A7")]
+    [InlineData("ip%2D10%2D0%2D0%2D5")]
+    public void Identifiers_that_are_ip_addresses_spelt_encoded_fullwidth_or_with_invisible_characters_are_recognised(string id) =>
+        Assert.True(PersonalDataScrubber.LooksLikeIpAddress(id));
+
+    [Theory]
     [InlineData("user-2026-12-02")]
     [InlineData("5f0c8a7e-1c2d-4b7e-9a3f-0123456789ab")]
     [InlineData("1.2.3.4.5")]
     [InlineData("u-1234")]
     [InlineData("10.0.0.5:8080:1")]
+    [InlineData("v%31.2.3.4.5")]
+    [InlineData("user%2D1234")]
     public void Identifiers_that_only_hold_numbers_are_not_taken_for_addresses(string id) =>
         Assert.False(PersonalDataScrubber.LooksLikeIpAddress(id));
 

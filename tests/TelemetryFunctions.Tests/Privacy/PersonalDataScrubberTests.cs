@@ -41,6 +41,31 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("privateKey")]
+    [InlineData("private_key")]
+    [InlineData("accessKey")]
+    [InlineData("aws_access_key_id")]
+    [InlineData("AccountKey")]
+    [InlineData("sharedAccessKey")]
+    [InlineData("signingKey")]
+    [InlineData("encryptionKey")]
+    [InlineData("masterKey")]
+    [InlineData("sessionKey")]
+    [InlineData("credentials")]
+    [InlineData("connectionString")]
+    [InlineData("sig")]
+    public void Keys_that_name_credentials_are_removed(string key)
+    {
+        var properties = new JsonObject { [key] = "Zx9Q7m2LkP0a", ["plan"] = "pro" };
+
+        var removed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, removed);
+        Assert.False(properties.ContainsKey(key));
+        Assert.Equal("pro", properties["plan"]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("jane@example.com")]
     [InlineData("10.0.0.1")]
     [InlineData("2001:db8::8a2e:370:7334")]
@@ -99,6 +124,45 @@ public sealed class PersonalDataScrubberTests
         Assert.Equal(2, scrubbed);
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
         Assert.Equal([expected, "keep"], properties["nested"]!["list"]!.AsArray().Select(n => n!.GetValue<string>()));
+    }
+
+    [Theory]
+    [InlineData("DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=Zx9Q7m2L+kP0a/b==;EndpointSuffix=core.windows.net",
+        "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=[redacted];EndpointSuffix=core.windows.net")]
+    [InlineData("Endpoint=sb://bus.example.net/;SharedAccessKeyName=Root;SharedAccessKey=Zx9Q7m2LkP0a=",
+        "Endpoint=sb://bus.example.net/;SharedAccessKeyName=[redacted];SharedAccessKey=[redacted]")]
+    [InlineData("GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=Zx9Q7m2LkP0a failed",
+        "GET https://prod.blob.example.net/c/b.txt?sv=2022-11-02&sp=r&sig=[redacted] failed")]
+    [InlineData("GET https://b.s3.example.net/k?X-Amz-Expires=60&X-Amz-Signature=Zx9Q7m2LkP0a failed",
+        "GET https://b.s3.example.net/k?X-Amz-Expires=60&X-Amz-Signature=[redacted] failed")]
+    [InlineData("GET https://storage.example.net/b/o?X-Goog-Signature=Zx9Q7m2LkP0a&X-Goog-Expires=60",
+        "GET https://storage.example.net/b/o?X-Goog-Signature=[redacted]&X-Goog-Expires=60")]
+    [InlineData("deploy failed: private_key=Zx9Q7m2LkP0a", "deploy failed: private_key=[redacted]")]
+    [InlineData("aws_access_key_id: Zx9Q7m2LkP0a rejected", "aws_access_key_id: [redacted] rejected")]
+    [InlineData("credentials=Zx9Q7m2LkP0a", "credentials=[redacted]")]
+    public void Credentials_named_in_free_text_are_redacted_and_the_rest_kept(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, scrubbed);
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("request body {\"password\":\"hunter2\",\"plan\":\"pro\"}", "request body {\"password\":\"[redacted]\",\"plan\":\"pro\"}")]
+    [InlineData("config {\"db_password\": \"hunter2\"} rejected", "config {\"db_password\": \"[redacted]\"} rejected")]
+    [InlineData("settings {'api_token': 'abc123def'}", "settings {'api_token': '[redacted]'}")]
+    [InlineData("{\"email\":\"someone\",\"plan\":\"pro\"}", "{\"email\":\"[redacted]\",\"plan\":\"pro\"}")]
+    public void Quoted_names_of_json_in_free_text_redact_their_values(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        var scrubbed = _scrubber.Scrub(properties, "properties");
+
+        Assert.Equal(1, scrubbed);
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
     [Theory]
@@ -210,6 +274,33 @@ public sealed class PersonalDataScrubberTests
 
         Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("contact jane.doe@exa\u200Bmple.com today", "contact [redacted] today")]
+    [InlineData("contact jane\u200B.doe@example.com today", "contact [redacted] today")]
+    [InlineData("host 10.0\u00AD.0.5 down", "host [redacted] down")]
+    [InlineData("host 10\u2060.0.0.5\u200D down", "host [redacted]\u200D down")]
+    [InlineData("from 2001:db8::\u200C1 refused", "from [redacted] refused")]
+    [InlineData("mail jane.doe\uFEFF\uFF20example.com now", "mail [redacted] now")]
+    public void Personal_data_split_by_invisible_characters_is_redacted_over_its_whole_span(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("co\u00ADoper\u00ADa\u00ADtion")]
+    [InlineData("\U0001F468\u200D\U0001F469\u200D\U0001F467 family")]
+    [InlineData("\u202Eevil\u202C text\u200B")]
+    public void Text_with_invisible_characters_and_no_personal_data_is_kept(string value)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal(value, properties["note"]!.GetValue<string>());
     }
 
     [Theory]
@@ -451,6 +542,17 @@ public sealed class PersonalDataScrubberTests
 
         Assert.Equal(expected, properties["note"]!.GetValue<string>());
         Assert.Equal(["note", "plan"], properties.Select(p => p.Key));
+    }
+
+    [Theory]
+    [InlineData("user john\u200B.smith-42 left", "user [redacted] left")]
+    [InlineData("user john.smith\u00AD-42 left", "user [redacted] left")]
+    public void A_raw_identifier_copied_with_invisible_characters_inside_is_redacted(string value, string expected)
+    {
+        var properties = new JsonObject { ["note"] = value };
+
+        Assert.Equal(1, _scrubber.Scrub(properties, "properties", PersonalDataScrubber.CopiesToFind(["john.smith-42"])));
+        Assert.Equal(expected, properties["note"]!.GetValue<string>());
     }
 
     [Fact]
