@@ -28,7 +28,7 @@ public sealed partial class PersonalDataScrubber
         "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig", "pin", "otp", "passcode",
         "xamzsignature", "xgoogsignature",
     };
 
@@ -70,6 +70,7 @@ public sealed partial class PersonalDataScrubber
         "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
         "creditcard", "username", "firstname", "lastname", "fullname", "privatekey", "accesskey", "accountkey",
         "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring",
+        "clientkey", "licensekey", "authkey", "privkey",
     ];
 
     private static readonly string[] BuiltInAllowedPaths =
@@ -1056,6 +1057,6 @@ public sealed partial class PersonalDataScrubber
     [GeneratedRegex(@"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex Jwt();
 
-    [GeneratedRegex(@"(\b(sk|pk|rk)_(live|test)_[A-Za-z0-9]{8,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_\-]{30,}|\b[Bb]earer\s+[A-Za-z0-9._\-]{16,})", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    [GeneratedRegex(@"(\b(sk|pk|rk)_(live|test)_[A-Za-z0-9]{8,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}|\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bAKIA[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_\-]{30,}|\bsk-(proj|ant|svcacct|admin)-[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{32,}|\bnpm_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_\-]{20,}|\bhooks\.slack\.com/services/[A-Za-z0-9]+/|\bdiscord(app)?\.com/api/webhooks/[0-9]+/|\b[Bb]earer\s+[A-Za-z0-9._\-]{16,})", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex KnownSecretPrefix();
 }

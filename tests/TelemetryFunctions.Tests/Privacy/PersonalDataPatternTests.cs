@@ -25,6 +25,12 @@ public sealed class PersonalDataPatternTests
     [InlineData("key sk_live_abcdefgh12345678")]
     [InlineData("ghp_abcdefghijklmnopqrstuvwxyz0123")]
     [InlineData("AKIAABCDEFGHIJKLMNOP")]
+    [InlineData("OPENAI_API_KEY sk-proj-abcdefghijklmnopqrstuvwxyz012345")]
+    [InlineData("key sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEF")]
+    [InlineData("npm_abcdefghijklmnopqrstuvwxyz0123456789")]
+    [InlineData("glpat-abcdefghijklmnopqrst")]
+    [InlineData("posting to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX")]
+    [InlineData("https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnop")]
     [InlineData("Authorization: Bearer abcdefghijklmnopqrstuvwxyz")]
     public void Secrets_in_free_text_are_recognised(string text) =>
         Assert.True(PersonalDataScrubber.LooksPersonal(text));

@@ -29,6 +29,13 @@ public sealed class PersonalDataScrubberTests
     [InlineData("ip-10-0-0-7.ec2.internal")]
     [InlineData("ec2-54-12-3-4.compute-1.amazonaws.com")]
     [InlineData("node.10.0.0.17")]
+    [InlineData("pin")]
+    [InlineData("OTP")]
+    [InlineData("passcode")]
+    [InlineData("licenseKey")]
+    [InlineData("client_key")]
+    [InlineData("authKey")]
+    [InlineData("privKey")]
     public void Keys_that_name_or_are_personal_data_are_removed(string key)
     {
         var properties = new JsonObject { [key] = "anything", ["plan"] = "pro" };
@@ -617,6 +624,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("100%25 done, 50%20items")]
     [InlineData("ssh://git.example.com/repo and mailto:help")]
     [InlineData("it's o'clock")]
+    [InlineData("deployed to sk-prod-cluster-eu-west-1-node-7 and task-abcdefghijklmnopqrstuvwxyz")]
+    [InlineData("pinned: true, keyboard: us")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };
