@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace TelemetryFunctions.Privacy;
 
 /// <summary>How much an installation's administrator agreed to share (Confluence's levels).</summary>
@@ -15,9 +18,13 @@ public enum SharingLevel
 
 public static class SharingLevels
 {
+    /// <summary>
+    /// Reads a declared level, in any case, around white space, and also spelt with compatibility forms (fullwidth
+    /// letters) or invisible characters inside (a zero-width space): such a <c>disabled</c> still opts out.
+    /// </summary>
     public static bool TryParse(string? text, out SharingLevel level)
     {
-        switch (text?.Trim().ToUpperInvariant())
+        switch (Canonical(text)?.Trim().ToUpperInvariant())
         {
             case "DISABLED":
             case "OFF":
@@ -35,6 +42,17 @@ public static class SharingLevels
                 level = SharingLevel.Advanced;
                 return false;
         }
+    }
+
+    private static string? Canonical(string? text)
+    {
+        if (text is null || Ascii.IsValid(text))
+        {
+            return text;
+        }
+
+        var folded = text.Normalize(NormalizationForm.FormKC);
+        return string.Concat(folded.Where(c => CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.Format));
     }
 
     public static string ToWire(this SharingLevel level) => level switch

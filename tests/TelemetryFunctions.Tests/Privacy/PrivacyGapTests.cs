@@ -88,6 +88,20 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
     }
 
+    [Theory]
+    [InlineData("dis\u200Babled")]
+    [InlineData("\uFF44\uFF49\uFF53\uFF41\uFF42\uFF4C\uFF45\uFF44")]
+    [InlineData("\u00A0Disabled\u2060")]
+    public async Task Disabled_spelt_in_fullwidth_letters_or_with_invisible_characters_still_opts_out(string level)
+    {
+        await using var host = new LocalHostFactory(azurite);
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track("Instance Active", properties: InstanceProps("inst-spelt", level))), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, (await Segment.ReadJsonAsync(response)).GetProperty("dropped").GetProperty("sharingDisabled").GetInt32());
+        Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+    }
+
     public static TheoryData<string> UnrecognizedLevels => ["\"false\"", "5", "{}", "false"];
 
     [Theory]
