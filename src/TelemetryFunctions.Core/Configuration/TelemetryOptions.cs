@@ -282,7 +282,10 @@ public sealed class IngestionOptions
     [Range(1, 64)]
     public int RawEventShards { get; set; } = 1;
 
-    /// <summary>An instance row's last-seen time is rewritten at most this often by one host when nothing else changed.</summary>
+    /// <summary>
+    /// An instance row's last-seen time is rewritten at most this often by one host when nothing else changed. The
+    /// stored time may thus lag the instance's last event by up to this much, which its inactivity deadline allows for.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan InstanceTouchInterval { get; set; } = TimeSpan.FromMinutes(1);
 

@@ -7,7 +7,7 @@ using TelemetryFunctions.Storage;
 namespace TelemetryFunctions.Instances;
 
 /// <summary>
-/// When each active instance will count as silent: one row per instance in the partition of its deadline's
+/// When each active instance will count as silent (<see cref="DeadlineOf"/>): one row per instance in the partition of its deadline's
 /// 15-minute slot (<c>yyyyMMddHHmm</c>, UTC). The sweep reads only slots that have passed, so its cost follows the
 /// number of instances that may have gone silent, not the size of the fleet.
 /// </summary>
@@ -23,7 +23,26 @@ public sealed class InactivityIndex(TelemetryStorage storage, IOptions<Telemetry
     /// <summary>Silence longer than this makes an instance inactive: <c>InactiveAfter + HeartbeatGrace</c>.</summary>
     public TimeSpan Threshold { get; } = options.Value.Activity.InactiveAfter + options.Value.Activity.HeartbeatGrace;
 
-    public DateTimeOffset DeadlineOf(DateTimeOffset lastSeen) => lastSeen + Threshold;
+    /// <summary>
+    /// How far an instance's last event may be ahead of the last-seen time its row holds: <c>InstanceTouchInterval</c>,
+    /// since the row is not rewritten for an event received less than that after its stored last seen.
+    /// </summary>
+    public TimeSpan LastSeenLag { get; } = options.Value.Ingestion.InstanceTouchInterval;
+
+    /// <summary>
+    /// The deadline of an instance whose row holds <paramref name="lastSeen"/>: <c>lastSeen + Threshold + LastSeenLag</c>.
+    /// Its last event was received less than <c>LastSeenLag</c> after <paramref name="lastSeen"/>, so after this moment
+    /// it has surely been silent for longer than <see cref="Threshold"/>; before it, it may not have been. An instance
+    /// still silent after its deadline is inactive, and the deadline is the moment recorded as when it went inactive:
+    /// never before its silence passed the threshold, and at most <c>LastSeenLag</c> after.
+    /// </summary>
+    public DateTimeOffset DeadlineOf(DateTimeOffset lastSeen) => lastSeen + Threshold + LastSeenLag;
+
+    /// <summary>
+    /// Whether an instance whose row holds <paramref name="lastSeen"/> counts as silent at <paramref name="at"/>:
+    /// strictly after its deadline. The sweep and a heartbeat ending a silence judge it alike.
+    /// </summary>
+    public bool IsSilentAt(DateTimeOffset lastSeen, DateTimeOffset at) => at > DeadlineOf(lastSeen);
 
     public static string Slot(DateTimeOffset instant)
     {

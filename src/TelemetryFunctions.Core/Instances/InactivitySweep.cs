@@ -10,7 +10,9 @@ public sealed record SweepResult(int Examined, int MarkedInactive, int Reschedul
 
 /// <summary>
 /// Marks instances inactive once they have been silent for longer than <c>InactiveAfter + HeartbeatGrace</c>,
-/// judged on the server's receive time. It reads only the deadline index's passed slots, rereads each candidate's
+/// judged on the server's receive time: once their deadline (<see cref="InactivityIndex.DeadlineOf"/>) has passed,
+/// which allows for the stored last-seen time lagging the last event by up to <c>InstanceTouchInterval</c>, so an
+/// instance is never marked early. It reads only the deadline index's passed slots, rereads each candidate's
 /// row, and changes it with If-Match, so running twice, concurrently, or late after a missed run gives the same
 /// result as running once.
 /// </summary>
@@ -89,7 +91,7 @@ public sealed partial class InactivitySweep(
             }
 
             var record = InstanceRegistry.FromEntity(response.Value!);
-            if (now - record.LastSeen <= index.Threshold)
+            if (!index.IsSilentAt(record.LastSeen, now))
             {
                 return (Outcome.StillActive, record.LastSeen);
             }

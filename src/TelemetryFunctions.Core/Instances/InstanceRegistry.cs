@@ -227,8 +227,8 @@ public sealed partial class InstanceRegistry(
                 if (disproved is { } silentAt)
                 {
                     // Received at or before the moment the sweep declared the instance silent (its write lost to the
-                    // sweep's, which is why it reads an inactive row): the instance never was silent for longer than
-                    // the threshold. It stays active since it last became active, and the inactivity is withdrawn
+                    // sweep's, which is why it reads an inactive row): the instance was not surely silent for longer
+                    // than the threshold, the rule the sweep goes by. It stays active since it last became active, and the inactivity is withdrawn
                     // once its new deadline is filed and before the row is written (so a failure in between leaves a
                     // row a later sweep records again, at that deadline), and once more after (removing what a sweep
                     // still recording it wrote meanwhile).
@@ -236,11 +236,11 @@ public sealed partial class InstanceRegistry(
                     updated = updated with { Status = Active, StatusChangedAt = activeSince };
                 }
 
-                // Silent for longer than the threshold with no sweep having said so (the next one was not due yet, or
-                // runs were missed): the silence is recorded as a sweep on time would have recorded it, inactive at
-                // the deadline, then active again now. A sweep recording it meanwhile writes the same entry.
-                var deadline = index.DeadlineOf(current.LastSeen);
-                var unrecordedSilence = current.Status == Active && observation.ReceivedAt > deadline ? deadline : (DateTimeOffset?)null;
+                // Silent past its deadline (so for longer than the threshold) with no sweep having said so (the next
+                // one was not due yet, or runs were missed): judged by the same rule as the sweep, the silence is
+                // recorded as a sweep on time would have recorded it, inactive at the deadline, then active again now.
+                // A sweep recording it meanwhile writes the same entry.
+                var unrecordedSilence = current.Status == Active && index.IsSilentAt(current.LastSeen, observation.ReceivedAt) ? index.DeadlineOf(current.LastSeen) : (DateTimeOffset?)null;
                 if (unrecordedSilence is not null)
                 {
                     if (!readNow)
@@ -395,7 +395,8 @@ public sealed partial class InstanceRegistry(
         var status = current.Status;
         var statusChangedAt = current.StatusChangedAt;
 
-        // An inactive row's StatusChangedAt is the moment it went silent (last seen + threshold): only an observation
+        // An inactive row's StatusChangedAt is the moment it went silent (its deadline: last seen + threshold + the
+        // touch interval, see InactivityIndex.DeadlineOf): only an observation
         // received after that moment is a reactivation. One received between last seen and that moment disproves the
         // inactivity instead (RecordOneAsync undoes it); one received at or before last seen says nothing new.
         if (status != Active && o.ReceivedAt > current.StatusChangedAt)

@@ -38,7 +38,8 @@ internal static class DashboardSeed
     public const int Days = 42;
     public const int Instances = 36;
     public const string PseudonymizationKey = "dashboard-test-pseudonymization-key-0123456789";
-    private static readonly TimeSpan InactiveThreshold = TimeSpan.FromHours(6.5);
+    /// <summary>From last seen to the deadline the host files: InactiveAfter + HeartbeatGrace + InstanceTouchInterval.</summary>
+    private static readonly TimeSpan DeadlineAfterLastSeen = TimeSpan.FromHours(6.5) + TimeSpan.FromMinutes(1);
     private static readonly string[] UserOs = ["linux", "linux", "windows", "linux", "macos", "windows", "linux"];
     private static readonly (string Os, double Success)[] InstallOs = [("ubuntu", 0.94), ("ubuntu", 0.94), ("rhel", 0.88), ("windows", 0.72), ("macos", 0.86)];
 
@@ -306,7 +307,7 @@ internal static class DashboardSeed
             {
                 var lastSeen = new DateTimeOffset(last.ToDateTime(new TimeOnly(8, 0)), TimeSpan.Zero);
                 changed = changed with { LastSeen = lastSeen };
-                var deadline = lastSeen + InactiveThreshold;
+                var deadline = lastSeen + DeadlineAfterLastSeen;
                 await deadlines.UpsertEntityAsync(new TableEntity(InactivityIndex.Slot(deadline), key) { ["Deadline"] = deadline, ["LastSeen"] = lastSeen }, TableUpdateMode.Replace, cancellationToken);
             }
 

@@ -247,7 +247,7 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(["1.1.0:1/1/2", "1.0.0:0/1/1"], json.GetProperty("byVersion").EnumerateArray().Select(Group));
         Assert.Equal(["linux:1/1/2", "windows:0/1/1"], json.GetProperty("byOs").EnumerateArray().Select(Group));
 
-        // All three were first seen on Monday at 10:00 and went silent at 16:30 (i-a and i-b until their heartbeats a
+        // All three were first seen on Monday at 10:00 and went silent at 16:31 (i-a and i-b until their heartbeats a
         // day later); i-a and i-b again on Tuesday, i-b for good; i-a once more on Wednesday, until Thursday 11:00.
         var recent = json.GetProperty("recentDays").EnumerateArray().Select(d => $"{d.GetProperty("day").GetString()}:{d.GetProperty("newInstances").GetInt32()}/{d.GetProperty("instancesGoneInactive").GetInt32()}");
         Assert.Equal(["2026-11-02:3/3", "2026-11-03:0/2", "2026-11-04:0/1"], recent);
@@ -288,9 +288,11 @@ public sealed class ReadApiTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal(At(Monday, 10), json.GetProperty("attributesObservedAt").GetDateTimeOffset());
         Assert.Equal(At(Monday, 10), json.GetProperty("firstSeen").GetDateTimeOffset());
         Assert.Equal(At(Monday, 10), json.GetProperty("lastSeen").GetDateTimeOffset());
-        Assert.Equal(At(Monday, 16, 30), json.GetProperty("statusChangedAt").GetDateTimeOffset());
+
+        // Inactive from its deadline: last seen + 6 h 30 min + the 1-minute touch interval.
+        Assert.Equal(At(Monday, 16, 31), json.GetProperty("statusChangedAt").GetDateTimeOffset());
         var history = json.GetProperty("history").EnumerateArray().Select(h => $"{h.GetProperty("status").GetString()}@{h.GetProperty("at").GetDateTimeOffset():O}/{h.GetProperty("reason").GetString()}");
-        Assert.Equal([$"active@{At(Monday, 10):O}/first seen", $"inactive@{At(Monday, 16, 30):O}/silent"], history);
+        Assert.Equal([$"active@{At(Monday, 10):O}/first seen", $"inactive@{At(Monday, 16, 31):O}/silent"], history);
     }
 
     [Fact]

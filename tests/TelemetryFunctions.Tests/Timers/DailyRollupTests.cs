@@ -747,7 +747,7 @@ public sealed class DailyRollupTests(AzuriteFixture azurite)
         var jobs = host.Services.GetRequiredService<TelemetryJobs>();
         await SendAsync(host, time, At(Monday, 20), Segment.Track("Instance Active", userId: "server", properties: new JsonObject { ["instanceId"] = "i-silent" }));
 
-        // The instance goes silent at 02:30 on Tuesday; after a downtime the rollup runs before the sweep on Thursday.
+        // The instance goes silent at 02:31 on Tuesday; after a downtime the rollup runs before the sweep on Thursday.
         time.SetUtcNow(At(Monday.AddDays(3), 0).AddMinutes(15));
         await jobs.RollupAsync(TestContext.Current.CancellationToken);
         await jobs.SweepAsync(TestContext.Current.CancellationToken);

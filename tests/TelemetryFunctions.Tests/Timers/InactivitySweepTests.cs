@@ -17,6 +17,15 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 2, 8, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The limit: an instance silent for longer than InactiveAfter + HeartbeatGrace (6 h + 30 min) is inactive.</summary>
+    private static readonly TimeSpan Limit = TimeSpan.FromHours(6.5);
+
+    /// <summary>
+    /// From the last-seen time a row holds to its deadline: the limit plus InstanceTouchInterval (1 minute), by which
+    /// the row's last-seen time may lag the instance's last event. With one heartbeat, the row holds its exact time.
+    /// </summary>
+    private static readonly TimeSpan DeadlineAfter = Limit + TimeSpan.FromMinutes(1);
+
     private static async Task HeartbeatAsync(LocalHostFactory host, string instanceId, DateTimeOffset? clientTimestamp = null)
     {
         var e = Segment.Track("Instance Active", properties: new JsonObject { ["instanceId"] = instanceId, ["version"] = "1.0.0" }, timestamp: clientTimestamp);
@@ -42,22 +51,96 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task An_instance_silent_for_exactly_the_limit_stays_active_and_one_second_more_makes_it_inactive()
+    public async Task An_instance_stays_active_until_its_deadline_a_touch_interval_after_the_limit_and_one_tick_more_makes_it_inactive()
     {
         var time = new FakeTimeProvider(T0);
         await using var host = new LocalHostFactory(azurite, time);
         await HeartbeatAsync(host, "inst-edge");
 
-        time.SetUtcNow(T0 + TimeSpan.FromHours(6.5));
+        // Silent for exactly the limit, then until the deadline (the row cannot tell a heartbeat up to a touch
+        // interval after its last-seen time from none): still active.
+        time.SetUtcNow(T0 + Limit);
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        time.SetUtcNow(T0 + DeadlineAfter);
         Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
         Assert.Equal(InstanceRegistry.Active, (await InstanceAsync(host, "inst-edge")).Status);
 
-        time.Advance(TimeSpan.FromSeconds(1));
+        time.Advance(TimeSpan.FromTicks(1));
         Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
         var instance = await InstanceAsync(host, "inst-edge");
         Assert.Equal(InstanceRegistry.Inactive, instance.Status);
-        Assert.Equal(T0 + TimeSpan.FromHours(6.5), instance.StatusChangedAt);
-        Assert.Contains($"inactive@{T0 + TimeSpan.FromHours(6.5):O}", await HistoryAsync(host, "inst-edge"));
+        Assert.Equal(T0 + DeadlineAfter, instance.StatusChangedAt);
+        Assert.Contains($"inactive@{T0 + DeadlineAfter:O}", await HistoryAsync(host, "inst-edge"));
+    }
+
+    [Fact]
+    public async Task An_instance_whose_last_heartbeat_did_not_move_its_stored_last_seen_is_not_swept_before_it_was_silent_for_longer_than_the_limit()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-chatty");
+        time.SetUtcNow(T0.AddSeconds(40));
+        await HeartbeatAsync(host, "inst-chatty");
+
+        // Less than the touch interval after the first, the second heartbeat left the row's last seen at 0 h.
+        Assert.Equal(T0, (await InstanceAsync(host, "inst-chatty")).LastSeen);
+
+        // Just after the limit from the stored time, and exactly the limit after the last heartbeat: not yet silent
+        // for longer than the limit.
+        time.SetUtcNow(T0 + Limit + TimeSpan.FromSeconds(1));
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        time.SetUtcNow(T0.AddSeconds(40) + Limit);
+        Assert.Equal(0, (await SweepAsync(host)).MarkedInactive);
+        Assert.Equal(InstanceRegistry.Active, (await InstanceAsync(host, "inst-chatty")).Status);
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-chatty"));
+
+        time.SetUtcNow(T0 + DeadlineAfter + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
+        var swept = await InstanceAsync(host, "inst-chatty");
+        Assert.Equal((InstanceRegistry.Inactive, T0 + DeadlineAfter), (swept.Status, swept.StatusChangedAt));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}"], await HistoryAsync(host, "inst-chatty"));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_after_the_limit_from_the_stored_last_seen_but_not_from_the_last_heartbeat_records_no_silence()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-chatty-back");
+        time.SetUtcNow(T0.AddSeconds(40));
+        await HeartbeatAsync(host, "inst-chatty-back");
+
+        // 6 h 29 min 40 s after the last heartbeat, no sweep having run.
+        time.SetUtcNow(T0 + Limit + TimeSpan.FromSeconds(20));
+        await HeartbeatAsync(host, "inst-chatty-back");
+
+        var instance = await InstanceAsync(host, "inst-chatty-back");
+        Assert.Equal((InstanceRegistry.Active, T0, T0 + Limit + TimeSpan.FromSeconds(20)), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
+        Assert.Equal([$"active@{T0:O}"], await HistoryAsync(host, "inst-chatty-back"));
+        Assert.Empty(await GoneInactiveMarksAsync(host));
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    public async Task A_heartbeat_and_a_sweep_at_the_deadline_or_one_tick_after_judge_the_silence_alike(long ticksAfterDeadline, bool silent)
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-heard");
+        await HeartbeatAsync(host, "inst-swept");
+
+        // One instance speaks at that moment before any sweep; the other is swept then.
+        var at = T0 + DeadlineAfter + TimeSpan.FromTicks(ticksAfterDeadline);
+        time.SetUtcNow(at);
+        await ObserveAsync(host, "inst-heard", at);
+        var sweep = await SweepAsync(host);
+
+        string[] swept = silent ? [$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}"] : [$"active@{T0:O}"];
+        string[] heard = silent ? [.. swept, $"active@{at:O}"] : swept;
+        Assert.Equal(silent ? 1 : 0, sweep.MarkedInactive);
+        Assert.Equal(swept, await HistoryAsync(host, "inst-swept"));
+        Assert.Equal(heard, await HistoryAsync(host, "inst-heard"));
     }
 
     [Fact]
@@ -99,7 +182,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(InstanceRegistry.Active, instance.Status);
         Assert.Equal(T0.AddHours(9), instance.StatusChangedAt);
         var history = await HistoryAsync(host, "inst-back");
-        Assert.Contains($"inactive@{T0.AddHours(6.5):O}", history);
+        Assert.Contains($"inactive@{T0 + DeadlineAfter:O}", history);
         Assert.Contains($"active@{T0.AddHours(9):O}", history);
 
         time.SetUtcNow(T0.AddHours(10));
@@ -173,8 +256,8 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         var result = await SweepAsync(host);
 
         Assert.Equal(2, result.MarkedInactive);
-        Assert.Equal(T0.AddHours(6.5), (await InstanceAsync(host, "gone-early")).StatusChangedAt);
-        Assert.Equal(T0.AddHours(11.5), (await InstanceAsync(host, "gone-later")).StatusChangedAt);
+        Assert.Equal(T0 + DeadlineAfter, (await InstanceAsync(host, "gone-early")).StatusChangedAt);
+        Assert.Equal(T0.AddHours(5) + DeadlineAfter, (await InstanceAsync(host, "gone-later")).StatusChangedAt);
     }
 
     [Fact]
@@ -197,8 +280,8 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         await HeartbeatAsync(host, "inst-unswept");
         await ObserveAsync(host, "inst-unswept", T0.AddHours(9));
 
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-swept"));
-        Assert.Equal([$"active@{T0.AddHours(1):O}", $"inactive@{T0.AddHours(7.5):O}", $"active@{T0.AddHours(9):O}"], await HistoryAsync(host, "inst-unswept"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-swept"));
+        Assert.Equal([$"active@{T0.AddHours(1):O}", $"inactive@{T0.AddHours(1) + DeadlineAfter:O}", $"active@{T0.AddHours(9):O}"], await HistoryAsync(host, "inst-unswept"));
         var instance = await InstanceAsync(host, "inst-unswept");
         Assert.Equal((InstanceRegistry.Active, T0.AddHours(9)), (instance.Status, instance.StatusChangedAt));
 
@@ -240,7 +323,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         await HeartbeatAsync(host, "inst-lost-write");
         time.SetUtcNow(T0.AddHours(7));
 
-        // Received at 7 h, it finds the instance silent since 6 h 30 and records that; just before its row write, a
+        // Received at 7 h, it finds the instance silent since 6 h 31 and records that; just before its row write, a
         // heartbeat received at 6 h (so the instance never was silent for longer than the limit) gets its write in.
         otherWriteFirst.Arm(() => ObserveAsync(host, "inst-lost-write", T0.AddHours(6)));
         await ObserveAsync(host, "inst-lost-write", T0.AddHours(7));
@@ -269,7 +352,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 
         Assert.True(otherWriteFirst.Fired);
         Assert.Equal(
-            [$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(9).AddMinutes(1):O}"],
+            [$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{T0.AddHours(9).AddMinutes(1):O}"],
             await HistoryAsync(host, "inst-twice-back"));
         var instance = await InstanceAsync(host, "inst-twice-back");
         Assert.Equal((InstanceRegistry.Active, T0.AddHours(9).AddMinutes(1)), (instance.Status, instance.StatusChangedAt));
@@ -286,7 +369,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         // Whichever writes the row first, the other finds it changed and records what is left.
         await Task.WhenAll(SweepAsync(host), ObserveAsync(host, "inst-race", T0.AddHours(8)));
 
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-race"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-race"));
         var instance = await InstanceAsync(host, "inst-race");
         Assert.Equal((InstanceRegistry.Active, T0.AddHours(8), T0.AddHours(8)), (instance.Status, instance.StatusChangedAt, instance.LastSeen));
     }
@@ -310,9 +393,9 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(InstanceRegistry.Active, instance.Status);
         Assert.Equal(T0.AddHours(7), instance.LastSeen);
 
-        // The heartbeat ended a silence of more than the limit (6.5 h to 7 h): it records it, and the sweep, whose
-        // update then fails, records nothing more.
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(7):O}"], await HistoryAsync(host, "inst-raced"));
+        // The heartbeat ended a silence past the deadline (6 h 31 to 7 h): it records it, and the sweep, whose update
+        // then fails, records nothing more.
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{T0.AddHours(7):O}"], await HistoryAsync(host, "inst-raced"));
         Assert.Single(await host.Tables.RowsAsync(TableNames.Activity), r => r.RowKey.StartsWith(ActivityStore.GoneInactivePrefix, StringComparison.Ordinal));
     }
 
@@ -329,7 +412,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
 
         // The state a heartbeat received before the deadline finds when its write lost to the sweep's and it rereads.
-        var receivedAt = T0.AddHours(6.5).AddSeconds(-secondsBeforeDeadline);
+        var receivedAt = T0 + DeadlineAfter - TimeSpan.FromSeconds(secondsBeforeDeadline);
         await ObserveAsync(host, "inst-undone", receivedAt);
 
         var instance = await InstanceAsync(host, "inst-undone");
@@ -338,10 +421,10 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Empty(await GoneInactiveMarksAsync(host));
 
         // Its silence is measured from that heartbeat from now on.
-        time.SetUtcNow(receivedAt.AddHours(6.5).AddSeconds(1));
+        time.SetUtcNow(receivedAt + DeadlineAfter + TimeSpan.FromSeconds(1));
         Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
-        Assert.Equal(receivedAt.AddHours(6.5), (await InstanceAsync(host, "inst-undone")).StatusChangedAt);
-        Assert.Equal([$"active@{T0:O}", $"inactive@{receivedAt.AddHours(6.5):O}"], await HistoryAsync(host, "inst-undone"));
+        Assert.Equal(receivedAt + DeadlineAfter, (await InstanceAsync(host, "inst-undone")).StatusChangedAt);
+        Assert.Equal([$"active@{T0:O}", $"inactive@{receivedAt + DeadlineAfter:O}"], await HistoryAsync(host, "inst-undone"));
     }
 
     [Fact]
@@ -353,11 +436,12 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         time.SetUtcNow(T0.AddHours(7));
         await SweepAsync(host);
 
-        await ObserveAsync(host, "inst-genuine", T0.AddHours(6.5).AddSeconds(1));
+        var receivedAt = T0 + DeadlineAfter + TimeSpan.FromSeconds(1);
+        await ObserveAsync(host, "inst-genuine", receivedAt);
 
         var instance = await InstanceAsync(host, "inst-genuine");
-        Assert.Equal((InstanceRegistry.Active, T0.AddHours(6.5).AddSeconds(1)), (instance.Status, instance.StatusChangedAt));
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(6.5).AddSeconds(1):O}"], await HistoryAsync(host, "inst-genuine"));
+        Assert.Equal((InstanceRegistry.Active, receivedAt), (instance.Status, instance.StatusChangedAt));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{receivedAt:O}"], await HistoryAsync(host, "inst-genuine"));
         Assert.Single(await GoneInactiveMarksAsync(host));
     }
 
@@ -371,7 +455,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 
         // The heartbeat is received a second before the deadline; the sweep runs after the deadline, between the
         // heartbeat's reading of the row and its If-Match update, which therefore fails and rereads an inactive row.
-        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        var receivedAt = T0 + DeadlineAfter - TimeSpan.FromSeconds(1);
         time.SetUtcNow(receivedAt);
         SweepResult? sweep = null;
         sweepBeforeHeartbeatWrite.Arm(async () =>
@@ -399,7 +483,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 
         // The sweep has made the row inactive; before it records the change, a heartbeat received before the deadline
         // rereads the row and undoes the inactivity, finding nothing recorded yet to remove.
-        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        var receivedAt = T0 + DeadlineAfter - TimeSpan.FromSeconds(1);
         heartbeatBeforeHistory.Arm(() => ObserveAsync(host, "inst-slow-sweep", receivedAt));
         var result = await SweepAsync(host);
 
@@ -421,19 +505,19 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         time.SetUtcNow(T0.AddHours(7));
         await SweepAsync(host);
 
-        var receivedAt = T0.AddHours(6.5).AddSeconds(-1);
+        var receivedAt = T0 + DeadlineAfter - TimeSpan.FromSeconds(1);
         faults.Outage(IsConditionalInstanceUpdate);
         await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-failed", receivedAt));
         faults.Heal();
         Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-failed")).Status);
         Assert.Empty(await GoneInactiveMarksAsync(host));
 
-        // The row still says inactive since the deadline, so the sweep that finds it at the heartbeat's deadline
+        // The row still says inactive since the deadline, so the sweep that finds it after the heartbeat's deadline
         // records that inactivity again: row, history and mark agree, as if the heartbeat had never been received.
-        time.SetUtcNow(receivedAt.AddHours(6.5).AddMinutes(1));
+        time.SetUtcNow(receivedAt + DeadlineAfter + TimeSpan.FromMinutes(1));
         await SweepAsync(host);
 
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}"], await HistoryAsync(host, "inst-failed"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}"], await HistoryAsync(host, "inst-failed"));
         Assert.Single(await GoneInactiveMarksAsync(host));
     }
 
@@ -449,12 +533,12 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 
         // The sweep removed the old deadline; the undo fails filing the new one, before it withdraws anything.
         faults.Outage(m => m.Request.Method == RequestMethod.Put && m.Request.Uri.Path.Contains(TableNames.InstanceDeadlines + "(", StringComparison.Ordinal));
-        await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-unfiled", T0.AddHours(6.5).AddSeconds(-1)));
+        await Assert.ThrowsAnyAsync<Exception>(() => ObserveAsync(host, "inst-unfiled", T0 + DeadlineAfter - TimeSpan.FromSeconds(1)));
         faults.Heal();
 
         // Row, history and mark still agree on the inactivity: nothing is left inactive without its record.
         Assert.Equal(InstanceRegistry.Inactive, (await InstanceAsync(host, "inst-unfiled")).Status);
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}"], await HistoryAsync(host, "inst-unfiled"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}"], await HistoryAsync(host, "inst-unfiled"));
         Assert.Single(await GoneInactiveMarksAsync(host));
     }
 
@@ -471,11 +555,11 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         time.SetUtcNow(T0.AddHours(15));
         Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
 
-        await ObserveAsync(host, "inst-twice", T0.AddHours(14.5).AddSeconds(-1));
+        await ObserveAsync(host, "inst-twice", T0.AddHours(8) + DeadlineAfter - TimeSpan.FromSeconds(1));
 
         var instance = await InstanceAsync(host, "inst-twice");
         Assert.Equal((InstanceRegistry.Active, T0.AddHours(8)), (instance.Status, instance.StatusChangedAt));
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6.5):O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-twice"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}", $"active@{T0.AddHours(8):O}"], await HistoryAsync(host, "inst-twice"));
         Assert.Single(await GoneInactiveMarksAsync(host));
     }
 
@@ -494,13 +578,13 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(1, (await SweepAsync(host)).MarkedInactive);
 
         Assert.Equal(TableKeys.Day(DateOnly.FromDateTime(T0.UtcDateTime)), Assert.Single(await GoneInactiveMarksAsync(host)).PartitionKey);
-        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(12.5):O}"], await HistoryAsync(host, "inst-again"));
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0.AddHours(6) + DeadlineAfter:O}"], await HistoryAsync(host, "inst-again"));
     }
 
     [Fact]
     public async Task Undoing_an_inactivity_on_a_day_already_rolled_up_makes_the_next_rollup_recompute_that_day()
     {
-        // Silent from 17:00 on Monday, so inactive at 23:30; the sweep runs just after midnight.
+        // Silent from 17:00 on Monday, so inactive at 23:31; the sweep runs just after midnight.
         var monday = DateOnly.FromDateTime(T0.UtcDateTime);
         var lastSeen = T0.AddHours(9);
         var time = new FakeTimeProvider(lastSeen);
@@ -519,7 +603,7 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
         Assert.Equal(1, Assert.Single(await rollup.ReadAsync(monday, monday, TestContext.Current.CancellationToken)).InstancesGoneInactive);
 
         // Only now does a heartbeat received before the deadline get its write in, undoing the inactivity.
-        await ObserveAsync(host, "inst-rolled-up", lastSeen.AddHours(6.5).AddSeconds(-1));
+        await ObserveAsync(host, "inst-rolled-up", lastSeen + DeadlineAfter - TimeSpan.FromSeconds(1));
         await jobs.RollupAsync(TestContext.Current.CancellationToken);
 
         Assert.Equal(0, Assert.Single(await rollup.ReadAsync(monday, monday, TestContext.Current.CancellationToken)).InstancesGoneInactive);
