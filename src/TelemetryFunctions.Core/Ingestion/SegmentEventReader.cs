@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TelemetryFunctions.Configuration;
+using TelemetryFunctions.Text;
 
 namespace TelemetryFunctions.Ingestion;
 
@@ -26,10 +27,13 @@ internal sealed class SegmentEventReader(IngestionOptions limits)
     /// </summary>
     public static bool IsPlaceholder(string value) => TrimInvisible(value) is var visible && (visible.Length == 0 || NonIdentifiers.Contains(visible));
 
-    /// <summary><paramref name="value"/> without the white space and invisible formatting characters (Unicode's Cf) around it.</summary>
+    /// <summary>
+    /// <paramref name="value"/> without the white space and the characters <see cref="InvisibleText.IsInvisibleInProse"/>
+    /// calls invisible around it.
+    /// </summary>
     private static string TrimInvisible(string value)
     {
-        static bool Invisible(char c) => char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) == UnicodeCategory.Format;
+        static bool Invisible(char c) => char.IsWhiteSpace(c) || InvisibleText.InvisibleInProseChars.Contains(c);
         var start = 0;
         var end = value.Length;
         while (start < end && Invisible(value[start]))

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.RegularExpressions;
+using TelemetryFunctions.Text;
 
 namespace TelemetryFunctions.Privacy;
 
@@ -339,12 +340,11 @@ public sealed partial class PersonalDataScrubber
         text.Contains('%', StringComparison.Ordinal) || !Ascii.IsValid(text) || HasCharacterReference(text);
 
     /// <summary>
-    /// Characters that show nothing and are read past in the decoded copy: the soft hyphen, the zero-width space,
-    /// non-joiner and joiner, the direction marks, embeddings, overrides and isolates, the word joiner and invisible
-    /// operators, and the zero-width no-break space (U+FEFF).
+    /// Characters that show nothing and are read past in the decoded copy: those of the Basic Multilingual Plane that
+    /// <see cref="InvisibleText.IsInvisibleInProse"/> calls invisible (the soft hyphen, zero-width space, joiners,
+    /// direction marks, embeddings, overrides and isolates, the word joiner, the byte order mark, variation selectors...).
     /// </summary>
-    private static readonly SearchValues<char> InvisibleCharacters = SearchValues.Create(
-        "\u00AD\u180E\u200B\u200C\u200D\u200E\u200F\u202A\u202B\u202C\u202D\u202E\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\uFEFF");
+    private static SearchValues<char> InvisibleCharacters => InvisibleText.InvisibleInProseChars;
 
     /// <summary>U+3002, which the other forms of the ideographic full stop (<c>｡</c>, <c>︒</c>) fold to.</summary>
     private const char IdeographicFullStop = '\u3002';

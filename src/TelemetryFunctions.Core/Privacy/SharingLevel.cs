@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text;
+using TelemetryFunctions.Text;
 
 namespace TelemetryFunctions.Privacy;
 
@@ -44,16 +44,8 @@ public static class SharingLevels
         }
     }
 
-    private static string? Canonical(string? text)
-    {
-        if (text is null || Ascii.IsValid(text))
-        {
-            return text;
-        }
-
-        var folded = text.Normalize(NormalizationForm.FormKC);
-        return string.Concat(folded.Where(c => CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.Format));
-    }
+    private static string? Canonical(string? text) =>
+        text is null || Ascii.IsValid(text) ? text : InvisibleText.NormalizedKC(InvisibleText.WithoutInvisible(text));
 
     public static string ToWire(this SharingLevel level) => level switch
     {

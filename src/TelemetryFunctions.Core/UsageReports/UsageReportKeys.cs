@@ -1,7 +1,7 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using TelemetryFunctions.Text;
 
 namespace TelemetryFunctions.UsageReports;
 
@@ -29,7 +29,7 @@ public static partial class UsageReportKeys
 
     /// <summary>
     /// The key that tells installations apart (their periods must not overlap; their distinct counts are combined by
-    /// maximum): the hash of the id without the characters <see cref="IsInvisible"/> calls invisible, in Unicode
+    /// maximum): the hash of the id without the characters <see cref="InvisibleText.IsInvisible"/> calls invisible, in Unicode
     /// normalization form KC, ignoring case as <see cref="StringComparison.OrdinalIgnoreCase"/> compares. So
     /// <c>café-1</c> with a precomposed <c>é</c> and <c>café-1</c> written <c>e</c> plus a combining acute accent,
     /// fullwidth <c>ｉｎｓｔ-1</c> and <c>inst-1</c>, and <c>INST-1</c> and <c>inst-1</c> are one installation (NFKC is
@@ -44,54 +44,8 @@ public static partial class UsageReportKeys
     /// </summary>
     public static string Installation(string installationId)
     {
-        var visible = FirstInvisible(installationId) is null ? installationId : WithoutInvisible(installationId);
-        return Hash(NormalizedKC(visible).ToUpperInvariant().ToLowerInvariant());
+        return Hash(InvisibleText.NormalizedKC(InvisibleText.WithoutInvisible(installationId)).ToUpperInvariant().ToLowerInvariant());
     }
-
-    /// <summary>
-    /// <paramref name="text"/> in normalization form KC, or as it is when it is not valid text (an unpaired surrogate,
-    /// which a report is refused for, but a record stored earlier might hold): comparing records must not fail on one.
-    /// </summary>
-    private static string NormalizedKC(string text)
-    {
-        try
-        {
-            return text.IsNormalized(NormalizationForm.FormKC) ? text : text.Normalize(NormalizationForm.FormKC);
-        }
-        catch (ArgumentException)
-        {
-            return text;
-        }
-    }
-
-    private static string WithoutInvisible(string text) =>
-        string.Concat(text.EnumerateRunes().Where(r => !IsInvisible(r)).Select(r => r.ToString()));
-
-    /// <summary>The first character of <paramref name="text"/> that <see cref="IsInvisible"/> calls invisible, or null.</summary>
-    public static Rune? FirstInvisible(string text)
-    {
-        foreach (var rune in text.EnumerateRunes())
-        {
-            if (IsInvisible(rune))
-            {
-                return rune;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// Whether <paramref name="rune"/> shows nothing, or nothing of its own, where an id is read: a control character
-    /// (C0, C1), a format character (Unicode category Cf: zero-width space and joiners, soft hyphen, bidirectional
-    /// controls, byte order mark, tags), a line or paragraph separator, or one of Unicode's other default-ignorable
-    /// characters (variation selectors, the combining grapheme joiner, Hangul fillers, reserved ones). Two ids that differ
-    /// only in these look alike and would be two installations. docs/usage-report.schema.json lists the same characters.
-    /// </summary>
-    public static bool IsInvisible(Rune rune) =>
-        Rune.GetUnicodeCategory(rune) is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
-        || rune.Value is 0x034F or 0x115F or 0x1160 or 0x17B4 or 0x17B5 or (>= 0x180B and <= 0x180F) or 0x2065 or 0x3164
-            or (>= 0xFE00 and <= 0xFE0F) or 0xFFA0 or (>= 0xFFF0 and <= 0xFFF8) or (>= 0xE0000 and <= 0xE0FFF);
 
     /// <summary>
     /// The key of a cluster and tenant in a report's breakdown rows: the names as written (neither case nor Unicode

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Text.Unicode;
 using TelemetryFunctions.Ingestion;
+using TelemetryFunctions.Text;
 
 namespace TelemetryFunctions.UsageReports;
 
@@ -659,7 +660,7 @@ internal sealed partial class ReportDocumentParser : IDisposable
                     // "inst-1 " would be another installation than "inst-1", whose periods it could overlap.
                     Reason("report.installationId starts or ends with white space; name the installation without it, the same way in every report.");
                 }
-                else if (installationId is not null && UsageReportKeys.FirstInvisible(installationId) is { } invisible)
+                else if (installationId is not null && InvisibleText.FirstInvisible(installationId) is { } invisible)
                 {
                     // "inst-1\u200B" looks like "inst-1" and would be another installation, whose periods it could overlap.
                     Reason($"report.installationId contains an invisible or formatting character (U+{invisible.Value:X4}); name the installation without it, the same way in every report.");

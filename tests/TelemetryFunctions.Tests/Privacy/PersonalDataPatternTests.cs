@@ -116,6 +116,8 @@ public sealed class PersonalDataPatternTests
     [InlineData("\uFF11\uFF10.\uFF12\uFF10.\uFF13\uFF10.\uFF14\uFF10")]
     [InlineData("10.20.30.40\u200B")]
     [InlineData("10.20\u00AD.30.40:8080")]
+    [InlineData("10.0\u061C.0.5")]
+    [InlineData("10.0.0\uFE0F.5")]
     [InlineData("2001%3Adb8%3A%3A7")]
     [InlineData("ip%2D10%2D0%2D0%2D5")]
     public void Identifiers_that_are_ip_addresses_spelt_encoded_fullwidth_or_with_invisible_characters_are_recognised(string id) =>

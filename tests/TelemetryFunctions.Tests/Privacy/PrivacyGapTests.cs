@@ -102,7 +102,7 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
     }
 
-    public static TheoryData<string> UnrecognizedLevels => ["\"false\"", "5", "{}", "false"];
+    public static TheoryData<string> UnrecognizedLevels => ["\"false\"", "5", "{}", "false", "\"\\ufffe\"", "\"disabled\\ufffe\""];
 
     [Theory]
     [MemberData(nameof(UnrecognizedLevels))]

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Tests.Infrastructure;
+using TelemetryFunctions.Text;
 using TelemetryFunctions.UsageReports;
 using static TelemetryFunctions.Tests.UsageReports.UsageReportSamples;
 
@@ -140,7 +141,7 @@ public sealed class UsageReportDocsTests
             var rune = new Rune(value);
             var id = $"a{rune}b";
             var schemaRefuses = !text.IsMatch(id) || !installation.IsMatch(id);
-            var serviceRefuses = value is < 0x20 or 0x7F || UsageReportKeys.IsInvisible(rune);
+            var serviceRefuses = value is < 0x20 or 0x7F || InvisibleText.IsInvisible(rune);
             if (schemaRefuses != serviceRefuses)
             {
                 disagreements.Add($"U+{value:X4}: the schema {(schemaRefuses ? "refuses" : "accepts")} it, the service {(serviceRefuses ? "refuses" : "accepts")} it");
