@@ -28,7 +28,7 @@ public sealed partial class PersonalDataScrubber
         "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig", "pin", "otp", "passcode",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig", "passcode", "clientkey", "licensekey", "authkey", "privkey",
         "xamzsignature", "xgoogsignature",
     };
 
@@ -70,7 +70,6 @@ public sealed partial class PersonalDataScrubber
         "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
         "creditcard", "username", "firstname", "lastname", "fullname", "privatekey", "accesskey", "accountkey",
         "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring",
-        "clientkey", "licensekey", "authkey", "privkey",
     ];
 
     private static readonly string[] BuiltInAllowedPaths =
@@ -623,15 +622,24 @@ public sealed partial class PersonalDataScrubber
             }
 
             var start = match.Index + match.Length;
+            var quote = '\0';
             while (start < text.Length && text[start] is ' ' or '"' or '\'')
             {
+                quote = text[start] == ' ' ? quote : text[start];
                 start++;
             }
 
-            var end = start;
-            while (end < text.Length && !char.IsWhiteSpace(text[end]) && text[end] is not ('&' or ';' or ',' or ')' or '(' or '"' or '\'' or '#'))
+            // A quoted value ({"password":"correct horse battery staple"}) runs to its closing quote, spaces and
+            // punctuation included; an unquoted one (or one whose quote is never closed) to the first space or
+            // punctuation that ends a value in a URL, a header or prose.
+            var end = quote == '\0' ? -1 : ClosingQuote(text, start, quote);
+            if (end < 0)
             {
-                end++;
+                end = start;
+                while (end < text.Length && !char.IsWhiteSpace(text[end]) && text[end] is not ('&' or ';' or ',' or ')' or '(' or '"' or '\'' or '#'))
+                {
+                    end++;
+                }
             }
 
             if (end == start)
@@ -656,6 +664,27 @@ public sealed partial class PersonalDataScrubber
         }
 
         return values;
+    }
+
+    /// <summary>
+    /// The index of the first <paramref name="quote"/> at or after <paramref name="start"/> that no backslash escapes,
+    /// or -1 when the value is never closed.
+    /// </summary>
+    private static int ClosingQuote(string text, int start, char quote)
+    {
+        for (var i = start; i < text.Length; i++)
+        {
+            if (text[i] == '\\')
+            {
+                i++;
+            }
+            else if (text[i] == quote)
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>
@@ -890,10 +919,32 @@ public sealed partial class PersonalDataScrubber
 
         foreach (var fragment in DeniedFragments)
         {
-            if (normalized.Contains(fragment, StringComparison.Ordinal))
+            if (ContainsFragment(normalized, fragment))
             {
                 return true;
             }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="fragment"/> occurs in a normalized name; a fragment that ends in <c>key</c> does not where
+    /// <c>board</c> follows it (<c>clientKeyboardLayout</c>, <c>masterKeyboard</c> and <c>accessKeyboardShortcuts</c>
+    /// name keyboards, not keys).
+    /// </summary>
+    private static bool ContainsFragment(ReadOnlySpan<char> name, string fragment)
+    {
+        var from = 0;
+        while (name[from..].IndexOf(fragment, StringComparison.Ordinal) is var at and >= 0)
+        {
+            var end = from + at + fragment.Length;
+            if (!fragment.EndsWith("key", StringComparison.Ordinal) || !name[end..].StartsWith("board", StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            from += at + 1;
         }
 
         return false;

@@ -29,8 +29,6 @@ public sealed class PersonalDataScrubberTests
     [InlineData("ip-10-0-0-7.ec2.internal")]
     [InlineData("ec2-54-12-3-4.compute-1.amazonaws.com")]
     [InlineData("node.10.0.0.17")]
-    [InlineData("pin")]
-    [InlineData("OTP")]
     [InlineData("passcode")]
     [InlineData("licenseKey")]
     [InlineData("client_key")]
@@ -162,6 +160,10 @@ public sealed class PersonalDataScrubberTests
     [InlineData("config {\"db_password\": \"hunter2\"} rejected", "config {\"db_password\": \"[redacted]\"} rejected")]
     [InlineData("settings {'api_token': 'abc123def'}", "settings {'api_token': '[redacted]'}")]
     [InlineData("{\"email\":\"someone\",\"plan\":\"pro\"}", "{\"email\":\"[redacted]\",\"plan\":\"pro\"}")]
+    [InlineData("request {\"password\":\"correct horse battery staple\"}", "request {\"password\":\"[redacted]\"}")]
+    [InlineData("{\"password\":\"Tr0ub4dor&3\",\"plan\":\"pro\"}", "{\"password\":\"[redacted]\",\"plan\":\"pro\"}")]
+    [InlineData("settings {'api_token': 'ab;cd (x)'}", "settings {'api_token': '[redacted]'}")]
+    [InlineData("{\"password\":\"a\\\"b c\"} sent", "{\"password\":\"[redacted]\"} sent")]
     public void Quoted_names_of_json_in_free_text_redact_their_values(string value, string expected)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -601,6 +603,19 @@ public sealed class PersonalDataScrubberTests
     }
 
     [Theory]
+    [InlineData("clientKeyboardLayout")]
+    [InlineData("masterKeyboard")]
+    [InlineData("access_keyboard_shortcuts")]
+    [InlineData("pinned")]
+    public void Keys_that_name_keyboards_not_keys_are_kept(string key)
+    {
+        var properties = new JsonObject { [key] = "de-CH", ["plan"] = "pro" };
+
+        Assert.Equal(0, _scrubber.Scrub(properties, "properties"));
+        Assert.Equal("de-CH", properties[key]!.GetValue<string>());
+    }
+
+    [Theory]
     [InlineData("build 1700000000000 done")]
     [InlineData("4111 1111 1111 1112")]
     [InlineData("ratio=0.5 mode: fast")]
@@ -626,6 +641,8 @@ public sealed class PersonalDataScrubberTests
     [InlineData("it's o'clock")]
     [InlineData("deployed to sk-prod-cluster-eu-west-1-node-7 and task-abcdefghijklmnopqrstuvwxyz")]
     [InlineData("pinned: true, keyboard: us")]
+    [InlineData("Erlang/OTP: 26, GPIO pin: 17, client.keyboard: de-CH, clientKeyboardLayout=00000407")]
+    [InlineData("masterKeyboard: on, accessKeyboardShortcuts=true")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };
