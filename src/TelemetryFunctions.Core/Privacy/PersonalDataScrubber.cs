@@ -48,7 +48,8 @@ public sealed partial class PersonalDataScrubber
         "expired", "invalid", "missing", "required", "revoked", "empty", "null", "none", "undefined", "unset", "denied",
         "rejected", "incorrect", "wrong", "mismatch", "unknown", "not", "no", "yes", "true", "false", "ok", "valid", "set",
         "failed", "failure", "succeeded", "successful", "success", "error", "pending", "locked", "disabled", "enabled",
-        "forbidden", "unauthorized", "unavailable", "changed", "reset", "updated", "timeout",
+        "forbidden", "unauthorized", "unavailable", "changed", "reset", "updated", "timeout", "sent", "opened",
+        "clicked", "verified", "confirmed", "saved", "deleted", "created", "added", "removed", "viewed", "requested",
     };
 
     /// <summary>

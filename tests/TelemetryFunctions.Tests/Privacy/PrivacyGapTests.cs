@@ -102,6 +102,36 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
         Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
     }
 
+    [Theory]
+    [InlineData("Login failed password=hunter2", false)]
+    [InlineData("Opened /home/jane/projects/report", false)]
+    [InlineData("Fetched https://jane:pw@repo.example.com/x", false)]
+    [InlineData("Signed in as jane@example.com", false)]
+    [InlineData("Email: Sent", true)]
+    [InlineData("Password: Reset", true)]
+    [InlineData("Dashboard Viewed", true)]
+    public async Task An_event_name_that_scrubbing_would_redact_refuses_its_event_and_an_ordinary_one_is_stored(string name, bool stored)
+    {
+        await using var host = new LocalHostFactory(azurite);
+        var ct = TestContext.Current.CancellationToken;
+
+        var response = await host.CreateSegmentClient().PostAsync("/v1/track", Segment.Json(Segment.Track(name, properties: InstanceProps("inst-named"))), ct);
+
+        var rows = await host.Tables.DumpAllAsync();
+        if (stored)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Single(await host.Tables.RowsAsync(TableNames.RawEvents));
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("contains personal data", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+            Assert.Empty(await host.Tables.RowsAsync(TableNames.RawEvents));
+            Assert.DoesNotContain(name, rows, StringComparison.Ordinal);
+        }
+    }
+
     public static TheoryData<string> UnrecognizedLevels => ["\"false\"", "5", "{}", "false", "\"\\ufffe\"", "\"disabled\\ufffe\""];
 
     [Theory]
