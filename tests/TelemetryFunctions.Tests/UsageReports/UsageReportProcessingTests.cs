@@ -763,6 +763,28 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_report_uploaded_over_a_processed_one_under_the_same_name_whose_every_attempt_failed_before_reading_it_is_failed_on_the_last_not_taken_for_committed()
+    {
+        var reads = 0;
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAndProcessAsync("acme/usage.json", Signed(Report("r-first")));
+        await harness.UploadAsync("acme/usage.json", Signed(Report("r-second", installation: "inst-2")));
+
+        // Both attempts at the second upload fail reading it (not the quarantine's read that follows).
+        faults.Matches = m => m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.EndsWith("/acme/usage.json", StringComparison.Ordinal) && Interlocked.Increment(ref reads) <= 2;
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/usage.json"));
+        var gaveUp = await harness.ProcessAsync("acme/usage.json");
+        faults.Heal();
+
+        Assert.Equal((BlobLedgerEntry.Failed, (string?)null, 2), (gaveUp.Status, gaveUp.ReportId, faults.Injected));
+        Assert.Equal(BlobLedgerEntry.Failed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+        Assert.Equal(["r_r-first"], (await harness.ReportRecordsAsync()).Select(r => r.RowKey));
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
     public async Task A_pending_claim_recorded_before_claims_kept_the_upload_is_taken_up_by_the_next_run_of_the_blob_and_failed_when_its_runs_are_all_stopped()
     {
         using var stops = new StopRun { Matches = FailAfter.IsTransaction };
