@@ -74,7 +74,7 @@ public sealed partial class UsageReportProcessor(
             // The content an earlier attempt read, so that only its claim is failed, not another upload's of the same id
             // (null for an entry recorded before the ledger kept it: then the id's record is failed whatever it holds).
             var (heldId, heldContent) = await WhatTheBlobHeldAsync(entry, null, cancellationToken);
-            if (!await IsCommittedAsync(entry, heldId, cancellationToken))
+            if (!await IsCommittedAsync(entry, heldId, heldContent, cancellationToken))
             {
                 return await FailAsync(entry, properties.ETag, heldId, heldContent, entry.LastError, cancellationToken);
             }
@@ -106,7 +106,7 @@ public sealed partial class UsageReportProcessor(
                 // What this attempt read, or, when it failed before reading, what an earlier one read: its claim is the
                 // one given up.
                 var (heldId, heldContent) = await WhatTheBlobHeldAsync(entry, attempt, cancellationToken);
-                committed = await IsCommittedAsync(entry, heldId, cancellationToken);
+                committed = await IsCommittedAsync(entry, heldId, heldContent, cancellationToken);
                 if (!committed)
                 {
                     LogGaveUp(logger, e, blobKey, entry.Attempts);
@@ -130,9 +130,12 @@ public sealed partial class UsageReportProcessor(
 
     /// <summary>
     /// Whether this blob's report is already counted: an earlier attempt said so in the ledger, or (should that note
-    /// have been lost with the storage that was failing) the report's record is processed from this very blob.
+    /// have been lost with the storage that was failing) the report's record is processed and is this upload's: claimed
+    /// by this very upload of the blob (its ETag), or holding the content this upload was read to hold. A record that
+    /// names the blob but another upload of it (the name was reused) is not; one claimed before records kept the
+    /// upload's ETag counts by its content, or, when no attempt noted the content, by the blob's name.
     /// </summary>
-    private async Task<bool> IsCommittedAsync(BlobLedgerEntry entry, string? reportId, CancellationToken cancellationToken)
+    private async Task<bool> IsCommittedAsync(BlobLedgerEntry entry, string? reportId, string? contentHash, CancellationToken cancellationToken)
     {
         if (entry.Committed)
         {
@@ -145,13 +148,17 @@ public sealed partial class UsageReportProcessor(
         }
 
         var record = await reports.GetAsync(customer.Id, reportId, cancellationToken);
-        return record is { Status: UsageReportStore.Processed } && record.Blob == entry.BlobName;
+        return record is { Status: UsageReportStore.Processed }
+            && (record.IsClaimOf(entry.BlobName, entry.BlobETag)
+                || (contentHash is not null && record.ContentHash == contentHash)
+                || (record.BlobETag is null && contentHash is null && record.Blob == entry.BlobName));
     }
 
     /// <summary>
     /// The report id and content this blob held, as far as its attempts found out: what <paramref name="attempt"/> read,
     /// else what the ledger noted an earlier attempt read, else, when no attempt lived to note it (each stopped after its
-    /// claim: a host's timeout, a killed process), the report id the blob claimed. Giving up fails that claim, so that a
+    /// claim: a host's timeout, a killed process), the report id this upload of the blob claimed (by the upload's ETag
+    /// the claim keeps: an earlier upload under the same name claimed for itself). Giving up fails that claim, so that a
     /// report given up neither stays pending for ever, blocking its period and its id, nor is failed once committed.
     /// </summary>
     private async Task<(string? ReportId, string? ContentHash)> WhatTheBlobHeldAsync(BlobLedgerEntry entry, Attempt? attempt, CancellationToken cancellationToken)
@@ -171,7 +178,7 @@ public sealed partial class UsageReportProcessor(
             return (null, null);
         }
 
-        var claimed = await reports.ClaimedByAsync(customer.Id, entry.BlobName, cancellationToken);
+        var claimed = await reports.ClaimedByAsync(customer.Id, entry.BlobName, entry.BlobETag, cancellationToken);
         return (claimed?.ReportId, claimed?.ContentHash);
     }
 
@@ -209,7 +216,7 @@ public sealed partial class UsageReportProcessor(
         }
 
         await DeleteRowsOfReplacedReportAsync(report, cancellationToken);
-        var claim = await reports.ClaimAsync(report, blobName, cancellationToken);
+        var claim = await reports.ClaimAsync(report, blobName, etag, cancellationToken);
         switch (claim.Outcome)
         {
             case ClaimOutcome.Conflict:

@@ -34,6 +34,21 @@ public sealed record UsageReportRecord(
 
     /// <summary>The rows of this failed claim (and of earlier ones) were deleted.</summary>
     public bool RowsDeleted { get; init; }
+
+    /// <summary>
+    /// The ETag of the upload of <see cref="Blob"/> that claimed the report id (or last took the pending claim up again):
+    /// a blob name is reused by a later upload, whose give-up must not take this claim for its own. Null in a record
+    /// claimed before the claim kept it.
+    /// </summary>
+    public string? BlobETag { get; init; }
+
+    /// <summary>
+    /// Whether this claim was made (or taken up again) by the upload of <paramref name="blobName"/> whose ETag is
+    /// <paramref name="blobETag"/> (as the ledger keeps it, <see cref="UsageBlobLedger.Normalize"/>). Never for a record
+    /// without <see cref="BlobETag"/>: a blob name alone does not say which upload claimed.
+    /// </summary>
+    public bool IsClaimOf(string blobName, string blobETag) =>
+        Blob == blobName && BlobETag is { Length: > 0 } claimedBy && claimedBy == blobETag;
 }
 
 public enum ClaimOutcome
@@ -80,8 +95,15 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         return row.HasValue ? FromEntity(row.Value!) : null;
     }
 
-    public async Task<ClaimResult> ClaimAsync(UsageReport report, string blobName, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims the report id for <paramref name="report"/>, read from the upload of <paramref name="blobName"/> whose ETag is
+    /// <paramref name="blobETag"/>. A pending claim of the same content that another upload made is taken up: the record
+    /// then names this upload, whose give-up is the one that can fail it (the other upload's ledger entry is gone when it
+    /// was an earlier upload under the same name).
+    /// </summary>
+    public async Task<ClaimResult> ClaimAsync(UsageReport report, string blobName, ETag blobETag, CancellationToken cancellationToken)
     {
+        var upload = UsageBlobLedger.Normalize(blobETag);
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
         var installationKey = UsageReportKeys.Installation(report.InstallationId);
         for (var race = 0; race < MaxRaces; race++)
@@ -95,9 +117,30 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
                     return new ClaimResult(ClaimOutcome.Conflict, existing, default);
                 }
 
-                return existing.Status == Processed
-                    ? new ClaimResult(ClaimOutcome.AlreadyCommitted, existing, existing.ETag)
-                    : new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag, existing.Claim);
+                if (existing.Status == Processed)
+                {
+                    return new ClaimResult(ClaimOutcome.AlreadyCommitted, existing, existing.ETag);
+                }
+
+                if (existing.IsClaimOf(blobName, upload))
+                {
+                    return new ClaimResult(ClaimOutcome.Claimed, existing, existing.ETag, existing.Claim);
+                }
+
+                try
+                {
+                    var response = await table.UpdateEntityAsync(
+                        new TableEntity(report.CustomerId, RowKey(report.ReportId)) { ["Blob"] = blobName, ["BlobETag"] = upload },
+                        existing.ETag,
+                        TableUpdateMode.Merge,
+                        cancellationToken);
+                    return new ClaimResult(ClaimOutcome.Claimed, existing with { Blob = blobName, BlobETag = upload }, response.Headers.ETag ?? default, existing.Claim);
+                }
+                catch (RequestFailedException e) when (e.Status == 412)
+                {
+                    // The record changed meanwhile (committed, given up, taken up by another run): look again.
+                    continue;
+                }
             }
 
             // No record, or the report id's report failed (it was never counted): this report claims the id like a new
@@ -121,6 +164,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
                 ["PeriodStart"] = report.PeriodStart.ToUniversalTime(),
                 ["PeriodEnd"] = report.PeriodEnd.ToUniversalTime(),
                 ["Blob"] = blobName,
+                ["BlobETag"] = upload,
                 ["ProductName"] = report.ProductName,
                 ["ProductVersion"] = report.ProductVersion,
                 ["GeneratedAt"] = report.GeneratedAt.ToUniversalTime(),
@@ -253,19 +297,22 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     }
 
     /// <summary>
-    /// The record of the report id <paramref name="blobName"/> claimed, unless that claim failed (a processed one first):
-    /// what the blob held when no attempt at it lived to note it in the ledger, each stopped after its claim (a host's
-    /// timeout, a killed process). Reads the customer's records, so it is for giving up on a blob only.
+    /// The record of the report id the upload of <paramref name="blobName"/> whose ETag is <paramref name="blobETag"/>
+    /// (as the ledger keeps it) claimed, unless that claim failed (a processed one first): what the blob held when no attempt at it lived to note
+    /// it in the ledger, each stopped after its claim (a host's timeout, a killed process). Only a claim this very upload
+    /// made or took up counts: a record of an earlier upload under the same name, or one claimed before records kept the
+    /// upload's ETag, is never this upload's. Reads the customer's records, so it is for giving up on a blob only.
     /// </summary>
-    public async Task<UsageReportRecord?> ClaimedByAsync(string customerId, string blobName, CancellationToken cancellationToken)
+    public async Task<UsageReportRecord?> ClaimedByAsync(string customerId, string blobName, string blobETag, CancellationToken cancellationToken)
     {
         var table = await storage.GetTableAsync(TableNames.UsageReports, cancellationToken);
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {customerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and Blob eq {blobName}");
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {customerId} and RowKey ge {RowPrefix} and RowKey lt {"r`"} and Blob eq {blobName} and BlobETag eq {blobETag}");
         UsageReportRecord? claimed = null;
         await foreach (var row in table.QueryAsync<TableEntity>(filter, select: OverlapColumns, cancellationToken: cancellationToken))
         {
             var record = FromEntity(row);
-            if (record.Status != Failed && claimed is not { Status: Processed })
+            if (record.IsClaimOf(blobName, blobETag) && record.Status != Failed && claimed is not { Status: Processed })
             {
                 claimed = record;
             }
@@ -418,7 +465,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     }
 
     private static readonly string[] OverlapColumns =
-        ["PartitionKey", "RowKey", "InstallationKey", "InstallationId", "Status", "ContentHash", "PeriodStart", "PeriodEnd", "Blob", "ProcessedAt", "Reasons", "Claim", "FailedAt", "RowsDeleted"];
+        ["PartitionKey", "RowKey", "InstallationKey", "InstallationId", "Status", "ContentHash", "PeriodStart", "PeriodEnd", "Blob", "BlobETag", "ProcessedAt", "Reasons", "Claim", "FailedAt", "RowsDeleted"];
 
     private static async Task<UsageReportRecord?> FindOverlapAsync(TableClient table, UsageReport report, string installationKey, CancellationToken cancellationToken)
     {
@@ -467,5 +514,6 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
         Claim = row.GetInt32("Claim") ?? 0,
         FailedAt = row.GetDateTimeOffset("FailedAt"),
         RowsDeleted = row.GetBoolean("RowsDeleted") ?? false,
+        BlobETag = row.GetString("BlobETag"),
     };
 }

@@ -720,6 +720,102 @@ public sealed class UsageReportProcessingTests(AzuriteFixture azurite)
         Assert.Equal(1200, Value(Monthly(await harness.MonthlyAsync(), "202601_process-instances")));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_report_uploaded_over_a_processed_one_under_the_same_name_whose_runs_were_all_stopped_is_failed_when_given_up_not_taken_for_the_earlier_upload_s_commit(bool stoppedAfterClaim)
+    {
+        using var stops = new StopRun();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: stops, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        var first = await harness.UploadAndProcessAsync("acme/usage.json", Signed(Report("r-first")));
+        await harness.UploadAsync("acme/usage.json", Signed(Report("r-second", installation: "inst-2")));
+
+        // Every run of the second upload is stopped (a host's timeout, a killed process) before it can note anything:
+        // at its rows, after the first run's claim went through, or at reading the blob, before any claim.
+        stops.Matches = stoppedAfterClaim
+            ? FailAfter.IsTransaction
+            : m => m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.EndsWith("/acme/usage.json", StringComparison.Ordinal);
+        for (var run = 0; run < 2; run++)
+        {
+            var token = stops.NextRun();
+            stops.Pass = stoppedAfterClaim && run == 0 ? 1 : 0;
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/usage.json", token));
+        }
+
+        stops.Heal();
+        var gaveUp = await harness.ProcessAsync("acme/usage.json");
+        var replacement = await harness.UploadAndProcessAsync("acme/replacement.json", Signed(Report("r-replacement", installation: "inst-2")));
+
+        Assert.Equal(BlobLedgerEntry.Processed, first.Status);
+        Assert.Equal((BlobLedgerEntry.Failed, stoppedAfterClaim ? "r-second" : null), (gaveUp.Status, gaveUp.ReportId));
+        Assert.Equal(["acme/usage.json", "acme/usage.json.error.json"], await UsageReportHarness.NamesAsync(harness.Quarantine));
+        Assert.Equal(BlobLedgerEntry.Processed, replacement.Status);
+        var expected = new Dictionary<string, string> { ["r_r-first"] = "processed", ["r_r-replacement"] = "processed" };
+        if (stoppedAfterClaim)
+        {
+            expected["r_r-second"] = "failed";
+        }
+
+        Assert.Equal(expected, (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? ""));
+        Assert.Empty(await RowsOfAsync(harness, "r-second"));
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((2400L, 2), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task A_report_uploaded_over_a_processed_one_under_the_same_name_whose_every_attempt_failed_before_reading_it_is_failed_on_the_last_not_taken_for_committed()
+    {
+        var reads = 0;
+        var faults = new FailAfter();
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: faults, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAndProcessAsync("acme/usage.json", Signed(Report("r-first")));
+        await harness.UploadAsync("acme/usage.json", Signed(Report("r-second", installation: "inst-2")));
+
+        // Both attempts at the second upload fail reading it (not the quarantine's read that follows).
+        faults.Matches = m => m.Request.Method == RequestMethod.Get && m.Request.Uri.Path.EndsWith("/acme/usage.json", StringComparison.Ordinal) && Interlocked.Increment(ref reads) <= 2;
+        await Assert.ThrowsAnyAsync<Exception>(() => harness.ProcessAsync("acme/usage.json"));
+        var gaveUp = await harness.ProcessAsync("acme/usage.json");
+        faults.Heal();
+
+        Assert.Equal((BlobLedgerEntry.Failed, (string?)null, 2), (gaveUp.Status, gaveUp.ReportId, faults.Injected));
+        Assert.Equal(BlobLedgerEntry.Failed, Assert.Single(await harness.RowsAsync(TableNames.UsageReportBlobs)).GetString("Status"));
+        Assert.Equal(["r_r-first"], (await harness.ReportRecordsAsync()).Select(r => r.RowKey));
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
+    [Fact]
+    public async Task A_pending_claim_recorded_before_claims_kept_the_upload_is_taken_up_by_the_next_run_of_the_blob_and_failed_when_its_runs_are_all_stopped()
+    {
+        using var stops = new StopRun { Matches = FailAfter.IsTransaction };
+        await using var harness = new UsageReportHarness(azurite, storagePolicy: stops, settings: new() { ["Telemetry:UsageReports:MaxAttempts"] = "2" });
+        await harness.UploadAsync("acme/2026-01.json", Signed(Report("r-legacy")));
+
+        // The first run claims and is stopped at its rows; its claim is then made to look as claims were recorded before
+        // they kept the upload's ETag. The second run takes that claim up and is stopped at its rows too.
+        stops.Pass = 1;
+        var first = stops.NextRun();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/2026-01.json", first));
+        var table = harness.Host.Tables.Table(TableNames.UsageReports);
+        var claim = (await table.GetEntityAsync<TableEntity>("acme", UsageReportStore.RowKey("r-legacy"), cancellationToken: TestContext.Current.CancellationToken)).Value;
+        Assert.True(claim.Remove("BlobETag"));
+        await table.UpdateEntityAsync(claim, claim.ETag, TableUpdateMode.Replace, TestContext.Current.CancellationToken);
+        stops.Pass = 0;
+        var second = stops.NextRun();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => harness.Processor.ProcessAsync("acme/2026-01.json", second));
+        stops.Heal();
+
+        var gaveUp = await harness.ProcessAsync("acme/2026-01.json");
+        var replacement = await harness.UploadAndProcessAsync("acme/replacement.json", Signed(Report("r-replacement")));
+
+        Assert.Equal((BlobLedgerEntry.Failed, "r-legacy"), (gaveUp.Status, gaveUp.ReportId));
+        Assert.Equal(BlobLedgerEntry.Processed, replacement.Status);
+        var records = (await harness.ReportRecordsAsync()).ToDictionary(r => r.RowKey, r => r.GetString("Status") ?? "");
+        Assert.Equal(new Dictionary<string, string> { ["r_r-legacy"] = "failed", ["r_r-replacement"] = "processed" }, records);
+        var instances = Monthly(await harness.MonthlyAsync(), "202601_process-instances");
+        Assert.Equal((1200L, 1), (Value(instances), instances.GetInt32("Reports")));
+    }
+
     /// <summary>The one entry the shared batch writer logged for a refused transaction: its size and the refused action's index, no data.</summary>
     private static void AssertRefusalLogged(CapturedLogs logs, UsageReportHarness harness, string table, int actions, int failedActionIndex)
     {
