@@ -1,9 +1,11 @@
 using Azure.Data.Tables;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using TelemetryFunctions.Activity;
+using TelemetryFunctions.LocalHost;
 using TelemetryFunctions.LocalHost.UsageReports;
 using TelemetryFunctions.Scheduling;
 using TelemetryFunctions.Storage;
@@ -107,17 +109,34 @@ public sealed class LocalSchedulerTests(AzuriteFixture azurite)
             "the sweep due at 09:15 ran once the machine had been awake for a minute");
     }
 
+    /// <summary>
+    /// The application itself (LocalHostApp, as Program runs it) on a free port, not the test server: a start-up that
+    /// fails there is reported by its own exception, where the test server's deferred start may report only that its
+    /// services were disposed.
+    /// </summary>
     [Fact]
     public async Task A_schedule_that_is_not_a_six_field_expression_stops_start_up_before_the_host_serves()
     {
-        await using var host = new LocalHostFactory(azurite, new FakeTimeProvider(Now), new()
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = LocalHostApp.Build([], builder => builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
+            ["urls"] = "http://127.0.0.1:0",
             ["TelemetryDisableTimers"] = "false",
+            ["TelemetryDisableUsageReportWatcher"] = "true",
             ["TelemetryRollupSchedule"] = "0 15 * * *",
-        });
+            ["Telemetry:Storage:ConnectionString"] = azurite.ConnectionString,
+            ["Telemetry:Storage:TablePrefix"] = AzuriteFixture.UniquePrefix(),
+            ["Telemetry:WriteKeys:0:Key"] = LocalHostFactory.WriteKey,
+            ["Telemetry:WriteKeys:0:Source"] = "server",
+            ["Telemetry:AdminKey"] = "dev-admin-key",
+            ["Telemetry:Privacy:PseudonymizationKey"] = new string('k', 40),
+            ["Logging:LogLevel:Default"] = "Warning",
+        }));
 
-        var error = Assert.Throws<InvalidOperationException>(() => host.Services);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync(ct));
+
         Assert.Contains("TelemetryRollupSchedule = '0 15 * * *' is not a six-field NCRONTAB expression", error.Message, StringComparison.Ordinal);
+        Assert.Empty(app.Urls);
     }
 
     [Theory]
