@@ -65,9 +65,7 @@ public sealed class EventPreparer
         var flags = new List<string>(e.Flags);
         var scrubbed = 0;
 
-        // An event name is a dimension of the figures, kept whole or not at all: one that free-text scrubbing would
-        // redact anything from refuses its event.
-        if (e.EventName is { } name && _scrubber.IsPersonalInAllowedValue("event", name))
+        if (e.EventName is { } name && _scrubber.IsPersonalInEventName(name))
         {
             return (null, $"The event name of event {e.Index} contains personal data (an e-mail or IP address, a secret, a credential or a home directory's user name); it is not stored.");
         }

