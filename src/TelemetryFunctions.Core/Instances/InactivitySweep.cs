@@ -99,11 +99,13 @@ public sealed partial class InactivitySweep(
             var changedAt = index.DeadlineOf(record.LastSeen);
             if (record.Status == InstanceRegistry.Inactive)
             {
-                if (record.StatusChangedAt == changedAt)
+                if (record.StatusChangedAt > record.LastSeen)
                 {
                     // A sweep made it inactive for this silence but may have stopped before recording the change
                     // (the index row is removed only after): record it again under the same keys, which is harmless.
-                    if (await RecordSilenceAsync(instances, instanceKey, changedAt, cancellationToken) is { } undone)
+                    // The time is the one that sweep stored, which a sweep before the deadline gained the touch
+                    // interval put at last seen + InactiveAfter + HeartbeatGrace.
+                    if (await RecordSilenceAsync(instances, instanceKey, record.StatusChangedAt, cancellationToken) is { } undone)
                     {
                         return (Outcome.StillActive, undone.LastSeen);
                     }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Azure;
 using Azure.Core;
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
@@ -519,6 +520,32 @@ public sealed class InactivitySweepTests(AzuriteFixture azurite)
 
         Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + DeadlineAfter:O}"], await HistoryAsync(host, "inst-failed"));
         Assert.Single(await GoneInactiveMarksAsync(host));
+    }
+
+    /// <summary>
+    /// A row a sweep of the previous rule marked inactive at last seen + the limit (the deadline before the touch interval
+    /// was added), stopping before it recorded the change: the sweep of this rule records it, at the time that row holds.
+    /// </summary>
+    [Fact]
+    public async Task A_row_marked_inactive_by_the_previous_deadline_whose_change_was_never_recorded_is_recorded_at_its_own_time()
+    {
+        var time = new FakeTimeProvider(T0);
+        await using var host = new LocalHostFactory(azurite, time);
+        await HeartbeatAsync(host, "inst-earlier-rule");
+        var record = await InstanceAsync(host, "inst-earlier-rule");
+        var instances = await host.Services.GetRequiredService<TelemetryStorage>().GetTableAsync(TableNames.Instances, TestContext.Current.CancellationToken);
+        await instances.UpdateEntityAsync(
+            InstanceRegistry.ToEntity(record with { Status = InstanceRegistry.Inactive, StatusChangedAt = T0 + Limit }),
+            ETag.All,
+            TableUpdateMode.Replace,
+            TestContext.Current.CancellationToken);
+
+        time.SetUtcNow(T0.AddHours(7));
+        await SweepAsync(host);
+
+        Assert.Equal([$"active@{T0:O}", $"inactive@{T0 + Limit:O}"], await HistoryAsync(host, "inst-earlier-rule"));
+        Assert.Single(await GoneInactiveMarksAsync(host));
+        Assert.Equal(T0 + Limit, (await InstanceAsync(host, "inst-earlier-rule")).StatusChangedAt);
     }
 
     [Fact]
