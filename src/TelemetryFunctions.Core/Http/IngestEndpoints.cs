@@ -256,7 +256,8 @@ public sealed partial class IngestEndpoints(
     private async Task<(RequestBody? Body, string? Source, JsonDocument? Document, IngestError? Error)> ReadAuthenticatedAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         string? source = null;
-        if (WriteKeyAuthenticator.HasHeader(request))
+        // An Authorization header, even an empty one, decides, whatever the body says.
+        if (AuthorizationCredentials.IsPresent(request))
         {
             var (headerSource, authError) = authenticator.AuthenticateHeader(request);
             if (authError is not null)

@@ -21,9 +21,6 @@ public sealed class WriteKeyAuthenticator
         _keys = options.Value.WriteKeys.ToDictionary(k => Digest(k.Key), StringComparer.Ordinal);
     }
 
-    /// <summary>True when the request carries an Authorization header (it then decides, whatever the body says).</summary>
-    public static bool HasHeader(HttpRequest request) => AuthorizationCredentials.IsPresent(request);
-
     public (string? Source, IngestError? Error) AuthenticateHeader(HttpRequest request)
     {
         var (key, problem) = AuthorizationCredentials.Read(request, acceptBearer: false);

@@ -231,7 +231,7 @@ public sealed partial class PersonalDataScrubber
         private static char? FoldedToAscii(string text, int index, int length)
         {
             var c = text[index];
-            if ((length == 1 && char.IsSurrogate(c)) || c is >= '\uFDD0' and <= '\uFDEF' || (c & 0xFFFE) == 0xFFFE
+            if ((length == 1 && char.IsSurrogate(c)) || InvisibleText.IsNoncharacter(c)
                 || (length == 2 && (char.ConvertToUtf32(c, text[index + 1]) & 0xFFFE) == 0xFFFE))
             {
                 return null;

@@ -47,10 +47,7 @@ public static class SharingLevels
     private static string? Canonical(string? text) =>
         text is null || Ascii.IsValid(text)
             ? text
-            : InvisibleText.NormalizedKC(InvisibleText.WithoutInvisible(new string([.. text.Where(c => !IsNoncharacter(c))])));
-
-    /// <summary>U+FDD0 to U+FDEF, U+FFFE and U+FFFF: no character at all, which normalization refuses.</summary>
-    private static bool IsNoncharacter(char c) => c is >= '\uFDD0' and <= '\uFDEF' or '\uFFFE' or '\uFFFF';
+            : InvisibleText.NormalizedKC(InvisibleText.WithoutInvisible(new string([.. text.Where(c => !InvisibleText.IsNoncharacter(c))])));
 
     public static string ToWire(this SharingLevel level) => level switch
     {

@@ -60,6 +60,12 @@ public static class InvisibleText
         FirstInvisible(text) is null ? text : string.Concat(text.EnumerateRunes().Where(r => !IsInvisible(r)).Select(r => r.ToString()));
 
     /// <summary>
+    /// Whether <paramref name="c"/> is a noncharacter of the Basic Multilingual Plane (U+FDD0 to U+FDEF, U+FFFE,
+    /// U+FFFF): no character at all, which strict JSON lets through and normalization refuses.
+    /// </summary>
+    public static bool IsNoncharacter(char c) => c is >= '\uFDD0' and <= '\uFDEF' or '\uFFFE' or '\uFFFF';
+
+    /// <summary>
     /// <paramref name="text"/> in normalization form KC, or as it is when it is not valid text: a lone surrogate or a
     /// noncharacter such as U+FFFE, which strict JSON lets through and normalization refuses with an exception.
     /// </summary>

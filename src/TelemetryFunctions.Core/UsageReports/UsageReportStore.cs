@@ -402,7 +402,7 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
     /// <summary>
     /// Why a report's figures cannot be recorded, or null when they can. The record keeps each metric's figures and
     /// its share of every month (what monthly totals are computed from) in string properties of at most
-    /// <see cref="ChunkChars"/> characters each, and the whole record must stay within Table Storage's 1 MiB entity:
+    /// <see cref="ChunkedText.ChunkChars"/> characters each, and the whole record must stay within Table Storage's 1 MiB entity:
     /// very many metrics over a long period do not fit, whatever the configured limits allow.
     /// </summary>
     public static string? FiguresTooLarge(UsageReport report)
@@ -413,11 +413,8 @@ public sealed class UsageReportStore(TelemetryStorage storage, TableBatchWriter 
             : string.Create(CultureInfo.InvariantCulture, $"The report's figures ({report.Metrics.Count} metrics over {report.Metrics.SelectMany(m => m.Months.Keys).Distinct().Count()} months) take {chars:N0} characters to record, more than the {MaxFigureChars:N0} a report's record holds: split the period into several reports.");
     }
 
-    /// <summary>Characters per string property: Table Storage holds at most 32K UTF-16 characters (64 KiB) in one.</summary>
-    internal const int ChunkChars = ChunkedText.ChunkChars;
-
     /// <summary>What the figures may take in all: 14 chunks, 896,000 bytes as UTF-16, leaving room for the rest of the record within 1 MiB.</summary>
-    internal const int MaxFigureChars = 14 * ChunkChars;
+    internal const int MaxFigureChars = 14 * ChunkedText.ChunkChars;
 
     public static JsonObject Figures(UsageReport report) => new()
     {
