@@ -256,7 +256,7 @@ public sealed partial class EventIngestor(
     {
         foreach (var keys in SharingSubjects(e))
         {
-            declarations.Add(new SharingDeclaration(keys.SuppressionSubject, keys, enables, e.Index));
+            declarations.Add(new SharingDeclaration(keys, enables, e.Index));
         }
     }
 
@@ -370,7 +370,7 @@ public sealed partial class EventIngestor(
             else
             {
                 // Suppressed first, as any disable is, so an erasure interrupted here is completed by the retention job.
-                await optOut.SuppressAndEraseAsync([(r.Subject, r.Erase!)], SuppressionReasons.SharingDisabled, 1, cancellationToken);
+                await optOut.SuppressAndEraseAsync([r.Erase!], SuppressionReasons.SharingDisabled, 1, cancellationToken);
             }
 
             erasures++;
@@ -429,7 +429,7 @@ public sealed partial class EventIngestor(
         var subjects = disabling
             .Where(d => !suppressed.ContainsKey(d.Subject))
             .DistinctBy(d => d.Subject)
-            .Select(d => (d.Subject, d.Keys))
+            .Select(d => d.Keys)
             .ToList();
         if (subjects.Count == 0)
         {
@@ -447,7 +447,11 @@ public sealed partial class EventIngestor(
 
     /// <summary>A sharing level an event declared for one subject: disabled, or basic/advanced (<paramref name="Enables"/>).</summary>
     /// <remarks><paramref name="Index"/> is the declaring event's position in the request.</remarks>
-    private sealed record SharingDeclaration(string Subject, ErasureSubject Keys, bool Enables, int Index);
+    private sealed record SharingDeclaration(ErasureSubject Keys, bool Enables, int Index)
+    {
+        /// <summary>The suppression-list subject of <see cref="Keys"/>.</summary>
+        public string Subject => Keys.SuppressionSubject;
+    }
 
     /// <summary>
     /// A subject re-enabling sharing, with what is to be erased first (null: nothing), whether it was suppressed before

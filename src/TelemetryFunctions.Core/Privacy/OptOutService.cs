@@ -37,24 +37,25 @@ public sealed partial class OptOutService(
             subjects.Add(ErasureSubject.Instance(pseudonymizer.Pseudonymize(IdentifierKind.Instance, instanceId)));
         }
 
-        var total = await SuppressAndEraseAsync([.. subjects.Select(k => (k.SuppressionSubject, k))], SuppressionReasons.OptOut, subjects.Count, cancellationToken);
+        var total = await SuppressAndEraseAsync(subjects, SuppressionReasons.OptOut, subjects.Count, cancellationToken);
         return (subjects.Count, total);
     }
 
     /// <summary>
-    /// Suppresses the subjects in one write, each row keeping its keys and pending erasure, then erases the first
+    /// Suppresses the subjects in one write (each under its <see cref="ErasureSubject.SuppressionSubject"/>), each row
+    /// keeping its keys and pending erasure, then erases the first
     /// <paramref name="eraseNow"/> of the rows it wrote and marks them erased; the daily retention job erases the rest.
     /// A row it did not write (a sharing-level suppression finding the subject's row already stored, such as an
     /// opt-out whose erasure of more keys is still pending) is neither erased nor marked here: its own pending state stands.
     /// </summary>
-    public async Task<ErasureResult> SuppressAndEraseAsync(IReadOnlyList<(string Subject, ErasureSubject Keys)> subjects, string reason, int eraseNow, CancellationToken cancellationToken)
+    public async Task<ErasureResult> SuppressAndEraseAsync(IReadOnlyList<ErasureSubject> subjects, string reason, int eraseNow, CancellationToken cancellationToken)
     {
-        var written = await suppressions.AddAsync(subjects.Select(s => s.Subject), reason, cancellationToken, subjects.ToDictionary(s => s.Subject, s => s.Keys));
+        var written = await suppressions.AddAsync(subjects.Select(s => s.SuppressionSubject), reason, cancellationToken, subjects.ToDictionary(s => s.SuppressionSubject));
 
         var total = new ErasureResult(0, 0, 0, 0, 0);
-        foreach (var (subject, keys) in subjects.Where(s => written.ContainsKey(s.Subject)).Take(eraseNow))
+        foreach (var keys in subjects.Where(s => written.ContainsKey(s.SuppressionSubject)).Take(eraseNow))
         {
-            total = total.Plus(await EraseSuppressedAsync(subject, keys, written[subject], cancellationToken));
+            total = total.Plus(await EraseSuppressedAsync(keys.SuppressionSubject, keys, written[keys.SuppressionSubject], cancellationToken));
         }
 
         return total;
