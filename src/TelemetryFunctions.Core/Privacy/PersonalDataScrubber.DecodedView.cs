@@ -466,8 +466,8 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary>
     /// The spans of <paramref name="text"/> that hold, once decoded, an e-mail address, the user name and password of a
-    /// URL, an IPv4 address (dotted or dashed), an IPv6 address or a card number, where the text itself spells it
-    /// encoded; null when none.
+    /// URL, an IPv4 address (dotted, dashed, dotted in hexadecimal, or a URL's host in any notation), an IPv6 address or
+    /// a card number, where the text itself spells it encoded; null when none.
     /// </summary>
     private static List<(int Start, int End)>? EncodedPersonalData(string text, DecodedView view)
     {
@@ -525,6 +525,24 @@ public sealed partial class PersonalDataScrubber
         if (ContainsDashedIPv4(decoded))
         {
             foreach (var match in DashedIpv4().EnumerateMatches(decoded))
+            {
+                Add(match.Index, match.Index + match.Length);
+            }
+        }
+
+        if (decoded.Contains("://", StringComparison.Ordinal))
+        {
+            // The host may be plain where the "://" before it is encoded (http%3A%2F%2F3232235777%2F): only the
+            // decoded copy shows it is a host, so its span is taken even when it reads the same.
+            foreach (var (start, end) in NumericUrlHosts(decoded) ?? [])
+            {
+                (spans ??= []).Add(view.OriginalSpan(start, end));
+            }
+        }
+
+        if (MayHoldHexDottedIPv4(decoded))
+        {
+            foreach (var match in HexDottedIpv4().EnumerateMatches(decoded))
             {
                 Add(match.Index, match.Index + match.Length);
             }

@@ -14,7 +14,9 @@ namespace TelemetryFunctions.Privacy;
 /// Removes personal data from event properties, context and traits before anything is stored: keys that name
 /// personal data are removed; in string values, e-mail addresses, card numbers, home-directory user names and the
 /// values of secret or personal <c>name=value</c> fragments (URL query parameters included) are redacted in place,
-/// as are IPv4 and IPv6 addresses; a value that is wholly personal, or holds a secret, is removed.
+/// as are IPv4 and IPv6 addresses; a value that is wholly personal, or holds a secret, is removed. Some fragments are
+/// judged by their place: a number is an address as a URL's host, a <c>code</c> is a secret as a URL's parameter, a
+/// <c>pin</c> only when its value can be one (see PersonalDataScrubber.Ipv4Notations.cs and <see cref="DeniedNamedValues"/>).
 /// An allow-list (names, or dot paths such as <c>context.library.name</c>) keeps what the product needs.
 /// </summary>
 public sealed partial class PersonalDataScrubber
@@ -183,10 +185,11 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// True when an event or page name must refuse its event: a name is a dimension of the figures, kept whole or not at
     /// all. It refuses when it holds what <see cref="LooksPersonal(string)"/> finds, the value of a denied
-    /// <c>name=value</c> fragment (<c>Login failed password=hunter2</c>), a URL's user name, or the user name of a Linux or
-    /// Windows home directory (<c>/home/jane/...</c>, <c>C:\Users\jane\...</c>). A label in the <c>Name: Word</c> form
-    /// (<c>Email: Bounced</c>, <c>Login: Google</c>) and a route under <c>/Users/</c> (<c>/Users/Edit/42</c>) pass: as
-    /// names they say what happened, not who it happened to.
+    /// <c>name=value</c> fragment (<c>Login failed password=hunter2</c>, <c>/callback?code=...</c>), a URL's user name, or
+    /// the user name of a Linux, Windows or macOS home directory (<c>/home/jane/...</c>, <c>C:\Users\jane\...</c>,
+    /// <c>/Users/jane/Library/...</c>: see <see cref="IsMacHomeDirectory"/>). A label in the <c>Name: Word</c> form
+    /// (<c>Email: Bounced</c>, <c>Login: Google</c>) and a route under <c>/Users/</c> (<c>/Users/Edit/42</c>,
+    /// <c>/Users/settings</c>) pass: as names they say what happened, not who it happened to.
     /// </summary>
     public bool IsPersonalInEventName(string name)
     {
@@ -201,9 +204,10 @@ public sealed partial class PersonalDataScrubber
             return true;
         }
 
-        foreach (var match in HomeDirectory().EnumerateMatches(name))
+        foreach (Match match in HomeDirectory().Matches(name))
         {
-            if (!name.AsSpan(match.Index).StartsWith("/Users/", StringComparison.Ordinal))
+            var root = match.Groups["root"].Value;
+            if ((root != "/Users/" && !root.Equals("%2FUsers%2F", StringComparison.OrdinalIgnoreCase)) || IsMacHomeDirectory(name, match))
             {
                 return true;
             }
@@ -212,14 +216,68 @@ public sealed partial class PersonalDataScrubber
         return false;
     }
 
+    /// <summary>
+    /// The folders macOS makes in every home directory: a path that goes on into one of these after <c>/Users/name/</c>
+    /// is a home directory, not a route.
+    /// </summary>
+    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> MacHomeFolders = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Applications", "Desktop", "Developer", "Documents", "Downloads", "Library", "Movies", "Music", "Pictures", "Public", "Sites",
+    }.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <summary>
+    /// Whether a path under <c>/Users/</c> (<paramref name="match"/>, of <see cref="HomeDirectory"/>) is a macOS home
+    /// directory rather than a product's route (<c>/Users/Edit/42</c>, <c>/Users/settings</c>): the segment after
+    /// <c>/Users/</c> is an account's short name (a letter or '_' first, then letters, digits, '_', '.' or '-'; not
+    /// <c>Shared</c>, the folder every account shares, nor a placeholder such as <c>{id}</c> or <c>:id</c>), and the
+    /// path goes on into a folder macOS makes in every home (<c>Library</c>, <c>Documents</c>, <c>Desktop</c>... in their
+    /// own case) or into a hidden file or folder (<c>.zshrc</c>, <c>.ssh</c>), or it is the path of a <c>file://</c> URL.
+    /// </summary>
+    private static bool IsMacHomeDirectory(string name, Match match)
+    {
+        var user = match.Groups["user"].ValueSpan;
+        if (!(char.IsAsciiLetter(user[0]) || user[0] == '_') || user.ContainsAnyExcept(ShortNameChars) || user.SequenceEqual("Shared"))
+        {
+            return false;
+        }
+
+        if (match.Index >= 7 && name.AsSpan(match.Index - 7, 7).Equals("file://", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        var rest = name.AsSpan(match.Index + match.Length);
+        if (rest.StartsWith('/'))
+        {
+            rest = rest[1..];
+        }
+        else if (rest.StartsWith("%2F", StringComparison.OrdinalIgnoreCase))
+        {
+            rest = rest[3..];
+        }
+        else
+        {
+            return false;
+        }
+
+        var end = rest.IndexOfAny(SegmentEnds);
+        var segment = end < 0 ? rest : rest[..end];
+        return (segment.Length >= 2 && segment[0] == '.' && char.IsAsciiLetterOrDigit(segment[1])) || MacHomeFolders.Contains(segment);
+    }
+
+    private static readonly SearchValues<char> ShortNameChars =
+        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+    private static readonly SearchValues<char> SegmentEnds = SearchValues.Create("/\\%?#\"' \t\r\n)");
+
     /// <summary>The first e-mail address in <paramref name="value"/> (and nothing around it), or null.</summary>
     public static string? FindEmail(string value) =>
         MayHoldEmail(value) && Email().Match(value) is { Success: true } match ? match.Value : null;
 
     /// <summary>
     /// True when a free-form string holds an e-mail address, an IP address (IPv4 dotted or spelt with dashes as in
-    /// <c>ip-10-0-0-7</c>, or IPv6), a card number or a secret, also spelt percent-encoded, as character references or
-    /// in fullwidth forms.
+    /// <c>ip-10-0-0-7</c>, dotted in hexadecimal, or in any notation as a URL's host, or IPv6), a card number or a
+    /// secret, also spelt percent-encoded, as character references or in fullwidth forms.
     /// </summary>
     /// <remarks>
     /// Every pattern runs in time linear in the value's length (a bounded pattern, or the non-backtracking engine),
@@ -230,7 +288,8 @@ public sealed partial class PersonalDataScrubber
 
     /// <summary><see cref="LooksPersonal(string)"/>, given the decoded copy of <paramref name="value"/> (null when it reads the same).</summary>
     private static bool LooksPersonal(string value, DecodedView? decoded) =>
-        ContainsIPv4(value) || ContainsDashedIPv4(value) || LooksPersonalBesidesIPv4(value) || LooksPersonalWhenDecoded(value, decoded);
+        ContainsIPv4(value) || ContainsDashedIPv4(value) || ContainsOtherIPv4Notation(value) || LooksPersonalBesidesIPv4(value)
+        || LooksPersonalWhenDecoded(value, decoded);
 
     private static bool LooksPersonalBesidesIPv4(string value) =>
         ContainsEmail(value) || ContainsIPv6(value) || LooksLikeSecret(value) || ContainsCardNumber(value);
@@ -238,7 +297,8 @@ public sealed partial class PersonalDataScrubber
     /// <summary>
     /// True when an identifier is an IP address: IPv4 or IPv6, also with a port (<c>10.0.0.5:8080</c>,
     /// <c>[2001:db8::5]:443</c>) or a zone, or a host name that spells one, with dots or dashes
-    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>), and any of these spelt encoded as
+    /// (<c>ip-10-0-0-5</c>, <c>ip-10-0-0-5.ec2.internal</c>, <c>node1.10.0.0.17</c>), or dotted in hexadecimal
+    /// (<c>0xc0.0xa8.0x00.0x01</c>; a lone integer or hexadecimal number is a numeric id), and any of these spelt encoded as
     /// the scrubbing reads text (<c>10%2E0%2E0%2E5</c>, <c>１０.０.０.５</c>, an invisible character inside). Such an
     /// identifier is discarded, never hashed: hashing one of 2^32 addresses hides nothing.
     /// </summary>
@@ -249,7 +309,8 @@ public sealed partial class PersonalDataScrubber
     }
 
     private static bool IsAddressIdentifier(string trimmed) =>
-        IsBareIpAddress(trimmed) || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed)));
+        IsBareIpAddress(trimmed)
+        || (HostNameWithPort().IsMatch(trimmed) && (ContainsIPv4(trimmed) || ContainsDashedIPv4(trimmed) || ContainsOtherIPv4Notation(trimmed)));
 
     /// <summary>
     /// True when an identifier is an address itself (IPv4, or IPv6 with or without brackets and zone), the identifiers
@@ -460,7 +521,8 @@ public sealed partial class PersonalDataScrubber
     /// the values of <c>name=value</c> or <c>name: value</c> fragments whose
     /// name is denied (so <c>password=...</c>, and <c>?email=...&amp;token=...</c> in a URL, also spelt encoded inside
     /// another value, <c>?next=%2Fcb%3Ftoken%3D...</c>), e-mail addresses (also internationalized, percent-encoded or
-    /// spelt with character references), IPv4 and IPv6 addresses, Luhn-valid card numbers and the user name in a
+    /// spelt with character references), IPv4 and IPv6 addresses (also an IPv4 address as a URL's host in any notation,
+    /// or dotted in hexadecimal), Luhn-valid card numbers and the user name in a
     /// home-directory path (and wherever else the text repeats it).
     /// Returns the same instance when nothing was redacted. Each pattern is checked only when a cheap test says it may
     /// match, and all run on the non-backtracking engine. <paramref name="decoded"/> is the text's decoded copy
@@ -509,6 +571,10 @@ public sealed partial class PersonalDataScrubber
         {
             result = DashedIpv4().Replace(result, Redacted);
         }
+
+        // The other notations of an IPv4 address where their place makes them one: a URL's host (http://3232235777/,
+        // http://0xC0A80001/), four dotted parts written in hexadecimal (0xc0.0xa8.0x00.0x01).
+        result = RedactOtherIPv4Notations(result);
 
         if (result.Length >= 13 && CountDigits(result) >= 13)
         {
@@ -630,7 +696,9 @@ public sealed partial class PersonalDataScrubber
     /// The <c>name=value</c> or <c>name: value</c> fragments whose name is denied, in order: where the name starts and
     /// where its value starts and ends; null when none. Only the names are matched (so <c>failed: passwd=x</c> sees both
     /// <c>failed</c> and <c>passwd</c>); a value runs to whitespace or a separator, and a name inside an earlier value
-    /// is part of that value.
+    /// is part of that value. A name of <see cref="UrlParameterNames"/> counts only as a URL's parameter; a value that
+    /// is no secret is left: a state word after <c>name:</c>, a small number after <c>pin</c>, <c>otp</c> or <c>sig</c>
+    /// (<see cref="IsNonSecretNumber"/>), a sentence after a name quoted in one (<see cref="IsQuotedNameInProse"/>).
     /// </summary>
     private List<(int Name, int Start, int End)>? DeniedNamedValues(string text)
     {
@@ -649,7 +717,8 @@ public sealed partial class PersonalDataScrubber
                 nameLength++;
             }
 
-            if (!IsDeniedName(text.AsSpan(match.Index, nameLength)))
+            var name = text.AsSpan(match.Index, nameLength);
+            if (!IsDeniedName(name) && !(IsUrlParameterName(name) && IsUrlParameter(text, match.Index, nameLength)))
             {
                 continue;
             }
@@ -692,6 +761,18 @@ public sealed partial class PersonalDataScrubber
                 continue;
             }
 
+            // "GPIO pin: 17", "Erlang/OTP: 26", "sig=9": a number no secret is made of.
+            if (IsNonSecretNumber(name, text.AsSpan(start, end - start).TrimEnd(".!?:}]")))
+            {
+                continue;
+            }
+
+            // "Unknown option 'token': use --help" quotes a name in a sentence; it gives no value.
+            if (quote == '\0' && IsQuotedNameInProse(text, match.Index, nameLength) && IsProseAfter(text, start, end))
+            {
+                continue;
+            }
+
             if (AuthenticationSchemes.Contains(text[start..end]))
             {
                 end = EndOfCredentials(text, end);
@@ -702,6 +783,110 @@ public sealed partial class PersonalDataScrubber
         }
 
         return values;
+    }
+
+    /// <summary>
+    /// Names that give a secret only as a parameter of a URL's query or fragment (<c>?code=...</c>, the authorization
+    /// code of OAuth, <c>#session_state=...</c>, <c>?SAMLResponse=...</c>, <c>?ticket=...</c> of CAS): elsewhere they
+    /// name ordinary things (an error or exit <c>code</c>, a support <c>ticket</c>), so they are neither removed as keys
+    /// nor redacted in prose. Compared normalized (see <see cref="Normalize(string)"/>).
+    /// </summary>
+    private static readonly HashSet<string> UrlParameterNames = new(StringComparer.Ordinal)
+    {
+        "code", "sessionstate", "samlresponse", "samlrequest", "samlart", "ticket", "oauthverifier", "codeverifier",
+        "clientassertion", "devicecode", "authcode", "authorizationcode",
+    };
+
+    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> UrlParameterNameLookup =
+        UrlParameterNames.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static bool IsUrlParameterName(ReadOnlySpan<char> name)
+    {
+        if (name.Length > 32)
+        {
+            return false;
+        }
+
+        Span<char> buffer = stackalloc char[name.Length];
+        return UrlParameterNameLookup.Contains(buffer[..Normalize(name, buffer)]);
+    }
+
+    /// <summary>
+    /// Whether the name at <paramref name="index"/> is a parameter of a URL's query or fragment: right after a <c>?</c>,
+    /// <c>&amp;</c> (also written <c>&amp;amp;</c>, as in HTML) or <c>#</c>, and followed by <c>=</c>.
+    /// </summary>
+    private static bool IsUrlParameter(string text, int index, int nameLength) =>
+        index > 0 && index + nameLength < text.Length && text[index + nameLength] == '='
+        && (text[index - 1] is '?' or '&' or '#' || (index >= 5 && text.AsSpan(index - 5, 5).Equals("&amp;", StringComparison.OrdinalIgnoreCase)));
+
+    /// <summary>
+    /// Whether the value of a <c>pin</c>, <c>otp</c> or <c>sig</c> is a number that is no secret: for <c>pin</c> and
+    /// <c>otp</c> a number of fewer than 4 digits or a dotted version (a GPIO pin, a release of Erlang/OTP such as
+    /// <c>26</c> or <c>26.2.1</c>; a PIN or a one-time password is one run of 4 digits or more), for <c>sig</c> a
+    /// signal, by number from 0 to 64 or by name (<c>SIGKILL</c>).
+    /// </summary>
+    private static bool IsNonSecretNumber(ReadOnlySpan<char> name, ReadOnlySpan<char> value)
+    {
+        if (name.Length != 3 || value.IsEmpty)
+        {
+            return false;
+        }
+
+        if (name.Equals("pin", StringComparison.OrdinalIgnoreCase) || name.Equals("otp", StringComparison.OrdinalIgnoreCase))
+        {
+            return (value.Length < 4 && !value.ContainsAnyExceptInRange('0', '9')) || DottedVersion().IsMatch(value);
+        }
+
+        if (!name.Equals("sig", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return (value.Length <= 2 && !value.ContainsAnyExceptInRange('0', '9') && (value.Length == 1 || value[0] != '0')
+                && int.Parse(value, CultureInfo.InvariantCulture) <= 64)
+            || (value.Length is >= 5 and <= 11 && value.StartsWith("SIG", StringComparison.Ordinal) && !value[3..].ContainsAnyExceptInRange('A', 'Z'));
+    }
+
+    /// <summary>
+    /// Whether the name at <paramref name="index"/> is quoted inside a sentence: in quotes, after a word rather than at
+    /// the start of the text or after the <c>{</c>, <c>[</c>, <c>(</c> or <c>,</c> that a key of JSON or of a dictionary
+    /// written into text follows.
+    /// </summary>
+    private static bool IsQuotedNameInProse(string text, int index, int nameLength)
+    {
+        var close = index + nameLength;
+        if (index < 2 || close >= text.Length || text[close] is not ('"' or '\'') || text[index - 1] != text[close])
+        {
+            return false;
+        }
+
+        var before = index - 2;
+        while (before >= 0 && char.IsWhiteSpace(text[before]))
+        {
+            before--;
+        }
+
+        return before >= 0 && before < index - 2 && char.IsLetterOrDigit(text[before]);
+    }
+
+    /// <summary>
+    /// Whether an unquoted value from <paramref name="start"/> to <paramref name="end"/> reads as the start of a sentence:
+    /// a word of lower-case letters followed by more words (<c>use --help</c>, <c>did you mean</c>), not a lone word.
+    /// </summary>
+    private static bool IsProseAfter(string text, int start, int end)
+    {
+        if (text.AsSpan(start, end - start).ContainsAnyExceptInRange('a', 'z'))
+        {
+            return false;
+        }
+
+        var next = end;
+        while (next < text.Length && text[next] == ' ')
+        {
+            next++;
+        }
+
+        return next > end && next < text.Length && !char.IsWhiteSpace(text[next]);
     }
 
     /// <summary>
@@ -1142,6 +1327,10 @@ public sealed partial class PersonalDataScrubber
     /// </summary>
     [GeneratedRegex(@"^\s*[vV]?[0-9]{1,5}(\.[0-9]{1,5}){3}(?<suffix>[\-+][A-Za-z][0-9A-Za-z.\-+]*)?\s*\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex FourPartVersion();
+
+    /// <summary>A dotted version of two to four numbers: <c>26.2</c>, <c>26.2.1</c>.</summary>
+    [GeneratedRegex(@"^[0-9]{1,5}(\.[0-9]{1,5}){1,3}\z", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
+    private static partial Regex DottedVersion();
 
     [GeneratedRegex(@"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex Jwt();

@@ -144,6 +144,7 @@ public sealed class HostileIdentifierTests(AzuriteFixture azurite)
     [InlineData("10%2E20%2E30%2E40")]
     [InlineData("\uFF11\uFF10.\uFF12\uFF10.\uFF13\uFF10.\uFF14\uFF10")]
     [InlineData("10.20.30.40\u200B")]
+    [InlineData("0xc0.0xa8.0x00.0x01")]
     public async Task An_instanceId_that_is_an_IP_address_is_discarded_not_hashed_like_an_IP_userId(string value)
     {
         await using var host = new LocalHostFactory(azurite);

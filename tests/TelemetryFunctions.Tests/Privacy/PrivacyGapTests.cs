@@ -109,10 +109,13 @@ public sealed class PrivacyGapTests(AzuriteFixture azurite)
     [InlineData("Fetched https://jane:pw@repo.example.com/x", false)]
     [InlineData("Signed in as jane@example.com", false)]
     [InlineData("Opened C:\\Users\\jane\\report.docx", false)]
+    [InlineData("Opened /Users/jane/Library/Preferences", false)]
+    [InlineData("/callback?code=SplxlOBeZQQYbYS6WxSbIA", false)]
     [InlineData("Email: Sent", true)]
     [InlineData("Login: Google", true)]
     [InlineData("Token: Refreshed", true)]
     [InlineData("/Users/Edit/42", true)]
+    [InlineData("/Users/settings", true)]
     [InlineData("Password: Reset", true)]
     [InlineData("Dashboard Viewed", true)]
     public async Task An_event_name_holding_a_credential_or_a_home_directory_refuses_its_event_and_a_label_is_stored(string name, bool stored)
