@@ -44,6 +44,12 @@ public sealed partial class PersonalDataScrubber
         "context.device.id", "context.device.advertisingId", "traits.id", "context.traits.id", "context.externalIds.id",
     };
 
+    /// <summary>The words that name a setting in an error message quoting its name.</summary>
+    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> SettingNouns =
+        new HashSet<string>(
+            ["option", "parameter", "param", "argument", "arg", "field", "flag", "setting", "property", "key", "variable", "header", "column", "attribute", "switch"],
+            StringComparer.OrdinalIgnoreCase).GetAlternateLookup<ReadOnlySpan<char>>();
+
     /// <summary>Words that, after <c>name:</c> in free text, describe a value's state rather than give the value.</summary>
     private static readonly HashSet<string> StateWords = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -848,9 +854,11 @@ public sealed partial class PersonalDataScrubber
     }
 
     /// <summary>
-    /// Whether the name at <paramref name="index"/> is quoted inside a sentence: in quotes, after a word rather than at
-    /// the start of the text or after the <c>{</c>, <c>[</c>, <c>(</c> or <c>,</c> that a key of JSON or of a dictionary
-    /// written into text follows.
+    /// Whether the name at <paramref name="index"/> is quoted inside a sentence as the name of a setting: in quotes,
+    /// right after a word such as <c>option</c> or <c>parameter</c> (<c>Unknown option 'token': use --help</c>), never
+    /// at the start of the text, after the <c>{</c>, <c>[</c>, <c>(</c> or <c>,</c> that a key of JSON or of a dictionary
+    /// written into text follows, or after any other word (<c>Invalid value for 'password': correct horse battery</c>
+    /// gives a value).
     /// </summary>
     private static bool IsQuotedNameInProse(string text, int index, int nameLength)
     {
@@ -866,7 +874,18 @@ public sealed partial class PersonalDataScrubber
             before--;
         }
 
-        return before >= 0 && before < index - 2 && char.IsLetterOrDigit(text[before]);
+        if (before < 0 || before == index - 2)
+        {
+            return false;
+        }
+
+        var wordStart = before;
+        while (wordStart > 0 && char.IsAsciiLetter(text[wordStart - 1]))
+        {
+            wordStart--;
+        }
+
+        return SettingNouns.Contains(text.AsSpan(wordStart, before + 1 - wordStart));
     }
 
     /// <summary>

@@ -102,6 +102,7 @@ public sealed class PersonalDataScrubberContextTests
     [InlineData("{\"pin\": 17, \"sig\": 15}")]
     [InlineData("Unknown option 'token': use --help")]
     [InlineData("Unknown option \"password\": did you mean \"passwd\"?")]
+    [InlineData("Missing parameter 'secret': see the setup guide")]
     public void Small_numbers_after_pin_otp_or_sig_and_a_quoted_name_in_a_sentence_are_kept(string value)
     {
         var properties = new JsonObject { ["note"] = value };
@@ -119,6 +120,8 @@ public sealed class PersonalDataScrubberContextTests
     [InlineData("{\"pin\": 4821, \"x\": 1}", "{\"pin\": [redacted], \"x\": 1}")]
     [InlineData("Invalid value for 'password': hunter2", "Invalid value for 'password': [redacted]")]
     [InlineData("Invalid value for 'password': correcthorse", "Invalid value for 'password': [redacted]")]
+    [InlineData("Invalid value for 'password': correct horse battery", "Invalid value for 'password': [redacted] horse battery")]
+    [InlineData("login failed 'token': abc def", "login failed 'token': [redacted] def")]
     [InlineData("settings {'api_token': 'abc123def'}", "settings {'api_token': '[redacted]'}")]
     public void Values_of_pin_otp_sig_and_quoted_names_that_may_be_secrets_are_still_redacted(string value, string expected) =>
         Assert.Equal(expected, ScrubbedNote(value));
